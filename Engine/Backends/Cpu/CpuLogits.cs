@@ -1,0 +1,58 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends.Cpu;
+
+/// <summary>Reductions over the vocabulary: log-softmax of target tokens and greedy argmax.</summary>
+internal static unsafe class CpuLogits
+{
+    public static void LogSoftmaxGather(Tensor logits, Tensor targets, Tensor output)
+    {
+        int vocab = logits.Shape[-1];
+        float* lp = (float*)logits.Address, op = (float*)output.Address;
+        int* tp = (int*)targets.Address;
+        long rows = logits.Shape.Rows;
+        for (long r = 0; r < rows; r++)
+            if ((uint)tp[r] >= (uint)vocab)
+                throw new ArgumentException($"LogSoftmaxGather: target {tp[r]} of row {r} is outside the vocabulary ({vocab})");
+        CpuParallel.For(rows, 1, (start, end) =>
+        {
+            float[] scratch = ArrayPool<float>.Shared.Rent(vocab);
+            try
+            {
+                for (long r = start; r < end; r++)
+                {
+                    var row = new ReadOnlySpan<float>(lp + r * vocab, vocab);
+                    float max = TensorPrimitives.Max(row);
+                    var shifted = scratch.AsSpan(0, vocab);
+                    TensorPrimitives.Subtract(row, max, shifted);
+                    TensorPrimitives.Exp(shifted, shifted);
+                    double sum = TensorPrimitives.Sum<float>(shifted);
+                    op[r] = (float)(row[tp[r]] - max - Math.Log(sum));
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(scratch);
+            }
+        });
+    }
+
+    public static void Argmax(Tensor logits, Tensor output)
+    {
+        int vocab = logits.Shape[-1];
+        float* lp = (float*)logits.Address;
+        int* op = (int*)output.Address;
+        long rows = logits.Shape.Rows;
+        for (long r = 0; r < rows; r++)
+        {
+            var row = new ReadOnlySpan<float>(lp + r * vocab, vocab);
+            int best = 0;
+            float bestValue = row[0];
+            for (int j = 1; j < vocab; j++)
+                if (row[j] > bestValue) { bestValue = row[j]; best = j; }
+            op[r] = best;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends.Cpu;
+
+/// <summary>Row copies: embedding lookup, row gather and KV-cache append.</summary>
+internal static unsafe class CpuRows
+{
+    public static void Embedding(Tensor table, Tensor ids, Tensor output, bool accumulate)
+    {
+        int vocab = table.Shape[0], width = table.Shape[1];
+        int* idp = (int*)ids.Address;
+        float* outp = (float*)output.Address;
+        nint tableAddress = table.Address;
+        DType tableType = table.DType;
+        for (long n = 0; n < ids.ElementCount; n++)
+            if ((uint)idp[n] >= (uint)vocab)
+                throw new ArgumentException($"Embedding: id {idp[n]} at position {n} is outside '{table.Name}' (vocabulary {vocab})");
+        CpuParallel.For(ids.ElementCount, 64, (start, end) =>
+        {
+            float[]? rented = accumulate ? System.Buffers.ArrayPool<float>.Shared.Rent(width) : null;
+            for (long n = start; n < end; n++)
+            {
+                var dst = new Span<float>(outp + n * width, width);
+                long rowOffset = (long)idp[n] * width;
+                if (rented is null)
+                {
+                    CpuConvert.Load(tableAddress, tableType, rowOffset, dst);
+                }
+                else
+                {
+                    var row = rented.AsSpan(0, width);
+                    CpuConvert.Load(tableAddress, tableType, rowOffset, row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dst, row, dst);
+                }
+            }
+            if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+        });
+    }
+
+    public static void Gather(Tensor x, Tensor rows, Tensor output)
+    {
+        int width = x.Shape[-1];
+        long available = x.Shape.Rows;
+        int* rowp = (int*)rows.Address;
+        float* src = (float*)x.Address, dst = (float*)output.Address;
+        for (long s = 0; s < rows.ElementCount; s++)
+        {
+            if ((uint)rowp[s] >= (ulong)available)
+                throw new ArgumentException($"GatherRows: row {rowp[s]} is outside '{x.Name}' ({available} rows)");
+            new ReadOnlySpan<float>(src + (long)rowp[s] * width, width).CopyTo(new Span<float>(dst + s * width, width));
+        }
+    }
+
+    public static void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
+    {
+        int batch = keys.Shape[0], length = keys.Shape[1], capacity = keyCache.Shape[1];
+        int rowWidth = keys.Shape[2] * keys.Shape[3];
+        foreach (var (src, dst) in new[] { (keys, keyCache), (values, valueCache) })
+        {
+            float* s = (float*)src.Address, d = (float*)dst.Address;
+            for (int b = 0; b < batch; b++)
+                new ReadOnlySpan<float>(s + (long)b * length * rowWidth, length * rowWidth)
+                    .CopyTo(new Span<float>(d + ((long)b * capacity + pastLength) * rowWidth, length * rowWidth));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends;
+
+public enum ActivationKind
+{
+    Relu,
+    /// <summary>GELU with the tanh approximation (GPT-2's gelu_new, gelu_pytorch_tanh).</summary>
+    GeluTanh,
+    /// <summary>Exact GELU, x·Φ(x).</summary>
+    GeluErf,
+    Silu,
+}
+
+/// <summary>
+/// The small set of operations a decoder-only transformer and the MeZO optimizer need. Activations are float32;
+/// weights may be F32, F16 or BF16. Shape vocabulary: B batch, T positions in this call, Tc cache capacity,
+/// C hidden width, H query heads, KVH key/value heads, D head width, V vocabulary, N = rows (usually B·T),
+/// S selected rows. Every op validates its shapes and throws <see cref="ArgumentException"/> naming the tensor.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+
+    /// <summary>Bytes currently allocated, by category.</summary>
+    MemoryReport Memory { get; }
+
+    Tensor Allocate(TensorShape shape, DType dtype, MemoryCategory category, string name);
+
+    /// <summary>Copies host values into a tensor; <typeparamref name="T"/> must match the tensor's element size.</summary>
+    void Upload<T>(Tensor destination, ReadOnlySpan<T> source) where T : unmanaged;
+
+    void Download<T>(Tensor source, Span<T> destination) where T : unmanaged;
+
+    /// <summary>Waits until all queued work has finished (a no-op on the CPU).</summary>
+    void Synchronize();
+
+    /// <summary>output(N, C) = table[ids[n]] (or += when <paramref name="accumulate"/>); table (V, C) any float dtype, ids (N) I32.</summary>
+    void Embedding(Tensor table, Tensor ids, Tensor output, bool accumulate);
+
+    /// <summary>output(N, C) = (x − mean)/sqrt(var + eps)·weight + bias.</summary>
+    void LayerNorm(Tensor x, Tensor weight, Tensor? bias, float eps, Tensor output);
+
+    /// <summary>output(N, C) = x / sqrt(mean(x²) + eps)·weight.</summary>
+    void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output);
+
+    /// <summary>
+    /// output(M, N) = x(M, K)·Wᵀ + bias, with weight (N, K) as nn.Linear stores it, or (K, N) when
+    /// <paramref name="weightTransposed"/> (GPT-2's Conv1D). bias (N) is optional.
+    /// </summary>
+    void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output);
+
+    /// <summary>
+    /// Rotary embedding in place on x (B, T, heads, D), rotating pairs (i, i + R/2) of the first R = 2·invFrequencies.Length
+    /// features (the Hugging Face rotate_half convention); positions (B, T) I32, invFrequencies (R/2) F32.
+    /// </summary>
+    void Rope(Tensor x, Tensor positions, Tensor invFrequencies);
+
+    /// <summary>
+    /// Writes keys and values (B, T, KVH, D) into the caches (B, Tc, KVH, D) at positions [past, past + T).
+    /// </summary>
+    void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength);
+
+    /// <summary>
+    /// Causal attention with a padding mask. q (B, T, H, D); caches (B, Tc, KVH, D) holding pastLength + T valid
+    /// positions; keyMask (B, Tc) I32, nonzero for real tokens. Query t sits at position pastLength + t and attends
+    /// keys j ≤ pastLength + t whose mask is set; query head h reads key head h / (H / KVH). A query with no key to
+    /// attend (a padding position) gets zeros. output (B, T, H, D).
+    /// </summary>
+    void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, Tensor output);
+
+    /// <summary>x = f(x) in place.</summary>
+    void Activation(ActivationKind kind, Tensor x);
+
+    /// <summary>gate = silu(gate)·up in place; both (N, F).</summary>
+    void SiluMul(Tensor gate, Tensor up);
+
+    /// <summary>x += y, same shape.</summary>
+    void Add(Tensor x, Tensor y);
+
+    /// <summary>output(S, C) = x[rows[s]]; x (N, C), rows (S) I32.</summary>
+    void GatherRows(Tensor x, Tensor rows, Tensor output);
+
+    /// <summary>output(S) = log softmax(logits[s])[targets[s]]; logits (S, V) F32, targets (S) I32.</summary>
+    void LogSoftmaxGather(Tensor logits, Tensor targets, Tensor output);
+
+    /// <summary>output(S) = argmax over V of logits (S, V), the lowest index on ties.</summary>
+    void Argmax(Tensor logits, Tensor output);
+
+    /// <summary>
+    /// MeZO perturbation in place: w[i] += scale·z(seed, firstIndex + i) for every element, computed in float32 and
+    /// rounded once to w's dtype (DESIGN §3 defines z).
+    /// </summary>
+    void Perturb(Tensor weight, ulong seed, ulong firstIndex, float scale);
+
+    /// <summary>
+    /// MeZO's fused restore-and-update from the −ε point: w = (w + eps·z)(1 − lr·weightDecay) − lr·projectedGradient·z,
+    /// in float32, rounded once to w's dtype.
+    /// </summary>
+    void PerturbUpdate(Tensor weight, ulong seed, ulong firstIndex, float eps, float learningRate, float weightDecay,
+        float projectedGradient);
+}

@@ -1,0 +1,36 @@
+namespace MeZO.Engine.Tensors;
+
+/// <summary>An immutable row-major shape.</summary>
+public sealed class TensorShape : IEquatable<TensorShape>
+{
+    private readonly int[] _dims;
+
+    public TensorShape(params int[] dims)
+    {
+        foreach (int d in dims)
+            if (d < 0) throw new ArgumentOutOfRangeException(nameof(dims), $"negative dimension in ({string.Join(", ", dims)})");
+        _dims = (int[])dims.Clone();
+        long count = 1;
+        foreach (int d in _dims) count = checked(count * d);
+        ElementCount = count;
+    }
+
+    public int Rank => _dims.Length;
+    public long ElementCount { get; }
+    public int this[int axis] => _dims[axis < 0 ? _dims.Length + axis : axis];
+    public ReadOnlySpan<int> Dims => _dims;
+
+    /// <summary>Product of all dimensions but the last: the number of rows of a row-major matrix view.</summary>
+    public long Rows => Rank == 0 ? 1 : ElementCount / Math.Max(1, _dims[^1]);
+
+    public bool Equals(TensorShape? other) => other is not null && _dims.AsSpan().SequenceEqual(other._dims);
+    public override bool Equals(object? obj) => Equals(obj as TensorShape);
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (int d in _dims) hash.Add(d);
+        return hash.ToHashCode();
+    }
+
+    public override string ToString() => "(" + string.Join(", ", _dims) + ")";
+}

@@ -1,0 +1,1 @@
+namespace MeZO.Trainer; internal static class Placeholder {}
