@@ -1,0 +1,87 @@
+using MeZO.Trainer.Tasks;
+
+namespace MeZO.Trainer.Data;
+
+/// <summary>
+/// Draws the train, validation and test examples of a run as the MeZO paper does (large_models/tasks.py,
+/// sample_train_sets and sample_subset; run.py): trainExamples + evalExamples are drawn together from the official
+/// training split and the validation set is the last evalExamples of them; the test examples are drawn from the official
+/// validation split. Each draw is the first k of a <see cref="Permutation.Random"/> of its split with the run's seed
+/// (MeZO seeds both draws with the same train_set_seed too); MeZO uses numpy's permutation, so the examples differ from
+/// the paper's, but the procedure is the same. The paper's sizes are 1000 / 500 / 1000.
+/// </summary>
+public static class DatasetSplits
+{
+    public const int DefaultTrainExamples = 1000;
+    public const int DefaultEvalExamples = 500;
+    public const int DefaultTestExamples = 1000;
+
+    /// <summary>The paper's sizes: 1000 train, 500 validation, 1000 test.</summary>
+    public static SampledSplits Sample(ITask task, string dataDir, ulong seed) =>
+        Sample(task, dataDir, DefaultTrainExamples, DefaultEvalExamples, DefaultTestExamples, seed);
+
+    /// <summary>
+    /// Samples the three sets. A count of 0 skips that set (and a split that is not needed is not read). When the training
+    /// split holds fewer than trainExamples + evalExamples examples, all of them are taken and divided between train and
+    /// validation in the proportion asked (validation gets ⌊n·eval/(train+eval)⌋); when the validation split holds fewer than
+    /// testExamples, all of it is the test set. Either is reported in <see cref="SampledSplits.Notes"/>. A set that was asked
+    /// for and ends up empty throws <see cref="TaskDataException"/>.
+    /// </summary>
+    public static SampledSplits Sample(ITask task, string dataDir, int trainExamples, int evalExamples, int testExamples, ulong seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(trainExamples);
+        ArgumentOutOfRangeException.ThrowIfNegative(evalExamples);
+        ArgumentOutOfRangeException.ThrowIfNegative(testExamples);
+        var notes = new List<string>();
+
+        TaskExample[] train = [], validation = [];
+        long wanted = (long)trainExamples + evalExamples;
+        if (wanted > 0)
+        {
+            IReadOnlyList<TaskExample> pool = task.LoadTrain(dataDir);
+            TaskExample[] drawn = Draw(pool, (int)Math.Min(wanted, pool.Count), seed);
+            int validationCount = evalExamples;
+            if (drawn.Length < wanted)
+            {
+                validationCount = (int)(drawn.Length * (long)evalExamples / wanted);
+                notes.Add($"{task.Name}: the training split has {pool.Count} examples, fewer than the {wanted} asked " +
+                          $"({trainExamples} train + {evalExamples} validation); took all of them: " +
+                          $"{drawn.Length - validationCount} train, {validationCount} validation");
+            }
+            train = drawn[..^validationCount];
+            validation = drawn[^validationCount..];
+            RequireNonEmpty(task, "train", train.Length, trainExamples, pool.Count, "the training split", "--train-examples");
+            RequireNonEmpty(task, "validation", validation.Length, evalExamples, pool.Count, "the training split", "--eval-examples");
+        }
+
+        TaskExample[] test = [];
+        if (testExamples > 0)
+        {
+            IReadOnlyList<TaskExample> pool = task.LoadTest(dataDir);
+            test = Draw(pool, Math.Min(testExamples, pool.Count), seed);
+            if (test.Length < testExamples && pool.Count > 0)
+                notes.Add($"{task.Name}: the official validation split has {pool.Count} examples, fewer than the " +
+                          $"{testExamples} test examples asked; took all of them");
+            RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the official validation split", "--test-examples");
+        }
+
+        return new SampledSplits(train, validation, test, notes);
+    }
+
+    /// <summary>The first <paramref name="count"/> examples of the seeded permutation of <paramref name="pool"/>.</summary>
+    private static TaskExample[] Draw(IReadOnlyList<TaskExample> pool, int count, ulong seed)
+    {
+        int[] order = Permutation.Random(pool.Count, seed);
+        var drawn = new TaskExample[count];
+        for (int i = 0; i < count; i++) drawn[i] = pool[order[i]];
+        return drawn;
+    }
+
+    private static void RequireNonEmpty(ITask task, string set, int got, int asked, int available, string source, string option)
+    {
+        if (asked > 0 && got == 0)
+            throw new TaskDataException(
+                $"{task.Name}: the {set} set is empty after sampling ({source} has {available} examples); " +
+                $"provide more data, or pass {option} 0 to skip it");
+    }
+}

@@ -1,0 +1,48 @@
+using System.Text.Json;
+
+namespace MeZO.Trainer.Data;
+
+/// <summary>Reads the two JSON layouts of the tasks: one object per line (SuperGLUE jsonl) and one document (SQuAD, DROP).</summary>
+internal static class JsonFiles
+{
+    /// <summary>
+    /// Calls <paramref name="read"/> for every non-blank line of a jsonl file, with the 1-based line number in
+    /// <see cref="JsonRecord.Where"/>. Line breaks are \n, \r\n or \r, as in Python's text mode that the Hugging Face loaders use.
+    /// </summary>
+    public static void ForEachLine(string path, Action<JsonRecord> read)
+    {
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            string where = $"{path}:{lineNumber}";
+            JsonDocument document;
+            try
+            {
+                document = JsonDocument.Parse(line);
+            }
+            catch (JsonException e)
+            {
+                throw TaskDataException.Malformed(where, $"not a valid JSON object (column {(e.BytePositionInLine ?? 0) + 1})");
+            }
+            using (document)
+                read(new JsonRecord(document.RootElement, where));
+        }
+    }
+
+    /// <summary>Parses a whole JSON file; a syntax error is reported with its 1-based line number.</summary>
+    public static JsonDocument ReadDocument(string path)
+    {
+        using FileStream stream = File.OpenRead(path);
+        try
+        {
+            return JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw TaskDataException.Malformed($"{path}:{(e.LineNumber ?? 0) + 1}",
+                $"not valid JSON (column {(e.BytePositionInLine ?? 0) + 1})");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+using MeZO.Trainer.Tasks;
+
+namespace MeZO.Trainer.Data;
+
+/// <summary>
+/// The examples of one run: <see cref="Train"/> to train on, <see cref="Validation"/> to pick the best checkpoint,
+/// <see cref="Test"/> to report. <see cref="Notes"/> says where fewer examples than asked were available (one line each);
+/// it is empty when every request was met.
+/// </summary>
+public sealed record SampledSplits(
+    IReadOnlyList<TaskExample> Train,
+    IReadOnlyList<TaskExample> Validation,
+    IReadOnlyList<TaskExample> Test,
+    IReadOnlyList<string> Notes);

@@ -1,0 +1,25 @@
+namespace MeZO.Trainer.Tasks;
+
+/// <summary>
+/// One of the MeZO paper's tasks: where its files are, how they parse, and how an example is cast as a prompt and
+/// candidates (princeton-nlp/MeZO, large_models/tasks.py and templates.py). Get one with <see cref="TaskRegistry.Get"/>.
+/// </summary>
+public interface ITask
+{
+    /// <summary>The registry name: sst2, rte, cb, boolq, wsc, wic, multirc, copa, record, squad, drop.</summary>
+    string Name { get; }
+
+    TaskKind Kind { get; }
+
+    /// <summary>The files <paramref name="dataDir"/> must hold, for help texts and errors.</summary>
+    string DataLayout { get; }
+
+    /// <summary>The official training split, in file order; train and validation examples are sampled from it.</summary>
+    IReadOnlyList<TaskExample> LoadTrain(string dataDir);
+
+    /// <summary>The official validation split (the paper reports it as test), in file order.</summary>
+    IReadOnlyList<TaskExample> LoadTest(string dataDir);
+
+    /// <summary>The example as MeZO's template casts it. Only examples this task loaded can be rendered.</summary>
+    PromptedExample Render(TaskExample example);
+}
