@@ -22,8 +22,6 @@ internal readonly struct JsonRecord
     /// <summary>File and line (jsonl) or file and JSON path (json) of this object.</summary>
     public string Where { get; }
 
-    public JsonElement Element => element;
-
     public bool Has(string name) => element.TryGetProperty(name, out _);
 
     public JsonElement Property(string name) =>
