@@ -34,19 +34,20 @@ public sealed partial class CpuOpsTests
     [Test]
     public void LayerNorm_RowWithALargeMeanKeepsItsPrecision()
     {
-        // A mean 100 standard deviations away from zero: a one-pass E[x²] − E[x]² would lose about 13 bits here.
+        // A mean 1000 standard deviations away from zero (OPT's residual stream has such rows). In float32, E[x²] ≈ 1e6
+        // has an ulp of 0.06, so a one-pass E[x²] − E[x]² gets the unit variance wrong by percents.
         const int width = 129;
-        float[] x = Normal(new Random(7), 2 * width, scale: 1.0, offset: 100.0);
+        float[] x = Normal(new Random(7), 2 * width, scale: 1.0, offset: 1000.0);
         float[] weight = Enumerable.Repeat(1f, width).ToArray();
         var output = Zeros("ln_out", DType.F32, 2, width);
 
         _backend.LayerNorm(F32("hidden", x, 2, width), Weight("ln.weight", DType.F32, weight, width), null, 1e-5f, output);
 
         var (expected, _) = LayerNormReference(x, weight, null, 1e-5f, width);
-        // The float32 mean of values near 100 is off by up to width·ulp(100)/2 ≈ 2.4e-4·… per element in the worst
-        // case; centring then leaves an absolute error of that order on an output of unit scale. Vectorised sums stay
-        // far below the worst case, so 1e-4 both passes a two-pass kernel and fails a one-pass one (error ≈ 1e-2).
-        AssertClose(ReadF32(output), expected, _ => 1e-4, "LayerNorm large mean");
+        // Two passes: the float32 sum of 129 values near 1000 (ulp 6e-5, partial sums up to 1.3e5 with ulp 8e-3) puts
+        // the mean off by at most ≈ 129·4e-3/129 = 4e-3 in the worst case, typically 1e-4; centring carries that into
+        // an output of unit scale. 1e-3 admits a two-pass kernel; a one-pass kernel misses it here (error 3e-3).
+        AssertClose(ReadF32(output), expected, _ => 1e-3, "LayerNorm large mean");
     }
 
     [Test]

@@ -118,6 +118,89 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
+    public void Gpt2_WithUniformAttention_AveragesTheUnmaskedValues()
+    {
+        var config = new JsonObject
+        {
+            ["model_type"] = "gpt2", ["vocab_size"] = 3, ["n_embd"] = 2, ["n_head"] = 1, ["n_layer"] = 1, ["n_positions"] = 4, ["n_inner"] = 2,
+        };
+        var weights = new Dictionary<string, ReferenceTensor>
+        {
+            ["transformer.wte.weight"] = T([3, 2], 1, 0, 0, 1, 2, -1),
+            ["transformer.wpe.weight"] = T([4, 2], new float[8]),
+            // c_attn (in 2, out 6) = [q | k | v]: q and k zero (uniform attention); v = x·W_v with W_v = [[0, 1], [0, 0]],
+            // so v = (0, x₀): reading the blocks in another order, or the matrix as (out, in), gives other values.
+            ["transformer.h.0.attn.c_attn.weight"] = T([2, 6], 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0),
+            ["transformer.h.0.attn.c_attn.bias"] = T([6], new float[6]),
+            ["transformer.h.0.attn.c_proj.weight"] = T([2, 2], 1, 0, 0, 1),
+            ["transformer.h.0.attn.c_proj.bias"] = T([2], new float[2]),
+            ["transformer.h.0.mlp.c_fc.weight"] = T([2, 2], new float[4]),
+            ["transformer.h.0.mlp.c_fc.bias"] = T([2], new float[2]),
+            ["transformer.h.0.mlp.c_proj.weight"] = T([2, 2], new float[4]),
+            ["transformer.h.0.mlp.c_proj.bias"] = T([2], new float[2]),
+        };
+        foreach (string norm in new[] { "transformer.ln_f", "transformer.h.0.ln_1", "transformer.h.0.ln_2" })
+        {
+            weights[norm + ".weight"] = T([2], 1, 1);
+            weights[norm + ".bias"] = T([2], 0, 0);
+        }
+
+        double[,,] logits = new NaiveTransformer(config, weights).Forward(new[,] { { 1, 0, 2 } }, new[,] { { 0, 1, 1 } });
+
+        AssertUniformAttentionLogits(logits, layerNormEps: 1e-5);
+    }
+
+    [Test]
+    public void Opt_WithUniformAttention_AveragesTheUnmaskedValues()
+    {
+        var config = new JsonObject
+        {
+            ["model_type"] = "opt", ["vocab_size"] = 3, ["hidden_size"] = 2, ["ffn_dim"] = 2, ["num_hidden_layers"] = 1,
+            ["num_attention_heads"] = 1, ["max_position_embeddings"] = 4, ["do_layer_norm_before"] = true,
+        };
+        var weights = new Dictionary<string, ReferenceTensor>
+        {
+            ["model.decoder.embed_tokens.weight"] = T([3, 2], 1, 0, 0, 1, 2, -1),
+            ["model.decoder.embed_positions.weight"] = T([6, 2], new float[12]),
+            // nn.Linear stores (out, in): v = W_v·x with W_v = [[0, 0], [1, 0]] gives v = (0, x₀), as in the GPT-2 case.
+            ["model.decoder.layers.0.self_attn.v_proj.weight"] = T([2, 2], 0, 0, 1, 0),
+            ["model.decoder.layers.0.self_attn.out_proj.weight"] = T([2, 2], 1, 0, 0, 1),
+        };
+        foreach (string norm in new[] { "model.decoder.final_layer_norm", "model.decoder.layers.0.self_attn_layer_norm", "model.decoder.layers.0.final_layer_norm" })
+        {
+            weights[norm + ".weight"] = T([2], 1, 1);
+            weights[norm + ".bias"] = T([2], 0, 0);
+        }
+        foreach (string linear in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2" })
+        {
+            weights.TryAdd($"model.decoder.layers.0.{linear}.weight", T([2, 2], 0, 0, 0, 0));
+            weights[$"model.decoder.layers.0.{linear}.bias"] = T([2], 0, 0);
+        }
+
+        double[,,] logits = new NaiveTransformer(config, weights).Forward(new[,] { { 1, 0, 2 } }, new[,] { { 0, 1, 1 } });
+
+        AssertUniformAttentionLogits(logits, layerNormEps: 1e-5);
+    }
+
+    /// <summary>
+    /// Hand derivation for the two uniform-attention cases: embeddings (1, 0), (0, 1), (2, −1); ids (1, 0, 2) with the
+    /// first masked; positions add nothing; pre-LN with unit LayerNorms, so LN(a, b) = (s, −s), s = S(a, b) =
+    /// d/√(d² + eps), d = (a − b)/2; v = (0, LN(x)₀); the MLP is zero; logits[v] = S(final)·(E[v,0] − E[v,1]).
+    /// </summary>
+    private static void AssertUniformAttentionLogits(double[,,] logits, double layerNormEps)
+    {
+        double S(double a, double b) => (a - b) / 2 / Math.Sqrt((a - b) * (a - b) / 4 + layerNormEps);
+        double[] head = [1, -1, 3];
+        // t = 1, token 0, x = (1, 0): attends only itself (t = 0 is padding): x + v = (1, S(1, 0)).
+        double sa = S(1, 0);
+        double s1 = S(1, sa);
+        AssertRow(logits, 0, 1, head.Select(h => s1 * h).ToArray());
+        // t = 2, token 2, x = (2, −1): attends t = 1 and 2 with equal weight: x + mean(v) = (2, −1 + (S(1, 0) + S(2, −1))/2).
+        double s2 = S(2, -1 + (sa + S(2, -1)) / 2);
+        AssertRow(logits, 0, 2, head.Select(h => s2 * h).ToArray());
+    }
+
+    [Test]
     public void PositionIds_FollowTransformers()
     {
         int[,] mask = { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0 } };
