@@ -212,6 +212,18 @@ public sealed class NaiveTransformerTests
     public void EveryVariant_ScoresASequenceAloneAndPaddedInABatchTheSame([ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
+        AssertPaddingAndCausalInvariance(checkpoint);
+    }
+
+    [Test]
+    public void PartialRotary_ScoresASequenceAloneAndPaddedInABatchTheSame()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied, new TinyCheckpointOptions { PartialRotaryFactor = 0.5, DType = Tensors.DType.BF16 });
+        AssertPaddingAndCausalInvariance(checkpoint);
+    }
+
+    private static void AssertPaddingAndCausalInvariance(TinyCheckpoint checkpoint)
+    {
         var oracle = checkpoint.Oracle();
         var rng = new Random(5);
         int[] sequence = Enumerable.Range(0, 5).Select(_ => rng.Next(checkpoint.VocabSize)).ToArray();
