@@ -62,7 +62,11 @@ public sealed class CpuBackend : IBackend
         Own(op, x, weight, output);
         if (bias is not null) Own(op, bias);
         CheckNorm(op, x, weight, output);
-        if (bias is not null) ShapeChecks.Elements(bias, x.Shape[-1], op);
+        if (bias is not null)
+        {
+            ShapeChecks.Float(bias, op);
+            ShapeChecks.Elements(bias, x.Shape[-1], op);
+        }
         CpuNorms.LayerNorm(x, weight, bias, eps, output);
     }
 
@@ -108,7 +112,8 @@ public sealed class CpuBackend : IBackend
         ShapeChecks.Type(invFrequencies, DType.F32, op);
         ShapeChecks.Elements(positions, (long)x.Shape[0] * x.Shape[1], op);
         if (2 * invFrequencies.ElementCount > x.Shape[3])
-            throw new ArgumentException($"{op}: {2 * invFrequencies.ElementCount} rotary features exceed head width {x.Shape[3]} of '{x.Name}'");
+            throw new ArgumentException(
+                $"{op}: '{invFrequencies.Name}' rotates {2 * invFrequencies.ElementCount} features, more than the head width {x.Shape[3]} of '{x.Name}'");
         CpuRope.Apply(x, positions, invFrequencies);
     }
 
@@ -124,9 +129,8 @@ public sealed class CpuBackend : IBackend
         ShapeChecks.SameShape(keys, values, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
         if (keys.Shape[0] != keyCache.Shape[0] || keys.Shape[2] != keyCache.Shape[2] || keys.Shape[3] != keyCache.Shape[3])
-            throw new ArgumentException($"{op}: keys {keys.Shape} do not match cache {keyCache.Shape}");
-        if (pastLength < 0 || pastLength + keys.Shape[1] > keyCache.Shape[1])
-            throw new ArgumentException($"{op}: {pastLength} cached + {keys.Shape[1]} new positions exceed cache capacity {keyCache.Shape[1]}");
+            throw new ArgumentException($"{op}: '{keys.Name}' {keys.Shape} does not match the (batch, heads, width) of '{keyCache.Name}' {keyCache.Shape}");
+        CheckCapacity(op, keyCache, pastLength, keys.Shape[1]);
         CpuRows.KvAppend(keys, values, keyCache, valueCache, pastLength);
     }
 
@@ -148,9 +152,8 @@ public sealed class CpuBackend : IBackend
         ShapeChecks.Dim(keyCache, 3, headDim, op);
         ShapeChecks.Elements(keyMask, (long)batch * capacity, op);
         if (kvHeads == 0 || heads % kvHeads != 0)
-            throw new ArgumentException($"{op}: {heads} query heads are not a multiple of {kvHeads} key/value heads");
-        if (pastLength < 0 || pastLength + length > capacity)
-            throw new ArgumentException($"{op}: {pastLength} cached + {length} new positions exceed cache capacity {capacity}");
+            throw new ArgumentException($"{op}: the {heads} heads of '{q.Name}' are not a multiple of the {kvHeads} heads of '{keyCache.Name}'");
+        CheckCapacity(op, keyCache, pastLength, length);
         CpuAttention.Causal(q, keyCache, valueCache, keyMask, pastLength, scale, output);
     }
 
@@ -238,6 +241,12 @@ public sealed class CpuBackend : IBackend
         ShapeChecks.Float(weight, op);
         ShapeChecks.SameShape(x, output, op);
         ShapeChecks.Elements(weight, x.Shape[-1], op);
+    }
+
+    private static void CheckCapacity(string op, Tensor cache, int pastLength, int length)
+    {
+        if (pastLength < 0 || pastLength + length > cache.Shape[1])
+            throw new ArgumentException($"{op}: {pastLength} cached + {length} new positions exceed the capacity {cache.Shape[1]} of '{cache.Name}'");
     }
 
     private void Own(string op, params ReadOnlySpan<Tensor> tensors)
