@@ -78,6 +78,9 @@ public interface IBackend : IDisposable
     /// <summary>x += y, same shape.</summary>
     void Add(Tensor x, Tensor y);
 
+    /// <summary>output(N, W) = x[:, start : start + W]; x (N, C). Splits GPT-2's fused q/k/v projection.</summary>
+    void SliceColumns(Tensor x, int start, Tensor output);
+
     /// <summary>output(S, C) = x[rows[s]]; x (N, C), rows (S) I32.</summary>
     void GatherRows(Tensor x, Tensor rows, Tensor output);
 

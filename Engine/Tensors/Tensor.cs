@@ -66,6 +66,18 @@ public sealed class Tensor : IDisposable
         return new Tensor(Backend, _memory, offset, shape, DType, name ?? Name, Category, this);
     }
 
+    /// <summary>
+    /// A view of another dtype over this tensor's bytes: how one arena allocation is carved into tensors of mixed dtypes.
+    /// </summary>
+    public Tensor ViewBytes(long byteOffset, TensorShape shape, DType dtype, string name)
+    {
+        ThrowIfDisposed();
+        if (byteOffset < 0 || byteOffset + shape.ElementCount * dtype.SizeOf() > ByteCount)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset),
+                $"view '{name}' {shape} {dtype} at byte {byteOffset} exceeds tensor '{Name}' ({ByteCount} bytes)");
+        return new Tensor(Backend, _memory, _byteOffset + byteOffset, shape, dtype, name, Category, this);
+    }
+
     /// <summary>A view with the same elements and another shape.</summary>
     public Tensor Reshape(params int[] dims) => View(new TensorShape(dims));
 

@@ -5,7 +5,7 @@ namespace MeZO.Trainer.Data;
 /// know, or a split that is empty after sampling. The message is one line that names the file (and line) and says
 /// what was expected, so the command line can print it as it is.
 /// </summary>
-public sealed class TaskDataException : Exception
+public sealed class TaskDataException : MeZO.Engine.InvalidInputException
 {
     public TaskDataException(string message) : base(message) { }
 

@@ -17,7 +17,7 @@ namespace MeZO.Trainer.Tasks;
 /// trains with cross-entropy over the candidates' scores; multiple choice and generation teacher-force the correct
 /// candidate's tokens (mean token cross-entropy over them only).</item>
 /// <item>Generation: the input is the prompt's ids; greedy decoding of at most min(50, maxLength − input length) tokens,
-/// stopping after the first token of encode("\n") without special tokens, or at EOS; the answer is the decoded new tokens
+/// stopping after the last token of encode("\n") without special tokens (MeZO: encode("\n")[-1]; for SentencePiece that skips the leading "▁"), or at EOS; the answer is the decoded new tokens
 /// (special tokens skipped) stripped of surrounding whitespace.</item>
 /// </list>
 /// MeZO computes the prompt length on the prompt before leading whitespace is removed and the full ids after; the

@@ -15,5 +15,5 @@ public static class TaskRegistry
     /// <summary>The task called <paramref name="name"/> (case-insensitive); an unknown name throws, listing the valid ones.</summary>
     public static ITask Get(string name) =>
         All.FirstOrDefault(task => string.Equals(task.Name, name?.Trim(), StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown task '{name}'; the tasks are: {string.Join(", ", Names)}");
+        ?? throw new MeZO.Engine.InvalidInputException($"unknown task '{name}'; the tasks are: {string.Join(", ", Names)}");
 }

@@ -184,6 +184,19 @@ public sealed class CpuBackend : IBackend
         CpuElementwise.Add(x, y);
     }
 
+    public void SliceColumns(Tensor x, int start, Tensor output)
+    {
+        const string op = nameof(SliceColumns);
+        Own(op, x, output);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        int width = output.Shape[-1];
+        if (start < 0 || start + width > x.Shape[-1])
+            throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{x.Name}' {x.Shape}");
+        ShapeChecks.Elements(output, x.Shape.Rows * width, op);
+        CpuRows.SliceColumns(x, start, output);
+    }
+
     public void GatherRows(Tensor x, Tensor rows, Tensor output)
     {
         const string op = nameof(GatherRows);

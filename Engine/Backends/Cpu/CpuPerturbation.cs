@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using MeZO.Engine.Random;
+using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu;

@@ -51,6 +51,14 @@ internal static unsafe class CpuRows
         }
     }
 
+    public static void SliceColumns(Tensor x, int start, Tensor output)
+    {
+        int width = output.Shape[-1], stride = x.Shape[-1];
+        float* src = (float*)x.Address, dst = (float*)output.Address;
+        for (long r = 0; r < output.Shape.Rows; r++)
+            new ReadOnlySpan<float>(src + r * stride + start, width).CopyTo(new Span<float>(dst + r * width, width));
+    }
+
     public static void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
     {
         int batch = keys.Shape[0], length = keys.Shape[1], capacity = keyCache.Shape[1];

@@ -19,7 +19,7 @@ public class TaskRegistryTests
     [Test]
     public void UnknownTaskListsTheValidNames()
     {
-        var error = Assert.Throws<ArgumentException>(() => TaskRegistry.Get("mnli"))!;
+        var error = Assert.Throws<MeZO.Engine.InvalidInputException>(() => TaskRegistry.Get("mnli"))!;
         Assert.That(error.Message, Does.Contain("'mnli'").And.Contain(string.Join(", ", PaperTasks)));
         Assert.That(error.Message, Does.Not.Contain("\n"));
     }

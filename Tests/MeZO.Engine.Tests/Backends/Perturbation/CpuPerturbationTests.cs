@@ -1,5 +1,5 @@
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Random;
+using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 using NUnit.Framework;
 using Tensor = MeZO.Engine.Tensors.Tensor;

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace MeZO.Engine.Random;
+namespace MeZO.Engine.Noise;
 
 /// <summary>
 /// Philox4x32-10, the counter-based generator of Salmon et al., "Parallel Random Numbers: As Easy as 1, 2, 3" (SC11),

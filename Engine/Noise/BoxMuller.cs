@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace MeZO.Engine.Random;
+namespace MeZO.Engine.Noise;
 
 /// <summary>
 /// Steps 3–4 of DESIGN §3 for one pair of Philox words: u = (x >> 8)·2⁻²⁴ + 2⁻²⁵, then

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace MeZO.Engine.Random;
+namespace MeZO.Engine.Noise;
 
 /// <summary>
 /// The MeZO perturbation z of DESIGN §3: a standard normal z_i for every global element index i under a step seed,

@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using static MeZO.Engine.Random.BoxMuller;
+using static MeZO.Engine.Noise.BoxMuller;
 
-namespace MeZO.Engine.Random;
+namespace MeZO.Engine.Noise;
 
 /// <summary>
 /// <see cref="BoxMuller"/> on eight pairs at once: the same operations in the same order, lane by lane, so the two

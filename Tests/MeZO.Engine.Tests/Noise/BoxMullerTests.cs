@@ -1,9 +1,9 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using MeZO.Engine.Random;
+using MeZO.Engine.Noise;
 using NUnit.Framework;
 
-namespace MeZO.Engine.Tests.Random;
+namespace MeZO.Engine.Tests.Noise;
 
 /// <summary>
 /// The engine's own ln and sincos (BoxMuller) against the C library, and the AVX-512 twins against the scalar code

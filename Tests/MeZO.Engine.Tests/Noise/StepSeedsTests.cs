@@ -1,7 +1,7 @@
-using MeZO.Engine.Random;
+using MeZO.Engine.Noise;
 using NUnit.Framework;
 
-namespace MeZO.Engine.Tests.Random;
+namespace MeZO.Engine.Tests.Noise;
 
 public class StepSeedsTests
 {

@@ -1,4 +1,4 @@
-namespace MeZO.Engine.Random;
+namespace MeZO.Engine.Noise;
 
 /// <summary>
 /// The step seeds of a run (DESIGN §3): seed(t, q) = x0 | x1 &lt;&lt; 32 of

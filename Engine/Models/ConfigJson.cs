@@ -1,0 +1,56 @@
+using System.Text.Json;
+
+namespace MeZO.Engine.Models;
+
+/// <summary>Typed reads of config.json keys; every failure names the file and the key.</summary>
+internal readonly struct ConfigJson(string path, JsonElement root)
+{
+    public string Path => path;
+
+    public ModelConfigException Error(string problem) => new(path, problem);
+
+    public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+
+    public int Int(string key) => OptionalInt(key) ?? throw Error($"missing required key '{key}'");
+
+    public int? OptionalInt(string key)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i)) return i;
+        // Some configs list several eos ids; the first is the one generation stops on by default.
+        if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].TryGetInt32(out int first)) return first;
+        throw Error($"'{key}' must be an integer, is {v.GetRawText()}");
+    }
+
+    public double Double(string key, double fallback)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
+        throw Error($"'{key}' must be a number, is {v.GetRawText()}");
+    }
+
+    public bool Bool(string key, bool fallback)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Error($"'{key}' must be true or false, is {v.GetRawText()}"),
+        };
+    }
+
+    public string String(string key) => StringOrNull(key) ?? throw Error($"missing required key '{key}'");
+
+    public string StringOr(string key, string fallback) => StringOrNull(key) ?? fallback;
+
+    private string? StringOrNull(string key)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.String) return v.GetString();
+        throw Error($"'{key}' must be a string, is {v.GetRawText()}");
+    }
+
+    public JsonElement? Object(string key) =>
+        root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+}

@@ -1,0 +1,79 @@
+namespace MeZO.Engine.Models;
+
+/// <summary>
+/// Greedy decoding with a KV cache: the prompts (left-padded into one batch) are run once, then one token per step.
+/// A sequence stops at the end-of-sequence id or when its stop rule fires; the batch stops when all have.
+/// </summary>
+public sealed class GreedyGenerator(Transformer model)
+{
+    /// <summary>
+    /// Generates up to <paramref name="maxNewTokens"/> tokens after each prompt. <paramref name="stopAfter"/> sees a
+    /// sequence's new tokens after each step and may end it (e.g. at a newline); the token that triggered the stop is kept.
+    /// </summary>
+    public IReadOnlyList<int[]> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int maxNewTokens,
+        int? endOfSequence, Func<IReadOnlyList<int>, bool>? stopAfter = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
+        var batch = TokenBatch.Pack(prompts, PaddingSide.Left);
+        int b = batch.BatchSize, promptLength = batch.Length;
+        var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
+        if (maxNewTokens == 0) return outputs.Select(o => o.ToArray()).ToArray();
+
+        int capacity = promptLength + maxNewTokens;
+        var spec = model.Spec;
+        using var ws = model.CreateWorkspace(b, promptLength, cacheCapacity: capacity);
+        var mask = new int[b * capacity];
+        var realSoFar = new int[b];
+        for (int i = 0; i < b; i++)
+        {
+            Array.Copy(batch.Mask, i * promptLength, mask, i * capacity, promptLength);
+            realSoFar[i] = batch.Lengths[i];
+        }
+
+        // Prefill: the whole prompt batch through the cache.
+        var positions = new int[b * promptLength];
+        for (int i = 0; i < b; i++)
+        {
+            int real = 0;
+            for (int t = 0; t < promptLength; t++)
+            {
+                bool isReal = batch.Mask[i * promptLength + t] != 0;
+                positions[i * promptLength + t] = spec.PositionOf(real, !isReal);
+                if (isReal) real++;
+            }
+        }
+        var views = ws.ViewsFor(b, promptLength);
+        model.Backend.Upload(views.KeyMask, mask);
+        var final = model.Run(ws, views, batch.Ids, positions, pastLength: 0);
+        var lastRows = Enumerable.Range(0, b).Select(i => i * promptLength + promptLength - 1).ToArray();
+        var next = new int[b];
+        model.ArgmaxAtRows(ws, final, lastRows, next);
+
+        var done = new bool[b];
+        var stepRows = Enumerable.Range(0, b).ToArray();
+        var stepPositions = new int[b];
+        for (int step = 0; ; step++)
+        {
+            for (int i = 0; i < b; i++)
+            {
+                if (done[i]) continue;
+                outputs[i].Add(next[i]);
+                if (next[i] == endOfSequence || (stopAfter?.Invoke(outputs[i]) ?? false) || outputs[i].Count == maxNewTokens)
+                    done[i] = true;
+            }
+            if (done.All(d => d)) break;
+
+            int past = promptLength + step;
+            var decode = ws.ViewsFor(b, 1);
+            for (int i = 0; i < b; i++)
+            {
+                mask[i * capacity + past] = 1;
+                stepPositions[i] = spec.PositionOf(realSoFar[i]++, isPadding: false);
+            }
+            model.Backend.Upload(decode.KeyMask, mask);
+            final = model.Run(ws, decode, next, stepPositions, past);
+            model.ArgmaxAtRows(ws, final, stepRows, next);
+        }
+        return outputs.Select(o => o.ToArray()).ToArray();
+    }
+}

@@ -1,0 +1,265 @@
+using System.Text.Json;
+using MeZO.Engine.Backends;
+
+namespace MeZO.Engine.Models;
+
+/// <summary>
+/// Reads a Hugging Face config.json into an <see cref="ArchitectureSpec"/>. Keys and defaults follow transformers'
+/// configuration classes (OPTConfig, LlamaConfig, MistralConfig, Qwen2Config, GPT2Config); anything we cannot compute
+/// exactly is rejected with a line naming the key.
+/// </summary>
+public static class ModelConfigReader
+{
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ["opt", "llama", "mistral", "qwen2", "gpt2"];
+
+    public static ArchitectureSpec Read(string modelDirectory)
+    {
+        string path = Path.Combine(modelDirectory, "config.json");
+        if (!Directory.Exists(modelDirectory))
+            throw new ModelConfigException(modelDirectory, "model folder does not exist");
+        if (!File.Exists(path))
+            throw new ModelConfigException(path, "missing (a Hugging Face model folder needs config.json)");
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw new ModelConfigException(path, $"not valid JSON ({e.Message})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelConfigException(path, "must be a JSON object");
+            return Parse(new ConfigJson(path, document.RootElement));
+        }
+    }
+
+    public static ArchitectureSpec Parse(string path, string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return Parse(new ConfigJson(path, document.RootElement));
+    }
+
+    private static ArchitectureSpec Parse(ConfigJson c)
+    {
+        string modelType = c.String("model_type");
+        ArchitectureSpec spec = modelType switch
+        {
+            "opt" => Opt(c),
+            "llama" or "mistral" or "qwen2" => LlamaFamily(c, modelType),
+            "gpt2" => Gpt2(c),
+            _ => throw c.Error($"model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedModelTypes)})"),
+        };
+        Validate(c, spec);
+        return spec;
+    }
+
+    private static ArchitectureSpec Opt(ConfigJson c)
+    {
+        int hidden = c.Int("hidden_size");
+        int heads = c.Int("num_attention_heads");
+        bool bias = c.Bool("enable_bias", true);
+        bool preNorm = c.Bool("do_layer_norm_before", true);
+        if (!c.Bool("layer_norm_elementwise_affine", true))
+            throw c.Error("layer_norm_elementwise_affine: false is not supported");
+        return new ArchitectureSpec
+        {
+            ModelType = "opt",
+            VocabSize = c.Int("vocab_size"),
+            HiddenSize = hidden,
+            NumLayers = c.Int("num_hidden_layers"),
+            NumHeads = heads,
+            NumKvHeads = heads,
+            HeadDim = hidden / Math.Max(1, heads),
+            IntermediateSize = c.Int("ffn_dim"),
+            MaxPositions = c.Int("max_position_embeddings"),
+            Norm = NormKind.LayerNorm,
+            NormEps = 1e-5f, // OPT's nn.LayerNorm default
+            NormBias = true,
+            PreNorm = preNorm,
+            FinalNorm = preNorm && !c.Bool("_remove_final_layer_norm", false),
+            Positions = PositionKind.Learned,
+            LearnedPositionOffset = 2,
+            Mlp = MlpKind.Dense,
+            Activation = Activation(c, "activation_function", "relu"),
+            QkvBias = bias,
+            OutputBias = bias,
+            MlpBias = bias,
+            TiedLmHead = c.Bool("tie_word_embeddings", true),
+            WordEmbeddingSize = c.OptionalInt("word_embed_proj_dim") ?? hidden,
+            BosTokenId = c.OptionalInt("bos_token_id"),
+            EosTokenId = c.OptionalInt("eos_token_id"),
+            PadTokenId = c.OptionalInt("pad_token_id"),
+            Names = new WeightNames
+            {
+                Prefix = "model.decoder.",
+                TokenEmbedding = "embed_tokens",
+                PositionEmbedding = "embed_positions",
+                ProjectIn = "project_in",
+                ProjectOut = "project_out",
+                FinalNorm = "final_layer_norm",
+                LayerFormat = "layers.{0}.",
+                AttentionNorm = "self_attn_layer_norm",
+                MlpNorm = "final_layer_norm",
+                Query = "self_attn.q_proj",
+                Key = "self_attn.k_proj",
+                Value = "self_attn.v_proj",
+                AttentionOutput = "self_attn.out_proj",
+                Up = "fc1",
+                Down = "fc2",
+            },
+        };
+    }
+
+    private static ArchitectureSpec LlamaFamily(ConfigJson c, string modelType)
+    {
+        int hidden = c.Int("hidden_size");
+        int heads = c.Int("num_attention_heads");
+        int headDim = c.OptionalInt("head_dim") ?? hidden / Math.Max(1, heads);
+        string act = c.StringOr("hidden_act", "silu");
+        if (act != "silu")
+            throw c.Error($"hidden_act '{act}' is not supported for {modelType} (only silu)");
+        bool qkvBias = modelType == "qwen2" || c.Bool("attention_bias", false);
+        int? window = modelType switch
+        {
+            "mistral" => c.OptionalInt("sliding_window"),
+            "qwen2" when c.Bool("use_sliding_window", false) => c.OptionalInt("sliding_window"),
+            _ => null,
+        };
+        double partial = c.Double("partial_rotary_factor", 1.0);
+        int rotaryDim = (int)(headDim * partial);
+        return new ArchitectureSpec
+        {
+            ModelType = modelType,
+            VocabSize = c.Int("vocab_size"),
+            HiddenSize = hidden,
+            NumLayers = c.Int("num_hidden_layers"),
+            NumHeads = heads,
+            NumKvHeads = c.OptionalInt("num_key_value_heads") ?? heads,
+            HeadDim = headDim,
+            IntermediateSize = c.Int("intermediate_size"),
+            MaxPositions = c.Int("max_position_embeddings"),
+            Norm = NormKind.RmsNorm,
+            NormEps = (float)c.Double("rms_norm_eps", 1e-6),
+            Positions = PositionKind.Rotary,
+            RopeInvFrequencies = RopeFrequencies.Compute(c, rotaryDim),
+            Mlp = MlpKind.Gated,
+            Activation = ActivationKind.Silu,
+            QkvBias = qkvBias,
+            OutputBias = modelType != "qwen2" && c.Bool("attention_bias", false),
+            MlpBias = c.Bool("mlp_bias", false),
+            TiedLmHead = c.Bool("tie_word_embeddings", false),
+            WordEmbeddingSize = hidden,
+            SlidingWindow = window,
+            BosTokenId = c.OptionalInt("bos_token_id"),
+            EosTokenId = c.OptionalInt("eos_token_id"),
+            PadTokenId = c.OptionalInt("pad_token_id"),
+            Names = new WeightNames
+            {
+                Prefix = "model.",
+                TokenEmbedding = "embed_tokens",
+                FinalNorm = "norm",
+                LayerFormat = "layers.{0}.",
+                AttentionNorm = "input_layernorm",
+                MlpNorm = "post_attention_layernorm",
+                Query = "self_attn.q_proj",
+                Key = "self_attn.k_proj",
+                Value = "self_attn.v_proj",
+                AttentionOutput = "self_attn.o_proj",
+                Gate = "mlp.gate_proj",
+                Up = "mlp.up_proj",
+                Down = "mlp.down_proj",
+            },
+        };
+    }
+
+    private static ArchitectureSpec Gpt2(ConfigJson c)
+    {
+        int hidden = c.Int("n_embd");
+        int heads = c.Int("n_head");
+        return new ArchitectureSpec
+        {
+            ModelType = "gpt2",
+            VocabSize = c.Int("vocab_size"),
+            HiddenSize = hidden,
+            NumLayers = c.Int("n_layer"),
+            NumHeads = heads,
+            NumKvHeads = heads,
+            HeadDim = hidden / Math.Max(1, heads),
+            IntermediateSize = c.OptionalInt("n_inner") ?? 4 * hidden,
+            MaxPositions = c.Int("n_positions"),
+            Norm = NormKind.LayerNorm,
+            NormEps = (float)c.Double("layer_norm_epsilon", 1e-5),
+            NormBias = true,
+            Positions = PositionKind.Learned,
+            Mlp = MlpKind.Dense,
+            Activation = Activation(c, "activation_function", "gelu_new"),
+            QkvBias = true,
+            OutputBias = true,
+            MlpBias = true,
+            TiedLmHead = c.Bool("tie_word_embeddings", true),
+            WordEmbeddingSize = hidden,
+            TransposedWeights = true,
+            FusedQkv = true,
+            ScaleAttention = c.Bool("scale_attn_weights", true),
+            ScaleAttentionByLayer = c.Bool("scale_attn_by_inverse_layer_idx", false),
+            BosTokenId = c.OptionalInt("bos_token_id"),
+            EosTokenId = c.OptionalInt("eos_token_id"),
+            PadTokenId = c.OptionalInt("pad_token_id"),
+            Names = new WeightNames
+            {
+                Prefix = "transformer.",
+                TokenEmbedding = "wte",
+                PositionEmbedding = "wpe",
+                FinalNorm = "ln_f",
+                LayerFormat = "h.{0}.",
+                AttentionNorm = "ln_1",
+                MlpNorm = "ln_2",
+                FusedQkv = "attn.c_attn",
+                AttentionOutput = "attn.c_proj",
+                Up = "mlp.c_fc",
+                Down = "mlp.c_proj",
+            },
+        };
+    }
+
+    private static ActivationKind Activation(ConfigJson c, string key, string fallback)
+    {
+        string name = c.StringOr(key, fallback);
+        return name switch
+        {
+            "relu" => ActivationKind.Relu,
+            "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => ActivationKind.GeluTanh,
+            "gelu" => ActivationKind.GeluErf,
+            "silu" or "swish" => ActivationKind.Silu,
+            _ => throw c.Error($"{key} '{name}' is not supported (relu, gelu, gelu_new, gelu_pytorch_tanh, silu)"),
+        };
+    }
+
+    private static void Validate(ConfigJson c, ArchitectureSpec s)
+    {
+        void Positive(string what, int value)
+        {
+            if (value <= 0) throw c.Error($"{what} must be positive, is {value}");
+        }
+        Positive("vocabulary size", s.VocabSize);
+        Positive("hidden size", s.HiddenSize);
+        Positive("number of layers", s.NumLayers);
+        Positive("number of attention heads", s.NumHeads);
+        Positive("number of key/value heads", s.NumKvHeads);
+        Positive("head width", s.HeadDim);
+        Positive("MLP width", s.IntermediateSize);
+        Positive("maximum positions", s.MaxPositions);
+        Positive("word embedding width", s.WordEmbeddingSize);
+        if (s.NumHeads % s.NumKvHeads != 0)
+            throw c.Error($"{s.NumHeads} attention heads are not a multiple of {s.NumKvHeads} key/value heads");
+        if (!s.FusedQkv && s.ModelType != "llama" && s.ModelType != "mistral" && s.ModelType != "qwen2" && s.HiddenSize % s.NumHeads != 0)
+            throw c.Error($"hidden size {s.HiddenSize} is not divisible by {s.NumHeads} heads");
+        if (s.FusedQkv && s.HiddenSize % s.NumHeads != 0)
+            throw c.Error($"hidden size {s.HiddenSize} is not divisible by {s.NumHeads} heads");
+        if (s.Positions == PositionKind.Rotary && (s.RopeInvFrequencies.Length == 0 || 2 * s.RopeInvFrequencies.Length > s.HeadDim))
+            throw c.Error($"rotary width {2 * s.RopeInvFrequencies.Length} does not fit head width {s.HeadDim}");
+    }
+}

@@ -1,0 +1,217 @@
+using MeZO.Engine.Backends;
+using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Models;
+
+/// <summary>
+/// A model's parameters on one backend, carved out of a single allocation (one number to print, one free), fetched
+/// by Hugging Face name with the shapes config.json implies. Parameters keep the checkpoint's dtype unless a storage
+/// dtype is asked for.
+/// </summary>
+public sealed class ModelWeights : IDisposable
+{
+    private const int Alignment = 64;
+    private readonly Tensor _arena;
+    private readonly Dictionary<string, Tensor> _byName;
+
+    private ModelWeights(ArchitectureSpec spec, Tensor arena, Dictionary<string, Tensor> byName,
+        IReadOnlyDictionary<string, string>? shardOf, IReadOnlyList<string> checkpointNames)
+    {
+        Spec = spec;
+        _arena = arena;
+        _byName = byName;
+        ShardOf = shardOf;
+        CheckpointNames = checkpointNames;
+        var n = spec.Names;
+        TokenEmbedding = Get(n.Global(n.TokenEmbedding) + ".weight");
+        PositionEmbedding = n.PositionEmbedding is null ? null : Get(n.Global(n.PositionEmbedding) + ".weight");
+        ProjectIn = spec.HasEmbeddingProjection ? Get(n.Global(n.ProjectIn!) + ".weight") : null;
+        ProjectOut = spec.HasEmbeddingProjection ? Get(n.Global(n.ProjectOut!) + ".weight") : null;
+        FinalNorm = spec.FinalNorm ? Get(n.Global(n.FinalNorm!) + ".weight") : null;
+        FinalNormBias = spec.FinalNorm ? Find(n.Global(n.FinalNorm!) + ".bias") : null;
+        LmHead = spec.TiedLmHead ? TokenEmbedding : Get(n.LmHead + ".weight");
+        Layers = Enumerable.Range(0, spec.NumLayers).Select(LoadLayer).ToArray();
+        Parameters = byName.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new NamedTensor(p.Key, p.Value)).ToArray();
+    }
+
+    public ArchitectureSpec Spec { get; }
+    public IBackend Backend => _arena.Backend;
+
+    public Tensor TokenEmbedding { get; }    // (V, E)
+    public Tensor? PositionEmbedding { get; } // (maxPositions + offset, C)
+    public Tensor? ProjectIn { get; }        // (C, E)
+    public Tensor? ProjectOut { get; }       // (E, C)
+    public Tensor? FinalNorm { get; }        // (C)
+    public Tensor? FinalNormBias { get; }    // (C)
+    public Tensor LmHead { get; }            // (V, E); the token embedding when tied
+    public IReadOnlyList<LayerWeights> Layers { get; }
+
+    /// <summary>Every parameter once, in ordinal name order: the order in which MeZO's z stream is laid out (DESIGN §3).</summary>
+    public IReadOnlyList<NamedTensor> Parameters { get; }
+
+    /// <summary>The names in the source checkpoint (a tied lm_head included if it was stored), for writing the same layout.</summary>
+    public IReadOnlyList<string> CheckpointNames { get; }
+
+    /// <summary>Tensor → shard file of a sharded source checkpoint; null for a single file.</summary>
+    public IReadOnlyDictionary<string, string>? ShardOf { get; }
+
+    public long ParameterCount => Parameters.Sum(p => p.Tensor.ElementCount);
+    public long Bytes => _arena.ByteCount;
+
+    /// <summary>The tensor stored under a checkpoint name (a stored tied lm_head maps to the embedding).</summary>
+    public Tensor Get(string name) => Find(name)
+        ?? throw new KeyNotFoundException($"the model has no tensor '{name}'");
+
+    private Tensor? Find(string name)
+    {
+        if (_byName.TryGetValue(name, out var t)) return t;
+        return Spec.TiedLmHead && name == Spec.Names.LmHead + ".weight" ? TokenEmbedding : null;
+    }
+
+    private LayerWeights LoadLayer(int l)
+    {
+        var n = Spec.Names;
+        Tensor W(string module) => Get(n.Layer(l, module) + ".weight");
+        Tensor? B(string? module) => module is null ? null : Find(n.Layer(l, module) + ".bias");
+        Tensor? OptionalW(string? module) => module is null ? null : Find(n.Layer(l, module) + ".weight");
+        return new LayerWeights
+        {
+            AttentionNorm = W(n.AttentionNorm),
+            AttentionNormBias = B(n.AttentionNorm),
+            Query = OptionalW(n.Query),
+            QueryBias = B(n.Query),
+            Key = OptionalW(n.Key),
+            KeyBias = B(n.Key),
+            Value = OptionalW(n.Value),
+            ValueBias = B(n.Value),
+            FusedQkv = OptionalW(n.FusedQkv),
+            FusedQkvBias = B(n.FusedQkv),
+            AttentionOutput = W(n.AttentionOutput),
+            AttentionOutputBias = B(n.AttentionOutput),
+            MlpNorm = W(n.MlpNorm),
+            MlpNormBias = B(n.MlpNorm),
+            Gate = OptionalW(n.Gate),
+            GateBias = B(n.Gate),
+            Up = W(n.Up),
+            UpBias = B(n.Up),
+            Down = W(n.Down),
+            DownBias = B(n.Down),
+        };
+    }
+
+    /// <summary>
+    /// Checks the checkpoint against the architecture (missing, unexpected and misshapen tensors are reported by name)
+    /// and copies every parameter into one backend allocation, converting to <paramref name="storage"/> if given.
+    /// </summary>
+    public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null)
+    {
+        spec = ResolvePrefix(reader, spec);
+        var plan = WeightPlan.For(spec);
+        var expected = plan.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
+        string storedLmHead = spec.Names.LmHead + ".weight";
+        foreach (string name in reader.TensorNames)
+        {
+            bool tiedCopy = spec.TiedLmHead && name == storedLmHead;
+            if (!expected.Contains(name) && !tiedCopy && !WeightPlan.IsToleratedBuffer(name))
+                throw new InvalidInputException(
+                    $"{reader.Directory}: unexpected tensor '{name}' for a {spec.ModelType} model as config.json describes it");
+        }
+
+        var sources = new List<(ExpectedWeight Weight, CheckpointTensor Source, DType Type, long Offset)>();
+        long offset = 0;
+        foreach (var w in plan)
+        {
+            if (!reader.Contains(w.Name))
+                throw new InvalidInputException($"{reader.Directory}: tensor '{w.Name}' is missing (config.json's {spec.ModelType} architecture needs it)");
+            var source = reader.Get(w.Name);
+            if (!source.Shape.SequenceEqual(w.Shape.Select(d => (long)d)))
+                throw new InvalidInputException(
+                    $"{source.FilePath}: tensor '{w.Name}' has shape ({string.Join(", ", source.Shape)}) but config.json implies ({string.Join(", ", w.Shape)})");
+            if (!source.DType.IsFloatingPoint())
+                throw new InvalidInputException($"{source.FilePath}: tensor '{w.Name}' is {source.DType}; parameters must be F32, F16 or BF16");
+            DType type = storage ?? source.DType;
+            sources.Add((w, source, type, offset));
+            offset += (w.ElementCount * type.SizeOf() + Alignment - 1) / Alignment * Alignment;
+        }
+
+        // One allocation for all parameters; its shape only sizes it (rows of 4 KiB), tensors are carved out by byte offset.
+        const int RowBytes = 4096;
+        long rows = Math.Max(1, (offset + RowBytes - 1) / RowBytes);
+        var arena = backend.Allocate(new TensorShape(checked((int)rows), RowBytes / 4), DType.I32, MemoryCategory.Weights, "weights");
+        try
+        {
+            var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var (w, source, type, at) in sources)
+            {
+                var tensor = arena.ViewBytes(at, new TensorShape(w.Shape), type, w.Name);
+                WeightCopy.Upload(source, tensor);
+                byName.Add(w.Name, tensor);
+            }
+            var names = reader.TensorNames.Where(n => !WeightPlan.IsToleratedBuffer(n)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            var shardOf = reader.WeightFiles.Count > 1 ? reader.ShardOf : null;
+            return new ModelWeights(spec, arena, byName, shardOf, names);
+        }
+        catch
+        {
+            arena.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Some checkpoints omit the wrapper prefix (OPT's "decoder.", GPT-2's bare "h.0"): use whichever the file has.</summary>
+    private static ArchitectureSpec ResolvePrefix(CheckpointReader reader, ArchitectureSpec spec)
+    {
+        var n = spec.Names;
+        string[] candidates = n.Prefix switch
+        {
+            "model.decoder." => ["model.decoder.", "decoder."],
+            "transformer." => ["transformer.", ""],
+            _ => [n.Prefix],
+        };
+        foreach (string prefix in candidates)
+            if (reader.Contains(prefix + n.TokenEmbedding + ".weight"))
+                return spec with { Names = n with { Prefix = prefix } };
+        throw new InvalidInputException(
+            $"{reader.Directory}: tensor '{n.Prefix}{n.TokenEmbedding}.weight' is missing (config.json's {spec.ModelType} architecture needs it)");
+    }
+
+    /// <summary>
+    /// Writes the weights as a Hugging Face model folder with the source's names, dtypes and shard layout, atomically
+    /// (a crash or a full disk leaves any previous folder intact). <paramref name="extraFiles"/> (config.json,
+    /// tokenizer.json, ...) are copied in.
+    /// </summary>
+    public void Save(string directory, IEnumerable<string> extraFiles)
+    {
+        var tensors = CheckpointNames.Select(name =>
+        {
+            var t = Get(name);
+            return TensorToWrite.FromWriter(name, t.DType, t.Shape.Dims.ToArray().Select(d => (long)d).ToArray(), stream =>
+            {
+                var bytes = new byte[t.ByteCount];
+                t.Backend.Download<byte>(t, bytes);
+                stream.Write(bytes);
+            });
+        }).ToArray();
+        CheckpointWriter.WriteModelFolder(directory, tensors, ShardOf, extraFiles);
+    }
+
+    /// <summary>
+    /// Overwrites every parameter with the same-named tensor of a saved folder (a checkpoint of this model: same names,
+    /// shapes and dtypes, else an error naming the tensor).
+    /// </summary>
+    public void Restore(string directory)
+    {
+        using var reader = CheckpointReader.Open(directory);
+        foreach (var p in Parameters)
+        {
+            var source = reader.Get(p.Name);
+            if (source.DType != p.Tensor.DType || !source.Shape.SequenceEqual(p.Tensor.Shape.Dims.ToArray().Select(d => (long)d)))
+                throw new InvalidInputException(
+                    $"{source.FilePath}: tensor '{p.Name}' is {source.DType} ({string.Join(", ", source.Shape)}), the model holds {p.Tensor.DType} {p.Tensor.Shape}");
+            Backend.Upload(p.Tensor, source.Bytes);
+        }
+    }
+
+    public void Dispose() => _arena.Dispose();
+}

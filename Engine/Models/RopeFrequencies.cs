@@ -1,0 +1,57 @@
+using System.Text.Json;
+
+namespace MeZO.Engine.Models;
+
+/// <summary>
+/// Rotary inverse frequencies, as transformers' rope initialisation functions compute them:
+/// inv_freq[i] = 1 / theta^(2i / R), then the scaling named by rope_scaling (none, linear, llama3).
+/// </summary>
+internal static class RopeFrequencies
+{
+    public static float[] Compute(ConfigJson c, int rotaryDim)
+    {
+        double theta = c.Double("rope_theta", 10000.0);
+        int half = rotaryDim / 2;
+        var inv = new float[half];
+        for (int i = 0; i < half; i++)
+            // transformers computes base ** (arange(0, dim, 2).float() / dim) in float32, then 1.0 / that.
+            inv[i] = 1f / MathF.Pow((float)theta, (2 * i) / (float)rotaryDim);
+
+        JsonElement? scaling = c.Object("rope_scaling");
+        if (scaling is null) return inv;
+        string type = scaling.Value.TryGetProperty("rope_type", out var t) || scaling.Value.TryGetProperty("type", out t)
+            ? t.GetString() ?? "default" : "default";
+        double Get(string key) => scaling.Value.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
+            ? v.GetDouble() : throw c.Error($"rope_scaling.{key} is missing");
+        switch (type)
+        {
+            case "default":
+                return inv;
+            case "linear":
+            {
+                float factor = (float)Get("factor");
+                for (int i = 0; i < half; i++) inv[i] /= factor;
+                return inv;
+            }
+            case "llama3":
+            {
+                double factor = Get("factor"), low = Get("low_freq_factor"), high = Get("high_freq_factor");
+                double original = Get("original_max_position_embeddings");
+                double lowWavelength = original / low, highWavelength = original / high;
+                for (int i = 0; i < half; i++)
+                {
+                    double wavelength = 2 * Math.PI / inv[i];
+                    if (wavelength > lowWavelength) inv[i] = (float)(inv[i] / factor);
+                    else if (wavelength >= highWavelength)
+                    {
+                        double smooth = (original / wavelength - low) / (high - low);
+                        inv[i] = (float)((1 - smooth) * inv[i] / factor + smooth * inv[i]);
+                    }
+                }
+                return inv;
+            }
+            default:
+                throw c.Error($"rope_scaling type '{type}' is not supported (default, linear, llama3)");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using MeZO.Engine.Models;
+
+namespace MeZO.Engine.Tokenization;
+
+/// <summary>
+/// A model's tokenizer.json through the Hugging Face tokenizers library, with each family's convention for the first
+/// token applied here, explicitly: OPT prepends &lt;/s&gt;, Llama and Mistral prepend &lt;s&gt;, GPT-2 and Qwen2 add nothing.
+/// The file's own post-processor is removed first, so the library never adds special tokens of its own.
+/// </summary>
+public sealed class ModelTokenizer : IDisposable
+{
+    private readonly Tokenizers.DotNet.Tokenizer _tokenizer;
+
+    private ModelTokenizer(Tokenizers.DotNet.Tokenizer tokenizer, int? prefixToken)
+    {
+        _tokenizer = tokenizer;
+        PrefixToken = prefixToken;
+    }
+
+    /// <summary>The token put before every encoded text, or null for families that add none.</summary>
+    public int? PrefixToken { get; }
+
+    public static ModelTokenizer Load(string modelDirectory, ArchitectureSpec spec)
+    {
+        string path = Path.Combine(modelDirectory, "tokenizer.json");
+        if (!File.Exists(path))
+            throw new InvalidInputException($"{path}: missing (the model folder needs a Hugging Face tokenizer.json)");
+        int? prefix = spec.ModelType switch
+        {
+            "opt" => spec.EosTokenId ?? 2,
+            "llama" or "mistral" => spec.BosTokenId ?? 1,
+            _ => null,
+        };
+        return new ModelTokenizer(new Tokenizers.DotNet.Tokenizer(vocabPath: WithoutPostProcessor(path)), prefix);
+    }
+
+    /// <summary>Token ids of <paramref name="text"/>, with the family's prefix token when <paramref name="addPrefix"/>.</summary>
+    public int[] Encode(string text, bool addPrefix = true)
+    {
+        uint[] raw = text.Length == 0 ? [] : _tokenizer.Encode(text);
+        int offset = addPrefix && PrefixToken is not null ? 1 : 0;
+        var ids = new int[raw.Length + offset];
+        if (offset == 1) ids[0] = PrefixToken!.Value;
+        for (int i = 0; i < raw.Length; i++) ids[offset + i] = checked((int)raw[i]);
+        return ids;
+    }
+
+    public string Decode(IReadOnlyList<int> ids)
+    {
+        if (ids.Count == 0) return "";
+        var raw = new uint[ids.Count];
+        for (int i = 0; i < raw.Length; i++) raw[i] = checked((uint)ids[i]);
+        return _tokenizer.Decode(raw);
+    }
+
+    /// <summary>
+    /// Writes (once, into the temp folder, named by content hash) a copy of tokenizer.json without post-processor,
+    /// padding or truncation; the binding offers no switch for add_special_tokens.
+    /// </summary>
+    private static string WithoutPostProcessor(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(bytes);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidInputException($"{path}: not valid JSON ({e.Message})");
+        }
+        if (root is not JsonObject json || json["model"] is null)
+            throw new InvalidInputException($"{path}: not a Hugging Face tokenizer file (no \"model\" entry)");
+        json["post_processor"] = null;
+        json["padding"] = null;
+        json["truncation"] = null;
+        string folder = Path.Combine(Path.GetTempPath(), "mezo-tokenizers");
+        Directory.CreateDirectory(folder);
+        string target = Path.Combine(folder, Convert.ToHexStringLower(SHA256.HashData(bytes))[..32] + ".json");
+        if (!File.Exists(target))
+        {
+            string temporary = target + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            File.WriteAllText(temporary, json.ToJsonString());
+            File.Move(temporary, target, overwrite: true);
+        }
+        return target;
+    }
+
+    public void Dispose() => _tokenizer.Dispose();
+}

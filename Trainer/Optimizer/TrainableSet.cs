@@ -1,0 +1,54 @@
+using System.Text.RegularExpressions;
+using MeZO.Engine;
+using MeZO.Engine.Models;
+
+namespace MeZO.Trainer.Optimizer;
+
+/// <summary>One trainable tensor and where its elements start in the concatenated z stream.</summary>
+public sealed record TrainableTensor(NamedTensor Parameter, ulong FirstIndex, bool TakesWeightDecay);
+
+/// <summary>
+/// The parameters MeZO perturbs, in canonical order (ordinal Hugging Face name order, a tied tensor once; DESIGN §3),
+/// each with the global index of its first element, so z is the same however the tensors are stored.
+/// </summary>
+public sealed class TrainableSet
+{
+    private TrainableSet(IReadOnlyList<TrainableTensor> tensors, string? filter)
+    {
+        Tensors = tensors;
+        Filter = filter;
+        ElementCount = tensors.Sum(t => t.Parameter.Tensor.ElementCount);
+    }
+
+    public IReadOnlyList<TrainableTensor> Tensors { get; }
+    public string? Filter { get; }
+    public long ElementCount { get; }
+
+    /// <summary>Every parameter, or those whose name matches <paramref name="nameFilter"/> (a .NET regular expression).</summary>
+    public static TrainableSet Select(ModelWeights weights, string? nameFilter)
+    {
+        Regex? regex = null;
+        if (!string.IsNullOrEmpty(nameFilter))
+        {
+            try
+            {
+                regex = new Regex(nameFilter, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidInputException($"--trainable '{nameFilter}' is not a valid regular expression ({e.Message})");
+            }
+        }
+        var chosen = new List<TrainableTensor>();
+        ulong index = 0;
+        foreach (var p in weights.Parameters) // already in ordinal name order
+        {
+            if (regex is not null && !regex.IsMatch(p.Name)) continue;
+            chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: !p.IsBiasOrNorm));
+            index += (ulong)p.Tensor.ElementCount;
+        }
+        if (chosen.Count == 0)
+            throw new InvalidInputException($"--trainable '{nameFilter}' matches no parameter of the model");
+        return new TrainableSet(chosen, nameFilter);
+    }
+}

@@ -1,1 +1,0 @@
-namespace MeZO.Trainer; internal static class Placeholder {}

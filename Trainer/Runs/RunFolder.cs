@@ -1,0 +1,26 @@
+namespace MeZO.Trainer.Runs;
+
+/// <summary>The files of a run folder (DESIGN §4).</summary>
+public sealed class RunFolder(string directory)
+{
+    public string Directory { get; } = Path.GetFullPath(directory);
+    public string Manifest => Path.Combine(Directory, RunManifest.FileName);
+    public string Trajectory => Path.Combine(Directory, TrajectoryLog.FileName);
+    public string Metrics => Path.Combine(Directory, MetricsLog.FileName);
+    /// <summary>Weights after the last periodic checkpoint, with state.json.</summary>
+    public string Checkpoint => Path.Combine(Directory, "checkpoint");
+    /// <summary>Weights with the best validation metric.</summary>
+    public string Best => Path.Combine(Directory, "best");
+    /// <summary>Weights after the last step: what `mezo replay` rebuilds.</summary>
+    public string Model => Path.Combine(Directory, "model");
+    public string LossPlot => Path.Combine(Directory, "loss.png");
+    public string EvalPlot => Path.Combine(Directory, "eval.png");
+
+    public bool HoldsRun => File.Exists(Manifest);
+
+    /// <summary>Files of the base model folder that a saved checkpoint carries along (config, tokenizer).</summary>
+    public static IEnumerable<string> ModelSideFiles(string baseModelDirectory) =>
+        new[] { "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" }
+            .Select(f => Path.Combine(baseModelDirectory, f))
+            .Where(File.Exists);
+}

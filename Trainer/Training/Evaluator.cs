@@ -1,0 +1,61 @@
+using MeZO.Engine.Models;
+using MeZO.Engine.Tokenization;
+using MeZO.Trainer.Tasks;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>A split's score: accuracy for classification and multiple choice, F1 (with exact match) for generation.</summary>
+public sealed record EvalResult(string Metric, double Value, double? ExactMatch, int Examples)
+{
+    public override string ToString() =>
+        ExactMatch is double em ? $"{Metric} {Value:F4} (exact match {em:F4}, {Examples} examples)" : $"{Metric} {Value:F4} ({Examples} examples)";
+}
+
+/// <summary>Scores examples as MeZO evaluates them: the candidate with the highest mean log-probability, or the greedy answer.</summary>
+public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder, CandidateScorer scorer)
+{
+    public EvalResult Evaluate(IReadOnlyList<EncodedExample> examples, int batchSize)
+    {
+        if (encoder.Task.Kind == TaskKind.Generation)
+        {
+            double f1 = 0, em = 0;
+            foreach (var chunk in examples.Chunk(batchSize))
+            {
+                var answers = GenerateAnswers(chunk);
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    f1 += SquadMetrics.F1(answers[i], chunk[i].Example.GoldAnswers);
+                    em += SquadMetrics.ExactMatch(answers[i], chunk[i].Example.GoldAnswers);
+                }
+            }
+            return new EvalResult("f1", f1 / examples.Count, em / examples.Count, examples.Count);
+        }
+        int correct = 0;
+        foreach (var chunk in examples.Chunk(batchSize))
+        {
+            var predictions = Predict(chunk);
+            for (int i = 0; i < chunk.Length; i++)
+                if (chunk[i].Example.IsCorrect(predictions[i])) correct++;
+        }
+        return new EvalResult("accuracy", correct / (double)examples.Count, null, examples.Count);
+    }
+
+    /// <summary>The predicted candidate of each example: the highest mean log-probability (lowest index on ties).</summary>
+    public int[] Predict(IReadOnlyList<EncodedExample> examples)
+    {
+        var scores = scorer.Scores(examples);
+        return scores.Select(s => Array.IndexOf(s, s.Max())).ToArray();
+    }
+
+    /// <summary>Greedy answers: at most 50 new tokens, ending at the newline token or end-of-sequence; decoded and stripped.</summary>
+    public string[] GenerateAnswers(IReadOnlyList<EncodedExample> examples)
+    {
+        var inputs = examples.Select(e => e.GenerationInput?.Ids
+            ?? throw new InvalidOperationException($"example {e.Example.Id} has no generation input")).ToArray();
+        int budget = Math.Min(TaskEncoder.MaxNewTokens, encoder.MaxLength - inputs.Max(i => i.Count));
+        int? eos = model.Spec.EosTokenId, newline = encoder.NewlineToken;
+        var generated = new GreedyGenerator(model).Generate(inputs, Math.Max(1, budget), eos,
+            tokens => newline is int nl && tokens[^1] == nl);
+        return generated.Select(ids => tokenizer.Decode(ids.Where(id => id != eos).ToArray()).Trim()).ToArray();
+    }
+}

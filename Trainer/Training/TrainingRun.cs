@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using MeZO.Engine;
+using MeZO.Engine.Tensors;
+using MeZO.Trainer.Optimizer;
+using MeZO.Trainer.Runs;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>What a finished run reports.</summary>
+public sealed record TrainResult(EvalResult? ValidationBefore, EvalResult? ValidationBest, long? BestStep,
+    EvalResult? TestBefore, EvalResult? Test, long Steps, TimeSpan Elapsed, long PeakBytes);
+
+/// <summary>
+/// `mezo train`: MeZO on a task, in a run folder that makes the run replayable and resumable (DESIGN §4). The data
+/// order, the seeds and the updates are functions of (settings, step) alone; the trajectory reaches the disk before
+/// each update; weights are checkpointed atomically. A run killed at any moment resumes to the same final weights.
+/// </summary>
+public sealed class TrainingRun(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress = null)
+{
+    public TrainResult Run()
+    {
+        var run = new RunFolder(outDirectory);
+        Validate(run);
+        var clock = Stopwatch.StartNew();
+        DType? storage = null;
+        if (settings.DType is not null)
+            storage = DTypeInfo.TryParseOption(settings.DType, out var t) ? t : throw new InvalidInputException($"--dtype '{settings.DType}' is unknown (f32, f16, bf16)");
+
+        using var session = TrainingSession.Open(settings.Model, settings.Task, settings.Data, settings.TrainExamples,
+            settings.EvalExamples, settings.TestExamples, settings.Seed, settings.MicroBatchSize, settings.Backend, storage, settings.MaxLength);
+        BatchObjective.Validate(session.Task.Kind, settings.Objective);
+        if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
+        foreach (string note in session.Notes) log.WriteLine("note: " + note);
+
+        var trainable = TrainableSet.Select(session.Model.Weights, settings.Trainable);
+        var optimizer = new ZerothOrderSgd(trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
+        var schedule = new LearningRateSchedule(settings.Schedule, settings.LearningRate, settings.Steps);
+        var batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);
+        var objective = new BatchObjective(session.Task.Kind, settings.Objective, session.Scorer, session.Evaluator);
+        log.WriteLine($"model {session.Model.Spec.ModelType} ({session.Model.Weights.ParameterCount:N0} parameters, " +
+                      $"{trainable.ElementCount:N0} trainable), task {session.Task.Name}: {session.Train.Count} train / " +
+                      $"{session.Validation.Count} validation / {session.Test.Count} test examples");
+
+        long startStep = 0;
+        int startSample = 0;
+        double? bestMetric = null;
+        long? bestStep = null;
+        EvalResult? validationBefore = null, testBefore = null;
+        long trajectoryBytes = 0;
+        if (resume)
+            (startStep, startSample, bestMetric, bestStep, trajectoryBytes) = Restore(run, session, optimizer);
+        else
+        {
+            System.IO.Directory.CreateDirectory(run.Directory);
+            new RunManifest
+            {
+                Settings = settings,
+                BaseModel = Path.GetFullPath(settings.Model),
+                BaseWeightsSha256 = RunManifest.HashWeights(WeightFiles(settings.Model)),
+                EngineVersion = RunManifest.EngineVersionString,
+                TrainableParameters = trainable.ElementCount,
+                Created = DateTimeOffset.UtcNow,
+            }.Write(run.Directory);
+            File.Delete(run.Trajectory);
+            File.Delete(run.Metrics);
+        }
+
+        using var trajectory = TrajectoryLog.OpenForAppend(run.Directory, trajectoryBytes);
+        using var metrics = new MetricsLog(run.Directory);
+        if (startStep == 0 && startSample == 0)
+        {
+            validationBefore = Evaluate(session, session.Validation, "validation", 0, metrics, log);
+            testBefore = Evaluate(session, session.Test, "test", 0, metrics, log);
+            if (validationBefore is not null) (bestMetric, bestStep) = (validationBefore.Value, 0);
+        }
+
+        var window = new List<double>();
+        var stepClock = Stopwatch.StartNew();
+        long tokensAtWindow = session.Scorer.TokensProcessed;
+        for (long step = startStep; step < settings.Steps; step++)
+        {
+            var batch = batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
+            var records = optimizer.Step(step, schedule.At(step), () => objective.Of(batch), trajectory.Append,
+                step == startStep ? startSample : 0);
+            foreach (var r in records) window.Add((r.LossPlus + r.LossMinus) / 2);
+            long done = step + 1;
+
+            if (done % Math.Max(1, settings.LogEvery) == 0 || done == settings.Steps)
+            {
+                double seconds = stepClock.Elapsed.TotalSeconds;
+                long tokens = session.Scorer.TokensProcessed - tokensAtWindow;
+                double loss = window.Count > 0 ? window.Average() : double.NaN;
+                int windowSteps = Math.Max(1, window.Count / Math.Max(1, settings.Samples));
+                metrics.Write(new Dictionary<string, object?>
+                {
+                    ["kind"] = "train", ["step"] = done, ["loss"] = loss, ["lr"] = schedule.At(step),
+                    ["examples_per_s"] = windowSteps * settings.BatchSize / seconds, ["tokens_per_s"] = tokens / seconds,
+                    ["memory_weights"] = session.Backend.Memory.Current(MemoryCategory.Weights),
+                    ["memory_activations"] = session.Backend.Memory.Current(MemoryCategory.Activations),
+                    ["memory_workspace"] = session.Backend.Memory.Current(MemoryCategory.Workspace),
+                    ["memory_peak"] = session.Backend.Memory.PeakTotal,
+                });
+                progress?.Report(done, settings.Steps, loss, windowSteps * settings.BatchSize / seconds);
+                window.Clear();
+                stepClock.Restart();
+                tokensAtWindow = session.Scorer.TokensProcessed;
+            }
+            if (settings.EvalEvery > 0 && (done % settings.EvalEvery == 0 || done == settings.Steps))
+            {
+                var result = Evaluate(session, session.Validation, "validation", done, metrics, log);
+                if (result is not null && (bestMetric is null || result.Value > bestMetric))
+                {
+                    (bestMetric, bestStep) = (result.Value, done);
+                    session.Model.Weights.Save(run.Best, RunFolder.ModelSideFiles(settings.Model));
+                }
+            }
+            if (settings.CheckpointEvery > 0 && done % settings.CheckpointEvery == 0 && done < settings.Steps)
+                SaveCheckpoint(run, session, new RunState(done, bestMetric, bestStep));
+        }
+        progress?.Done();
+
+        session.Model.Weights.Save(run.Model, RunFolder.ModelSideFiles(settings.Model));
+        SaveCheckpoint(run, session, new RunState(settings.Steps, bestMetric, bestStep));
+        EvalResult? validationBest = null;
+        if (bestStep is long best && best > 0 && Directory.Exists(run.Best))
+        {
+            session.Model.Weights.Restore(run.Best);
+            validationBest = new EvalResult(session.Evaluator.Evaluate(session.Validation, settings.MicroBatchSize).Metric, bestMetric!.Value, null, session.Validation.Count);
+        }
+        var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
+        Plots.Write(run);
+        return new TrainResult(validationBefore, validationBest, bestStep, testBefore, test, settings.Steps, clock.Elapsed,
+            session.Backend.Memory.PeakTotal);
+    }
+
+    private void Validate(RunFolder run)
+    {
+        if (settings.Steps < 0) throw new InvalidInputException("--steps must not be negative");
+        if (settings.BatchSize <= 0 || settings.MicroBatchSize <= 0) throw new InvalidInputException("--batch-size and --micro-batch-size must be positive");
+        if (settings.Samples <= 0) throw new InvalidInputException("--samples must be positive");
+        if (!(settings.Eps > 0)) throw new InvalidInputException("--eps must be positive");
+        if (run.HoldsRun && !resume)
+            throw new InvalidInputException($"{run.Directory} already holds a run; pass --resume to continue it or choose another --out");
+        if (!run.HoldsRun && resume)
+            throw new InvalidInputException($"{run.Directory} holds no run to resume (no {RunManifest.FileName})");
+        if (resume)
+        {
+            var manifest = RunManifest.Read(run.Directory);
+            var before = manifest.Settings.WithoutBookkeeping();
+            var now = settings.WithoutBookkeeping() with { Model = Path.GetFullPath(settings.Model) };
+            before = before with { Model = Path.GetFullPath(before.Model) };
+            if (before != now)
+                throw new InvalidInputException($"--resume: {run.Manifest} was made with other settings ({Differences(before, now)}); resume with the same options");
+            var hashes = RunManifest.HashWeights(WeightFiles(settings.Model));
+            if (!hashes.OrderBy(h => h.Key).SequenceEqual(manifest.BaseWeightsSha256.OrderBy(h => h.Key)))
+                throw new InvalidInputException($"--resume: the weights in {settings.Model} are not the ones the run started from ({run.Manifest})");
+        }
+    }
+
+    private static string Differences(TrainSettings a, TrainSettings b)
+    {
+        var diffs = typeof(TrainSettings).GetProperties()
+            .Where(p => !Equals(p.GetValue(a), p.GetValue(b)))
+            .Select(p => $"{p.Name}: {p.GetValue(a)} → {p.GetValue(b)}");
+        return string.Join(", ", diffs);
+    }
+
+    /// <summary>Loads the last checkpoint, replays the trajectory past it, and says where training continues.</summary>
+    private (long Step, int Sample, double? Best, long? BestStep, long TrajectoryBytes) Restore(RunFolder run, TrainingSession session, ZerothOrderSgd optimizer)
+    {
+        long checkpointStep = 0;
+        double? best = null;
+        long? bestStep = null;
+        if (Directory.Exists(run.Checkpoint))
+        {
+            var state = RunState.Read(run.Checkpoint);
+            session.Model.Weights.Restore(run.Checkpoint);
+            (checkpointStep, best, bestStep) = (state.CompletedSteps, state.BestMetric, state.BestStep);
+        }
+        var (records, bytes) = File.Exists(run.Trajectory) ? TrajectoryLog.Read(run.Trajectory) : ([], 0);
+        long step = checkpointStep;
+        int sample = 0;
+        foreach (var r in records.Where(r => r.Step >= checkpointStep))
+        {
+            if (r.Step != step || r.Sample != sample)
+                throw new InvalidInputException($"{run.Trajectory}: expected step {step} sample {sample}, found step {r.Step} sample {r.Sample}");
+            optimizer.Replay(r);
+            if (++sample == settings.Samples) (step, sample) = (step + 1, 0);
+        }
+        log.WriteLine($"resuming at step {step}{(sample > 0 ? $" sample {sample}" : "")} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory)");
+        return (step, sample, best, bestStep, bytes);
+    }
+
+    /// <summary>Weights and state.json go into the checkpoint folder in one atomic rename, so they always agree.</summary>
+    private void SaveCheckpoint(RunFolder run, TrainingSession session, RunState state)
+    {
+        string pending = Path.Combine(run.Directory, ".state-pending");
+        Directory.CreateDirectory(pending);
+        try
+        {
+            string stateFile = Path.Combine(pending, RunState.FileName);
+            AtomicFile.WriteAllText(stateFile, state.ToJson());
+            session.Model.Weights.Save(run.Checkpoint, RunFolder.ModelSideFiles(settings.Model).Append(stateFile));
+        }
+        finally
+        {
+            Directory.Delete(pending, recursive: true);
+        }
+    }
+
+    private EvalResult? Evaluate(TrainingSession session, IReadOnlyList<EncodedExample> examples, string split, long step, MetricsLog metrics, TextWriter output)
+    {
+        if (examples.Count == 0) return null;
+        var result = session.Evaluator.Evaluate(examples, settings.MicroBatchSize);
+        metrics.Write(new Dictionary<string, object?>
+        {
+            ["kind"] = split, ["step"] = step, ["metric"] = result.Metric, ["value"] = result.Value,
+            ["exact_match"] = result.ExactMatch, ["examples"] = result.Examples,
+        });
+        output.WriteLine($"step {step}: {split} {result}");
+        return result;
+    }
+
+    private static IEnumerable<string> WeightFiles(string modelDirectory)
+    {
+        using var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory);
+        return reader.WeightFiles.ToArray();
+    }
+}
+
+/// <summary>Where training progress goes (a progress bar on a terminal, periodic lines otherwise).</summary>
+public interface IProgressSink
+{
+    void Report(long step, long totalSteps, double loss, double examplesPerSecond);
+    void Done();
+}

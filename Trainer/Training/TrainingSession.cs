@@ -1,0 +1,95 @@
+using MeZO.Engine;
+using MeZO.Engine.Backends;
+using MeZO.Engine.Models;
+using MeZO.Engine.Tensors;
+using MeZO.Engine.Tokenization;
+using MeZO.Trainer.Data;
+using MeZO.Trainer.Tasks;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>
+/// A model, its tokenizer and a task's data, encoded and ready: what `mezo train` and `mezo eval` share. Owns the
+/// backend and the model; one <see cref="CandidateScorer"/> sized for the largest micro-batch serves training and evaluation.
+/// </summary>
+public sealed class TrainingSession : IDisposable
+{
+    private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
+        SampledSplits splits, IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
+        IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes)
+    {
+        Backend = backend;
+        Model = model;
+        Tokenizer = tokenizer;
+        Encoder = encoder;
+        Splits = splits;
+        Train = train;
+        Validation = validation;
+        Test = test;
+        Scorer = scorer;
+        Notes = notes;
+        Evaluator = new Evaluator(model, tokenizer, encoder, scorer);
+    }
+
+    public IBackend Backend { get; }
+    public Transformer Model { get; }
+    public ModelTokenizer Tokenizer { get; }
+    public TaskEncoder Encoder { get; }
+    public ITask Task => Encoder.Task;
+    public SampledSplits Splits { get; }
+    public IReadOnlyList<EncodedExample> Train { get; }
+    public IReadOnlyList<EncodedExample> Validation { get; }
+    public IReadOnlyList<EncodedExample> Test { get; }
+    public CandidateScorer Scorer { get; }
+    public Evaluator Evaluator { get; }
+    /// <summary>What the user should know about the data: smaller splits than asked, truncated prompts.</summary>
+    public IReadOnlyList<string> Notes { get; }
+
+    public static TrainingSession Open(string modelDirectory, string taskName, string dataDirectory, int trainExamples,
+        int evalExamples, int testExamples, ulong seed, int microBatchSize, string backendName, DType? storage, int? maxLength)
+    {
+        var task = TaskRegistry.Get(taskName);
+        var splits = DatasetSplits.Sample(task, dataDirectory, trainExamples, evalExamples, testExamples, seed);
+        var backend = BackendFactory.Create(backendName);
+        Transformer? model = null;
+        ModelTokenizer? tokenizer = null;
+        try
+        {
+            model = Transformer.Load(modelDirectory, backend, storage);
+            tokenizer = ModelTokenizer.Load(modelDirectory, model.Spec);
+            var encoder = new TaskEncoder(task, tokenizer, TaskEncoder.ContextOf(model.Spec, maxLength));
+            var notes = new List<string>(splits.Notes);
+            IReadOnlyList<EncodedExample> Encode(IReadOnlyList<TaskExample> examples, string split)
+            {
+                var encoded = encoder.EncodeAll(examples, out int truncated);
+                if (truncated > 0)
+                    notes.Add($"{truncated} of {examples.Count} {split} examples were longer than {encoder.MaxLength} tokens and were truncated from the left");
+                return encoded;
+            }
+            var train = Encode(splits.Train, "training");
+            var validation = Encode(splits.Validation, "validation");
+            var test = Encode(splits.Test, "test");
+            var all = train.Concat(validation).Concat(test).ToArray();
+            if (all.Length == 0) throw new InvalidInputException($"{taskName}: no examples to train or evaluate on");
+            int candidates = all.Max(e => e.Candidates.Count);
+            int longest = all.Max(e => e.LongestSequence);
+            var scorer = new CandidateScorer(model, Math.Max(1, microBatchSize) * candidates, longest);
+            return new TrainingSession(backend, model, tokenizer, encoder, splits, train, validation, test, scorer, notes);
+        }
+        catch
+        {
+            tokenizer?.Dispose();
+            model?.Dispose();
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Scorer.Dispose();
+        Tokenizer.Dispose();
+        Model.Dispose();
+        Backend.Dispose();
+    }
+}

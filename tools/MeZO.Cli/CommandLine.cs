@@ -1,0 +1,109 @@
+using System.Globalization;
+using MeZO.Engine;
+
+namespace MeZO.Cli;
+
+/// <summary>
+/// `--long-option value` and `--flag` arguments of one command, checked against the options the command declares,
+/// so a typo is an error that names the option rather than a silently ignored word.
+/// </summary>
+public sealed class CommandLine
+{
+    private readonly string _command;
+    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
+    private readonly List<string> _positional = [];
+
+    public CommandLine(string command, IReadOnlyList<string> args, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flags)
+    {
+        _command = command;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            if (!a.StartsWith("--", StringComparison.Ordinal) || a == "--")
+            {
+                _positional.Add(a);
+                continue;
+            }
+            string name = a[2..];
+            string? inline = null;
+            int eq = name.IndexOf('=');
+            if (eq >= 0)
+            {
+                inline = name[(eq + 1)..];
+                name = name[..eq];
+            }
+            if (flags.Contains(name) && inline is null)
+            {
+                _values[name] = null;
+            }
+            else if (valueOptions.Contains(name))
+            {
+                if (inline is null)
+                {
+                    if (i + 1 >= args.Count) throw Error($"option --{name} needs a value");
+                    inline = args[++i];
+                }
+                _values[name] = inline;
+            }
+            else
+            {
+                throw Error($"unknown option --{name} (see 'mezo {command} --help')");
+            }
+        }
+    }
+
+    public IReadOnlyList<string> Positional => _positional;
+
+    public bool Has(string name) => _values.ContainsKey(name);
+
+    public string? String(string name) => _values.GetValueOrDefault(name);
+
+    public string RequiredString(string name) => String(name) ?? throw Error($"--{name} is required");
+
+    public int Int(string name, int fallback)
+    {
+        string? s = String(name);
+        if (s is null) return fallback;
+        return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
+            ? v : throw Error($"--{name} must be an integer, got '{s}'");
+    }
+
+    public long Long(string name, long fallback)
+    {
+        string? s = String(name);
+        if (s is null) return fallback;
+        return long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v)
+            ? v : throw Error($"--{name} must be an integer, got '{s}'");
+    }
+
+    public ulong ULong(string name, ulong fallback)
+    {
+        string? s = String(name);
+        if (s is null) return fallback;
+        return ulong.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v)
+            ? v : throw Error($"--{name} must be a non-negative integer, got '{s}'");
+    }
+
+    public double Double(string name, double fallback)
+    {
+        string? s = String(name);
+        if (s is null) return fallback;
+        return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
+            ? v : throw Error($"--{name} must be a number, got '{s}'");
+    }
+
+    /// <summary>A comma-separated list of integers, e.g. `--ids 5,17,200`.</summary>
+    public int[]? IntList(string name)
+    {
+        string? s = String(name);
+        if (s is null) return null;
+        var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var values = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]))
+                throw Error($"--{name} must be comma-separated integers, '{parts[i]}' is not one");
+        return values;
+    }
+
+    public InvalidInputException Error(string problem) => new($"mezo {_command}: {problem}");
+}

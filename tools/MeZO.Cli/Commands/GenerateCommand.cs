@@ -1,0 +1,56 @@
+using System.Text.Json;
+using MeZO.Engine.Models;
+
+namespace MeZO.Cli.Commands;
+
+/// <summary>`mezo generate`: greedy continuation of a prompt (DESIGN §5).</summary>
+public sealed class GenerateCommand : ICommand
+{
+    public string Name => "generate";
+    public string Summary => "greedy continuation of a prompt";
+    public string Help => """
+        mezo generate --model DIR (--prompt "..." | --ids 1,5,9) [--max-new-tokens N] [--backend cpu|cuda] [--dtype ...] [--json]
+
+          --prompt TEXT        text, tokenized with the family's first token (an empty prompt is that token alone)
+          --ids LIST           comma-separated prompt token ids
+          --max-new-tokens N   at most N new tokens (default 64); generation also stops at end-of-sequence
+          --json               print {"new_ids": [...], "text": "..."}
+        """;
+
+    public int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, "ids", "prompt", "max-new-tokens"]),
+            new HashSet<string> { "json" });
+        int[]? ids = cl.IntList("ids");
+        string? prompt = cl.String("prompt");
+        if ((ids is null) == (prompt is null)) throw cl.Error("give exactly one of --prompt or --ids");
+        int maxNew = cl.Int("max-new-tokens", 64);
+        if (maxNew < 0) throw cl.Error("--max-new-tokens must not be negative");
+
+        var (backend, model) = ModelOptions.Load(cl);
+        using var _ = backend;
+        using var __ = model;
+        using var tokenizer = ModelOptions.Tokenizer(model);
+        ids ??= tokenizer.Encode(prompt!);
+        if (ids.Length == 0)
+            throw cl.Error("the prompt is empty and this model family has no first token to start from; give --prompt text or --ids");
+
+        var generated = new GreedyGenerator(model).Generate([ids], maxNew, model.Spec.EosTokenId)[0];
+        string text = tokenizer.Decode(generated);
+        if (cl.Has("json"))
+        {
+            using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
+            json.WriteStartObject();
+            json.WriteStartArray("new_ids");
+            foreach (int id in generated) json.WriteNumberValue(id);
+            json.WriteEndArray();
+            json.WriteString("text", text);
+            json.WriteEndObject();
+            json.Flush();
+            Console.Out.WriteLine();
+            return 0;
+        }
+        output.WriteLine((prompt ?? "") + text);
+        return 0;
+    }
+}

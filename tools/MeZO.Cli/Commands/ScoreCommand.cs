@@ -1,0 +1,72 @@
+using System.Text.Json;
+using MeZO.Engine.Models;
+
+namespace MeZO.Cli.Commands;
+
+/// <summary>`mezo score`: log-probabilities of a token sequence under the model (DESIGN §5).</summary>
+public sealed class ScoreCommand : ICommand
+{
+    public string Name => "score";
+    public string Summary => "log-probability of each token of a sequence given the ones before it";
+    public string Help => """
+        mezo score --model DIR (--ids 5,17,200 | --text "...") [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json]
+
+          --model DIR     Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)
+          --ids LIST      comma-separated token ids, used as given
+          --text TEXT     text, tokenized with the model's tokenizer and its family's first token
+          --json          print {"ids": [...], "logprobs": [log p(ids[t] | ids[<t]) for t = 1..n-1], "last_logits": [...]}
+        """;
+
+    public int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, "ids", "text"]), new HashSet<string> { "json" });
+        int[]? ids = cl.IntList("ids");
+        string? text = cl.String("text");
+        if ((ids is null) == (text is null)) throw cl.Error("give exactly one of --ids or --text");
+
+        var (backend, model) = ModelOptions.Load(cl);
+        using var _ = backend;
+        using var __ = model;
+        if (text is not null)
+        {
+            using var tokenizer = ModelOptions.Tokenizer(model);
+            ids = tokenizer.Encode(text);
+        }
+        if (ids!.Length == 0) throw cl.Error("the sequence is empty");
+
+        var batch = TokenBatch.Pack([ids], PaddingSide.Right);
+        using var ws = model.CreateWorkspace(1, ids.Length);
+        var rows = Enumerable.Range(0, ids.Length - 1).ToArray();
+        var targets = ids[1..];
+        var logProbs = new float[rows.Length];
+        model.ScoreTokens(ws, batch, rows, targets, logProbs);
+        var lastLogits = new float[model.Spec.VocabSize];
+        model.LogitsAt(ws, batch, [ids.Length - 1], lastLogits);
+
+        if (cl.Has("json"))
+        {
+            using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
+            json.WriteStartObject();
+            json.WriteStartArray("ids");
+            foreach (int id in ids) json.WriteNumberValue(id);
+            json.WriteEndArray();
+            json.WriteStartArray("logprobs");
+            foreach (float lp in logProbs) json.WriteNumberValue(lp);
+            json.WriteEndArray();
+            json.WriteStartArray("last_logits");
+            foreach (float l in lastLogits) json.WriteNumberValue(l);
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.Flush();
+            Console.Out.WriteLine();
+            return 0;
+        }
+        output.WriteLine($"{ids.Length} tokens, {model.Spec.ModelType} {Path.GetFileName(model.Directory)}");
+        for (int t = 0; t < rows.Length; t++)
+            output.WriteLine($"  {t + 1,5}  id {ids[t + 1],7}  log p = {logProbs[t],10:F4}");
+        output.WriteLine($"total log p = {logProbs.Sum(x => (double)x):F4}, mean = {(rows.Length > 0 ? logProbs.Average(x => (double)x) : 0):F4}");
+        int argmax = Array.IndexOf(lastLogits, lastLogits.Max());
+        output.WriteLine($"most likely next token: {argmax}");
+        return 0;
+    }
+}
