@@ -1,0 +1,42 @@
+namespace MeZO.Engine.Checkpoints;
+
+/// <summary>
+/// Replaces a file all at once: the content goes to a temporary file in the same folder (so the rename stays on one
+/// file system and is atomic), is flushed to disk, and is then renamed over the destination.
+/// </summary>
+internal static class AtomicFile
+{
+    /// <exception cref="IOException">anything failed; the message names <paramref name="path"/>, the inner exception is
+    /// the cause. The destination is unchanged and the temporary file is gone.</exception>
+    public static void Write(string path, Action<Stream> writeContent)
+    {
+        string temporary = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.tmp-{Guid.NewGuid():N}");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                writeContent(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch (Exception e)
+        {
+            DeleteQuietly(temporary);
+            throw new IOException($"{path}: writing failed, the file is unchanged ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+    }
+
+    // Called while another exception propagates: that one is the error to report, so a failed clean-up stays silent
+    // rather than hiding it.
+    private static void DeleteQuietly(string temporary)
+    {
+        try
+        {
+            File.Delete(temporary);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

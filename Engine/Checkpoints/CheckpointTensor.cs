@@ -1,0 +1,70 @@
+using System.Buffers.Binary;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Checkpoints;
+
+/// <summary>One tensor of an open checkpoint: its header entry and the file that holds it. Valid while the reader is open.</summary>
+public sealed class CheckpointTensor
+{
+    private readonly SafetensorsFile _file;
+    private readonly SafetensorsEntry _entry;
+
+    internal CheckpointTensor(SafetensorsFile file, SafetensorsEntry entry)
+    {
+        _file = file;
+        _entry = entry;
+    }
+
+    public string Name => _entry.Name;
+    public DType DType => _entry.DType;
+
+    /// <summary>The dimensions, outermost first (a copy: changing it changes nothing here).</summary>
+    public long[] Shape => (long[])_entry.Shape.Clone();
+
+    /// <summary>The absolute path of the .safetensors file that holds the tensor.</summary>
+    public string FilePath => _file.Path;
+
+    public long ElementCount => _entry.ElementCount;
+    public long ByteLength => _entry.ByteLength;
+
+    /// <summary>The raw little-endian bytes in the stored dtype.</summary>
+    /// <exception cref="InvalidOperationException">the tensor is larger than 2 GiB; use <see cref="CopyTo"/>.</exception>
+    public ReadOnlySpan<byte> Bytes => _file.GetBytes(_entry);
+
+    /// <summary>Copies the raw bytes to native memory of at least <see cref="ByteLength"/> bytes.</summary>
+    public unsafe void CopyTo(void* destination, long byteCapacity)
+    {
+        if (byteCapacity < ByteLength)
+            throw new ArgumentException(
+                $"{FilePath}: tensor '{Name}' is {ByteLength} bytes but the destination holds only {byteCapacity}", nameof(byteCapacity));
+        Buffer.MemoryCopy(_file.DataPointer(_entry), destination, byteCapacity, ByteLength);
+    }
+
+    /// <summary>Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly <see cref="ElementCount"/>.</summary>
+    public void CopyToSingles(Span<float> destination)
+    {
+        if (destination.Length != ElementCount)
+            throw new ArgumentException(
+                $"{FilePath}: tensor '{Name}' has {ElementCount} elements but the destination has {destination.Length}", nameof(destination));
+        // Reads go through BinaryPrimitives: mapped tensor data may be unaligned, and the format is little-endian.
+        var bytes = Bytes;
+        switch (DType)
+        {
+            case DType.F32:
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
+                break;
+            case DType.F16:
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = ScalarConversions.HalfToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
+                break;
+            case DType.BF16:
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = ScalarConversions.BFloat16ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
+                break;
+            default:
+                throw new InvalidOperationException(
+                    $"{FilePath}: tensor '{Name}' is {DType.SafetensorsName()}; only F32, F16 and BF16 convert to float32");
+        }
+    }
+}

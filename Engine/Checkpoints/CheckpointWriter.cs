@@ -1,0 +1,162 @@
+using System.Text.Json;
+
+namespace MeZO.Engine.Checkpoints;
+
+/// <summary>
+/// Writes a Hugging Face model folder so that a crash or a failure never leaves a half-written model: everything goes
+/// into "&lt;dir&gt;.tmp-&lt;random&gt;" beside it, which then replaces the folder by renames.
+/// </summary>
+public static class CheckpointWriter
+{
+    /// <summary>
+    /// Writes <paramref name="tensors"/> to <paramref name="directory"/>: one model.safetensors when
+    /// <paramref name="shardOf"/> is null, otherwise the files it names (tensor → file name) plus
+    /// model.safetensors.index.json. <paramref name="extraFiles"/> (config.json, tokenizer.json, ...) are copied in by
+    /// file name. An existing folder is replaced only once the new one is complete.
+    /// </summary>
+    /// <exception cref="ArgumentException">inconsistent arguments; nothing was written.</exception>
+    /// <exception cref="IOException">writing failed: the old folder (if any) is intact and no temporary folder is left.</exception>
+    public static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
+        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles)
+    {
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        if (File.Exists(target))
+            throw new ArgumentException($"{target}: is a file; expected a model folder to write", nameof(directory));
+        var files = PlanFiles(target, tensors, shardOf);
+        var extras = PlanExtraFiles(target, extraFiles, files.Keys);
+
+        string parent = Path.GetDirectoryName(target)!;
+        string name = Path.GetFileName(target);
+        string random = Guid.NewGuid().ToString("N");
+        string temporary = Path.Combine(parent, $"{name}.tmp-{random}");
+        try
+        {
+            System.IO.Directory.CreateDirectory(temporary);
+            foreach (var (file, content) in files)
+                SafetensorsWriter.Write(Path.Combine(temporary, file), content);
+            if (shardOf is not null)
+                WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files);
+            foreach (var (file, source) in extras)
+                File.Copy(source, Path.Combine(temporary, file));
+        }
+        catch (Exception e)
+        {
+            DeleteQuietly(temporary);
+            throw new IOException($"{target}: writing the model folder failed, the folder is unchanged ({OneLine(e.Message)})", e);
+        }
+        SwapIn(target, temporary, Path.Combine(parent, $"{name}.old-{random}"));
+    }
+
+    /// <summary>File name → the tensors it holds, in file-name order.</summary>
+    private static SortedDictionary<string, List<TensorToWrite>> PlanFiles(string target, IReadOnlyList<TensorToWrite> tensors,
+        IReadOnlyDictionary<string, string>? shardOf)
+    {
+        var files = new SortedDictionary<string, List<TensorToWrite>>(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var tensor in tensors)
+        {
+            if (!names.Add(tensor.Name))
+                throw new ArgumentException($"{target}: tensor '{tensor.Name}' is given twice", nameof(tensors));
+            string file = CheckpointReader.SingleFileName;
+            if (shardOf is not null)
+            {
+                if (!shardOf.TryGetValue(tensor.Name, out string? shard))
+                    throw new ArgumentException($"{target}: tensor '{tensor.Name}' has no shard in the shard layout", nameof(shardOf));
+                if (!ShardIndex.IsPlainFileName(shard) || !shard.EndsWith(".safetensors", StringComparison.Ordinal))
+                    throw new ArgumentException($"{target}: tensor '{tensor.Name}': shard '{shard}' is not a .safetensors file name", nameof(shardOf));
+                file = shard;
+            }
+            if (!files.TryGetValue(file, out var list)) files.Add(file, list = []);
+            list.Add(tensor);
+        }
+        if (files.Count == 0) files.Add(CheckpointReader.SingleFileName, []);
+        return files;
+    }
+
+    /// <summary>File name → source path; a name must not clash with a weight file, the index or another extra file.</summary>
+    private static List<(string Name, string Source)> PlanExtraFiles(string target, IEnumerable<string> extraFiles,
+        IEnumerable<string> weightFiles)
+    {
+        var taken = new HashSet<string>(weightFiles, StringComparer.Ordinal) { ShardIndex.FileName };
+        var extras = new List<(string, string)>();
+        foreach (string path in extraFiles)
+        {
+            string source = Path.GetFullPath(path);
+            string name = Path.GetFileName(source);
+            if (!File.Exists(source))
+                throw new ArgumentException($"{target}: extra file '{source}' does not exist", nameof(extraFiles));
+            if (!taken.Add(name))
+                throw new ArgumentException($"{target}: extra file '{source}' would overwrite the folder's '{name}'", nameof(extraFiles));
+            extras.Add((name, source));
+        }
+        return extras;
+    }
+
+    /// <summary>The Hugging Face index: total_size is the sum of the tensors' bytes, weight_map in name order.</summary>
+    private static void WriteIndex(string path, SortedDictionary<string, List<TensorToWrite>> files)
+    {
+        AtomicFile.Write(path, stream =>
+        {
+            using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            json.WriteStartObject();
+            json.WriteStartObject("metadata");
+            json.WriteNumber("total_size", files.Values.SelectMany(f => f).Sum(t => t.ByteLength));
+            json.WriteEndObject();
+            json.WriteStartObject("weight_map");
+            foreach (var (tensor, file) in files.SelectMany(f => f.Value.Select(t => (t.Name, f.Key)))
+                         .OrderBy(p => p.Name, StringComparer.Ordinal))
+                json.WriteString(tensor, file);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        });
+    }
+
+    // The complete new folder replaces the old one by renames: old → aside, new → target, then the old one is deleted.
+    // If the second rename fails, the old folder is moved back.
+    private static void SwapIn(string target, string temporary, string aside)
+    {
+        bool hadOld = System.IO.Directory.Exists(target);
+        try
+        {
+            if (hadOld) System.IO.Directory.Move(target, aside);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            DeleteQuietly(temporary);
+            throw new IOException($"{target}: cannot move the existing folder aside, the folder is unchanged ({OneLine(e.Message)})", e);
+        }
+        try
+        {
+            System.IO.Directory.Move(temporary, target);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (hadOld) System.IO.Directory.Move(aside, target);
+            DeleteQuietly(temporary);
+            throw new IOException($"{target}: cannot rename the new folder into place, the folder is unchanged ({OneLine(e.Message)})", e);
+        }
+        if (!hadOld) return;
+        try
+        {
+            System.IO.Directory.Delete(aside, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{target}: the new folder is in place, but the old one could not be deleted from '{aside}' ({OneLine(e.Message)})", e);
+        }
+    }
+
+    // Called while another exception propagates, which is the one to report.
+    private static void DeleteQuietly(string folder)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(folder)) System.IO.Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+}
