@@ -8,7 +8,7 @@ ICommand[] commands =
     new ScoreCommand(),
     new GenerateCommand(),
     new InspectCommand(),
-    new BenchCommand(),
+
 ];
 
 bool verbose = args.Contains("--verbose");

@@ -36,18 +36,18 @@ public sealed class GenerateCommand : ICommand
             throw cl.Error("the prompt is empty and this model family has no first token to start from; give --prompt text or --ids");
 
         var generated = new GreedyGenerator(model).Generate([ids], maxNew, model.Spec.EosTokenId)[0];
-        string text = tokenizer.Decode(generated);
+        string text = tokenizer.Decode(generated.Where(id => id != model.Spec.EosTokenId).ToArray());
         if (cl.Has("json"))
         {
-            using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
-            json.WriteStartObject();
-            json.WriteStartArray("new_ids");
-            foreach (int id in generated) json.WriteNumberValue(id);
-            json.WriteEndArray();
-            json.WriteString("text", text);
-            json.WriteEndObject();
-            json.Flush();
-            Console.Out.WriteLine();
+            JsonOutput.Write(json =>
+            {
+                json.WriteStartObject();
+                json.WriteStartArray("new_ids");
+                foreach (int id in generated) json.WriteNumberValue(id);
+                json.WriteEndArray();
+                json.WriteString("text", text);
+                json.WriteEndObject();
+            });
             return 0;
         }
         output.WriteLine((prompt ?? "") + text);

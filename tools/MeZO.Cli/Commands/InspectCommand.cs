@@ -35,27 +35,27 @@ public sealed class InspectCommand : ICommand
 
         if (cl.Has("json"))
         {
-            using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
-            json.WriteStartObject();
-            json.WriteString("model_type", spec.ModelType);
-            json.WriteNumber("layers", spec.NumLayers);
-            json.WriteNumber("hidden_size", spec.HiddenSize);
-            json.WriteNumber("heads", spec.NumHeads);
-            json.WriteNumber("kv_heads", spec.NumKvHeads);
-            json.WriteNumber("head_dim", spec.HeadDim);
-            json.WriteNumber("intermediate_size", spec.IntermediateSize);
-            json.WriteNumber("vocab_size", spec.VocabSize);
-            json.WriteStartObject("parameters");
-            foreach (var (type, count) in byType) json.WriteNumber(type.SafetensorsName(), count);
-            json.WriteEndObject();
-            json.WriteNumber("weight_bytes", estimate.WeightBytes);
-            json.WriteNumber("batch", batch);
-            json.WriteNumber("length", length);
-            json.WriteNumber("mezo_bytes", estimate.MezoTotal);
-            json.WriteNumber("backprop_adamw_bytes", estimate.BackpropTotal);
-            json.WriteEndObject();
-            json.Flush();
-            Console.Out.WriteLine();
+            JsonOutput.Write(json =>
+            {
+                json.WriteStartObject();
+                json.WriteString("model_type", spec.ModelType);
+                json.WriteNumber("layers", spec.NumLayers);
+                json.WriteNumber("hidden_size", spec.HiddenSize);
+                json.WriteNumber("heads", spec.NumHeads);
+                json.WriteNumber("kv_heads", spec.NumKvHeads);
+                json.WriteNumber("head_dim", spec.HeadDim);
+                json.WriteNumber("intermediate_size", spec.IntermediateSize);
+                json.WriteNumber("vocab_size", spec.VocabSize);
+                json.WriteStartObject("parameters");
+                foreach (var (type, count) in byType) json.WriteNumber(type.SafetensorsName(), count);
+                json.WriteEndObject();
+                json.WriteNumber("weight_bytes", estimate.WeightBytes);
+                json.WriteNumber("batch", batch);
+                json.WriteNumber("length", length);
+                json.WriteNumber("mezo_bytes", estimate.MezoTotal);
+                json.WriteNumber("backprop_adamw_bytes", estimate.BackpropTotal);
+                json.WriteEndObject();
+            }, indented: true);
             return 0;
         }
 

@@ -45,20 +45,20 @@ public sealed class ScoreCommand : ICommand
 
         if (cl.Has("json"))
         {
-            using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
-            json.WriteStartObject();
-            json.WriteStartArray("ids");
-            foreach (int id in ids) json.WriteNumberValue(id);
-            json.WriteEndArray();
-            json.WriteStartArray("logprobs");
-            foreach (float lp in logProbs) json.WriteNumberValue(lp);
-            json.WriteEndArray();
-            json.WriteStartArray("last_logits");
-            foreach (float l in lastLogits) json.WriteNumberValue(l);
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.Flush();
-            Console.Out.WriteLine();
+            JsonOutput.Write(json =>
+            {
+                json.WriteStartObject();
+                json.WriteStartArray("ids");
+                foreach (int id in ids) json.WriteNumberValue(id);
+                json.WriteEndArray();
+                json.WriteStartArray("logprobs");
+                foreach (float lp in logProbs) json.WriteNumberValue(lp);
+                json.WriteEndArray();
+                json.WriteStartArray("last_logits");
+                foreach (float l in lastLogits) json.WriteNumberValue(l);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            });
             return 0;
         }
         output.WriteLine($"{ids.Length} tokens, {model.Spec.ModelType} {Path.GetFileName(model.Directory)}");
