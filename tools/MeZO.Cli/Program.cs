@@ -8,6 +8,7 @@ ICommand[] commands =
     new ScoreCommand(),
     new GenerateCommand(),
     new InspectCommand(),
+    new TrainCommand(),
 
 ];
 

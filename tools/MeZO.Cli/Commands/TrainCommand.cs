@@ -1,0 +1,124 @@
+using MeZO.Trainer.Default;
+using MeZO.Trainer.Optimizer;
+using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
+
+namespace MeZO.Cli.Commands;
+
+/// <summary>`mezo train`: fine-tune with MeZO (DESIGN §5); without --model, the bundled default.</summary>
+public sealed class TrainCommand : ICommand
+{
+    public string Name => "train";
+    public string Summary => "fine-tune a model on a task with MeZO (no --model: the bundled tiny default)";
+    public string Help => """
+        mezo train [--model DIR --task NAME --data PATH] --out RUN [options]
+
+          --model DIR              Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated
+                                   on the spot (cached in ~/.cache/mezo), which MeZO learns in about two minutes
+          --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
+          --data PATH              folder of the task's files in their official format
+          --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
+          --resume                 continue the run in --out (same settings) after an interruption
+          --train-examples N       default 1000      --eval-examples N   default 500 (0: no validation)
+          --test-examples N        default 1000 (0: no test evaluation)
+          --steps N                default 20000     --batch-size N      default 16
+          --micro-batch-size N     examples per forward call (default: the batch size)
+          --lr X                   default 1e-6      --lr-schedule constant|linear (default constant)
+          --eps X                  default 1e-3      --weight-decay X    default 0 (never on biases and norms)
+          --samples N              perturbations per step (n-SPSA), default 1
+          --seed N                 run seed: data order and perturbations, default 42
+          --eval-every N           default 4000      --checkpoint-every N  default 1000     --log-every N  default 10
+          --trainable REGEX        train only parameters whose Hugging Face name matches
+          --objective loss|accuracy|f1   what to minimise: the task loss or the negative metric (default loss)
+          --max-length N           token budget per sequence (default: the model's positions)
+          --dtype f32|f16|bf16     weight storage dtype (default: the checkpoint's)
+          --backend cpu|cuda       default cpu
+        """;
+
+    private static readonly string[] ValueOptions =
+    [
+        "model", "task", "data", "out", "train-examples", "eval-examples", "test-examples", "steps", "batch-size",
+        "micro-batch-size", "lr", "lr-schedule", "eps", "weight-decay", "samples", "seed", "eval-every", "checkpoint-every",
+        "log-every", "trainable", "objective", "max-length", "dtype", "backend",
+    ];
+
+    public int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume" });
+        string outDirectory = cl.RequiredString("out");
+        var settings = Settings(cl, output);
+        var result = new TrainingRun(settings, outDirectory, cl.Has("resume"), output, new ConsoleProgress()).Run();
+
+        output.WriteLine();
+        output.WriteLine($"trained {result.Steps} steps in {result.Elapsed:hh\\:mm\\:ss}, peak memory {Units.Bytes(result.PeakBytes)}");
+        if (result.ValidationBefore is not null)
+            output.WriteLine($"validation {result.ValidationBefore.Metric}: before {result.ValidationBefore.Value:F4}" +
+                             (result.ValidationBest is not null ? $", best {result.ValidationBest.Value:F4} at step {result.BestStep}" : ""));
+        if (result.Test is not null)
+            output.WriteLine($"test {result.Test.Metric}: before {result.TestBefore?.Value.ToString("F4") ?? "n/a"}, after {result.Test.Value:F4}" +
+                             (result.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
+        output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
+        return 0;
+    }
+
+    internal static TrainSettings Settings(CommandLine cl, TextWriter output)
+    {
+        string? model = cl.String("model");
+        string task, data;
+        var defaults = new TrainSettings { Model = "", Task = "", Data = "" };
+        if (model is null)
+        {
+            if (cl.Has("task") || cl.Has("data")) throw cl.Error("--task and --data need --model");
+            (model, data) = BundledDefault.Prepare();
+            task = BundledDefault.Task;
+            output.WriteLine($"no --model: training the bundled default (tiny OPT, synthetic sentiment task) from {Path.GetDirectoryName(model)}");
+            defaults = BundledDefault.Settings(model, data);
+        }
+        else
+        {
+            task = cl.RequiredString("task");
+            data = cl.RequiredString("data");
+        }
+        int batch = cl.Int("batch-size", defaults.BatchSize);
+        var objective = cl.String("objective")?.ToLowerInvariant() switch
+        {
+            null => defaults.Objective,
+            "loss" => Objective.Loss,
+            "accuracy" => Objective.Accuracy,
+            "f1" => Objective.F1,
+            var other => throw cl.Error($"--objective '{other}' is unknown (loss, accuracy, f1)"),
+        };
+        return defaults with
+        {
+            Model = model,
+            Task = task,
+            Data = data,
+            TrainExamples = NonNegative(cl, "train-examples", defaults.TrainExamples),
+            EvalExamples = NonNegative(cl, "eval-examples", defaults.EvalExamples),
+            TestExamples = NonNegative(cl, "test-examples", defaults.TestExamples),
+            Steps = cl.Long("steps", defaults.Steps),
+            BatchSize = batch,
+            MicroBatchSize = cl.Int("micro-batch-size", cl.Has("batch-size") ? batch : defaults.MicroBatchSize),
+            LearningRate = cl.Double("lr", defaults.LearningRate),
+            Schedule = cl.Has("lr-schedule") ? LearningRateSchedule.Parse(cl.String("lr-schedule")) : defaults.Schedule,
+            Eps = cl.Double("eps", defaults.Eps),
+            WeightDecay = cl.Double("weight-decay", defaults.WeightDecay),
+            Samples = cl.Int("samples", defaults.Samples),
+            Seed = cl.ULong("seed", defaults.Seed),
+            EvalEvery = cl.Long("eval-every", defaults.EvalEvery),
+            CheckpointEvery = cl.Long("checkpoint-every", defaults.CheckpointEvery),
+            LogEvery = cl.Long("log-every", defaults.LogEvery),
+            Trainable = cl.String("trainable") ?? defaults.Trainable,
+            Objective = objective,
+            MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : defaults.MaxLength,
+            DType = cl.String("dtype") ?? defaults.DType,
+            Backend = cl.String("backend") ?? defaults.Backend,
+        };
+    }
+
+    private static int NonNegative(CommandLine cl, string name, int fallback)
+    {
+        int v = cl.Int(name, fallback);
+        return v >= 0 ? v : throw cl.Error($"--{name} must not be negative");
+    }
+}
