@@ -19,7 +19,11 @@ public static class SafetensorsWriter
     /// <exception cref="IOException">writing failed (a byte source threw or wrote the wrong number of bytes, the disk is
     /// full, ...): the message names the path, the cause is the inner exception; <paramref name="path"/> is unchanged
     /// and no temporary file is left.</exception>
-    public static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(path, tensors, metadata, AtomicFile.CreateNew);
+
+    internal static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata,
+        Func<string, FileStream> createFile)
     {
         string fullPath = Path.GetFullPath(path);
         var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
@@ -38,7 +42,7 @@ public static class SafetensorsWriter
             stream.Write(prefix);
             stream.Write(header);
             foreach (var tensor in ordered) tensor.WriteTo(stream);
-        });
+        }, createFile);
     }
 
     /// <summary>The JSON header with consecutive data offsets, padded with spaces so the data section starts 8-aligned.</summary>
