@@ -8,14 +8,15 @@ internal sealed class FullDiskFileStream(string path, long bytesBeforeFull)
 
     private long _budget = bytesBeforeFull;
 
-    public override void Write(ReadOnlySpan<byte> buffer)
+    // FileStream's span overload defers to the array overload in derived classes, so the budget lives there.
+    public override void Write(byte[] buffer, int offset, int count)
     {
-        if (buffer.Length > _budget) throw new IOException(NoSpace);
-        _budget -= buffer.Length;
-        base.Write(buffer);
+        if (count > _budget) throw new IOException(NoSpace);
+        _budget -= count;
+        base.Write(buffer, offset, count);
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
 
-    public override void WriteByte(byte value) => Write([value]);
+    public override void WriteByte(byte value) => Write([value], 0, 1);
 }
