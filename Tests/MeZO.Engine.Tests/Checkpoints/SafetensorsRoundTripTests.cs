@@ -220,6 +220,27 @@ public class SafetensorsRoundTripTests
         Assert.That(() => tensor.CopyTo(destination, 5), Throws.ArgumentException.With.Message.Contains("6 bytes"));
     }
 
+    [Test]
+    public void Tensor_too_large_for_a_span_says_so()
+    {
+        // 2³¹ bytes, one more than a span holds. The file is sparse: extending it allocates no disk blocks.
+        const long bytes = 1L << 31;
+        using var folder = new ScratchFolder();
+        string model = Path.Combine(folder.Path, "model");
+        Directory.CreateDirectory(model);
+        string path = Path.Combine(model, "model.safetensors");
+        string header = $$$"""{"big":{"dtype":"I32","shape":[{{{bytes / 4}}}],"data_offsets":[0,{{{bytes}}}]}}""";
+        File.WriteAllBytes(path, RawSafetensors.Build(header, []));
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write))
+            stream.SetLength(stream.Length + bytes);
+
+        using var reader = CheckpointReader.Open(model);
+        var big = reader.Get("big");
+        Assert.That(big.ByteLength, Is.EqualTo(bytes));
+        var error = Assert.Throws<InvalidOperationException>(() => _ = big.Bytes.Length)!;
+        Assert.That(error.Message, Does.StartWith($"{path}: tensor 'big': ").And.Contains("2 GiB"));
+    }
+
     private static SafetensorsEntry Entry(SafetensorsFile file, string name)
     {
         Assert.That(file.TryGetEntry(name, out var entry), Is.True, name);
