@@ -8,12 +8,17 @@ internal static class AtomicFile
 {
     /// <exception cref="IOException">anything failed; the message names <paramref name="path"/>, the inner exception is
     /// the cause. The destination is unchanged and the temporary file is gone.</exception>
-    public static void Write(string path, Action<Stream> writeContent)
+    public static void Write(string path, Action<Stream> writeContent) => Write(path, writeContent, CreateNew);
+
+    /// <summary>Creates the temporary file; tests substitute a stream that fails like a full disk.</summary>
+    internal static FileStream CreateNew(string path) => new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+
+    internal static void Write(string path, Action<Stream> writeContent, Func<string, FileStream> createFile)
     {
         string temporary = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.tmp-{Guid.NewGuid():N}");
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var stream = createFile(temporary))
             {
                 writeContent(stream);
                 stream.Flush(flushToDisk: true);

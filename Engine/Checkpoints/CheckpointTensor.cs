@@ -24,7 +24,9 @@ public sealed class CheckpointTensor
     /// <summary>The absolute path of the .safetensors file that holds the tensor.</summary>
     public string FilePath => _file.Path;
 
-    public long ElementCount => _entry.ElementCount;
+    // From the byte range, which the header validation tied to the shape and which no caller can change: every read
+    // below stays inside the tensor even if someone edits the entry's shape array.
+    public long ElementCount => _entry.ByteLength / _entry.DType.SizeOf();
     public long ByteLength => _entry.ByteLength;
 
     /// <summary>The raw little-endian bytes in the stored dtype.</summary>
@@ -40,27 +42,30 @@ public sealed class CheckpointTensor
         Buffer.MemoryCopy(_file.DataPointer(_entry), destination, byteCapacity, ByteLength);
     }
 
-    /// <summary>Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly <see cref="ElementCount"/>.</summary>
-    public void CopyToSingles(Span<float> destination)
+    /// <summary>
+    /// Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly
+    /// <see cref="ElementCount"/>. Reads through the mapping, so tensors over 2 GiB convert too.
+    /// </summary>
+    public unsafe void CopyToSingles(Span<float> destination)
     {
         if (destination.Length != ElementCount)
             throw new ArgumentException(
                 $"{FilePath}: tensor '{Name}' has {ElementCount} elements but the destination has {destination.Length}", nameof(destination));
         // Reads go through BinaryPrimitives: mapped tensor data may be unaligned, and the format is little-endian.
-        var bytes = Bytes;
+        byte* source = _file.DataPointer(_entry);
         switch (DType)
         {
             case DType.F32:
                 for (int i = 0; i < destination.Length; i++)
-                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
+                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(new ReadOnlySpan<byte>(source + 4L * i, 4));
                 break;
             case DType.F16:
                 for (int i = 0; i < destination.Length; i++)
-                    destination[i] = ScalarConversions.HalfToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
+                    destination[i] = ScalarConversions.HalfToSingle(BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(source + 2L * i, 2)));
                 break;
             case DType.BF16:
                 for (int i = 0; i < destination.Length; i++)
-                    destination[i] = ScalarConversions.BFloat16ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
+                    destination[i] = ScalarConversions.BFloat16ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(source + 2L * i, 2)));
                 break;
             default:
                 throw new InvalidOperationException(

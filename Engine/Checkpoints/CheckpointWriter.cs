@@ -8,6 +8,9 @@ namespace MeZO.Engine.Checkpoints;
 /// </summary>
 public static class CheckpointWriter
 {
+    /// <summary>What transformers' save_pretrained puts in every weight file; its loader rejects metadata without "format".</summary>
+    private static readonly IReadOnlyDictionary<string, string> TransformersMetadata = new Dictionary<string, string> { ["format"] = "pt" };
+
     /// <summary>
     /// Writes <paramref name="tensors"/> to <paramref name="directory"/>: one model.safetensors when
     /// <paramref name="shardOf"/> is null, otherwise the files it names (tensor → file name) plus
@@ -17,7 +20,11 @@ public static class CheckpointWriter
     /// <exception cref="ArgumentException">inconsistent arguments; nothing was written.</exception>
     /// <exception cref="IOException">writing failed: the old folder (if any) is intact and no temporary folder is left.</exception>
     public static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
-        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles)
+        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles) =>
+        WriteModelFolder(directory, tensors, shardOf, extraFiles, AtomicFile.CreateNew);
+
+    internal static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
+        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles, Func<string, FileStream> createFile)
     {
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         if (File.Exists(target))
@@ -33,9 +40,9 @@ public static class CheckpointWriter
         {
             System.IO.Directory.CreateDirectory(temporary);
             foreach (var (file, content) in files)
-                SafetensorsWriter.Write(Path.Combine(temporary, file), content);
+                SafetensorsWriter.Write(Path.Combine(temporary, file), content, TransformersMetadata, createFile);
             if (shardOf is not null)
-                WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files);
+                WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files, createFile);
             foreach (var (file, source) in extras)
                 File.Copy(source, Path.Combine(temporary, file));
         }
@@ -93,7 +100,7 @@ public static class CheckpointWriter
     }
 
     /// <summary>The Hugging Face index: total_size is the sum of the tensors' bytes, weight_map in name order.</summary>
-    private static void WriteIndex(string path, SortedDictionary<string, List<TensorToWrite>> files)
+    private static void WriteIndex(string path, SortedDictionary<string, List<TensorToWrite>> files, Func<string, FileStream> createFile)
     {
         AtomicFile.Write(path, stream =>
         {
@@ -108,7 +115,7 @@ public static class CheckpointWriter
                 json.WriteString(tensor, file);
             json.WriteEndObject();
             json.WriteEndObject();
-        });
+        }, createFile);
     }
 
     // The complete new folder replaces the old one by renames: old → aside, new → target, then the old one is deleted.

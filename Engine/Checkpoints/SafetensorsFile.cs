@@ -112,7 +112,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         CheckOwnEntry(e);
         if (e.ByteLength > int.MaxValue)
             throw new InvalidOperationException(
-                $"{Path}: tensor '{e.Name}' is {e.ByteLength} bytes, more than one span can hold (2 GiB); copy it with a pointer instead");
+                $"{Path}: tensor '{e.Name}': {e.ByteLength} bytes are more than one span can hold (2 GiB); copy it with a pointer instead");
         return new ReadOnlySpan<byte>(_dataSection + e.DataStart, (int)e.ByteLength);
     }
 

@@ -15,11 +15,15 @@ public static class SafetensorsWriter
     /// are laid out by element size, largest first, then by name, so that every tensor starts at a multiple of its
     /// element size (the header is padded with spaces to 8 bytes), as the reference implementation lays them out.
     /// </summary>
-    /// <exception cref="ArgumentException">duplicate tensor names; nothing was written.</exception>
+    /// <exception cref="ArgumentException">duplicate tensor names or a null metadata value; nothing was written.</exception>
     /// <exception cref="IOException">writing failed (a byte source threw or wrote the wrong number of bytes, the disk is
     /// full, ...): the message names the path, the cause is the inner exception; <paramref name="path"/> is unchanged
     /// and no temporary file is left.</exception>
-    public static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(path, tensors, metadata, AtomicFile.CreateNew);
+
+    internal static void Write(string path, IEnumerable<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata,
+        Func<string, FileStream> createFile)
     {
         string fullPath = Path.GetFullPath(path);
         var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
@@ -28,6 +32,11 @@ public static class SafetensorsWriter
         {
             if (!names.Add(tensor.Name))
                 throw new ArgumentException($"{fullPath}: tensor '{tensor.Name}' is given twice", nameof(tensors));
+        }
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+        {
+            if (value is null)
+                throw new ArgumentException($"{fullPath}: metadata '{key}' has no value; safetensors metadata values are strings", nameof(metadata));
         }
         byte[] header = Header(ordered, metadata);
 
@@ -38,7 +47,7 @@ public static class SafetensorsWriter
             stream.Write(prefix);
             stream.Write(header);
             foreach (var tensor in ordered) tensor.WriteTo(stream);
-        });
+        }, createFile);
     }
 
     /// <summary>The JSON header with consecutive data offsets, padded with spaces so the data section starts 8-aligned.</summary>

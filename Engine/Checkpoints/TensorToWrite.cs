@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Checkpoints;
