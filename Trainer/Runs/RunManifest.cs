@@ -16,8 +16,12 @@ public sealed record RunManifest
 
     public const string FileName = "run.json";
 
-    public static IReadOnlyDictionary<string, string> HashWeights(IEnumerable<string> weightFiles)
+    /// <summary>SHA-256 of each weight file of a model folder, by file name.</summary>
+    public static IReadOnlyDictionary<string, string> HashWeights(string modelDirectory)
     {
+        string[] weightFiles;
+        using (var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory))
+            weightFiles = [.. reader.WeightFiles];
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (string file in weightFiles)
         {
@@ -26,6 +30,10 @@ public sealed record RunManifest
         }
         return hashes;
     }
+
+    /// <summary>Whether <paramref name="modelDirectory"/> holds exactly the weights this run started from.</summary>
+    public bool MatchesBase(string modelDirectory) =>
+        HashWeights(modelDirectory).OrderBy(h => h.Key).SequenceEqual(BaseWeightsSha256.OrderBy(h => h.Key));
 
     public static string EngineVersionString =>
         typeof(InvalidInputException).Assembly.GetName().Version?.ToString(3) ?? "unknown";

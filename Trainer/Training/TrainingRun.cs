@@ -56,7 +56,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             {
                 Settings = settings,
                 BaseModel = Path.GetFullPath(settings.Model),
-                BaseWeightsSha256 = RunManifest.HashWeights(WeightFiles(settings.Model)),
+                BaseWeightsSha256 = RunManifest.HashWeights(settings.Model),
                 EngineVersion = RunManifest.EngineVersionString,
                 TrainableParameters = trainable.ElementCount,
                 Created = DateTimeOffset.UtcNow,
@@ -151,8 +151,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             before = before with { Model = Path.GetFullPath(before.Model) };
             if (before != now)
                 throw new InvalidInputException($"--resume: {run.Manifest} was made with other settings ({Differences(before, now)}); resume with the same options");
-            var hashes = RunManifest.HashWeights(WeightFiles(settings.Model));
-            if (!hashes.OrderBy(h => h.Key).SequenceEqual(manifest.BaseWeightsSha256.OrderBy(h => h.Key)))
+            if (!manifest.MatchesBase(settings.Model))
                 throw new InvalidInputException($"--resume: the weights in {settings.Model} are not the ones the run started from ({run.Manifest})");
         }
     }
@@ -219,12 +218,6 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         });
         output.WriteLine($"step {step}: {split} {result}");
         return result;
-    }
-
-    private static IEnumerable<string> WeightFiles(string modelDirectory)
-    {
-        using var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory);
-        return reader.WeightFiles.ToArray();
     }
 }
 

@@ -9,6 +9,8 @@ ICommand[] commands =
     new GenerateCommand(),
     new InspectCommand(),
     new TrainCommand(),
+    new EvalCommand(),
+    new ReplayCommand(),
 
 ];
 

@@ -1,0 +1,40 @@
+using System.Diagnostics;
+using MeZO.Engine;
+using MeZO.Engine.Backends;
+using MeZO.Engine.Models;
+using MeZO.Engine.Tensors;
+using MeZO.Trainer.Optimizer;
+using MeZO.Trainer.Runs;
+
+namespace MeZO.Trainer.Training;
+
+public sealed record ReplayResult(long Steps, int Records, long TrainableParameters, TimeSpan Elapsed);
+
+/// <summary>
+/// `mezo replay`: a run is (base weights, seeds, projected gradients); applying the trajectory's updates to the base
+/// weights, with the same three passes per sample as training, reproduces the run's final weights bit for bit.
+/// </summary>
+public static class Replay
+{
+    public static ReplayResult Run(string baseModel, string runDirectory, string outDirectory, string? backendName)
+    {
+        var clock = Stopwatch.StartNew();
+        var run = new RunFolder(runDirectory);
+        var manifest = RunManifest.Read(run.Directory);
+        if (!manifest.MatchesBase(baseModel))
+            throw new InvalidInputException($"--base {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
+        var (records, _) = TrajectoryLog.Read(run.Trajectory);
+        var settings = manifest.Settings;
+        DType? storage = settings.DType is null ? null
+            : DTypeInfo.TryParseOption(settings.DType, out var t) ? t : throw new InvalidInputException($"{run.Manifest}: dtype '{settings.DType}' is unknown");
+
+        using var backend = BackendFactory.Create(backendName ?? settings.Backend);
+        using var model = Transformer.Load(baseModel, backend, storage);
+        var trainable = TrainableSet.Select(model.Weights, settings.Trainable);
+        var optimizer = new ZerothOrderSgd(trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
+        foreach (var r in records) optimizer.Replay(r);
+        model.Weights.Save(outDirectory, RunFolder.ModelSideFiles(baseModel));
+        long steps = records.Count == 0 ? 0 : records[^1].Step + 1;
+        return new ReplayResult(steps, records.Count, trainable.ElementCount, clock.Elapsed);
+    }
+}

@@ -1,0 +1,51 @@
+using MeZO.Trainer.Training;
+
+namespace MeZO.Cli.Commands;
+
+/// <summary>`mezo eval`: a model's metric on a task's test split (DESIGN §5).</summary>
+public sealed class EvalCommand : ICommand
+{
+    public string Name => "eval";
+    public string Summary => "a model's metric on a task's test split (accuracy, or F1/EM for generation)";
+    public string Help => """
+        mezo eval --model DIR --task NAME --data PATH [--test-examples N] [--batch-size B] [--seed N] [--json]
+                  [--max-length N] [--dtype f32|f16|bf16] [--backend cpu|cuda]
+
+          --test-examples N   examples sampled from the official validation split (default 1000; all if fewer)
+          --batch-size B      examples per forward call (default 16)
+          --seed N            sampling seed (default 42, as mezo train)
+          --json              print {"task", "metric", "value", "exact_match", "examples"}
+        """;
+
+    public int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        var cl = new CommandLine(Name, args,
+            new HashSet<string>([.. ModelOptions.Names, "task", "data", "test-examples", "batch-size", "seed", "max-length"]),
+            new HashSet<string> { "json" });
+        int testExamples = cl.Int("test-examples", 1000), batch = cl.Int("batch-size", 16);
+        if (testExamples <= 0 || batch <= 0) throw cl.Error("--test-examples and --batch-size must be positive");
+        using var session = TrainingSession.Open(cl.RequiredString("model"), cl.RequiredString("task"), cl.RequiredString("data"),
+            0, 0, testExamples, cl.ULong("seed", 42), batch, cl.String("backend") ?? "cpu", ModelOptions.StorageType(cl),
+            cl.Has("max-length") ? cl.Int("max-length", 0) : null);
+        foreach (string note in session.Notes) Console.Error.WriteLine("note: " + note);
+        var result = session.Evaluator.Evaluate(session.Test, batch);
+        if (cl.Has("json"))
+        {
+            JsonOutput.Write(json =>
+            {
+                json.WriteStartObject();
+                json.WriteString("task", session.Task.Name);
+                json.WriteString("metric", result.Metric);
+                json.WriteNumber("value", result.Value);
+                if (result.ExactMatch is double em) json.WriteNumber("exact_match", em);
+                else json.WriteNull("exact_match");
+                json.WriteNumber("examples", result.Examples);
+                json.WriteNumber("peak_memory_bytes", session.Backend.Memory.PeakTotal);
+                json.WriteEndObject();
+            });
+            return 0;
+        }
+        output.WriteLine($"{session.Task.Name} test {result}, peak memory {Units.Bytes(session.Backend.Memory.PeakTotal)}");
+        return 0;
+    }
+}
