@@ -17,7 +17,7 @@ namespace MeZO.Trainer.Default;
 public static class BundledDefault
 {
     /// <summary>Bump when the generated model or data change, so stale caches are not reused.</summary>
-    public const string Version = "v1";
+    public const string Version = "v2";
     public const string Task = "sst2";
     public const ulong Seed = 20230527;
 
@@ -41,10 +41,10 @@ public static class BundledDefault
         TrainExamples = 512,
         EvalExamples = 128,
         TestExamples = 256,
-        Steps = 2000,
+        Steps = 3000,
         BatchSize = 16,
         MicroBatchSize = 16,
-        LearningRate = 1e-3,
+        LearningRate = 5e-4,
         Eps = 1e-3,
         EvalEvery = 500,
         CheckpointEvery = 500,
@@ -103,7 +103,7 @@ public static class BundledDefault
 
     private static void WriteModel(string directory, string[] vocabulary)
     {
-        SyntheticCheckpoint.Write(directory, ModelConfig(vocabulary.Length), DType.F32, Seed);
+        SyntheticCheckpoint.Write(directory, ModelConfig(vocabulary.Length), DType.F32, Seed, SyntheticInit.FanIn);
         var vocab = new Dictionary<string, int>();
         for (int i = 0; i < vocabulary.Length; i++) vocab[vocabulary[i]] = i;
         var tokenizer = new Dictionary<string, object?>
