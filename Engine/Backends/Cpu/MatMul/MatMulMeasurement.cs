@@ -8,13 +8,13 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// <param name="Layer">what the shape is in a model, e.g. "OPT-125m fc1"</param>
 /// <param name="Milliseconds">fastest of the timed calls</param>
 /// <param name="GigaflopsPerSecond">2·M·N·K / time</param>
-/// <param name="PeakGigaflopsPerSecond">all-core FMA peak, measured just before this shape</param>
+/// <param name="PeakGigaflopsPerSecond">all-core FMA peak, highest of the runs alternating with the timed calls</param>
 public sealed record MatMulMeasurement(string Layer, int M, int N, int K, DType WeightType, bool WeightTransposed,
     double Milliseconds, double GigaflopsPerSecond, double PeakGigaflopsPerSecond)
 {
     public double FractionOfPeak => GigaflopsPerSecond / PeakGigaflopsPerSecond;
 
     public override string ToString() =>
-        $"{Layer,-22} M={M,-4} N={N,-6} K={K,-5} {WeightType,-4}{(WeightTransposed ? " (K,N)" : "")} " +
+        $"{Layer,-27} M={M,-4} N={N,-6} K={K,-5} {WeightType,-4}{(WeightTransposed ? " (K,N)" : "")} " +
         $"{Milliseconds,9:F3} ms {GigaflopsPerSecond,7:F1} GFLOP/s {FractionOfPeak,6:P1} of {PeakGigaflopsPerSecond:F0}";
 }

@@ -25,7 +25,7 @@ internal sealed unsafe class PackedGemm
     /// <summary>Work items per core: a few, so a core slowed by another process hands items to the other.</summary>
     private const int ItemsPerWorker = 4;
 
-    /// <summary>Below this many multiply-adds (~20 µs on one core) a parallel launch costs more than it saves.</summary>
+    /// <summary>Below this many multiply-adds (~15 µs on one core) a parallel launch costs more than it saves.</summary>
     private const long ParallelMinMultiplyAdds = 1L << 21;
 
     /// <summary>Below this many elements of A, packing it on the calling thread beats a launch.</summary>
@@ -124,6 +124,7 @@ internal sealed unsafe class PackedGemm
         int n = _w.N, k = _w.K;
         float* panel = (t_weightPanel ??= new PackBuffer()).Get((long)Kc * Nr);
         float* edgeTile = stackalloc float[Mr * Nr];
+        bool prefetch = mEnd - mStart <= GemmBlocking.PrefetchMaxRows;
         for (int k0 = 0; k0 < k; k0 += Kc)
         {
             int kc = Math.Min(Kc, k - k0);
@@ -132,7 +133,7 @@ internal sealed unsafe class PackedGemm
             for (int p = pStart; p < pEnd; p++)
             {
                 int n0 = p * Nr, cols = Math.Min(Nr, n - n0);
-                WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: p + 1 < pEnd && mEnd - mStart <= GemmBlocking.PrefetchMaxRows);
+                WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: prefetch && p + 1 < pEnd);
                 float* bias = lastBlock && _bias != null ? _bias + n0 : null;
                 for (int i0 = mStart; i0 < mEnd; i0 += Mr)
                 {
