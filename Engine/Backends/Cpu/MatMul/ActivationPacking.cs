@@ -5,10 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace MeZO.Engine.Backends.Cpu.MatMul;
 
 /// <summary>
-/// Packs the activations A(M,K) (row-major float32) into <see cref="GemmBlocking.Mr"/>-row panels, k-major, so the
-/// micro-kernel reads each k's column of the tile as consecutive floats. Layout of the whole packed A: k blocks of
-/// <see cref="GemmBlocking.Kc"/> one after another (block at k0 starts at M·k0); inside a block, the panel of rows
-/// [m0, m0 + rows) starts at m0·kc and holds element (i, k) at [k·rows + i]. The last panel may have fewer rows.
+/// Packs the activations A(M,K) (row-major float32) into panels of up to <see cref="GemmBlocking.Mr"/> rows, k-major,
+/// so the micro-kernel reads each k's column of the tile as consecutive floats. Layout of the whole packed A: k blocks
+/// of <see cref="GemmBlocking.Kc"/> one after another (block at k0 starts at M·k0); inside a block, the panel of rows
+/// [m0, m0 + rows) starts at m0·kc and holds element (i, k) at [k·rows + i]. The caller chooses the panel boundaries.
 /// </summary>
 internal static unsafe class ActivationPacking
 {

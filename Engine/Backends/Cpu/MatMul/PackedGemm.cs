@@ -6,7 +6,8 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// <summary>
 /// The packed, cache-blocked product C(M,N) = A(M,K)·B(K,N) (+ bias), GotoBLAS/BLIS style:
 /// <list type="number">
-/// <item>A is packed once into <see cref="GemmBlocking.Mr"/>-row panels (all cores, one parallel launch);</item>
+/// <item>A is packed once into panels of at most <see cref="GemmBlocking.Mr"/> rows, all of nearly equal height so
+/// no tile is left with a row or two that would keep the FMA pipes half idle (all cores, one parallel launch);</item>
 /// <item>C is cut into work items of at most <see cref="GemmBlocking.Mc"/> rows × a run of
 /// <see cref="GemmBlocking.Nr"/>-column panels (one more launch, items taken by whichever core is free);</item>
 /// <item>an item walks k blocks of <see cref="GemmBlocking.Kc"/>; per block and panel it packs the B panel into its
@@ -45,7 +46,7 @@ internal sealed unsafe class PackedGemm
     private WeightMatrix _w;
     private int _m;
     private SimdLevel _simd;
-    private int _panelsM, _panelsPerPackItem, _panelsPerMBlock, _panelsN, _panelsPerNChunk, _nChunks;
+    private int _panelsM, _panelRows, _tallerPanels, _panelsPerPackItem, _panelsPerMBlock, _panelsN, _panelsPerNChunk, _nChunks;
 
     private PackedGemm()
     {
@@ -74,6 +75,8 @@ internal sealed unsafe class PackedGemm
         int workers = CpuParallel.Workers;
 
         _panelsM = (m + Mr - 1) / Mr;
+        _panelRows = m / _panelsM;
+        _tallerPanels = m % _panelsM;
         _panelsPerPackItem = Math.Max(1, _panelsM / (workers * ItemsPerWorker));
         int packItems = (_panelsM + _panelsPerPackItem - 1) / _panelsPerPackItem;
         ParallelItems.Run(packItems, (long)m * w.K >= ParallelMinPackElements, _packItem);
@@ -98,11 +101,11 @@ internal sealed unsafe class PackedGemm
         int firstPanel = item * _panelsPerPackItem;
         int endPanel = Math.Min(_panelsM, firstPanel + _panelsPerPackItem);
         for (int p = firstPanel; p < endPanel; p++)
-        {
-            int m0 = p * Mr;
-            ActivationPacking.PackRows(_a, _m, _w.K, m0, Math.Min(Mr, _m - m0), _packedA, _simd);
-        }
+            ActivationPacking.PackRows(_a, _m, _w.K, PanelStart(p), PanelStart(p + 1) - PanelStart(p), _packedA, _simd);
     }
+
+    /// <summary>First row of A panel <paramref name="p"/>: the first m mod panels panels have one row more.</summary>
+    private int PanelStart(int p) => p * _panelRows + Math.Min(p, _tallerPanels);
 
     private void ComputeItem(int item)
     {
@@ -119,12 +122,12 @@ internal sealed unsafe class PackedGemm
     private void ComputeItem<TFormat>(int item) where TFormat : struct, IStorageFormat
     {
         int mBlock = item / _nChunks, nChunk = item % _nChunks;
-        int mStart = mBlock * _panelsPerMBlock * Mr, mEnd = Math.Min(_m, mStart + _panelsPerMBlock * Mr);
+        int firstPanel = mBlock * _panelsPerMBlock, endPanel = Math.Min(_panelsM, firstPanel + _panelsPerMBlock);
         int pStart = nChunk * _panelsPerNChunk, pEnd = Math.Min(_panelsN, pStart + _panelsPerNChunk);
         int n = _w.N, k = _w.K;
         float* panel = (t_weightPanel ??= new PackBuffer()).Get((long)Kc * Nr);
         float* edgeTile = stackalloc float[Mr * Nr];
-        bool prefetch = mEnd - mStart <= GemmBlocking.PrefetchMaxRows;
+        bool prefetch = PanelStart(endPanel) - PanelStart(firstPanel) <= GemmBlocking.PrefetchMaxRows;
         for (int k0 = 0; k0 < k; k0 += Kc)
         {
             int kc = Math.Min(Kc, k - k0);
@@ -135,9 +138,9 @@ internal sealed unsafe class PackedGemm
                 int n0 = p * Nr, cols = Math.Min(Nr, n - n0);
                 WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: prefetch && p + 1 < pEnd);
                 float* bias = lastBlock && _bias != null ? _bias + n0 : null;
-                for (int i0 = mStart; i0 < mEnd; i0 += Mr)
+                for (int ap = firstPanel; ap < endPanel; ap++)
                 {
-                    int rows = Math.Min(Mr, mEnd - i0);
+                    int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
                     float* aPanel = ActivationPacking.Panel(_packedA, _m, i0, k0, kc);
                     float* cTile = _c + (long)i0 * n + n0;
                     if (cols == Nr)

@@ -29,6 +29,7 @@ internal sealed class LinearProblem : IDisposable
     private readonly float[] _weights; // (N, K), as the engine reads them
     private readonly float[]? _bias;
     private (double[] Sums, double[] Magnitudes)? _reference;
+    private Tensor? _biasF32;
 
     public LinearProblem(CpuBackend backend, int[] xDims, int n, DType weightType, bool withBias, int seed)
     {
@@ -78,6 +79,17 @@ internal sealed class LinearProblem : IDisposable
         // NaN everywhere first: an element the product forgets to write fails the comparison.
         Backend.Upload<float>(Output, Enumerable.Repeat(float.NaN, Rows * N).ToArray());
         CpuMatMul.Linear(X, transposed ? WeightColumns : WeightRows, transposed, Bias, Output, simd);
+        return Download();
+    }
+
+    /// <summary>Runs the packed product directly, whatever the row count (the dispatcher streams few rows).</summary>
+    public unsafe float[] RunPacked(bool transposed, SimdLevel simd)
+    {
+        Backend.Upload<float>(Output, Enumerable.Repeat(float.NaN, Rows * N).ToArray());
+        var weight = transposed ? WeightColumns : WeightRows;
+        var w = new WeightMatrix((void*)weight.Address, weight.DType, transposed, N, K);
+        float* bias = Bias is null ? null : ConvertedBias();
+        PackedGemm.Run((float*)X.Address, Rows, w, bias, (float*)Output.Address, simd);
         return Download();
     }
 
@@ -137,8 +149,16 @@ internal sealed class LinearProblem : IDisposable
         return (sums, magnitudes);
     }
 
+    private unsafe float* ConvertedBias()
+    {
+        _biasF32 ??= Backend.Allocate(new TensorShape(N), DType.F32, MemoryCategory.Workspace, "bias f32");
+        Backend.Upload<float>(_biasF32, _bias);
+        return (float*)_biasF32.Address;
+    }
+
     public void Dispose()
     {
+        _biasF32?.Dispose();
         X.Dispose();
         WeightRows.Dispose();
         WeightColumns.Dispose();

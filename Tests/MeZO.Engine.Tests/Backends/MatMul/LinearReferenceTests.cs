@@ -75,6 +75,16 @@ public sealed class LinearReferenceTests
                 problem.AssertMatchesReference(problem.Run(transposed, simd), $"{simd} transposed={transposed}");
     }
 
+    /// <summary>Every tile height the packed kernels have (the dispatcher sends 1 to 4 rows elsewhere).</summary>
+    [Test]
+    public void PackedProductHandlesEveryTileHeight([Range(1, GemmBlocking.Mr)] int m)
+    {
+        using var problem = new LinearProblem(_backend, [m, 70], 45, DType.F16, withBias: true, seed: m);
+        foreach (var simd in AvailablePaths())
+            foreach (bool transposed in new[] { false, true })
+                problem.AssertMatchesReference(problem.RunPacked(transposed, simd), $"packed {simd} transposed={transposed}");
+    }
+
     [Test]
     public void LargeDepthStaysWithinTolerance([Values(2, 37)] int m, [Values(DType.F32, DType.BF16)] DType weightType)
     {
