@@ -12,10 +12,10 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// </summary>
 internal static unsafe class ActivationPacking
 {
-    /// <summary>Floats of the packed A for a product with <paramref name="m"/> rows and depth <paramref name="k"/>.</summary>
+    /// <summary>Floats of the packed A for <paramref name="m"/> rows of depth <paramref name="k"/>.</summary>
     public static long PackedLength(int m, int k) => (long)m * k;
 
-    /// <summary>Start of the panel of rows from <paramref name="m0"/> in the k block from <paramref name="k0"/>.</summary>
+    /// <summary>Start of the panel from row <paramref name="m0"/> in the k block from <paramref name="k0"/>.</summary>
     public static float* Panel(float* packed, int m, int m0, int k0, int kc) => packed + (long)m * k0 + (long)m0 * kc;
 
     /// <summary>Packs the panel of rows [m0, m0 + rows) for every k block.</summary>
@@ -34,7 +34,7 @@ internal static unsafe class ActivationPacking
         }
     }
 
-    /// <summary>Transposes 16-column slices of up to 16 rows in registers; returns how many columns it packed.</summary>
+    /// <summary>Transposes 16-column slices of the panel's rows in registers; returns how many columns it packed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int PackBy16(float* source, long stride, int rows, int kc, float* panel)
     {

@@ -37,6 +37,6 @@ internal static class GemmBlocking
     /// </summary>
     public const int PrefetchMaxRows = 128;
 
-    /// <summary>Products with at most this many rows take the unpacked matrix-vector path (token-by-token decoding).</summary>
+    /// <summary>Products with at most this many rows stream the weight unpacked (token-by-token decoding).</summary>
     public const int StreamingMaxRows = 4;
 }

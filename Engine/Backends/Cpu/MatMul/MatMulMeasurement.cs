@@ -16,5 +16,6 @@ public sealed record MatMulMeasurement(string Layer, int M, int N, int K, DType 
 
     public override string ToString() =>
         $"{Layer,-27} M={M,-4} N={N,-6} K={K,-5} {WeightType,-4}{(WeightTransposed ? " (K,N)" : "")} " +
-        $"{Milliseconds,9:F3} ms {GigaflopsPerSecond,7:F1} GFLOP/s {FractionOfPeak,6:P1} of {PeakGigaflopsPerSecond:F0}";
+        $"{Milliseconds,9:F3} ms {GigaflopsPerSecond,7:F1} GFLOP/s " +
+        $"{FractionOfPeak,6:P1} of {PeakGigaflopsPerSecond:F0}";
 }

@@ -6,7 +6,8 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// <summary>
 /// A quick throughput report of the CPU linear layer on OPT-125m's shapes (hidden 768, MLP 3072, vocabulary 50272),
 /// for `mezo bench`: GFLOP/s per shape, F32 and BF16 weights, each beside the FMA peak measured in the same moments —
-/// every timed call alternates with a ~5 ms peak run — so the ratio holds on a machine other work slows down at times.
+/// every timed call alternates with a ~5 ms peak run — so the ratio holds on a machine that other work slows down
+/// at times.
 /// </summary>
 public static class MatMulReport
 {
@@ -43,7 +44,8 @@ public static class MatMulReport
         return results;
     }
 
-    private static MatMulMeasurement Measure(CpuBackend backend, string layer, int m, int n, int k, DType type, int repetitions)
+    private static MatMulMeasurement Measure(CpuBackend backend, string layer, int m, int n, int k, DType type,
+        int repetitions)
     {
         using var x = backend.Allocate(new TensorShape(m, k), DType.F32, MemoryCategory.Activations, "x");
         using var weight = backend.Allocate(new TensorShape(n, k), type, MemoryCategory.Weights, "weight");
@@ -67,7 +69,7 @@ public static class MatMulReport
         return new MatMulMeasurement(layer, m, n, k, type, WeightTransposed: false, best * 1e3, gflops, peak);
     }
 
-    /// <summary>Values in [-1, 1) in the tensor's dtype; the timing does not depend on them, only NaNs are avoided.</summary>
+    /// <summary>Values in [-1, 1) in the tensor's dtype: the timing does not depend on them, as long as none is NaN.</summary>
     private static void Fill(Tensor t, Random random)
     {
         var values = new float[t.ElementCount];

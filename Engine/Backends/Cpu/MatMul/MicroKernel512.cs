@@ -55,20 +55,86 @@ internal static unsafe class MicroKernel512
             var b0 = Vector512.LoadAligned(b);
             var b1 = Vector512.LoadAligned(b + 16);
             Vector512<float> ak = Vector512.Create(a[0]);
-            c0a = Vector512.FusedMultiplyAdd(ak, b0, c0a); c0b = Vector512.FusedMultiplyAdd(ak, b1, c0b);
-            if (TRows.Value > 1) { ak = Vector512.Create(a[1]); c1a = Vector512.FusedMultiplyAdd(ak, b0, c1a); c1b = Vector512.FusedMultiplyAdd(ak, b1, c1b); }
-            if (TRows.Value > 2) { ak = Vector512.Create(a[2]); c2a = Vector512.FusedMultiplyAdd(ak, b0, c2a); c2b = Vector512.FusedMultiplyAdd(ak, b1, c2b); }
-            if (TRows.Value > 3) { ak = Vector512.Create(a[3]); c3a = Vector512.FusedMultiplyAdd(ak, b0, c3a); c3b = Vector512.FusedMultiplyAdd(ak, b1, c3b); }
-            if (TRows.Value > 4) { ak = Vector512.Create(a[4]); c4a = Vector512.FusedMultiplyAdd(ak, b0, c4a); c4b = Vector512.FusedMultiplyAdd(ak, b1, c4b); }
-            if (TRows.Value > 5) { ak = Vector512.Create(a[5]); c5a = Vector512.FusedMultiplyAdd(ak, b0, c5a); c5b = Vector512.FusedMultiplyAdd(ak, b1, c5b); }
-            if (TRows.Value > 6) { ak = Vector512.Create(a[6]); c6a = Vector512.FusedMultiplyAdd(ak, b0, c6a); c6b = Vector512.FusedMultiplyAdd(ak, b1, c6b); }
-            if (TRows.Value > 7) { ak = Vector512.Create(a[7]); c7a = Vector512.FusedMultiplyAdd(ak, b0, c7a); c7b = Vector512.FusedMultiplyAdd(ak, b1, c7b); }
-            if (TRows.Value > 8) { ak = Vector512.Create(a[8]); c8a = Vector512.FusedMultiplyAdd(ak, b0, c8a); c8b = Vector512.FusedMultiplyAdd(ak, b1, c8b); }
-            if (TRows.Value > 9) { ak = Vector512.Create(a[9]); c9a = Vector512.FusedMultiplyAdd(ak, b0, c9a); c9b = Vector512.FusedMultiplyAdd(ak, b1, c9b); }
-            if (TRows.Value > 10) { ak = Vector512.Create(a[10]); c10a = Vector512.FusedMultiplyAdd(ak, b0, c10a); c10b = Vector512.FusedMultiplyAdd(ak, b1, c10b); }
-            if (TRows.Value > 11) { ak = Vector512.Create(a[11]); c11a = Vector512.FusedMultiplyAdd(ak, b0, c11a); c11b = Vector512.FusedMultiplyAdd(ak, b1, c11b); }
-            if (TRows.Value > 12) { ak = Vector512.Create(a[12]); c12a = Vector512.FusedMultiplyAdd(ak, b0, c12a); c12b = Vector512.FusedMultiplyAdd(ak, b1, c12b); }
-            if (TRows.Value > 13) { ak = Vector512.Create(a[13]); c13a = Vector512.FusedMultiplyAdd(ak, b0, c13a); c13b = Vector512.FusedMultiplyAdd(ak, b1, c13b); }
+            c0a = Vector512.FusedMultiplyAdd(ak, b0, c0a);
+            c0b = Vector512.FusedMultiplyAdd(ak, b1, c0b);
+            if (TRows.Value > 1)
+            {
+                ak = Vector512.Create(a[1]);
+                c1a = Vector512.FusedMultiplyAdd(ak, b0, c1a);
+                c1b = Vector512.FusedMultiplyAdd(ak, b1, c1b);
+            }
+            if (TRows.Value > 2)
+            {
+                ak = Vector512.Create(a[2]);
+                c2a = Vector512.FusedMultiplyAdd(ak, b0, c2a);
+                c2b = Vector512.FusedMultiplyAdd(ak, b1, c2b);
+            }
+            if (TRows.Value > 3)
+            {
+                ak = Vector512.Create(a[3]);
+                c3a = Vector512.FusedMultiplyAdd(ak, b0, c3a);
+                c3b = Vector512.FusedMultiplyAdd(ak, b1, c3b);
+            }
+            if (TRows.Value > 4)
+            {
+                ak = Vector512.Create(a[4]);
+                c4a = Vector512.FusedMultiplyAdd(ak, b0, c4a);
+                c4b = Vector512.FusedMultiplyAdd(ak, b1, c4b);
+            }
+            if (TRows.Value > 5)
+            {
+                ak = Vector512.Create(a[5]);
+                c5a = Vector512.FusedMultiplyAdd(ak, b0, c5a);
+                c5b = Vector512.FusedMultiplyAdd(ak, b1, c5b);
+            }
+            if (TRows.Value > 6)
+            {
+                ak = Vector512.Create(a[6]);
+                c6a = Vector512.FusedMultiplyAdd(ak, b0, c6a);
+                c6b = Vector512.FusedMultiplyAdd(ak, b1, c6b);
+            }
+            if (TRows.Value > 7)
+            {
+                ak = Vector512.Create(a[7]);
+                c7a = Vector512.FusedMultiplyAdd(ak, b0, c7a);
+                c7b = Vector512.FusedMultiplyAdd(ak, b1, c7b);
+            }
+            if (TRows.Value > 8)
+            {
+                ak = Vector512.Create(a[8]);
+                c8a = Vector512.FusedMultiplyAdd(ak, b0, c8a);
+                c8b = Vector512.FusedMultiplyAdd(ak, b1, c8b);
+            }
+            if (TRows.Value > 9)
+            {
+                ak = Vector512.Create(a[9]);
+                c9a = Vector512.FusedMultiplyAdd(ak, b0, c9a);
+                c9b = Vector512.FusedMultiplyAdd(ak, b1, c9b);
+            }
+            if (TRows.Value > 10)
+            {
+                ak = Vector512.Create(a[10]);
+                c10a = Vector512.FusedMultiplyAdd(ak, b0, c10a);
+                c10b = Vector512.FusedMultiplyAdd(ak, b1, c10b);
+            }
+            if (TRows.Value > 11)
+            {
+                ak = Vector512.Create(a[11]);
+                c11a = Vector512.FusedMultiplyAdd(ak, b0, c11a);
+                c11b = Vector512.FusedMultiplyAdd(ak, b1, c11b);
+            }
+            if (TRows.Value > 12)
+            {
+                ak = Vector512.Create(a[12]);
+                c12a = Vector512.FusedMultiplyAdd(ak, b0, c12a);
+                c12b = Vector512.FusedMultiplyAdd(ak, b1, c12b);
+            }
+            if (TRows.Value > 13)
+            {
+                ak = Vector512.Create(a[13]);
+                c13a = Vector512.FusedMultiplyAdd(ak, b0, c13a);
+                c13b = Vector512.FusedMultiplyAdd(ak, b1, c13b);
+            }
             a += TRows.Value;
             b += GemmBlocking.Nr;
         }

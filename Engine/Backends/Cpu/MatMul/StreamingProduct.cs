@@ -7,9 +7,9 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// <summary>
 /// C(M,N) = A(M,K)·B(K,N) (+ bias) for few rows — token-by-token decoding, LM heads over a handful of positions —
 /// on AVX-512. Packing the weight would cost as much as the product, so the weight is streamed once straight from
-/// storage and each vector of it serves up to four activation rows while in a register (more rows: the same weight
-/// tile, still in L1, is reused for the next four). Work is split over N in fixed units, so every output is the same
-/// arithmetic whichever core computes it.
+/// storage and each vector of it serves up to four activation rows while in a register (any further rows reuse the
+/// weight tile from L1, four at a time). Work is split over N in fixed units, so every output is the same arithmetic
+/// whichever core computes it.
 /// <list type="bullet">
 /// <item>(N,K) weights: 4 weight rows × 4 activation rows of 16-lane dot products, lanes reduced at the end;</item>
 /// <item>(K,N) weights: 64 columns × 4 activation rows of accumulators swept down k (broadcast A, contiguous B).</item>
@@ -125,13 +125,40 @@ internal sealed unsafe class StreamingProduct
         {
             Vector512<float> w0, w1 = z, w2 = z, w3 = z;
             w0 = TFormat.Load16(source, row + k);
-            if (TCols.Value > 1) w1 = TFormat.Load16(source, row + 1 * stride + k);
+            if (TCols.Value > 1) w1 = TFormat.Load16(source, row + stride + k);
             if (TCols.Value > 2) w2 = TFormat.Load16(source, row + 2 * stride + k);
             if (TCols.Value > 3) w3 = TFormat.Load16(source, row + 3 * stride + k);
-            { var x = Vector512.Load(a + k); s00 = Vector512.FusedMultiplyAdd(x, w0, s00); if (TCols.Value > 1) s01 = Vector512.FusedMultiplyAdd(x, w1, s01); if (TCols.Value > 2) s02 = Vector512.FusedMultiplyAdd(x, w2, s02); if (TCols.Value > 3) s03 = Vector512.FusedMultiplyAdd(x, w3, s03); }
-            if (TRows.Value > 1) { var x = Vector512.Load(a + 1 * stride + k); s10 = Vector512.FusedMultiplyAdd(x, w0, s10); if (TCols.Value > 1) s11 = Vector512.FusedMultiplyAdd(x, w1, s11); if (TCols.Value > 2) s12 = Vector512.FusedMultiplyAdd(x, w2, s12); if (TCols.Value > 3) s13 = Vector512.FusedMultiplyAdd(x, w3, s13); }
-            if (TRows.Value > 2) { var x = Vector512.Load(a + 2 * stride + k); s20 = Vector512.FusedMultiplyAdd(x, w0, s20); if (TCols.Value > 1) s21 = Vector512.FusedMultiplyAdd(x, w1, s21); if (TCols.Value > 2) s22 = Vector512.FusedMultiplyAdd(x, w2, s22); if (TCols.Value > 3) s23 = Vector512.FusedMultiplyAdd(x, w3, s23); }
-            if (TRows.Value > 3) { var x = Vector512.Load(a + 3 * stride + k); s30 = Vector512.FusedMultiplyAdd(x, w0, s30); if (TCols.Value > 1) s31 = Vector512.FusedMultiplyAdd(x, w1, s31); if (TCols.Value > 2) s32 = Vector512.FusedMultiplyAdd(x, w2, s32); if (TCols.Value > 3) s33 = Vector512.FusedMultiplyAdd(x, w3, s33); }
+            {
+                var x = Vector512.Load(a + k);
+                s00 = Vector512.FusedMultiplyAdd(x, w0, s00);
+                if (TCols.Value > 1) s01 = Vector512.FusedMultiplyAdd(x, w1, s01);
+                if (TCols.Value > 2) s02 = Vector512.FusedMultiplyAdd(x, w2, s02);
+                if (TCols.Value > 3) s03 = Vector512.FusedMultiplyAdd(x, w3, s03);
+            }
+            if (TRows.Value > 1)
+            {
+                var x = Vector512.Load(a + stride + k);
+                s10 = Vector512.FusedMultiplyAdd(x, w0, s10);
+                if (TCols.Value > 1) s11 = Vector512.FusedMultiplyAdd(x, w1, s11);
+                if (TCols.Value > 2) s12 = Vector512.FusedMultiplyAdd(x, w2, s12);
+                if (TCols.Value > 3) s13 = Vector512.FusedMultiplyAdd(x, w3, s13);
+            }
+            if (TRows.Value > 2)
+            {
+                var x = Vector512.Load(a + 2 * stride + k);
+                s20 = Vector512.FusedMultiplyAdd(x, w0, s20);
+                if (TCols.Value > 1) s21 = Vector512.FusedMultiplyAdd(x, w1, s21);
+                if (TCols.Value > 2) s22 = Vector512.FusedMultiplyAdd(x, w2, s22);
+                if (TCols.Value > 3) s23 = Vector512.FusedMultiplyAdd(x, w3, s23);
+            }
+            if (TRows.Value > 3)
+            {
+                var x = Vector512.Load(a + 3 * stride + k);
+                s30 = Vector512.FusedMultiplyAdd(x, w0, s30);
+                if (TCols.Value > 1) s31 = Vector512.FusedMultiplyAdd(x, w1, s31);
+                if (TCols.Value > 2) s32 = Vector512.FusedMultiplyAdd(x, w2, s32);
+                if (TCols.Value > 3) s33 = Vector512.FusedMultiplyAdd(x, w3, s33);
+            }
         }
         // Lanes are reduced before anything is called, so no accumulator has to live across a call (the JIT would
         // spill all of them inside the loop).
@@ -195,10 +222,37 @@ internal sealed unsafe class StreamingProduct
             if (TCols.Value > 1) w1 = TFormat.Load16(source, row + 16);
             if (TCols.Value > 2) w2 = TFormat.Load16(source, row + 32);
             if (TCols.Value > 3) w3 = TFormat.Load16(source, row + 48);
-            { var x = Vector512.Create(a[k]); s00 = Vector512.FusedMultiplyAdd(x, w0, s00); if (TCols.Value > 1) s01 = Vector512.FusedMultiplyAdd(x, w1, s01); if (TCols.Value > 2) s02 = Vector512.FusedMultiplyAdd(x, w2, s02); if (TCols.Value > 3) s03 = Vector512.FusedMultiplyAdd(x, w3, s03); }
-            if (TRows.Value > 1) { var x = Vector512.Create(a[1 * stride + k]); s10 = Vector512.FusedMultiplyAdd(x, w0, s10); if (TCols.Value > 1) s11 = Vector512.FusedMultiplyAdd(x, w1, s11); if (TCols.Value > 2) s12 = Vector512.FusedMultiplyAdd(x, w2, s12); if (TCols.Value > 3) s13 = Vector512.FusedMultiplyAdd(x, w3, s13); }
-            if (TRows.Value > 2) { var x = Vector512.Create(a[2 * stride + k]); s20 = Vector512.FusedMultiplyAdd(x, w0, s20); if (TCols.Value > 1) s21 = Vector512.FusedMultiplyAdd(x, w1, s21); if (TCols.Value > 2) s22 = Vector512.FusedMultiplyAdd(x, w2, s22); if (TCols.Value > 3) s23 = Vector512.FusedMultiplyAdd(x, w3, s23); }
-            if (TRows.Value > 3) { var x = Vector512.Create(a[3 * stride + k]); s30 = Vector512.FusedMultiplyAdd(x, w0, s30); if (TCols.Value > 1) s31 = Vector512.FusedMultiplyAdd(x, w1, s31); if (TCols.Value > 2) s32 = Vector512.FusedMultiplyAdd(x, w2, s32); if (TCols.Value > 3) s33 = Vector512.FusedMultiplyAdd(x, w3, s33); }
+            {
+                var x = Vector512.Create(a[k]);
+                s00 = Vector512.FusedMultiplyAdd(x, w0, s00);
+                if (TCols.Value > 1) s01 = Vector512.FusedMultiplyAdd(x, w1, s01);
+                if (TCols.Value > 2) s02 = Vector512.FusedMultiplyAdd(x, w2, s02);
+                if (TCols.Value > 3) s03 = Vector512.FusedMultiplyAdd(x, w3, s03);
+            }
+            if (TRows.Value > 1)
+            {
+                var x = Vector512.Create(a[stride + k]);
+                s10 = Vector512.FusedMultiplyAdd(x, w0, s10);
+                if (TCols.Value > 1) s11 = Vector512.FusedMultiplyAdd(x, w1, s11);
+                if (TCols.Value > 2) s12 = Vector512.FusedMultiplyAdd(x, w2, s12);
+                if (TCols.Value > 3) s13 = Vector512.FusedMultiplyAdd(x, w3, s13);
+            }
+            if (TRows.Value > 2)
+            {
+                var x = Vector512.Create(a[2 * stride + k]);
+                s20 = Vector512.FusedMultiplyAdd(x, w0, s20);
+                if (TCols.Value > 1) s21 = Vector512.FusedMultiplyAdd(x, w1, s21);
+                if (TCols.Value > 2) s22 = Vector512.FusedMultiplyAdd(x, w2, s22);
+                if (TCols.Value > 3) s23 = Vector512.FusedMultiplyAdd(x, w3, s23);
+            }
+            if (TRows.Value > 3)
+            {
+                var x = Vector512.Create(a[3 * stride + k]);
+                s30 = Vector512.FusedMultiplyAdd(x, w0, s30);
+                if (TCols.Value > 1) s31 = Vector512.FusedMultiplyAdd(x, w1, s31);
+                if (TCols.Value > 2) s32 = Vector512.FusedMultiplyAdd(x, w2, s32);
+                if (TCols.Value > 3) s33 = Vector512.FusedMultiplyAdd(x, w3, s33);
+            }
         }
         FinishColumns(s00, r0 + 0, n0);
         if (TCols.Value > 1) FinishColumns(s01, r0 + 0, n0 + 16);
