@@ -30,8 +30,9 @@ public static class MatMulReport
 
     /// <summary>
     /// Times every shape with F32 and BF16 weights: two warm-up calls, then <paramref name="repetitions"/> timed calls,
-    /// each after a peak run. The fastest call and the highest peak count — interference from other processes only
-    /// ever slows either down, and both bests come from the same stretch of time.
+    /// each right after a peak run. Reported are the fastest call and the highest peak — interference from other
+    /// processes only ever slows either down — and, as the fraction of peak, the median over the pairs of
+    /// call-over-its-peak, which stays meaningful when interference comes and goes between the two bests.
     /// </summary>
     public static IReadOnlyList<MatMulMeasurement> Run(int repetitions)
     {
@@ -57,16 +58,22 @@ public static class MatMulReport
         Fill(bias, random);
 
         for (int i = 0; i < 2; i++) backend.Linear(x, weight, weightTransposed: false, bias, output);
-        double peak = 0, best = double.MaxValue;
+        double flops = 2.0 * m * n * k;
+        double bestPeak = 0, bestSeconds = double.MaxValue;
+        var fractions = new double[repetitions];
         for (int i = 0; i < repetitions; i++)
         {
-            peak = Math.Max(peak, CpuPeak.Measure(PeakIterations).GigaflopsPerSecond);
+            double peak = CpuPeak.Measure(PeakIterations).GigaflopsPerSecond;
             long start = Stopwatch.GetTimestamp();
             backend.Linear(x, weight, weightTransposed: false, bias, output);
-            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            fractions[i] = flops / seconds / 1e9 / peak;
+            bestPeak = Math.Max(bestPeak, peak);
+            bestSeconds = Math.Min(bestSeconds, seconds);
         }
-        double gflops = 2.0 * m * n * k / best / 1e9;
-        return new MatMulMeasurement(layer, m, n, k, type, WeightTransposed: false, best * 1e3, gflops, peak);
+        Array.Sort(fractions);
+        return new MatMulMeasurement(layer, m, n, k, type, WeightTransposed: false, bestSeconds * 1e3,
+            flops / bestSeconds / 1e9, bestPeak, fractions[repetitions / 2]);
     }
 
     /// <summary>Values in [-1, 1) in the tensor's dtype: the timing does not depend on them, as long as none is NaN.</summary>
