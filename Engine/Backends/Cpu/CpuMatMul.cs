@@ -1,19 +1,57 @@
+using MeZO.Engine.Backends.Cpu.MatMul;
 using MeZO.Engine.Tensors;
+
 namespace MeZO.Engine.Backends.Cpu;
 
-/// <summary>INTERIM: a plain triple loop, correct and slow, until the packed GEMM lands.</summary>
+/// <summary>
+/// The linear layer output(M,N) = x(M,K)·Wᵀ + bias on the CPU — the engine's hot spot. Few rows (decoding) stream the
+/// weight once (<see cref="StreamingProduct"/>); everything else runs the packed, cache-blocked product
+/// (<see cref="PackedGemm"/>). Which path runs depends on the shape alone, and neither depends on thread timing, so
+/// equal inputs give bit-identical outputs (MeZO's L+ and L− see the same arithmetic).
+/// </summary>
 internal static unsafe class CpuMatMul
 {
-    public static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
+    /// <summary>Bias converted to float32 when stored as F16/BF16; per calling thread.</summary>
+    [ThreadStatic] private static PackBuffer? t_bias;
+
+    /// <summary>Shapes are validated by <see cref="CpuBackend.Linear"/>: x and output F32, weight (N,K) or, when
+    /// <paramref name="weightTransposed"/>, (K,N), bias (N).</summary>
+    public static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output) =>
+        Linear(x, weight, weightTransposed, bias, output, SimdLevels.Best);
+
+    /// <summary>As <see cref="Linear(Tensor, Tensor, bool, Tensor?, Tensor)"/>, on a named code path (tests cover both).</summary>
+    internal static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output, SimdLevel simd)
     {
-        int k = x.Shape[-1]; long m = x.Shape.Rows; int n = output.Shape[-1];
-        var w = new float[weight.ElementCount]; CpuConvert.Load(weight.Address, weight.DType, 0, w);
-        var b = new float[n]; if (bias is not null) CpuConvert.Load(bias.Address, bias.DType, 0, b);
-        float* xp = (float*)x.Address, yp = (float*)output.Address;
-        CpuParallel.For(m, 1, (s, e) => {
-            for (long r = s; r < e; r++) for (int j = 0; j < n; j++) {
-                float acc = b[j];
-                for (int t = 0; t < k; t++) acc += xp[r * k + t] * (weightTransposed ? w[(long)t * n + j] : w[(long)j * k + t]);
-                yp[r * n + j] = acc; } });
+        int k = x.Shape[-1];
+        int n = output.Shape[-1];
+        if (n == 0) return;
+        // Rows from the output: x has none to count when K = 0.
+        int m = checked((int)output.Shape.Rows);
+        if (m == 0) return;
+        var w = new WeightMatrix((void*)weight.Address, weight.DType, weightTransposed, n, k);
+        float* a = (float*)x.Address, c = (float*)output.Address;
+        float* b = bias is null ? null : Float32Bias(bias, n);
+        if (k == 0)
+        {
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                    c[(long)i * n + j] = b == null ? 0f : b[j];
+        }
+        else if (simd == SimdLevel.Avx512 && m <= GemmBlocking.StreamingMaxRows)
+        {
+            StreamingProduct.Run(a, m, w, b, c);
+        }
+        else
+        {
+            PackedGemm.Run(a, m, w, b, c, simd);
+        }
+    }
+
+    private static float* Float32Bias(Tensor bias, int n)
+    {
+        if (bias.DType == DType.F32) return (float*)bias.Address;
+        float* converted = (t_bias ??= new PackBuffer()).Get(n);
+        CpuConvert.Load(bias.Address, bias.DType, 0, new Span<float>(converted, n));
+        return converted;
     }
 }

@@ -1,0 +1,182 @@
+using System.Runtime.CompilerServices;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends.Cpu.MatMul;
+
+/// <summary>
+/// The packed, cache-blocked product C(M,N) = A(M,K)·B(K,N) (+ bias), GotoBLAS/BLIS style:
+/// <list type="number">
+/// <item>A is packed once into panels of at most <see cref="GemmBlocking.Mr"/> rows, all of nearly equal height so
+/// no tile is left with a row or two that would keep the FMA pipes half idle (all cores, one parallel launch);</item>
+/// <item>C is cut into work items of at most <see cref="GemmBlocking.Mc"/> rows × a run of
+/// <see cref="GemmBlocking.Nr"/>-column panels (one more launch, items taken by whichever core is free);</item>
+/// <item>an item walks k blocks of <see cref="GemmBlocking.Kc"/>; per block and panel it packs the B panel into its
+/// thread's L1-sized buffer (converting the weight's dtype) and runs the micro-kernel down its rows of A, which
+/// stay in L2 across the panels.</item>
+/// </list>
+/// Determinism: every element of C is summed over k blocks in order, each block one FMA chain, whatever the item
+/// split, the thread that ran it or the kernel's row count — so the result depends on the shape alone.
+/// </summary>
+internal sealed unsafe class PackedGemm
+{
+    private const int Mr = GemmBlocking.Mr;
+    private const int Nr = GemmBlocking.Nr;
+    private const int Kc = GemmBlocking.Kc;
+
+    /// <summary>Work items per core: a few, so a core slowed by another process hands items to the other.</summary>
+    private const int ItemsPerWorker = 4;
+
+    /// <summary>Below this many multiply-adds (~15 µs on one core) a parallel launch costs more than it saves.</summary>
+    private const long ParallelMinMultiplyAdds = 1L << 21;
+
+    /// <summary>Below this many elements of A, packing it on the calling thread beats a launch.</summary>
+    private const long ParallelMinPackElements = 1L << 16;
+
+    /// <summary>One job per calling thread: its packed A and cached delegates are reused by every call it makes.</summary>
+    [ThreadStatic] private static PackedGemm? t_job;
+
+    /// <summary>The B panel of whichever thread runs an item.</summary>
+    [ThreadStatic] private static PackBuffer? t_weightPanel;
+
+    private readonly PackBuffer _packedActivations = new();
+    private readonly Action<int> _packItem;
+    private readonly Action<int> _computeItem;
+
+    private float* _a, _packedA, _bias, _c;
+    private WeightMatrix _w;
+    private int _m;
+    private SimdLevel _simd;
+    private int _panelsM, _panelRows, _tallerPanels, _panelsPerPackItem, _panelsPerMBlock, _panelsN, _panelsPerNChunk, _nChunks;
+
+    private PackedGemm()
+    {
+        _packItem = PackItem;
+        _computeItem = ComputeItem;
+    }
+
+    /// <param name="a">A (m, w.K), row-major</param>
+    /// <param name="bias">w.N floats, or null</param>
+    /// <param name="c">C (m, w.N), row-major; fully overwritten</param>
+    public static void Run(float* a, int m, in WeightMatrix w, float* bias, float* c, SimdLevel simd)
+    {
+        var job = t_job ??= new PackedGemm();
+        job.Execute(a, m, w, bias, c, simd);
+    }
+
+    private void Execute(float* a, int m, in WeightMatrix w, float* bias, float* c, SimdLevel simd)
+    {
+        _a = a;
+        _m = m;
+        _w = w;
+        _bias = bias;
+        _c = c;
+        _simd = simd;
+        _packedA = _packedActivations.Get(ActivationPacking.PackedLength(m, w.K));
+        int workers = CpuParallel.Workers;
+
+        _panelsM = (m + Mr - 1) / Mr;
+        _panelRows = m / _panelsM;
+        _tallerPanels = m % _panelsM;
+        _panelsPerPackItem = Math.Max(1, _panelsM / (workers * ItemsPerWorker));
+        int packItems = (_panelsM + _panelsPerPackItem - 1) / _panelsPerPackItem;
+        ParallelItems.Run(packItems, (long)m * w.K >= ParallelMinPackElements, _packItem);
+
+        // Rows: as few blocks as keep each block's packed A in L2, of equal size. Columns: enough chunks for
+        // every core to take several items, each narrow enough for its C block to stay in L2.
+        int mBlocks = (_panelsM + GemmBlocking.Mc / Mr - 1) / (GemmBlocking.Mc / Mr);
+        _panelsPerMBlock = (_panelsM + mBlocks - 1) / mBlocks;
+        mBlocks = (_panelsM + _panelsPerMBlock - 1) / _panelsPerMBlock;
+        _panelsN = (w.N + Nr - 1) / Nr;
+        int wantedChunks = Math.Clamp((workers * ItemsPerWorker + mBlocks - 1) / mBlocks, 1, _panelsN);
+        _panelsPerNChunk = (_panelsN + wantedChunks - 1) / wantedChunks;
+        _panelsPerNChunk = Math.Clamp(GemmBlocking.ItemBytes / (_panelsPerMBlock * Mr * Nr * sizeof(float)), 1, _panelsPerNChunk);
+        _nChunks = (_panelsN + _panelsPerNChunk - 1) / _panelsPerNChunk;
+        ParallelItems.Run(mBlocks * _nChunks, (long)m * w.N * w.K >= ParallelMinMultiplyAdds, _computeItem);
+
+        _a = _packedA = _bias = _c = null;
+    }
+
+    private void PackItem(int item)
+    {
+        int firstPanel = item * _panelsPerPackItem;
+        int endPanel = Math.Min(_panelsM, firstPanel + _panelsPerPackItem);
+        for (int p = firstPanel; p < endPanel; p++)
+            ActivationPacking.PackRows(_a, _m, _w.K, PanelStart(p), PanelStart(p + 1) - PanelStart(p), _packedA, _simd);
+    }
+
+    /// <summary>First row of A panel <paramref name="p"/>: the first m mod panels panels have one row more.</summary>
+    private int PanelStart(int p) => p * _panelRows + Math.Min(p, _tallerPanels);
+
+    private void ComputeItem(int item)
+    {
+        switch (_w.Type)
+        {
+            case DType.F32: ComputeItem<Float32Storage>(item); break;
+            case DType.F16: ComputeItem<Float16Storage>(item); break;
+            case DType.BF16: ComputeItem<BFloat16Storage>(item); break;
+            default: throw new ArgumentException($"cannot multiply by a {_w.Type} weight");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ComputeItem<TFormat>(int item) where TFormat : struct, IStorageFormat
+    {
+        int mBlock = item / _nChunks, nChunk = item % _nChunks;
+        int firstPanel = mBlock * _panelsPerMBlock, endPanel = Math.Min(_panelsM, firstPanel + _panelsPerMBlock);
+        int pStart = nChunk * _panelsPerNChunk, pEnd = Math.Min(_panelsN, pStart + _panelsPerNChunk);
+        int n = _w.N, k = _w.K;
+        float* panel = (t_weightPanel ??= new PackBuffer()).Get((long)Kc * Nr);
+        float* edgeTile = stackalloc float[Mr * Nr];
+        bool prefetch = PanelStart(endPanel) - PanelStart(firstPanel) <= GemmBlocking.PrefetchMaxRows;
+        for (int k0 = 0; k0 < k; k0 += Kc)
+        {
+            int kc = Math.Min(Kc, k - k0);
+            bool accumulate = k0 > 0;
+            bool lastBlock = k0 + kc == k;
+            for (int p = pStart; p < pEnd; p++)
+            {
+                int n0 = p * Nr, cols = Math.Min(Nr, n - n0);
+                WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: prefetch && p + 1 < pEnd);
+                float* bias = lastBlock && _bias != null ? _bias + n0 : null;
+                for (int ap = firstPanel; ap < endPanel; ap++)
+                {
+                    int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
+                    float* aPanel = ActivationPacking.Panel(_packedA, _m, i0, k0, kc);
+                    float* cTile = _c + (long)i0 * n + n0;
+                    if (cols == Nr)
+                    {
+                        Kernel(rows, aPanel, panel, kc, cTile, n, accumulate, bias);
+                    }
+                    else
+                    {
+                        Kernel(rows, aPanel, panel, kc, edgeTile, Nr, accumulate: false, bias: null);
+                        MergeEdge(edgeTile, rows, cols, cTile, n, accumulate, bias);
+                    }
+                }
+            }
+        }
+    }
+
+    private void Kernel(int rows, float* a, float* b, int kc, float* c, long ldc, bool accumulate, float* bias)
+    {
+        if (_simd == SimdLevel.Avx512) MicroKernel512.Run(rows, a, b, kc, c, ldc, accumulate, bias);
+        else MicroKernel256.Run(rows, a, b, kc, c, ldc, accumulate, bias);
+    }
+
+    /// <summary>The valid columns of a partial tile, finished in the kernel's order: (C + product) + bias.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MergeEdge(float* tile, int rows, int cols, float* c, long ldc, bool accumulate, float* bias)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* row = c + i * ldc;
+            for (int j = 0; j < cols; j++)
+            {
+                float v = tile[i * Nr + j];
+                if (accumulate) v = row[j] + v;
+                if (bias != null) v += bias[j];
+                row[j] = v;
+            }
+        }
+    }
+}
