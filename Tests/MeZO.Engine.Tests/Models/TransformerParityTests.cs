@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
@@ -108,5 +109,29 @@ public sealed class TransformerParityTests
             for (int v = 0; v < checkpoint.VocabSize; v++)
                 Assert.That(actual[i * checkpoint.VocabSize + v],
                     Is.EqualTo(expected[rows[i] / batch.Length, rows[i] % batch.Length, v]).Within(tolerance), $"logit {v} at row {rows[i]}");
+    }
+
+    [Test]
+    public void RopeThetaInsideTransformers5RopeParameters_IsUsed()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied);
+        // transformers 5 moves rope_theta (here 500000, far from the default 10000) into rope_parameters.
+        var config = checkpoint.Config.DeepClone().AsObject();
+        config.Remove("rope_theta");
+        config.Remove("rope_scaling");
+        config["rope_parameters"] = new JsonObject { ["rope_type"] = "default", ["rope_theta"] = 500000.0 };
+        File.WriteAllText(Path.Combine(checkpoint.Folder, "config.json"), config.ToJsonString());
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 14, 17), PaddingSide.Right);
+
+        double[,,] expected = ParityRuns.OracleLogits(new NaiveTransformer(config, checkpoint.Weights), batch);
+        int[] rows = ParityRuns.RealRows(batch);
+        float[] actual = ParityRuns.EngineLogits(model, batch, rows);
+
+        double tolerance = ParityRuns.Tolerance(ParityRuns.LogitScale(expected, batch));
+        for (int i = 0; i < rows.Length; i++)
+            for (int v = 0; v < checkpoint.VocabSize; v++)
+                Assert.That(actual[i * checkpoint.VocabSize + v], Is.EqualTo(expected[0, rows[i], v]).Within(tolerance), $"logit {v} at position {rows[i]}");
     }
 }
