@@ -14,11 +14,15 @@ public sealed class ModelTokenizer : IDisposable
 {
     private readonly Tokenizers.DotNet.Tokenizer _tokenizer;
 
-    private ModelTokenizer(Tokenizers.DotNet.Tokenizer tokenizer, int? prefixToken)
+    private ModelTokenizer(Tokenizers.DotNet.Tokenizer tokenizer, string path, int? prefixToken)
     {
         _tokenizer = tokenizer;
+        FilePath = path;
         PrefixToken = prefixToken;
     }
+
+    /// <summary>The tokenizer.json this was loaded from.</summary>
+    public string FilePath { get; }
 
     /// <summary>The token put before every encoded text, or null for families that add none.</summary>
     public int? PrefixToken { get; }
@@ -39,7 +43,7 @@ public sealed class ModelTokenizer : IDisposable
         string withoutPostProcessor = WithoutPostProcessor(json, bytes);
         try
         {
-            return new ModelTokenizer(new Tokenizers.DotNet.Tokenizer(vocabPath: withoutPostProcessor), prefix);
+            return new ModelTokenizer(new Tokenizers.DotNet.Tokenizer(vocabPath: withoutPostProcessor), path, prefix);
         }
         catch (Tokenizers.DotNet.TokenizerException e)
         {
@@ -58,11 +62,19 @@ public sealed class ModelTokenizer : IDisposable
         return ids;
     }
 
+    /// <summary>
+    /// The text of <paramref name="ids"/>. An id past the tokenizer's vocabulary decodes to nothing, as in transformers:
+    /// models pad their embedding table beyond it (OPT: 50272 rows for 50265 tokens). A negative id is an error.
+    /// </summary>
     public string Decode(IReadOnlyList<int> ids)
     {
         if (ids.Count == 0) return "";
         var raw = new uint[ids.Count];
-        for (int i = 0; i < raw.Length; i++) raw[i] = checked((uint)ids[i]);
+        for (int i = 0; i < raw.Length; i++)
+        {
+            if (ids[i] < 0) throw new InvalidInputException($"{FilePath}: token id {ids[i]} is negative");
+            raw[i] = (uint)ids[i];
+        }
         return _tokenizer.Decode(raw);
     }
 
