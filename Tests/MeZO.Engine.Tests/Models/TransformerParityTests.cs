@@ -134,4 +134,86 @@ public sealed class TransformerParityTests
             for (int v = 0; v < checkpoint.VocabSize; v++)
                 Assert.That(actual[i * checkpoint.VocabSize + v], Is.EqualTo(expected[0, rows[i], v]).Within(tolerance), $"logit {v} at position {rows[i]}");
     }
+
+    /// <summary>Configuration switches that change the computation without changing the stored tensors.</summary>
+    public static IEnumerable<TestCaseData> ConfigurationSwitches()
+    {
+        TestCaseData Case(TinyVariant variant, string key, JsonNode value) => new TestCaseData(variant, key, value).SetArgDisplayNames(variant.ToString(), key, value.ToJsonString());
+        yield return Case(TinyVariant.Gpt2, "scale_attn_by_inverse_layer_idx", true);
+        yield return Case(TinyVariant.Gpt2, "scale_attn_weights", false);
+        yield return Case(TinyVariant.Gpt2, "activation_function", "gelu");
+        yield return Case(TinyVariant.OptPreLayerNorm, "activation_function", "gelu");
+        yield return Case(TinyVariant.OptPreLayerNorm, "_remove_final_layer_norm", true);
+        yield return Case(TinyVariant.LlamaTied, "rope_scaling", new JsonObject { ["rope_type"] = "default" });
+        // A stored lm_head.weight beside a tied head is ignored, as transformers ties it to the embedding.
+        yield return Case(TinyVariant.Qwen2, "tie_word_embeddings", true);
+    }
+
+    [TestCaseSource(nameof(ConfigurationSwitches))]
+    public void ConfigurationSwitches_MatchTheOracle(TinyVariant variant, string key, JsonNode value)
+    {
+        using var checkpoint = TinyCheckpoints.Create(variant);
+        var config = checkpoint.Config.DeepClone().AsObject();
+        config[key] = value.DeepClone();
+        File.WriteAllText(Path.Combine(checkpoint.Folder, "config.json"), config.ToJsonString());
+        var weights = checkpoint.Weights;
+        if (key == "_remove_final_layer_norm") // transformers then has no final_layer_norm module: its tensors must go too
+        {
+            weights = weights.Where(w => !w.Key.StartsWith("model.decoder.final_layer_norm.", StringComparison.Ordinal)).ToDictionary();
+            SafetensorsTestWriter.Write(Path.Combine(checkpoint.Folder, "model.safetensors"), DType.F32, weights.OrderBy(w => w.Key, StringComparer.Ordinal));
+        }
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 15, 9, 4), PaddingSide.Left);
+
+        double[,,] expected = ParityRuns.OracleLogits(new NaiveTransformer(config, weights), batch);
+        double[,,] unchanged = ParityRuns.OracleLogits(checkpoint.Oracle(), batch);
+        int[] rows = ParityRuns.RealRows(batch);
+        float[] actual = ParityRuns.EngineLogits(model, batch, rows);
+
+        double tolerance = ParityRuns.Tolerance(ParityRuns.LogitScale(expected, batch));
+        // The switch must move the oracle's logits well beyond the tolerance (the smallest, gelu vs gelu_new, moves them
+        // by 11×), so an engine that ignored it would fail.
+        bool switchMatters = false;
+        for (int i = 0; i < rows.Length; i++)
+            for (int v = 0; v < checkpoint.VocabSize; v++)
+            {
+                int b = rows[i] / batch.Length, t = rows[i] % batch.Length;
+                Assert.That(actual[i * checkpoint.VocabSize + v], Is.EqualTo(expected[b, t, v]).Within(tolerance), $"logit {v} at row {rows[i]}");
+                switchMatters |= Math.Abs(expected[b, t, v] - unchanged[b, t, v]) > 5 * tolerance;
+            }
+        if (key != "rope_scaling") // rope_type "default" is no scaling: that it is accepted is the point
+            Assert.That(switchMatters, "the switch changes the logits, so following it is tested");
+    }
+
+    [Test]
+    public void MoreRowsThanOneLogitChunk_MatchTheOracle()
+    {
+        // The LM head runs over at most 8388608 / V rows at a time: with 40000 words that is 209, fewer than the 216
+        // rows asked for here, so both LogitsAt and ScoreTokens cross a chunk boundary. rows × V stays above 8.4M
+        // whatever V is; OPT-350m's layout has the narrowest head here (word_embed_proj_dim 16), which keeps it cheap.
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPostLayerNorm,
+            new TinyCheckpointOptions { VocabSize = 40000, Layers = 1, MaxPositions = 80 });
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 16, 72, 72, 72), PaddingSide.Right);
+        int[] rows = ParityRuns.RealRows(batch);
+        int[] targets = rows.Select(r => r * 7919 % checkpoint.VocabSize).ToArray();
+        using (var ws = model.CreateWorkspace(batch.BatchSize, batch.Length))
+            Assert.That(ws.LogitRows, Is.LessThan(rows.Length), "the rows span more than one chunk");
+
+        double[,,] expected = ParityRuns.OracleLogits(checkpoint.Oracle(), batch);
+        float[] logits = ParityRuns.EngineLogits(model, batch, rows);
+        float[] logProbs = ParityRuns.EngineScores(model, batch, rows, targets);
+
+        double tolerance = ParityRuns.Tolerance(ParityRuns.LogitScale(expected, batch));
+        int vocab = checkpoint.VocabSize;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            int b = rows[i] / batch.Length, t = rows[i] % batch.Length;
+            for (int v = 0; v < vocab; v += 97) // a spread of columns in every row: a misplaced chunk shifts whole rows
+                Assert.That(logits[i * vocab + v], Is.EqualTo(expected[b, t, v]).Within(tolerance), $"logit {v} at row {rows[i]}");
+            Assert.That(logProbs[i], Is.EqualTo(NaiveTransformer.LogSoftmax(expected, b, t)[targets[i]]).Within(tolerance), $"log p at row {rows[i]}");
+        }
+    }
 }
