@@ -33,7 +33,7 @@ public sealed class TransformerParityTests
     public static IEnumerable<TestCaseData> CheckpointsAndSides() =>
         Checkpoints().SelectMany(c => new[] { PaddingSide.Left, PaddingSide.Right }.Select(side => new TestCaseData([.. c.Arguments, side])));
 
-    internal static TinyCheckpoint Create(TinyVariant variant, DType type, bool sharded, double rotaryFactor) =>
+    private static TinyCheckpoint Create(TinyVariant variant, DType type, bool sharded, double rotaryFactor) =>
         TinyCheckpoints.Create(variant, new TinyCheckpointOptions
         {
             DType = type,
