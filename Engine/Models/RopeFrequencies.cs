@@ -4,23 +4,34 @@ namespace MeZO.Engine.Models;
 
 /// <summary>
 /// Rotary inverse frequencies, as transformers' rope initialisation functions compute them:
-/// inv_freq[i] = 1 / theta^(2i / R), then the scaling named by rope_scaling (none, linear, llama3).
+/// inv_freq[i] = 1 / theta^(2i / R), then the scaling named by rope_scaling (none, linear, llama3), or by transformers 5's
+/// rope_parameters.
 /// </summary>
 internal static class RopeFrequencies
 {
     public static float[] Compute(ConfigJson c, int rotaryDim)
     {
-        double theta = c.Double("rope_theta", 10000.0);
+        // transformers 5 writes one rope_parameters object (rope_type, rope_theta, the scaling keys) where earlier
+        // versions wrote rope_theta and rope_scaling; read either.
+        JsonElement? parameters = c.Object("rope_parameters");
+        if (parameters is null && c.Has("rope_parameters"))
+            throw c.Error("rope_parameters must be an object");
+        if (c.Has("rope_scaling") && c.Object("rope_scaling") is null)
+            throw c.Error("rope_scaling must be an object or null");
+        JsonElement? scaling = c.Object("rope_scaling") ?? parameters;
+        double theta = parameters is { } p && p.TryGetProperty("rope_theta", out var nested)
+            ? nested.ValueKind == JsonValueKind.Number ? nested.GetDouble() : throw c.Error("rope_parameters.rope_theta must be a number")
+            : c.Double("rope_theta", 10000.0);
         int half = rotaryDim / 2;
         var inv = new float[half];
         for (int i = 0; i < half; i++)
             // transformers computes base ** (arange(0, dim, 2).float() / dim) in float32, then 1.0 / that.
             inv[i] = 1f / MathF.Pow((float)theta, (2 * i) / (float)rotaryDim);
 
-        JsonElement? scaling = c.Object("rope_scaling");
         if (scaling is null) return inv;
-        string type = scaling.Value.TryGetProperty("rope_type", out var t) || scaling.Value.TryGetProperty("type", out t)
-            ? t.GetString() ?? "default" : "default";
+        string type = "default";
+        if (scaling.Value.TryGetProperty("rope_type", out var t) || scaling.Value.TryGetProperty("type", out t))
+            type = t.ValueKind == JsonValueKind.String ? t.GetString()! : throw c.Error($"rope_scaling type must be a string, is {t.GetRawText()}");
         double Get(string key) => scaling.Value.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
             ? v.GetDouble() : throw c.Error($"rope_scaling.{key} is missing");
         switch (type)
