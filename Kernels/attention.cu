@@ -23,7 +23,7 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
 {
     // Dynamic shared memory: keys (32, D + 1) padded so lanes reading different keys hit different banks,
     // values (32, D), this block's queries (QUERIES, D), the tile's mask (32).
-    extern __shared__ float shared[];
+    MEZO_DYNAMIC_SHARED(float, shared);
     float* key_tile = shared;
     float* value_tile = key_tile + ATTENTION_KEYS * (head_dim + 1);
     float* query_tile = value_tile + ATTENTION_KEYS * head_dim;

@@ -18,6 +18,14 @@
 #define MEZO_FAULT_TARGET 3
 
 #define MEZO_FULL_MASK 0xFFFFFFFFu
+
+// A kernel's dynamic shared memory (the launch's third parameter). The host emulation used by the tests hands out
+// a per-block buffer instead.
+#ifdef MEZO_EMULATION
+#define MEZO_DYNAMIC_SHARED(type, name) type* name = (type*)mezo_emulated_dynamic_shared()
+#else
+#define MEZO_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
 #define MEZO_INFINITY mezo_float_from_bits(0x7F800000u) // no CUDA header, so no INFINITY macro
 
 /// Element i of a float tensor of any storage dtype, widened to float32.

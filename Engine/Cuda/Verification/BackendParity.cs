@@ -16,9 +16,12 @@ public static partial class BackendParity
     private const double F32Unit = 1.0 / (1 << 24);
 
     /// <summary>Every case; <paramref name="candidate"/> is consulted only for its arithmetic settings.</summary>
-    public static IReadOnlyList<ParityCase> Cases(IBackend candidate)
+    public static IReadOnlyList<ParityCase> Cases(IBackend candidate) =>
+        Cases((candidate as CudaBackend)?.Options ?? new CudaBackendOptions { Precision = MatmulPrecision.Float32 });
+
+    /// <summary>Every case, with tolerances for a candidate of these settings (case names do not depend on them).</summary>
+    public static IReadOnlyList<ParityCase> Cases(CudaBackendOptions settings)
     {
-        var settings = (candidate as CudaBackend)?.Options ?? new CudaBackendOptions { Precision = MatmulPrecision.Float32 };
         return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. RopeCases(), .. AttentionCases(),
             .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise)];
     }
