@@ -64,7 +64,10 @@ internal sealed class NvrtcCompiler
     }
 
     /// <summary>Compiles one file; a rejected file throws <see cref="KernelCompileException"/> with NVRTC's log.</summary>
-    public unsafe CompiledKernelFile Compile(KernelFile file, GpuArchitecture target)
+    public CompiledKernelFile Compile(KernelFile file, GpuArchitecture target) => Compile(file, KernelSources.Source(file.Name), target);
+
+    /// <summary>Compiles <paramref name="text"/> as the file <paramref name="file"/> names, with the embedded headers.</summary>
+    public unsafe CompiledKernelFile Compile(KernelFile file, string text, GpuArchitecture target)
     {
         var headers = KernelSources.Headers;
         var options = Options(file, target);
@@ -79,7 +82,7 @@ internal sealed class NvrtcCompiler
                 return (byte*)handle.AddrOfPinnedObject();
             }
 
-            byte* source = Utf8(KernelSources.Source(file.Name));
+            byte* source = Utf8(text);
             byte* name = Utf8(file.Name);
             var headerSources = stackalloc byte*[headers.Count];
             var headerNames = stackalloc byte*[headers.Count];
