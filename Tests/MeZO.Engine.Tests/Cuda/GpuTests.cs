@@ -2,7 +2,6 @@ using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Cuda;
 using MeZO.Engine.Cuda.Verification;
 using MeZO.Engine.Models;
-using MeZO.Engine.Tensors;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Cuda;
@@ -72,52 +71,14 @@ public class GpuTests(MatmulPrecision precision, NoiseArithmetic noise, bool cub
 
     private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
 
-    /// <summary>A captured sequence replayed twice gives what running it directly twice gives.</summary>
     [Test]
-    public void GraphReplayEqualsRunningTheOpsDirectly()
-    {
-        var values = Enumerable.Range(0, 1000).Select(i => MathF.Sin(i) * 3).ToArray();
-        using var direct = _gpu.Allocate(new TensorShape(1000), DType.F32, MemoryCategory.Activations, "direct");
-        using var replayed = _gpu.Allocate(new TensorShape(1000), DType.F32, MemoryCategory.Activations, "replayed");
-        using var y = _gpu.Allocate(new TensorShape(1000), DType.F32, MemoryCategory.Activations, "y");
-        foreach (var t in new[] { direct, replayed, y }) _gpu.Upload<float>(t, values);
-        void Work(Tensor x)
-        {
-            _gpu.Activation(Engine.Backends.ActivationKind.Silu, x);
-            _gpu.Add(x, y);
-            _gpu.Perturb(x, 99, 3, 0.5f);
-        }
-        Work(direct);
-        Work(direct);
-        Work(replayed); // compiles the kernels before capture
-        using (var graph = _gpu.Capture(() => Work(replayed))) graph.Launch();
-        var a = new float[1000];
-        var b = new float[1000];
-        _gpu.Download<float>(direct, a);
-        _gpu.Download<float>(replayed, b);
-        Assert.That(b, Is.EqualTo(a).AsCollection);
-    }
+    public void GraphReplayEqualsRunningTheOpsDirectly() => AssertPassed(GpuOnlyChecks.GraphReplay(_gpu));
 
     [Test]
-    public void UploadDuringCaptureIsRefusedAndTheStreamStaysUsable()
-    {
-        using var t = _gpu.Allocate(new TensorShape(4), DType.F32, MemoryCategory.Activations, "t");
-        Assert.Throws<InvalidOperationException>(() => _gpu.Capture(() => _gpu.Upload<float>(t, [1, 2, 3, 4])).Dispose());
-        _gpu.Upload<float>(t, [1, 2, 3, 4]);
-        var back = new float[4];
-        _gpu.Download<float>(t, back);
-        Assert.That(back, Is.EqualTo(new float[] { 1, 2, 3, 4 }));
-    }
+    public void UploadDuringCaptureIsRefusedAndTheStreamStaysUsable() => AssertPassed(GpuOnlyChecks.CaptureRefusesCopies(_gpu));
 
     [Test]
-    public void MemoryReportCountsDeviceAllocationsByCategory()
-    {
-        long before = _gpu.Memory.Current(MemoryCategory.Weights);
-        using (var w = _gpu.Allocate(new TensorShape(1 << 20), DType.BF16, MemoryCategory.Weights, "w"))
-            Assert.That(_gpu.Memory.Current(MemoryCategory.Weights) - before, Is.EqualTo(2L << 20));
-        Assert.That(_gpu.Memory.Current(MemoryCategory.Weights), Is.EqualTo(before));
-        var device = _gpu.DeviceMemory;
-        Assert.That(device.Total, Is.GreaterThan(0));
-        Assert.That(device.Free, Is.InRange(0, device.Total));
-    }
+    public void MemoryReportCountsDeviceAllocationsByCategory() => AssertPassed(GpuOnlyChecks.MemoryAccounting(_gpu));
+
+    private static void AssertPassed(ParityResult result) => Assert.That(result.Passed, Is.True, result.ToString());
 }

@@ -23,7 +23,8 @@ public sealed class VerifyCommand : ICommand
           --arch LIST     compute capabilities to compile for (default sm_80,sm_90)
           --backend cuda  run every op on the GPU against the CPU on awkward shapes, then a full MeZO step, in three
                           configurations (cuBLASLt mixed precision with exact z; float32 with fast z; NVRTC tensor-core
-                          kernels), plus tiny OPT/Llama/GPT-2 models' logits; exits 1 if any check fails
+                          kernels), plus tiny OPT/Llama/GPT-2 models' logits, CUDA graphs and memory accounting;
+                          exits 1 if any check fails
           --model DIR     also compare this checkpoint's logits on the GPU and the CPU
           --bench DIR     time a forward pass and a MeZO step of this checkpoint on the GPU (tokens/s, step time,
                           memory) at --batch (16) × --length (256), the median of --steps (3) repetitions
@@ -163,6 +164,7 @@ public sealed class VerifyCommand : ICommand
                     if (!json) output.WriteLine("  " + r);
                 }
                 foreach (var r in BackendParity.RunAll(cpu, cuda)) Report(r);
+                foreach (var r in GpuOnlyChecks.RunAll(cuda)) Report(r);
                 foreach (string m in models)
                 {
                     try
