@@ -1,4 +1,5 @@
 using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Cuda;
 
 namespace MeZO.Engine.Backends;
 
@@ -8,8 +9,7 @@ public static class BackendFactory
     public static IBackend Create(string? name) => (name ?? "cpu").ToLowerInvariant() switch
     {
         "cpu" => new CpuBackend(),
-        "cuda" => throw new InvalidInputException(
-            "--backend cuda: this build has no CUDA backend yet; use --backend cpu"),
+        "cuda" => CudaBackend.Create(), // no driver, GPU or NVRTC: an InvalidInputException saying which
         _ => throw new InvalidInputException($"--backend '{name}' is unknown (cpu, cuda)"),
     };
 }

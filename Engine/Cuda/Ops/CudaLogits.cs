@@ -1,0 +1,28 @@
+using MeZO.Engine.Cuda.Compilation;
+using MeZO.Engine.Cuda.Runtime;
+using static MeZO.Engine.Cuda.Runtime.KernelArgument;
+
+namespace MeZO.Engine.Cuda.Ops;
+
+/// <summary>Reductions over the vocabulary, one block per row: log-softmax of the target token, and argmax.</summary>
+internal static class CudaLogits
+{
+    public static void LogSoftmaxGather(CudaBackend backend, Tensor logits, Tensor targets, Tensor output)
+    {
+        long rows = logits.Shape.Rows;
+        if (rows == 0) return;
+        int vocab = logits.Shape[-1];
+        backend.Launch(KernelCatalog.LogSoftmaxGather, "mezo_log_softmax_gather", LaunchShape.PerRow(rows, vocab),
+            Pointer(logits.Address), Pointer(targets.Address), Pointer(output.Address), I32(vocab), Pointer(backend.FaultAddress));
+    }
+
+    public static void Argmax(CudaBackend backend, Tensor logits, Tensor output)
+    {
+        long rows = logits.Shape.Rows;
+        if (rows == 0) return;
+        int vocab = logits.Shape[-1];
+        if (vocab == 0) throw new ArgumentException($"Argmax: '{logits.Name}' {logits.Shape} has no columns to choose from");
+        backend.Launch(KernelCatalog.Argmax, "mezo_argmax", LaunchShape.PerRow(rows, vocab),
+            Pointer(logits.Address), Pointer(output.Address), I32(vocab));
+    }
+}

@@ -1,0 +1,45 @@
+using System.Runtime.InteropServices;
+
+namespace MeZO.Engine.Cuda.Runtime;
+
+/// <summary>A grid or block size.</summary>
+internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
+{
+    public override string ToString() => $"({X}, {Y}, {Z})";
+}
+
+/// <summary>How a kernel is launched: grid, block and dynamic shared memory.</summary>
+internal readonly record struct LaunchShape(Dim3 Grid, Dim3 Block, int SharedBytes = 0)
+{
+    /// <summary>Threads per block for the element-wise, row and reduction kernels (eight warps).</summary>
+    public const int Threads = 256;
+
+    /// <summary>Grid-stride kernels need no more blocks than this to fill any GPU (a cap keeps the grid legal).</summary>
+    private const long MaxStridingBlocks = 65536;
+
+    /// <summary>A grid-stride loop over <paramref name="count"/> items, one per thread per pass.</summary>
+    public static LaunchShape Striding(long count) =>
+        new(new Dim3((uint)Math.Clamp((count + Threads - 1) / Threads, 1, MaxStridingBlocks)), new Dim3(Threads));
+
+    /// <summary>One block per row, its threads striding over the row (whole warps, at most 256).</summary>
+    public static LaunchShape PerRow(long rows, int width) =>
+        new(new Dim3(checked((uint)rows)), new Dim3((uint)Math.Clamp((width + 31) / 32 * 32, 32, Threads)));
+}
+
+/// <summary>
+/// One kernel argument as the driver reads it: cuLaunchKernel takes a pointer to each value and reads as many bytes
+/// as the parameter's type has, so every value sits in the low bytes of an 8-byte slot (little-endian).
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = 8)]
+internal readonly struct KernelArgument
+{
+    private KernelArgument(ulong bits) => Bits = bits;
+
+    public ulong Bits { get; }
+
+    public static KernelArgument Pointer(nint address) => new((ulong)address);
+    public static KernelArgument I32(int value) => new((uint)value);
+    public static KernelArgument I64(long value) => new((ulong)value);
+    public static KernelArgument U64(ulong value) => new(value);
+    public static KernelArgument F32(float value) => new(BitConverter.SingleToUInt32Bits(value));
+}

@@ -1,0 +1,79 @@
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Cuda.Verification;
+
+public static partial class BackendParity
+{
+    private enum Padding
+    {
+        None,
+        /// <summary>Batch row 1 starts with two padding positions, whose queries attend nothing (zeros).</summary>
+        Left,
+        /// <summary>Batch row 0 ends with two padding positions.</summary>
+        Right,
+    }
+
+    private static IEnumerable<ParityCase> AttentionCases()
+    {
+        var cases = new (int Batch, int Length, int Heads, int KvHeads, int HeadDim, int Past, Padding Padding)[]
+        {
+            (1, 1, 1, 1, 8, 0, Padding.None),
+            (2, 3, 4, 2, 16, 0, Padding.Left),
+            (2, 17, 4, 1, 64, 5, Padding.Right),
+            (1, 40, 2, 2, 80, 0, Padding.None),    // several query blocks and key tiles, a width not a multiple of 32
+            (2, 1, 8, 8, 128, 70, Padding.Left),   // one decoding step over a long cache
+            (2, 33, 2, 1, 256, 0, Padding.Left),   // the widest head: 64 KiB+ of shared memory
+        };
+        foreach (var (batch, length, heads, kvHeads, headDim, past, padding) in cases)
+        {
+            string name = $"B{batch} T{length} H{heads}/{kvHeads} D{headDim} past {past}, {padding.ToString().ToLowerInvariant()} padding";
+            yield return new ParityCase("Attention", name, (reference, candidate) =>
+            {
+                int capacity = past + length + 3; // spare positions: never read
+                var random = new ParityRandom(batch * 1000 + length * 10 + headDim);
+                var q = random.Normal((long)batch * length * heads * headDim);
+                var keys = random.Normal((long)batch * capacity * kvHeads * headDim);
+                var values = random.Normal((long)batch * capacity * kvHeads * headDim);
+                var mask = new int[batch * capacity];
+                for (int b = 0; b < batch; b++)
+                    for (int j = 0; j < capacity; j++)
+                        mask[b * capacity + j] = padding switch
+                        {
+                            Padding.Left when b == 1 && j < past + 2 => 0,
+                            Padding.Right when b == 0 && j >= past + length - 2 => 0,
+                            _ => 1,
+                        };
+                float scale = 1 / MathF.Sqrt(headDim);
+                using var qPair = TensorPair.Floats(reference, candidate, q, DType.F32, "q", batch, length, heads, headDim);
+                using var keyCache = TensorPair.Floats(reference, candidate, keys, DType.F32, "key cache", batch, capacity, kvHeads, headDim);
+                using var valueCache = TensorPair.Floats(reference, candidate, values, DType.F32, "value cache", batch, capacity, kvHeads, headDim);
+                using var maskPair = TensorPair.Ints(reference, candidate, mask, "mask", batch, capacity);
+                using var output = TensorPair.Floats(reference, candidate, new float[q.Length], DType.F32, "output", batch, length, heads, headDim);
+                foreach (var b in new[] { reference, candidate })
+                    b.Attention(qPair.On(b), keyCache.On(b), valueCache.On(b), maskPair.On(b), past, scale, output.On(b));
+
+                // Scores are float32 dot products of D terms in another order: each differs by at most
+                // 2·D·2^-24·scale·Σ|q||k|, an absolute error that exp turns into the same relative error of the softmax
+                // weights; every tile's rescaling adds a few ulps. The output is a convex combination of value rows,
+                // so its error is that relative error times max|v|.
+                double scoreMagnitude = 0;
+                int group = heads / kvHeads;
+                for (int b = 0; b < batch; b++)
+                    for (int t = 0; t < length; t++)
+                        for (int h = 0; h < heads; h++)
+                            for (int j = 0; j <= past + t; j++)
+                            {
+                                double sum = 0;
+                                for (int d = 0; d < headDim; d++)
+                                    sum += Math.Abs(q[((b * length + t) * heads + h) * headDim + d]) *
+                                           Math.Abs(keys[((b * capacity + j) * kvHeads + h / group) * headDim + d]);
+                                scoreMagnitude = Math.Max(scoreMagnitude, scale * sum);
+                            }
+                double maxValue = values.Max(v => Math.Abs(v));
+                int tiles = (past + length + 31) / 32;
+                double tolerance = (2.0 * headDim * F32Unit * scoreMagnitude + 4.0 * (tiles + 4) * F32Unit) * maxValue;
+                return Compare("Attention", name, TensorPair.Read(output.Reference), TensorPair.Read(output.Candidate), _ => tolerance);
+            });
+        }
+    }
+}

@@ -1,0 +1,55 @@
+// argmax.cu — output[s] = argmax over the vocabulary of logits[s], the lowest index on ties.
+#include "device.cuh"
+
+// The CPU backend scans left to right keeping the first strict maximum, so a NaN is never chosen unless it is the
+// first element, which then wins (nothing compares greater than it). The same order here: (value, index) pairs
+// where a larger value wins and equal values go to the lower index; NaNs are skipped, except at index 0, which
+// counts as +inf.
+
+__device__ __forceinline__ void mezo_better(float* best, int* best_index, float value, int index)
+{
+    if (value > *best || (value == *best && index < *best_index))
+    {
+        *best = value;
+        *best_index = index;
+    }
+}
+
+MEZO_KERNEL void mezo_argmax(const float* __restrict__ logits, int* __restrict__ output, int vocab)
+{
+    __shared__ float shared_best[32];
+    __shared__ int shared_index[32];
+    const float* row = logits + (mezo_i64)blockIdx.x * vocab;
+    float best = -MEZO_INFINITY;
+    int best_index = 0x7FFFFFFF;
+    for (int v = threadIdx.x; v < vocab; v += blockDim.x)
+    {
+        float x = row[v];
+        if (x != x)
+        {
+            if (v != 0) continue;
+            x = MEZO_INFINITY;
+        }
+        mezo_better(&best, &best_index, x, v);
+    }
+    for (int offset = 16; offset > 0; offset >>= 1)
+    {
+        float other = __shfl_xor_sync(MEZO_FULL_MASK, best, offset);
+        int other_index = __shfl_xor_sync(MEZO_FULL_MASK, best_index, offset);
+        mezo_better(&best, &best_index, other, other_index);
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0)
+    {
+        shared_best[warp] = best;
+        shared_index[warp] = best_index;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+    {
+        for (int w = 1; w < (int)(blockDim.x >> 5); w++) mezo_better(&best, &best_index, shared_best[w], shared_index[w]);
+        output[blockIdx.x] = best_index;
+    }
+}
+
+// Launch: grid (S), block (256); logits (S, V) float32 with V ≥ 1, output (S) int32.

@@ -1,0 +1,90 @@
+// device.cuh — what every kernel file shares: storage dtypes, warp and block reductions, the fault record.
+#pragma once
+#include "portable.cuh"
+#include "numeric.cuh"
+
+#define MEZO_KERNEL extern "C" __global__
+
+// Storage dtype codes: the values of MeZO.Engine.Tensors.DType, passed as kernel arguments.
+#define MEZO_F32 0
+#define MEZO_F16 1
+#define MEZO_BF16 2
+#define MEZO_NO_TENSOR (-1)
+
+// Codes of the fault record (MeZO.Engine.Cuda.DeviceFault): an op that finds a bad index in device data cannot throw,
+// so the first one records {code, position, value, limit} and the backend raises it at the next synchronisation.
+#define MEZO_FAULT_EMBEDDING_ID 1
+#define MEZO_FAULT_GATHER_ROW 2
+#define MEZO_FAULT_TARGET 3
+
+#define MEZO_FULL_MASK 0xFFFFFFFFu
+
+// A kernel's dynamic shared memory (the launch's third parameter). The host emulation used by the tests hands out
+// a per-block buffer instead.
+#ifdef MEZO_EMULATION
+#define MEZO_DYNAMIC_SHARED(type, name) type* name = (type*)mezo_emulated_dynamic_shared()
+#else
+#define MEZO_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+#define MEZO_INFINITY mezo_float_from_bits(0x7F800000u) // no CUDA header, so no INFINITY macro
+
+/// Element i of a float tensor of any storage dtype, widened to float32.
+__device__ __forceinline__ float mezo_load(const void* p, int dtype, mezo_i64 i)
+{
+    switch (dtype)
+    {
+    case MEZO_F16: return mezo_half_to_float(((const mezo_u16*)p)[i]);
+    case MEZO_BF16: return mezo_bf16_to_float(((const mezo_u16*)p)[i]);
+    default: return ((const float*)p)[i];
+    }
+}
+
+/// Stores a float32 into element i of a tensor of any storage dtype, rounded to nearest even.
+__device__ __forceinline__ void mezo_store(void* p, int dtype, mezo_i64 i, float value)
+{
+    switch (dtype)
+    {
+    case MEZO_F16: ((mezo_u16*)p)[i] = mezo_float_to_half(value); break;
+    case MEZO_BF16: ((mezo_u16*)p)[i] = mezo_float_to_bf16(value); break;
+    default: ((float*)p)[i] = value; break;
+    }
+}
+
+/// Records the first fault of a run of ops; later ones are dropped (the first is the one to fix).
+__device__ __forceinline__ void mezo_report_fault(int* fault, int code, int position, int value, int limit)
+{
+    if (atomicCAS(fault, 0, code) == 0)
+    {
+        fault[1] = position;
+        fault[2] = value;
+        fault[3] = limit;
+    }
+}
+
+// Reductions. Every lane of the warp (and every thread of the block) must take part: kernels launch whole warps.
+
+__device__ __forceinline__ float mezo_warp_sum(float v)
+{
+    MEZO_UNROLL
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(MEZO_FULL_MASK, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float mezo_warp_max(float v)
+{
+    MEZO_UNROLL
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(MEZO_FULL_MASK, v, offset));
+    return v;
+}
+
+/// The sum over the block, returned to every thread. scratch holds 32 floats of shared memory; the leading barrier
+/// lets one scratch serve consecutive reductions.
+__device__ __forceinline__ float mezo_block_sum(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = mezo_warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    return mezo_warp_sum(lane < warps ? scratch[lane] : 0.0f); // each warp adds the partials itself: no broadcast
+}

@@ -1,0 +1,72 @@
+// gemm_simt.cu — float32 matrix product output(M, N) = x(M, K)·Wᵀ + bias on CUDA cores, weights of any dtype.
+#include "device.cuh"
+
+// The linear layer where cuBLASLt is absent and float32 accuracy is asked for, and the float32 reference for the
+// tensor-core kernels. Tiles of 64×64 outputs per block of 256 threads, each thread a 4×4 register tile, K in
+// slices of 16 staged through shared memory (stored k-major, padded, so the inner loop reads without bank
+// conflicts). W is (N, K) as nn.Linear stores it, or (K, N) when transposed (GPT-2's Conv1D).
+
+#define SIMT_TILE 64
+#define SIMT_K 16
+#define SIMT_THREADS 256
+
+MEZO_KERNEL void __launch_bounds__(SIMT_THREADS)
+mezo_gemm_simt(const float* __restrict__ x, const void* __restrict__ weight, int weight_dtype, int transposed,
+               const void* __restrict__ bias, int bias_dtype, float* __restrict__ output, int m, int n, int k)
+{
+    __shared__ float x_tile[SIMT_K][SIMT_TILE + 4];
+    __shared__ float w_tile[SIMT_K][SIMT_TILE + 4];
+    int row0 = blockIdx.y * SIMT_TILE, col0 = blockIdx.x * SIMT_TILE;
+    int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float acc[4][4];
+    MEZO_UNROLL
+    for (int i = 0; i < 4; i++)
+        MEZO_UNROLL
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+
+    for (int k0 = 0; k0 < k; k0 += SIMT_K)
+    {
+        // 64 rows × 16 k of each operand: four elements per thread, zero outside the matrices.
+        for (int e = threadIdx.x; e < SIMT_TILE * SIMT_K; e += SIMT_THREADS)
+        {
+            int r = e / SIMT_K, kk = e % SIMT_K;
+            int row = row0 + r, col = col0 + r, kg = k0 + kk;
+            x_tile[kk][r] = row < m && kg < k ? x[(mezo_i64)row * k + kg] : 0.0f;
+            mezo_i64 wi = transposed ? (mezo_i64)kg * n + col : (mezo_i64)col * k + kg;
+            w_tile[kk][r] = col < n && kg < k ? mezo_load(weight, weight_dtype, wi) : 0.0f;
+        }
+        __syncthreads();
+        MEZO_UNROLL
+        for (int kk = 0; kk < SIMT_K; kk++)
+        {
+            float a[4], b[4];
+            MEZO_UNROLL
+            for (int i = 0; i < 4; i++) a[i] = x_tile[kk][ty * 4 + i];
+            MEZO_UNROLL
+            for (int j = 0; j < 4; j++) b[j] = w_tile[kk][tx * 4 + j];
+            MEZO_UNROLL
+            for (int i = 0; i < 4; i++)
+                MEZO_UNROLL
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+
+    MEZO_UNROLL
+    for (int i = 0; i < 4; i++)
+    {
+        int row = row0 + ty * 4 + i;
+        if (row >= m) continue;
+        MEZO_UNROLL
+        for (int j = 0; j < 4; j++)
+        {
+            int col = col0 + tx * 4 + j;
+            if (col >= n) continue;
+            float b = bias_dtype == MEZO_NO_TENSOR ? 0.0f : mezo_load(bias, bias_dtype, col);
+            output[(mezo_i64)row * n + col] = acc[i][j] + b;
+        }
+    }
+}
+
+// Launch: grid (ceil(N / 64), ceil(M / 64)), block (256); x (M, K) float32, weight (N, K) or (K, N) when transposed,
+// of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) float32. M ≤ 65535·64.

@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# tools/gpu-check.sh OUTDIR — the GPU machine's one prepared check, within 8 minutes:
+#   1. mezo verify --backend cuda: every op against the CPU in three configurations, a full MeZO step, tiny models'
+#      logits, CUDA graphs, memory accounting;
+#   2. the Gpu test category, where a .NET SDK happens to be installed (the carried runtime cannot run tests);
+#   3. benchmarks on random bf16 checkpoints of OPT-1.3B and OPT-13B shape, generated here by PyTorch: our forward
+#      tokens/s, MeZO step time and peak memory, side by side with (a) the MeZO paper's PyTorch step on the same
+#      shapes (transformers' OPT, torch.normal per parameter from a reseeded generator, four parameter passes) and
+#      (b) PyTorch backprop with AdamW (float32 master weights, bf16 autocast);
+# and writes results.json and results.md (plus every phase's raw output) into OUTDIR.
+# Needs .gpu/ from tools/gpu-pack.sh (carry it), python3 with torch and transformers; no network, no dotnet.
+set -uo pipefail
+
+out=${1:?usage: tools/gpu-check.sh OUTDIR}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+repo=$(cd "$(dirname "$0")/.." && pwd)
+budget=${GPU_CHECK_SECONDS:-470} # 8 minutes, less a margin for the caller's own start and copy
+batch=${GPU_CHECK_BATCH:-16}
+length=${GPU_CHECK_LENGTH:-256}
+steps=${GPU_CHECK_STEPS:-3}
+start=$SECONDS
+work=$(mktemp -d "${TMPDIR:-/tmp}/mezo-gpu-check.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+log() { echo "[gpu-check $((SECONDS - start))s] $*" | tee -a "$out/gpu-check.log"; }
+left() { echo $((budget - (SECONDS - start))); }
+
+# Runs a phase with what is left of the budget (at most its own cap); records skipped, timed-out and failed phases.
+phase() {
+    local name=$1 cap=$2 need=$3; shift 3
+    local remaining; remaining=$(left)
+    if [ "$remaining" -lt "$need" ]; then
+        log "$name: skipped, ${remaining}s left, it needs about ${need}s"
+        echo "{\"phase\": \"$name\", \"status\": \"skipped\", \"reason\": \"time: ${remaining}s left\"}" > "$out/$name.status.json"
+        return 1
+    fi
+    local limit=$(( remaining < cap ? remaining : cap ))
+    log "$name: start (limit ${limit}s)"
+    timeout --kill-after=10 "$limit" "$@" > "$out/$name.out" 2> "$out/$name.err"
+    local rc=$?
+    local status=ok
+    [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && status=timeout
+    [ "$rc" -ne 0 ] && [ "$status" = ok ] && status=failed
+    log "$name: $status (exit $rc)"
+    echo "{\"phase\": \"$name\", \"status\": \"$status\", \"exit\": $rc}" > "$out/$name.status.json"
+    return "$rc"
+}
+
+# ---- the carried build and runtime ----
+archive=$(ls "$repo"/.gpu/mezo-gpu.tar.zst "$repo"/.gpu/mezo-gpu.tar.xz 2>/dev/null | head -1)
+if [ -z "$archive" ]; then
+    log "no .gpu/mezo-gpu.tar.* — run tools/gpu-pack.sh first and carry .gpu"
+    exit 1
+fi
+case "$archive" in
+    *.zst) zstd -dc "$archive" | tar -C "$work" -xf - ;;
+    *.xz) xz -dc "$archive" | tar -C "$work" -xf - ;;
+esac
+export DOTNET_ROOT="$work/dotnet" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+printf '#!/bin/sh\nexec "%s/dotnet/dotnet" "%s/mezo/mezo.dll" "$@"\n' "$work" "$work" > "$work/mezo.sh" # a file: timeout runs it
+chmod +x "$work/mezo.sh"
+export MEZO_KERNEL_CACHE="$work/kernel-cache"
+
+# NVRTC and cuBLASLt: a CUDA toolkit if there is one, else the pip wheels PyTorch depends on (nvidia-*-cu12).
+python=$(command -v python3 || command -v python || true)
+wheel_libs=""
+if [ -n "$python" ]; then
+    wheel_libs=$("$python" - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+folders = sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "*", "lib", "lib*.so*"))})
+print(":".join(folders))
+PY
+)
+fi
+export MEZO_CUDA_LIBRARY_PATH="${MEZO_CUDA_LIBRARY_PATH:+$MEZO_CUDA_LIBRARY_PATH:}$wheel_libs"
+export LD_LIBRARY_PATH="${wheel_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" # NVRTC finds its builtins library beside itself
+
+{
+    echo "commit: $(cat "$work/commit")"
+    echo "date: $(date -u +%FT%TZ)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1
+    "$DOTNET_ROOT/dotnet" --list-runtimes 2>&1
+    [ -n "$python" ] && "$python" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1
+    echo "MEZO_CUDA_LIBRARY_PATH=$MEZO_CUDA_LIBRARY_PATH"
+} > "$out/environment.txt"
+log "environment: $(head -3 "$out/environment.txt" | tr '\n' ' ')"
+
+# ---- 1. every op on the GPU against the CPU ----
+phase verify 240 60 "$work/mezo.sh" verify --backend cuda --json
+cp "$out/verify.out" "$out/verify.json" 2>/dev/null
+
+# ---- 2. the Gpu tests, only where a .NET SDK is installed ----
+if command -v dotnet > /dev/null && dotnet --list-sdks 2>/dev/null | grep -q .; then
+    phase gpu-tests 180 120 dotnet test "$repo/Tests/MeZO.Engine.Tests" -c Release --filter TestCategory=Gpu
+else
+    log "gpu-tests: no .NET SDK on this machine; mezo verify ran the same parity harness and GPU-only checks"
+fi
+
+# ---- 3. benchmarks ----
+cat > "$work/torch_bench.py" <<'PY'
+"""PyTorch side of tools/gpu-check.sh: random OPT checkpoints and the two baselines, one JSON object per run."""
+import argparse, json, statistics, sys, time
+
+import torch
+from transformers import OPTConfig, OPTForCausalLM
+
+SHAPES = {
+    "opt-1.3b": dict(hidden_size=2048, num_hidden_layers=24, ffn_dim=8192, num_attention_heads=32, word_embed_proj_dim=2048),
+    "opt-13b": dict(hidden_size=5120, num_hidden_layers=40, ffn_dim=20480, num_attention_heads=40, word_embed_proj_dim=5120),
+}
+
+args = argparse.ArgumentParser()
+args.add_argument("--shape", required=True, choices=sorted(SHAPES))
+args.add_argument("--mode", required=True, choices=["save", "mezo", "adamw"])
+args.add_argument("--folder")
+args.add_argument("--batch", type=int, default=16)
+args.add_argument("--length", type=int, default=256)
+args.add_argument("--steps", type=int, default=3)
+a = args.parse_args()
+
+config = OPTConfig(vocab_size=50272, max_position_embeddings=2048, do_layer_norm_before=True, activation_function="relu",
+                   enable_bias=True, pad_token_id=1, bos_token_id=2, eos_token_id=2, **SHAPES[a.shape])
+
+
+def build(dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            return OPTForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def timed(fn, repeats):
+    seconds = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - t)
+    return statistics.median(seconds)
+
+
+result = {"shape": a.shape, "mode": a.mode, "batch": a.batch, "length": a.length, "steps": a.steps,
+          "torch": torch.__version__, "device": torch.cuda.get_device_name()}
+try:
+    if a.mode == "save":
+        model = build(torch.bfloat16)
+        t = time.perf_counter()
+        model.save_pretrained(a.folder, safe_serialization=True, max_shard_size="10GB")
+        result.update(parameters=sum(p.numel() for p in model.parameters()), save_seconds=time.perf_counter() - t)
+    elif a.mode == "mezo":
+        # MeZO's large_models/trainer.py: zo_perturb_parameters reseeds and draws torch.normal for every parameter in
+        # order, in the parameter's dtype; a step is +eps, forward, -2 eps, forward, +eps (restore), then the update
+        # pass drawing z once more: four passes over the parameters.
+        model = build(torch.bfloat16).eval()
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        ids = torch.randint(0, config.vocab_size, (a.batch, a.length), device="cuda", generator=torch.Generator("cuda").manual_seed(1))
+        eps, lr, weight_decay = 1e-3, 1e-7, 0.0
+
+        def forward():
+            with torch.inference_mode():
+                return model(input_ids=ids, labels=ids).loss.item()
+
+        def perturb(seed, scale):
+            torch.manual_seed(seed)
+            for _, p in params:
+                z = torch.normal(mean=0, std=1, size=p.data.size(), device=p.data.device, dtype=p.data.dtype)
+                p.data = p.data + scale * z * eps
+
+        seed = [0]
+
+        def step():
+            seed[0] += 1
+            s = seed[0]
+            perturb(s, 1)
+            plus = forward()
+            perturb(s, -2)
+            minus = forward()
+            perturb(s, 1)
+            g = (plus - minus) / (2 * eps)
+            torch.manual_seed(s)
+            for name, p in params:
+                z = torch.normal(mean=0, std=1, size=p.data.size(), device=p.data.device, dtype=p.data.dtype)
+                if "bias" not in name and "layer_norm" not in name and "layernorm" not in name:
+                    p.data = p.data - lr * (g * z + weight_decay * p.data)
+                else:
+                    p.data = p.data - lr * g * z
+
+        forward()
+        torch.cuda.reset_peak_memory_stats()
+        forward_seconds = timed(forward, 2 * a.steps)
+        inference_peak = torch.cuda.max_memory_allocated()
+        step()
+        torch.cuda.reset_peak_memory_stats()
+        step_seconds = timed(step, a.steps)
+        result.update(parameters=sum(p.numel() for _, p in params), forward_seconds=forward_seconds,
+                      tokens_per_second=a.batch * a.length / forward_seconds, step_seconds=step_seconds,
+                      inference_peak_bytes=inference_peak, training_peak_bytes=torch.cuda.max_memory_allocated())
+    else:
+        # Backprop + AdamW as fine-tuning usually runs: float32 master weights, bf16 autocast, fused AdamW.
+        with torch.device("meta"):
+            need = sum(p.numel() for p in OPTForCausalLM(config).parameters()) * 16  # float32 weights, gradients, two moments
+        torch.cuda.empty_cache()
+        free, _ = torch.cuda.mem_get_info()
+        if need > free:
+            result.update(status="does not fit", detail=f"float32 weights, gradients and Adam moments need {need / 2**30:.0f} GiB, "
+                                                        f"{free / 2**30:.0f} GiB free")
+        else:
+            model = build(torch.float32).train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+            ids = torch.randint(0, config.vocab_size, (a.batch, a.length), device="cuda")
+
+            def step():
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss = model(input_ids=ids, labels=ids).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+            step()
+            torch.cuda.reset_peak_memory_stats()
+            step_seconds = timed(step, a.steps)
+            result.update(step_seconds=step_seconds, training_peak_bytes=torch.cuda.max_memory_allocated())
+    result.setdefault("status", "ok")
+except torch.cuda.OutOfMemoryError as e:
+    result.update(status="out of memory", detail=str(e).splitlines()[0])
+json.dump(result, sys.stdout)
+print()
+PY
+
+bench_shape() {
+    local shape=$1 need_save=$2 need_ours=$3 need_torch=$4
+    local folder="$work/$shape"
+    phase "torch-mezo-$shape" 150 "$need_torch" "$python" "$work/torch_bench.py" --shape "$shape" --mode mezo \
+        --batch "$batch" --length "$length" --steps "$steps"
+    if [ "$shape" = opt-1.3b ]; then
+        phase "torch-adamw-$shape" 120 40 "$python" "$work/torch_bench.py" --shape "$shape" --mode adamw \
+            --batch "$batch" --length "$length" --steps "$steps"
+    fi
+    if phase "save-$shape" 200 "$need_save" "$python" "$work/torch_bench.py" --shape "$shape" --mode save --folder "$folder"; then
+        phase "mezo-$shape" 200 "$need_ours" "$work/mezo.sh" verify --bench "$folder" --dtype bf16 --batch "$batch" --length "$length" \
+            --steps "$steps" --json
+        if [ "$shape" = opt-1.3b ]; then
+            phase "mezo-fast-z-$shape" 120 40 env MEZO_CUDA_NOISE=fast "$work/mezo.sh" verify --bench "$folder" --dtype bf16 --batch "$batch" \
+                --length "$length" --steps "$steps" --json
+        fi
+    fi
+    rm -rf "$folder"
+}
+
+if [ -z "$python" ] || ! "$python" -c 'import torch, transformers' 2>/dev/null; then
+    log "benchmarks: skipped, python3 with torch and transformers is not available"
+else
+    bench_shape opt-1.3b 40 40 40
+    bench_shape opt-13b 120 90 60
+fi
+
+# ---- results ----
+"${python:-python3}" - "$out" <<'PY' || log "results: could not be assembled (no python3?)"
+import glob, json, os, sys
+
+out = sys.argv[1]
+
+
+def load(name):
+    try:
+        with open(os.path.join(out, name + ".out")) as f:
+            text = f.read().strip()
+        return json.loads(text[text.index("{"):]) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def status(name):
+    try:
+        with open(os.path.join(out, name + ".status.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"phase": name, "status": "not run"}
+
+
+verify = load("verify")
+results = {"environment": open(os.path.join(out, "environment.txt")).read() if os.path.exists(os.path.join(out, "environment.txt")) else "",
+           "phases": [status(os.path.basename(p)[:-len(".status.json")]) for p in sorted(glob.glob(os.path.join(out, "*.status.json")))],
+           "verify": None if verify is None else {k: verify.get(k) for k in ("device", "checks", "failures")},
+           "verify_failures": [] if verify is None else [r for r in verify.get("results", []) if not r.get("passed")],
+           "shapes": {}}
+lines = ["# gpu-check results", "", "```", results["environment"].strip(), "```", ""]
+if verify is not None:
+    lines += [f"**mezo verify --backend cuda**: {verify['checks']} checks, {verify['failures']} failed ({verify.get('device', '')})", ""]
+    for r in results["verify_failures"]:
+        lines.append(f"- FAIL {r['configuration']}: {r['operation']} {r['case']}: {r.get('detail', '')}")
+else:
+    lines += [f"**mezo verify --backend cuda**: {status('verify')['status']} (see verify.err)", ""]
+
+lines += ["", "| shape | engine | forward tok/s | MeZO step (s) | step / 2 forwards | peak memory (GiB) | train / inference memory |",
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+gib = 2 ** 30
+for shape in ("opt-1.3b", "opt-13b"):
+    ours, fast, torch_mezo, adamw = load(f"mezo-{shape}"), load(f"mezo-fast-z-{shape}"), load(f"torch-mezo-{shape}"), load(f"torch-adamw-{shape}")
+    entry = {"mezo_engine": ours, "mezo_engine_fast_z": fast, "pytorch_mezo": torch_mezo, "pytorch_adamw": adamw, "ratios": {}}
+    for name, r in (("MeZO.Engine (exact z)", ours), ("MeZO.Engine (fast z)", fast)):
+        if r:
+            lines.append(f"| {shape} | {name} | {r['tokens_per_second']:.0f} | {r['step_seconds']:.3f} | {r['step_over_two_forwards']:.3f} | "
+                         f"{r['training_peak_bytes'] / gib:.2f} | {r['training_over_inference_memory']:.3f} |")
+    if torch_mezo and torch_mezo.get("status") == "ok":
+        t = torch_mezo
+        lines.append(f"| {shape} | PyTorch MeZO (paper's step) | {t['tokens_per_second']:.0f} | {t['step_seconds']:.3f} | "
+                     f"{t['step_seconds'] / (2 * t['forward_seconds']):.3f} | {t['training_peak_bytes'] / gib:.2f} | "
+                     f"{t['training_peak_bytes'] / t['inference_peak_bytes']:.3f} |")
+    if adamw:
+        if adamw.get("status") == "ok":
+            lines.append(f"| {shape} | PyTorch backprop + AdamW | | {adamw['step_seconds']:.3f} | | {adamw['training_peak_bytes'] / gib:.2f} | |")
+        else:
+            lines.append(f"| {shape} | PyTorch backprop + AdamW | {adamw.get('status')}: {adamw.get('detail', '')} | | | | |")
+    ratios = entry["ratios"]
+    if ours and torch_mezo and torch_mezo.get("status") == "ok":
+        ratios["step_vs_pytorch_mezo"] = ours["step_seconds"] / torch_mezo["step_seconds"]
+    if ours:
+        ratios["step_vs_two_forwards"] = ours["step_over_two_forwards"]
+        ratios["training_vs_inference_memory"] = ours["training_over_inference_memory"]
+    if ours and adamw and adamw.get("status") == "ok":
+        ratios["adamw_memory_vs_ours"] = adamw["training_peak_bytes"] / ours["training_peak_bytes"]
+    results["shapes"][shape] = entry
+
+targets = [("step_vs_pytorch_mezo", "MeZO step vs PyTorch MeZO step", "≤ 0.6", lambda v: v <= 0.6),
+           ("step_vs_two_forwards", "MeZO step vs two forward passes", "≤ 1.15", lambda v: v <= 1.15),
+           ("training_vs_inference_memory", "training vs inference peak memory", "≤ 1.05", lambda v: v <= 1.05),
+           ("adamw_memory_vs_ours", "PyTorch backprop+AdamW memory vs ours (OPT-1.3B)", "≥ 10", lambda v: v >= 10)]
+lines += ["", "| target | shape | measured | goal | met |", "| --- | --- | ---: | --- | --- |"]
+for key, text, goal, met in targets:
+    for shape, entry in results["shapes"].items():
+        if key in entry["ratios"]:
+            v = entry["ratios"][key]
+            lines.append(f"| {text} | {shape} | {v:.3f} | {goal} | {'yes' if met(v) else 'no'} |")
+lines += ["", "Phases: " + ", ".join(f"{p['phase']} {p['status']}" for p in results["phases"])]
+with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+with open(os.path.join(out, "results.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+log "done in $((SECONDS - start))s; results in $out/results.md and $out/results.json"
+grep -q '"status": "ok"' "$out/verify.status.json" 2>/dev/null # the exit code says whether the GPU agreed with the CPU
