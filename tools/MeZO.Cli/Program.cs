@@ -11,6 +11,8 @@ ICommand[] commands =
     new TrainCommand(),
     new EvalCommand(),
     new ReplayCommand(),
+    new VerifyCommand(),
+    new BenchCommand(),
 
 ];
 
