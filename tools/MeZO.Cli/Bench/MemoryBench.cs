@@ -1,0 +1,56 @@
+using MeZO.Engine.Models;
+using MeZO.Engine.Tensors;
+using MeZO.Trainer.Optimizer;
+using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
+
+namespace MeZO.Cli.Bench;
+
+/// <summary>
+/// `mezo bench memory`: peak memory of MeZO training against evaluation at the same batch and lengths, measured in
+/// one process side by side (the backend's own accounting of every buffer it holds), plus the managed bytes a training
+/// step allocates, and the backprop+AdamW estimate of `mezo inspect` for comparison.
+/// </summary>
+internal static class MemoryBench
+{
+    public static void Run(string model, string task, string data, int batch, int steps, TextWriter output)
+    {
+        long evalPeak, evalWeights, trainPeak, allocatedPerStep;
+        ArchitectureSpec spec;
+        IReadOnlyList<(long, DType)> parameters;
+        int longest;
+
+        using (var session = Open(model, task, data, batch))
+        {
+            session.Evaluator.Evaluate(session.Test, batch);
+            evalPeak = session.Backend.Memory.PeakTotal;
+            evalWeights = session.Backend.Memory.Current(MemoryCategory.Weights);
+        }
+        using (var session = Open(model, task, data, batch))
+        {
+            spec = session.Model.Spec;
+            parameters = session.Model.Weights.Parameters.Select(p => (p.Tensor.ElementCount, p.Tensor.DType)).ToArray();
+            longest = session.Scorer.MaxLength;
+            var trainable = TrainableSet.Select(session.Model.Weights, null);
+            var optimizer = new ZerothOrderSgd(trainable, eps: 1e-3, weightDecay: 0, runSeed: 1, samples: 1);
+            var objective = new BatchObjective(session.Task.Kind, Objective.Loss, session.Scorer, session.Evaluator);
+            var examples = session.Test.Take(batch).ToArray();
+            optimizer.Step(0, 1e-6, () => objective.Of(examples), _ => { }); // warm-up
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int s = 1; s <= steps; s++) optimizer.Step(s, 1e-6, () => objective.Of(examples), _ => { });
+            allocatedPerStep = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
+            trainPeak = session.Backend.Memory.PeakTotal;
+        }
+        var estimate = MemoryEstimate.For(spec, parameters, batch, longest);
+        output.WriteLine($"{spec.ModelType}, {Units.Count(parameters.Sum(p => p.Item1))} parameters, batch {batch}, sequences up to {longest} tokens:");
+        output.WriteLine($"  weights                       {Units.Bytes(evalWeights),12}");
+        output.WriteLine($"  evaluation peak (measured)    {Units.Bytes(evalPeak),12}");
+        output.WriteLine($"  MeZO training peak (measured) {Units.Bytes(trainPeak),12}   {trainPeak / (double)evalPeak:F3}× evaluation");
+        output.WriteLine($"  managed bytes per MeZO step   {Units.Bytes(allocatedPerStep),12}   ({allocatedPerStep / (double)evalWeights:P3} of the weights)");
+        output.WriteLine($"  backprop + AdamW (estimate)   {Units.Bytes(estimate.BackpropTotal),12}   {estimate.BackpropTotal / (double)trainPeak:F1}× MeZO");
+    }
+
+    private static TrainingSession Open(string model, string task, string data, int batch) =>
+        TrainingSession.Open(model, task, data, trainExamples: 0, evalExamples: 0, testExamples: 4 * batch, seed: 7,
+            microBatchSize: batch, backendName: "cpu", storage: null, maxLength: null);
+}
