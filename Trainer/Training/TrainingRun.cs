@@ -108,10 +108,14 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             if (IsValidationStep(done))
                 best.Offer(Evaluate(session, session.Validation, "validation", done, metrics, log), done, run, session, settings);
             if (settings.CheckpointEvery > 0 && done % settings.CheckpointEvery == 0 && done < settings.Steps)
+            {
+                RequireFiniteLoss(done, batches, session, objective);
                 SaveCheckpoint(run, session, new RunState(done, best.Metric, best.Step));
+            }
         }
         progress?.Done();
 
+        RequireFiniteLoss(settings.Steps, batches, session, objective);
         session.Model.Weights.Save(run.Model, RunFolder.ModelSideFiles(settings.Model));
         SaveCheckpoint(run, session, new RunState(settings.Steps, best.Metric, best.Step));
         EvalResult? validationBest = null;
@@ -202,6 +206,17 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         }
         log.WriteLine($"resuming at step {step}{(sample > 0 ? $" sample {sample}" : "")} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory)");
         return (step, sample, validationBefore, bytes);
+    }
+
+    /// <summary>
+    /// A step's update can leave weights at which the loss is no longer finite; only the next step's L+ would show it.
+    /// Before such weights are saved, the loss of the next step's batch is computed at them (one forward pass per
+    /// checkpoint), so a checkpoint is never worse than the one it replaces.
+    /// </summary>
+    private static void RequireFiniteLoss(long done, BatchSchedule batches, TrainingSession session, BatchObjective objective)
+    {
+        double loss = objective.Of(batches.IndicesOf(done).Select(i => session.Train[i]).ToArray());
+        if (!double.IsFinite(loss)) throw new NonFiniteLossException(done, loss);
     }
 
     /// <summary>Weights and state.json go into the checkpoint folder in one atomic rename, so they always agree.</summary>
