@@ -59,6 +59,10 @@ internal sealed class MezoProcess : IDisposable
         return mezo.WaitForExit();
     }
 
+    /// <summary>The lines of stderr other than progress reports ("[###...] step 10/30 ...", written every few seconds).</summary>
+    public static string[] ErrorLines(string error) =>
+        error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith('[')).ToArray();
+
     public bool HasExited => _process.HasExited;
 
     public (int ExitCode, string Output, string Error) WaitForExit()

@@ -24,12 +24,12 @@ public class ResumeAfterKillTests
     [OneTimeTearDown]
     public void Delete() => Directory.Delete(_root, recursive: true);
 
-    private string[] Train(string run, bool resume) =>
+    private string[] Train(string run, bool resume, int evalEvery = 8) =>
     [
         "train", "--model", _model, "--task", "sst2", "--data", _data, "--out", run,
         "--train-examples", "64", "--eval-examples", "16", "--test-examples", "16", "--steps", $"{Steps}", "--batch-size", "8",
         "--samples", $"{Samples}", "--weight-decay", "0.1", "--lr", "1e-3", "--checkpoint-every", $"{CheckpointEvery}",
-        "--eval-every", "8", "--log-every", "5", "--seed", "7", .. resume ? new[] { "--resume" } : [],
+        "--eval-every", $"{evalEvery}", "--log-every", "5", "--seed", "7", .. resume ? new[] { "--resume" } : [],
     ];
 
     [Test]
@@ -75,6 +75,38 @@ public class ResumeAfterKillTests
             "the same seeds, projected gradients and losses as the uninterrupted run");
         Assert.That(Directory.EnumerateDirectories(run).Select(Path.GetFileName).Where(d => d!.Contains(".tmp-") || d.Contains(".old-")), Is.Empty,
             "no temporary folder of an interrupted checkpoint is left behind");
+    }
+
+    [Test]
+    public void AFullDiskWhileCheckpointingKeepsThePreviousCheckpointAndTheRunResumes()
+    {
+        // Without validation, so that the first folder written after the first checkpoint is the second checkpoint.
+        string reference = Path.Combine(_root, "full-disk-reference"), run = Path.Combine(_root, "full-disk");
+        var uninterrupted = MezoProcess.Run(Train(reference, resume: false, evalEvery: 0));
+        Assert.That(uninterrupted.ExitCode, Is.EqualTo(0), uninterrupted.Error);
+        KillWhen(Train(run, resume: false, evalEvery: 0), () => File.Exists(Path.Combine(run, "checkpoint", RunState.FileName)) &&
+            TrajectoryLines(run) >= (CheckpointEvery + 1) * Samples, "the first checkpoint is written");
+        byte[] checkpoint = Weights(run, "checkpoint");
+
+        // A full disk, simulated by a file size limit (ulimit -f, KiB) below one weight file (75,200 float32 = 294 KiB) and
+        // far above the trajectory and metrics: writing fails with EFBIG as it would with ENOSPC. SIGXFSZ is ignored so that
+        // the write fails rather than the process; the runtime's W^X double mapping is off because it maps through a file.
+        using (var limited = MezoProcess.Start(Train(run, resume: true, evalEvery: 0),
+                   shell: "export DOTNET_EnableWriteXorExecute=0; trap '' XFSZ; ulimit -f 128;"))
+        {
+            var result = limited.WaitForExit();
+            Assert.That(result.ExitCode, Is.EqualTo(1), result.Output + result.Error);
+            Assert.That(MezoProcess.ErrorLines(result.Error), Has.Length.EqualTo(1).And.One.Contains(
+                $"{Path.Combine(run, "checkpoint")}: writing the model folder failed, the folder is unchanged"));
+        }
+        Assert.That(RunState.Read(Path.Combine(run, "checkpoint")).CompletedSteps, Is.EqualTo(CheckpointEvery));
+        Assert.That(Weights(run, "checkpoint"), Is.EqualTo(checkpoint), "the previous checkpoint is intact");
+        Assert.That(Directory.EnumerateFileSystemEntries(run).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "run.json", "trajectory.jsonl", "metrics.jsonl", "checkpoint" }), "nothing half-written is left");
+
+        var finished = MezoProcess.Run(Train(run, resume: true, evalEvery: 0));
+        Assert.That(finished.ExitCode, Is.EqualTo(0), finished.Error);
+        Assert.That(Weights(run, "model"), Is.EqualTo(Weights(reference, "model")));
     }
 
     private static void KillWhen(string[] args, Func<bool> condition, string moment)

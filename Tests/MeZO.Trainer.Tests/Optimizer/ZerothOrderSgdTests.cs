@@ -114,6 +114,22 @@ public class ZerothOrderSgdTests
             Throws.InstanceOf<MeZO.Engine.InvalidInputException>().With.Message.Contains("not a valid regular expression"));
     }
 
+    [Test]
+    public void ANonFiniteLossStopsTheStepBeforeItIsRecordedOrApplied()
+    {
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(_model, backend);
+        var sgd = new ZerothOrderSgd(TrainableSet.Select(model.Weights, null), Eps, weightDecay: 0, RunSeed, samples: 2);
+        int calls = 0, recorded = 0;
+
+        // Sample 0 is fine; sample 1's L− is NaN.
+        Assert.That(() => sgd.Step(StepNumber, 0.01, () => ++calls == 4 ? double.NaN : 1.0 / calls, _ => recorded++),
+            Throws.InstanceOf<NonFiniteLossException>()
+                .With.Property(nameof(NonFiniteLossException.Step)).EqualTo(StepNumber)
+                .And.Message.StartsWith($"the loss became non-finite at step {StepNumber} (L+ = 0.3333333333333333, L− = NaN)"));
+        Assert.That(recorded, Is.EqualTo(1), "only the finite sample reaches the trajectory");
+    }
+
     private static void AssertBitsEqual(IReadOnlyList<float[]> actual, IReadOnlyList<float[]> expected, string what)
     {
         for (int k = 0; k < expected.Count; k++)

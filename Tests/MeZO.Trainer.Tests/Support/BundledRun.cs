@@ -9,8 +9,8 @@ namespace MeZO.Trainer.Tests.Support;
 /// </summary>
 internal static class BundledRun
 {
-    private static readonly Lazy<(string Model, string Data)> Folders = new(() =>
-        BundledDefault.Prepare(Path.Combine(Path.GetTempPath(), "mezo-trainer-tests-" + Environment.ProcessId)));
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), "mezo-trainer-tests-" + Guid.NewGuid().ToString("N"));
+    private static readonly Lazy<(string Model, string Data)> Folders = new(() => BundledDefault.Prepare(Root));
 
     public static string Model => Folders.Value.Model;
     public static string Data => Folders.Value.Data;
@@ -30,6 +30,12 @@ internal static class BundledRun
         CheckpointEvery = 3,
         LogEvery = 2,
     };
+
+    /// <summary>Deletes the generated folders (at the end of the test run).</summary>
+    public static void Delete()
+    {
+        if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true);
+    }
 
     /// <summary>Byte-for-byte contents of a model folder's weights.</summary>
     public static byte[] Weights(string modelFolder) => File.ReadAllBytes(Path.Combine(modelFolder, "model.safetensors"));
