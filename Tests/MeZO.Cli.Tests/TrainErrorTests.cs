@@ -70,6 +70,13 @@ public class TrainErrorTests
         AssertOneLineError(MezoProcess.Run([.. Train(_data, NewFolder("run")).Select(a => a == "sst2" ? "sst3" : a)]),
             "unknown task 'sst3'; the tasks are: sst2, rte");
 
+    [TestCase("--lr", "-0.001", "--lr must not be negative")]
+    [TestCase("--weight-decay", "-1", "--weight-decay must not be negative")]
+    [TestCase("--checkpoint-every", "-1", "--eval-every, --checkpoint-every and --log-every must not be negative")]
+    [TestCase("--max-length", "1", "--max-length 1 leaves no room for a prompt and an answer (at least 2)")]
+    public void OptionOutOfRange(string option, string value, string fragment) =>
+        AssertOneLineError(MezoProcess.Run(Train(_data, NewFolder("run"), option, value)), fragment);
+
     [Test]
     public void DataFolderMissingAFile()
     {

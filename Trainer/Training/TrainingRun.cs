@@ -141,6 +141,11 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         if (settings.BatchSize <= 0 || settings.MicroBatchSize <= 0) throw new InvalidInputException("--batch-size and --micro-batch-size must be positive");
         if (settings.Samples <= 0) throw new InvalidInputException("--samples must be positive");
         if (!(settings.Eps > 0)) throw new InvalidInputException("--eps must be positive");
+        // A negative rate would climb the loss and a negative decay would grow the weights, both without a word.
+        if (settings.LearningRate < 0) throw new InvalidInputException("--lr must not be negative");
+        if (settings.WeightDecay < 0) throw new InvalidInputException("--weight-decay must not be negative");
+        if (settings.EvalEvery < 0 || settings.CheckpointEvery < 0 || settings.LogEvery < 0)
+            throw new InvalidInputException("--eval-every, --checkpoint-every and --log-every must not be negative (0: never)");
         if (run.HoldsRun && !resume)
             throw new InvalidInputException($"{run.Directory} already holds a run; pass --resume to continue it or choose another --out");
         if (!run.HoldsRun && resume)
