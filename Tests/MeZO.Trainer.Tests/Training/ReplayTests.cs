@@ -1,5 +1,4 @@
 using MeZO.Engine;
-using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
 using MeZO.Trainer.Training;
