@@ -8,8 +8,26 @@ public sealed class MetricsLog : IDisposable
     public const string FileName = "metrics.jsonl";
     private readonly StreamWriter _writer;
 
-    public MetricsLog(string runDirectory) =>
-        _writer = new StreamWriter(new FileStream(Path.Combine(runDirectory, FileName), FileMode.Append, FileAccess.Write, FileShare.Read));
+    /// <summary>Opens for appending; a partial last line (a run killed while writing it) is dropped, so the next line starts clean.</summary>
+    public MetricsLog(string runDirectory)
+    {
+        var stream = new FileStream(Path.Combine(runDirectory, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        stream.SetLength(CompleteLinesLength(stream));
+        stream.Seek(0, SeekOrigin.End);
+        _writer = new StreamWriter(stream);
+    }
+
+    private static long CompleteLinesLength(FileStream stream)
+    {
+        var one = new byte[1];
+        for (long end = stream.Length; end > 0; end--)
+        {
+            stream.Position = end - 1;
+            stream.ReadExactly(one);
+            if (one[0] == (byte)'\n') return end;
+        }
+        return 0;
+    }
 
     public void Write(IReadOnlyDictionary<string, object?> values)
     {

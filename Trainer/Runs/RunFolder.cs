@@ -18,6 +18,23 @@ public sealed class RunFolder(string directory)
 
     public bool HoldsRun => File.Exists(Manifest);
 
+    /// <summary>
+    /// Deletes what a run killed while saving leaves behind: the temporary and set-aside folders of an atomic model-folder
+    /// write ("checkpoint.tmp-…", "best.old-…") and the staging folder of checkpoint state. The trajectory is never
+    /// shortened, so nothing in them is needed: a missing checkpoint only means replaying from an earlier one.
+    /// </summary>
+    public void DeleteInterruptedWrites()
+    {
+        foreach (string folder in new[] { Checkpoint, Best, Model })
+            foreach (string marker in new[] { ".tmp-", ".old-" })
+                foreach (string leftover in System.IO.Directory.EnumerateDirectories(Directory, Path.GetFileName(folder) + marker + "*"))
+                    System.IO.Directory.Delete(leftover, recursive: true);
+        if (System.IO.Directory.Exists(StatePending)) System.IO.Directory.Delete(StatePending, recursive: true);
+    }
+
+    /// <summary>Where state.json is staged before it goes into checkpoint/ with the weights.</summary>
+    public string StatePending => Path.Combine(Directory, ".state-pending");
+
     /// <summary>Files of the base model folder that a saved checkpoint carries along (config, tokenizer).</summary>
     public static IEnumerable<string> ModelSideFiles(string baseModelDirectory) =>
         new[] { "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" }

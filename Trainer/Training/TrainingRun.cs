@@ -3,6 +3,7 @@ using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
+using MeZO.Trainer.Tasks;
 
 namespace MeZO.Trainer.Training;
 
@@ -43,12 +44,11 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
 
         long startStep = 0;
         int startSample = 0;
-        double? bestMetric = null;
-        long? bestStep = null;
+        var best = new BestValidation();
         EvalResult? validationBefore = null, testBefore = null;
         long trajectoryBytes = 0;
         if (resume)
-            (startStep, startSample, bestMetric, bestStep, trajectoryBytes) = Restore(run, session, optimizer);
+            (startStep, startSample, validationBefore, trajectoryBytes) = Restore(run, session, optimizer, best);
         else
         {
             System.IO.Directory.CreateDirectory(run.Directory);
@@ -71,7 +71,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         {
             validationBefore = Evaluate(session, session.Validation, "validation", 0, metrics, log);
             testBefore = Evaluate(session, session.Test, "test", 0, metrics, log);
-            if (validationBefore is not null) (bestMetric, bestStep) = (validationBefore.Value, 0);
+            best.Offer(validationBefore, 0, run, session, settings);
         }
 
         var window = new List<double>();
@@ -105,33 +105,35 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
                 stepClock.Restart();
                 tokensAtWindow = session.Scorer.TokensProcessed;
             }
-            if (settings.EvalEvery > 0 && (done % settings.EvalEvery == 0 || done == settings.Steps))
-            {
-                var result = Evaluate(session, session.Validation, "validation", done, metrics, log);
-                if (result is not null && (bestMetric is null || result.Value > bestMetric))
-                {
-                    (bestMetric, bestStep) = (result.Value, done);
-                    session.Model.Weights.Save(run.Best, RunFolder.ModelSideFiles(settings.Model));
-                }
-            }
+            if (IsValidationStep(done))
+                best.Offer(Evaluate(session, session.Validation, "validation", done, metrics, log), done, run, session, settings);
             if (settings.CheckpointEvery > 0 && done % settings.CheckpointEvery == 0 && done < settings.Steps)
-                SaveCheckpoint(run, session, new RunState(done, bestMetric, bestStep));
+            {
+                RequireFiniteLoss(done, batches, session, objective);
+                SaveCheckpoint(run, session, new RunState(done, best.Metric, best.Step));
+            }
         }
         progress?.Done();
 
+        RequireFiniteLoss(settings.Steps, batches, session, objective);
         session.Model.Weights.Save(run.Model, RunFolder.ModelSideFiles(settings.Model));
-        SaveCheckpoint(run, session, new RunState(settings.Steps, bestMetric, bestStep));
+        SaveCheckpoint(run, session, new RunState(settings.Steps, best.Metric, best.Step));
         EvalResult? validationBest = null;
-        if (bestStep is long best && best > 0 && Directory.Exists(run.Best))
+        if (best.Step is > 0 && Directory.Exists(run.Best))
         {
+            // The test split is scored with the weights of the best validation result, as MeZO reports it.
             session.Model.Weights.Restore(run.Best);
-            validationBest = new EvalResult(session.Evaluator.Evaluate(session.Validation, settings.MicroBatchSize).Metric, bestMetric!.Value, null, session.Validation.Count);
+            string metric = session.Task.Kind == TaskKind.Generation ? "f1" : "accuracy";
+            validationBest = new EvalResult(metric, best.Metric!.Value, null, session.Validation.Count);
         }
         var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
         Plots.Write(run);
-        return new TrainResult(validationBefore, validationBest, bestStep, testBefore, test, settings.Steps, clock.Elapsed,
+        return new TrainResult(validationBefore, validationBest, best.Step, testBefore, test, settings.Steps, clock.Elapsed,
             session.Backend.Memory.PeakTotal);
     }
+
+    /// <summary>Validation runs every EvalEvery steps and after the last step.</summary>
+    private bool IsValidationStep(long done) => settings.EvalEvery > 0 && (done % settings.EvalEvery == 0 || done == settings.Steps);
 
     private void Validate(RunFolder run)
     {
@@ -139,6 +141,11 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         if (settings.BatchSize <= 0 || settings.MicroBatchSize <= 0) throw new InvalidInputException("--batch-size and --micro-batch-size must be positive");
         if (settings.Samples <= 0) throw new InvalidInputException("--samples must be positive");
         if (!(settings.Eps > 0)) throw new InvalidInputException("--eps must be positive");
+        // A negative rate would climb the loss and a negative decay would grow the weights, both without a word.
+        if (settings.LearningRate < 0) throw new InvalidInputException("--lr must not be negative");
+        if (settings.WeightDecay < 0) throw new InvalidInputException("--weight-decay must not be negative");
+        if (settings.EvalEvery < 0 || settings.CheckpointEvery < 0 || settings.LogEvery < 0)
+            throw new InvalidInputException("--eval-every, --checkpoint-every and --log-every must not be negative (0: never)");
         if (run.HoldsRun && !resume)
             throw new InvalidInputException($"{run.Directory} already holds a run; pass --resume to continue it or choose another --out");
         if (!run.HoldsRun && resume)
@@ -164,36 +171,63 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         return string.Join(", ", diffs);
     }
 
-    /// <summary>Loads the last checkpoint, replays the trajectory past it, and says where training continues.</summary>
-    private (long Step, int Sample, double? Best, long? BestStep, long TrajectoryBytes) Restore(RunFolder run, TrainingSession session, ZerothOrderSgd optimizer)
+    /// <summary>
+    /// Loads the last checkpoint, replays the trajectory past it, and says where training continues. The validations an
+    /// uninterrupted run made in the replayed steps (and before step 0, when there is no checkpoint) are made again,
+    /// so the best result and best/ end as they would have: the killed run may have died before or after any of them.
+    /// Their metrics lines are not written again.
+    /// </summary>
+    private (long Step, int Sample, EvalResult? ValidationBefore, long TrajectoryBytes) Restore(RunFolder run, TrainingSession session,
+        ZerothOrderSgd optimizer, BestValidation best)
     {
+        run.DeleteInterruptedWrites();
         long checkpointStep = 0;
-        double? best = null;
-        long? bestStep = null;
         if (Directory.Exists(run.Checkpoint))
         {
             var state = RunState.Read(run.Checkpoint);
             session.Model.Weights.Restore(run.Checkpoint);
-            (checkpointStep, best, bestStep) = (state.CompletedSteps, state.BestMetric, state.BestStep);
+            checkpointStep = state.CompletedSteps;
+            best.Restore(state.BestMetric, state.BestStep);
         }
         var (records, bytes) = File.Exists(run.Trajectory) ? TrajectoryLog.Read(run.Trajectory) : ([], 0);
+        var replayed = records.Where(r => r.Step >= checkpointStep).ToArray();
+        EvalResult? validationBefore = null;
+        if (checkpointStep == 0 && replayed.Length > 0 && session.Validation.Count > 0)
+        {
+            validationBefore = session.Evaluator.Evaluate(session.Validation, settings.MicroBatchSize);
+            best.Offer(validationBefore, 0, run, session, settings);
+        }
         long step = checkpointStep;
         int sample = 0;
-        foreach (var r in records.Where(r => r.Step >= checkpointStep))
+        foreach (var r in replayed)
         {
             if (r.Step != step || r.Sample != sample)
                 throw new InvalidInputException($"{run.Trajectory}: expected step {step} sample {sample}, found step {r.Step} sample {r.Sample}");
             optimizer.Replay(r);
-            if (++sample == settings.Samples) (step, sample) = (step + 1, 0);
+            if (++sample < settings.Samples) continue;
+            (step, sample) = (step + 1, 0);
+            if (IsValidationStep(step) && session.Validation.Count > 0)
+                best.Offer(session.Evaluator.Evaluate(session.Validation, settings.MicroBatchSize), step, run, session, settings);
         }
         log.WriteLine($"resuming at step {step}{(sample > 0 ? $" sample {sample}" : "")} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory)");
-        return (step, sample, best, bestStep, bytes);
+        return (step, sample, validationBefore, bytes);
+    }
+
+    /// <summary>
+    /// A step's update can leave weights at which the loss is no longer finite; only the next step's L+ would show it.
+    /// Before such weights are saved, the loss of the next step's batch is computed at them (one forward pass per
+    /// checkpoint), so a checkpoint is never worse than the one it replaces.
+    /// </summary>
+    private static void RequireFiniteLoss(long done, BatchSchedule batches, TrainingSession session, BatchObjective objective)
+    {
+        double loss = objective.Of(batches.IndicesOf(done).Select(i => session.Train[i]).ToArray());
+        if (!double.IsFinite(loss)) throw new NonFiniteLossException(done, loss);
     }
 
     /// <summary>Weights and state.json go into the checkpoint folder in one atomic rename, so they always agree.</summary>
     private void SaveCheckpoint(RunFolder run, TrainingSession session, RunState state)
     {
-        string pending = Path.Combine(run.Directory, ".state-pending");
+        string pending = run.StatePending;
         Directory.CreateDirectory(pending);
         try
         {

@@ -57,7 +57,13 @@ public sealed class TrainingSession : IDisposable
         {
             model = Transformer.Load(modelDirectory, backend, storage);
             tokenizer = ModelTokenizer.Load(modelDirectory, model.Spec);
-            var encoder = new TaskEncoder(task, tokenizer, TaskEncoder.ContextOf(model.Spec, maxLength));
+            int context = TaskEncoder.ContextOf(model.Spec, maxLength);
+            int reserved = task.Kind == TaskKind.Generation ? TaskEncoder.MaxNewTokens : 0;
+            if (context - reserved < 2)
+                throw new InvalidInputException($"--max-length {context} leaves no room for a prompt and an answer" +
+                                                (reserved > 0 ? $" after the {reserved} tokens reserved for generation" : "") +
+                                                $" (at least {reserved + 2})");
+            var encoder = new TaskEncoder(task, tokenizer, context);
             var notes = new List<string>(splits.Notes);
             IReadOnlyList<EncodedExample> Encode(IReadOnlyList<TaskExample> examples, string split)
             {

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text;
+using NUnit.Framework;
+
+namespace MeZO.Cli.Tests;
+
+/// <summary>
+/// A running `dotnet mezo.dll ARGS` (mezo.dll is built beside the tests), which a test can wait for or kill for real
+/// (SIGKILL: no finally block, no flush, no cleanup runs — what kill -9 or a power cut does to the process).
+/// </summary>
+internal sealed class MezoProcess : IDisposable
+{
+    /// <summary>Generous for a loaded two-core machine and a Debug build; a run that takes longer is a hang and fails.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    private readonly Process _process;
+    private readonly StringBuilder _output = new(), _error = new();
+    private readonly string _commandLine;
+
+    private MezoProcess(Process process, string commandLine)
+    {
+        _process = process;
+        _commandLine = commandLine;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_error) _error.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    /// <summary>Starts mezo; <paramref name="shell"/> (a bash prefix such as "ulimit -f 64;") runs before it when given.</summary>
+    public static MezoProcess Start(IEnumerable<string> args, string? shell = null)
+    {
+        string mezo = Path.Combine(AppContext.BaseDirectory, "mezo.dll");
+        ProcessStartInfo start;
+        if (shell is null)
+        {
+            start = new ProcessStartInfo(DotnetHost());
+            start.ArgumentList.Add(mezo);
+            foreach (string arg in args) start.ArgumentList.Add(arg);
+        }
+        else
+        {
+            // bash -c 'PREFIX exec "$0" "$@"' dotnet mezo.dll ARGS: the arguments are passed through untouched.
+            start = new ProcessStartInfo("bash");
+            foreach (string arg in (string[])["-c", shell + " exec \"$0\" \"$@\"", DotnetHost(), mezo, .. args]) start.ArgumentList.Add(arg);
+        }
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        string commandLine = "mezo " + string.Join(' ', args);
+        var process = Process.Start(start) ?? throw new AssertionException("could not start " + commandLine);
+        return new MezoProcess(process, commandLine);
+    }
+
+    /// <summary>Runs mezo to the end.</summary>
+    public static (int ExitCode, string Output, string Error) Run(params string[] args)
+    {
+        using var mezo = Start(args);
+        return mezo.WaitForExit();
+    }
+
+    /// <summary>The lines of stderr other than progress reports ("[###...] step 10/30 ...", written every few seconds).</summary>
+    public static string[] ErrorLines(string error) =>
+        error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith('[')).ToArray();
+
+    public bool HasExited => _process.HasExited;
+
+    public (int ExitCode, string Output, string Error) WaitForExit()
+    {
+        if (!_process.WaitForExit(Timeout))
+        {
+            _process.Kill(entireProcessTree: true);
+            Assert.Fail($"{_commandLine} did not finish within {Timeout.TotalSeconds} s");
+        }
+        _process.WaitForExit(); // drains the asynchronous output readers
+        lock (_output) lock (_error) return (_process.ExitCode, _output.ToString(), _error.ToString());
+    }
+
+    /// <summary>Polls (every millisecond) until <paramref name="condition"/> holds, then kills the process at once.</summary>
+    public void KillWhen(Func<bool> condition, string moment)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (_process.HasExited)
+            {
+                var (code, output, error) = WaitForExit();
+                Assert.Fail($"{_commandLine} ended (exit {code}) before {moment}\n{output}\n{error}");
+            }
+            if (clock.Elapsed > Timeout) Assert.Fail($"{_commandLine}: {moment} did not come within {Timeout.TotalSeconds} s");
+            Thread.Sleep(1);
+        }
+        _process.Kill();
+        _process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+
+    /// <summary>The dotnet host running the tests (the SDK sets DOTNET_HOST_PATH), else dotnet from PATH.</summary>
+    private static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+}

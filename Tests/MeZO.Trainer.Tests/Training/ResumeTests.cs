@@ -1,0 +1,58 @@
+using MeZO.Trainer.Runs;
+using MeZO.Trainer.Tests.Support;
+using MeZO.Trainer.Tests.Tasks;
+using MeZO.Trainer.Training;
+using NUnit.Framework;
+
+namespace MeZO.Trainer.Tests.Training;
+
+/// <summary>
+/// A resumed run ends as an uninterrupted one in everything it reports, not only in model/: the best validation result,
+/// its step, best/ and the test result. (ResumeAfterKillTests in MeZO.Cli.Tests kills the real process; here a run is
+/// stopped in-process at a chosen step, right after that step's update and before its validation and checkpoint.)
+/// </summary>
+public class ResumeTests
+{
+    [Test]
+    public void AResumedRunKeepsTheBestValidationOfTheUninterruptedRun()
+    {
+        using var folder = new TemporaryFolder();
+        string reference = Path.Combine(folder.Path, "uninterrupted"), run = Path.Combine(folder.Path, "stopped");
+        var settings = BundledRun.Small(steps: 16) with
+        {
+            EvalExamples = 32, Samples = 1, LearningRate = 5e-3, EvalEvery = 2, CheckpointEvery = 5, LogEvery = 1,
+        };
+        var uninterrupted = new TrainingRun(settings, reference, resume: false, TextWriter.Null).Run();
+
+        // Stop where a lost validation changes the outcome: at the best step (its validation not yet made, the last
+        // checkpoint before it), or, if the weights before training were best, before the first checkpoint (where
+        // the result before training exists only in the stopped process).
+        long stopAt = uninterrupted.BestStep is > 0 and long best ? best : 1;
+        TestContext.Out.WriteLine($"best validation at step {uninterrupted.BestStep}; stopping at step {stopAt}");
+        Assert.That(() => new TrainingRun(settings, run, resume: false, TextWriter.Null, new StopAt(stopAt)).Run(), Throws.InstanceOf<RunStopped>());
+        var resumed = new TrainingRun(settings, run, resume: true, TextWriter.Null).Run();
+
+        Assert.That((resumed.BestStep, resumed.ValidationBest?.Value), Is.EqualTo((uninterrupted.BestStep, uninterrupted.ValidationBest?.Value)));
+        Assert.That(RunState.Read(Path.Combine(run, "checkpoint")), Is.EqualTo(RunState.Read(Path.Combine(reference, "checkpoint"))));
+        Assert.That(Directory.Exists(Path.Combine(run, "best")), Is.EqualTo(Directory.Exists(Path.Combine(reference, "best"))));
+        if (Directory.Exists(Path.Combine(reference, "best")))
+            Assert.That(BundledRun.Weights(Path.Combine(run, "best")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "best"))));
+        Assert.That(resumed.Test?.Value, Is.EqualTo(uninterrupted.Test?.Value), "the test split is scored with the same (best) weights");
+        Assert.That(BundledRun.Weights(Path.Combine(run, "model")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "model"))));
+    }
+
+    private sealed class RunStopped : Exception;
+
+    /// <summary>Throws when step <paramref name="step"/> is reported: after its update, before its validation and checkpoint.</summary>
+    private sealed class StopAt(long step) : IProgressSink
+    {
+        public void Report(long done, long totalSteps, double loss, double examplesPerSecond)
+        {
+            if (done == step) throw new RunStopped();
+        }
+
+        public void Done()
+        {
+        }
+    }
+}
