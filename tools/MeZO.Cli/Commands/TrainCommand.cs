@@ -15,8 +15,8 @@ public sealed class TrainCommand : ICommand
 
           --model DIR              Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated
                                    on the spot (cached in ~/.cache/mezo), which MeZO learns in about two minutes
-                                   with defaults of its own (512/128/256 examples, 4000 steps, lr 1.5e-3 decaying
-                                   linearly, validation and checkpoints every 1000 steps); options still override them
+                                   with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4,
+                                   validation and checkpoints every 1000 steps); options still override them
           --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
           --data PATH              folder of the task's files in their official format
           --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
