@@ -45,8 +45,6 @@ public class MemoryTests
     }
 
     [Test]
-    [Ignore("main's interim CpuMatMul copies every weight matrix into a new float[] per call (68 MB per step here); with " +
-            "feat/cpu-matmul's packed GEMM this passes (56 KB per step more for the large model, limit 262 KB): remove this once it is merged")]
     public void AStepAllocatesNothingThatGrowsWithTheParameters()
     {
         var (smallBytes, smallParameters) = ManagedBytesPerStep(_small);
