@@ -21,10 +21,12 @@ var rest = args.Where(a => a != "--verbose").ToArray();
 
 if (rest.Length == 0 || rest[0] is "--help" or "-h" or "help")
 {
-    Console.WriteLine("mezo — fine-tune language models with forward passes only (MeZO)\n");
-    Console.WriteLine("usage: mezo <command> [options]   (mezo <command> --help for its options)\n");
-    foreach (var c in commands) Console.WriteLine($"  {c.Name,-10} {c.Summary}");
-    Console.WriteLine("\nglobal: --verbose prints stack traces on errors");
+    // Asked for: help on stdout, exit 0. No command at all is a usage error: the same text on stderr, exit 1.
+    var to = rest.Length == 0 ? Console.Error : Console.Out;
+    to.WriteLine("mezo — fine-tune language models with forward passes only (MeZO)\n");
+    to.WriteLine("usage: mezo <command> [options]   (mezo <command> --help for its options)\n");
+    foreach (var c in commands) to.WriteLine($"  {c.Name,-10} {c.Summary}");
+    to.WriteLine("\nglobal: --verbose prints stack traces on errors");
     return rest.Length == 0 ? 1 : 0;
 }
 

@@ -14,7 +14,7 @@ public sealed class TrainCommand : ICommand
         mezo train [--model DIR --task NAME --data PATH] --out RUN [options]
 
           --model DIR              Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated
-                                   on the spot (cached in ~/.cache/mezo), which MeZO learns in about two minutes
+                                   on the spot (cached in ~/.cache/mezo), which MeZO learns in well under a minute
                                    with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4,
                                    validation and checkpoints every 1000 steps); options still override them
           --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
