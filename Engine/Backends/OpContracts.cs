@@ -1,0 +1,231 @@
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends;
+
+/// <summary>
+/// What every <see cref="IBackend"/> op requires of its arguments, written once: each backend calls the op's method
+/// here, then runs its own implementation, so the CPU and CUDA backends accept and reject exactly the same calls with
+/// the same messages. A backend checks that it is not disposed before calling here.
+/// </summary>
+internal static class OpContracts
+{
+    public static void Upload(IBackend backend, Tensor destination, long sourceBytes)
+    {
+        Owned(backend, nameof(IBackend.Upload), destination);
+        if (sourceBytes != destination.ByteCount)
+            throw new ArgumentException($"Upload: {sourceBytes} bytes do not fit '{destination.Name}' ({destination.ByteCount} bytes)");
+    }
+
+    public static void Download(IBackend backend, Tensor source, long destinationBytes)
+    {
+        Owned(backend, nameof(IBackend.Download), source);
+        if (destinationBytes != source.ByteCount)
+            throw new ArgumentException($"Download: '{source.Name}' ({source.ByteCount} bytes) does not fit {destinationBytes} bytes");
+    }
+
+    public static void Embedding(IBackend backend, Tensor table, Tensor ids, Tensor output)
+    {
+        const string op = nameof(IBackend.Embedding);
+        Owned(backend, op, table, ids, output);
+        ShapeChecks.Rank(table, 2, op);
+        ShapeChecks.Float(table, op);
+        ShapeChecks.Type(ids, DType.I32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Elements(output, ids.ElementCount * table.Shape[1], op);
+    }
+
+    public static void LayerNorm(IBackend backend, Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    {
+        const string op = nameof(IBackend.LayerNorm);
+        Owned(backend, op, x, weight, output);
+        if (bias is not null) Owned(backend, op, bias);
+        Norm(op, x, weight, output);
+        if (bias is not null)
+        {
+            ShapeChecks.Float(bias, op);
+            ShapeChecks.Elements(bias, x.Shape[-1], op);
+        }
+    }
+
+    public static void RmsNorm(IBackend backend, Tensor x, Tensor weight, Tensor output)
+    {
+        const string op = nameof(IBackend.RmsNorm);
+        Owned(backend, op, x, weight, output);
+        Norm(op, x, weight, output);
+    }
+
+    public static void Linear(IBackend backend, Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
+    {
+        const string op = nameof(IBackend.Linear);
+        Owned(backend, op, x, weight, output);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Rank(weight, 2, op);
+        ShapeChecks.Float(weight, op);
+        int k = x.Shape[-1];
+        int n = weightTransposed ? weight.Shape[1] : weight.Shape[0];
+        int weightK = weightTransposed ? weight.Shape[0] : weight.Shape[1];
+        if (weightK != k)
+            throw new ArgumentException($"{op}: '{x.Name}' {x.Shape} has {k} features but weight '{weight.Name}' {weight.Shape} expects {weightK}");
+        ShapeChecks.Dim(output, -1, n, op);
+        ShapeChecks.Elements(output, x.Shape.Rows * n, op);
+        if (bias is not null)
+        {
+            Owned(backend, op, bias);
+            ShapeChecks.Float(bias, op);
+            ShapeChecks.Elements(bias, n, op);
+        }
+    }
+
+    public static void Rope(IBackend backend, Tensor x, Tensor positions, Tensor invFrequencies)
+    {
+        const string op = nameof(IBackend.Rope);
+        Owned(backend, op, x, positions, invFrequencies);
+        ShapeChecks.Rank(x, 4, op);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(positions, DType.I32, op);
+        ShapeChecks.Type(invFrequencies, DType.F32, op);
+        ShapeChecks.Elements(positions, (long)x.Shape[0] * x.Shape[1], op);
+        if (2 * invFrequencies.ElementCount > x.Shape[3])
+            throw new ArgumentException(
+                $"{op}: '{invFrequencies.Name}' rotates {2 * invFrequencies.ElementCount} features, more than the head width {x.Shape[3]} of '{x.Name}'");
+    }
+
+    public static void KvAppend(IBackend backend, Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
+    {
+        const string op = nameof(IBackend.KvAppend);
+        Owned(backend, op, keys, values, keyCache, valueCache);
+        foreach (var t in new[] { keys, values, keyCache, valueCache })
+        {
+            ShapeChecks.Rank(t, 4, op);
+            ShapeChecks.Type(t, DType.F32, op);
+        }
+        ShapeChecks.SameShape(keys, values, op);
+        ShapeChecks.SameShape(keyCache, valueCache, op);
+        if (keys.Shape[0] != keyCache.Shape[0] || keys.Shape[2] != keyCache.Shape[2] || keys.Shape[3] != keyCache.Shape[3])
+            throw new ArgumentException($"{op}: '{keys.Name}' {keys.Shape} does not match the (batch, heads, width) of '{keyCache.Name}' {keyCache.Shape}");
+        Capacity(op, keyCache, pastLength, keys.Shape[1]);
+    }
+
+    public static void Attention(IBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
+        Tensor output)
+    {
+        const string op = nameof(IBackend.Attention);
+        Owned(backend, op, q, keyCache, valueCache, keyMask, output);
+        foreach (var t in new[] { q, keyCache, valueCache, output })
+        {
+            ShapeChecks.Rank(t, 4, op);
+            ShapeChecks.Type(t, DType.F32, op);
+        }
+        ShapeChecks.SameShape(q, output, op);
+        ShapeChecks.SameShape(keyCache, valueCache, op);
+        ShapeChecks.Type(keyMask, DType.I32, op);
+        int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
+        int capacity = keyCache.Shape[1], kvHeads = keyCache.Shape[2];
+        ShapeChecks.Dim(keyCache, 0, batch, op);
+        ShapeChecks.Dim(keyCache, 3, headDim, op);
+        ShapeChecks.Elements(keyMask, (long)batch * capacity, op);
+        if (kvHeads == 0 || heads % kvHeads != 0)
+            throw new ArgumentException($"{op}: the {heads} heads of '{q.Name}' are not a multiple of the {kvHeads} heads of '{keyCache.Name}'");
+        Capacity(op, keyCache, pastLength, length);
+    }
+
+    public static void Activation(IBackend backend, Tensor x)
+    {
+        const string op = nameof(IBackend.Activation);
+        Owned(backend, op, x);
+        ShapeChecks.Type(x, DType.F32, op);
+    }
+
+    public static void SiluMul(IBackend backend, Tensor gate, Tensor up) =>
+        ElementwisePair(backend, nameof(IBackend.SiluMul), gate, up);
+
+    public static void Add(IBackend backend, Tensor x, Tensor y) => ElementwisePair(backend, nameof(IBackend.Add), x, y);
+
+    public static void SliceColumns(IBackend backend, Tensor x, int start, Tensor output)
+    {
+        const string op = nameof(IBackend.SliceColumns);
+        Owned(backend, op, x, output);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        int width = output.Shape[-1];
+        if (start < 0 || start + width > x.Shape[-1])
+            throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{x.Name}' {x.Shape}");
+        ShapeChecks.Elements(output, x.Shape.Rows * width, op);
+    }
+
+    public static void GatherRows(IBackend backend, Tensor x, Tensor rows, Tensor output)
+    {
+        const string op = nameof(IBackend.GatherRows);
+        Owned(backend, op, x, rows, output);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Type(rows, DType.I32, op);
+        ShapeChecks.Elements(output, rows.ElementCount * x.Shape[-1], op);
+    }
+
+    public static void LogSoftmaxGather(IBackend backend, Tensor logits, Tensor targets, Tensor output)
+    {
+        const string op = nameof(IBackend.LogSoftmaxGather);
+        Owned(backend, op, logits, targets, output);
+        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Type(targets, DType.I32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Elements(targets, logits.Shape.Rows, op);
+        ShapeChecks.Elements(output, logits.Shape.Rows, op);
+    }
+
+    public static void Argmax(IBackend backend, Tensor logits, Tensor output)
+    {
+        const string op = nameof(IBackend.Argmax);
+        Owned(backend, op, logits, output);
+        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Type(output, DType.I32, op);
+        ShapeChecks.Elements(output, logits.Shape.Rows, op);
+        if (logits.Shape.Rows > 0 && logits.Shape[-1] == 0)
+            throw new ArgumentException($"{op}: '{logits.Name}' {logits.Shape} has no columns to choose from");
+    }
+
+    public static void Perturb(IBackend backend, Tensor weight) => FloatWeight(backend, nameof(IBackend.Perturb), weight);
+
+    public static void PerturbUpdate(IBackend backend, Tensor weight) =>
+        FloatWeight(backend, nameof(IBackend.PerturbUpdate), weight);
+
+    private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors) ShapeChecks.Owned(backend, t, op);
+    }
+
+    /// <summary>SiluMul and Add: two float32 tensors of as many elements, the first updated in place.</summary>
+    private static void ElementwisePair(IBackend backend, string op, Tensor x, Tensor y)
+    {
+        Owned(backend, op, x, y);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(y, DType.F32, op);
+        ShapeChecks.Elements(y, x.ElementCount, op);
+    }
+
+    /// <summary>Perturb and PerturbUpdate: a weight of any float dtype, updated in place.</summary>
+    private static void FloatWeight(IBackend backend, string op, Tensor weight)
+    {
+        Owned(backend, op, weight);
+        ShapeChecks.Float(weight, op);
+    }
+
+    /// <summary>LayerNorm and RMSNorm: x and output (N, C) float32 of one shape, a float weight of C elements.</summary>
+    private static void Norm(string op, Tensor x, Tensor weight, Tensor output)
+    {
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Float(weight, op);
+        ShapeChecks.SameShape(x, output, op);
+        ShapeChecks.Elements(weight, x.Shape[-1], op);
+    }
+
+    /// <summary>The positions [pastLength, pastLength + length) must lie inside the cache's capacity (axis 1).</summary>
+    private static void Capacity(string op, Tensor cache, int pastLength, int length)
+    {
+        if (pastLength < 0 || pastLength + length > cache.Shape[1])
+            throw new ArgumentException($"{op}: {pastLength} cached + {length} new positions exceed the capacity {cache.Shape[1]} of '{cache.Name}'");
+    }
+}
