@@ -10,9 +10,10 @@ public sealed class TensorShape : IEquatable<TensorShape>
         foreach (int d in dims)
             if (d < 0) throw new ArgumentOutOfRangeException(nameof(dims), $"negative dimension in ({string.Join(", ", dims)})");
         _dims = (int[])dims.Clone();
-        long count = 1;
-        foreach (int d in _dims) count = checked(count * d);
-        ElementCount = count;
+        long rows = 1;
+        for (int axis = 0; axis < _dims.Length - 1; axis++) rows = checked(rows * _dims[axis]);
+        Rows = rows;
+        ElementCount = _dims.Length == 0 ? 1 : checked(rows * _dims[^1]);
     }
 
     public int Rank => _dims.Length;
@@ -20,8 +21,11 @@ public sealed class TensorShape : IEquatable<TensorShape>
     public int this[int axis] => _dims[axis < 0 ? _dims.Length + axis : axis];
     public ReadOnlySpan<int> Dims => _dims;
 
-    /// <summary>Product of all dimensions but the last: the number of rows of a row-major matrix view.</summary>
-    public long Rows => Rank == 0 ? 1 : ElementCount / Math.Max(1, _dims[^1]);
+    /// <summary>
+    /// Product of all dimensions but the last: the number of rows of a row-major matrix view, (3, 0) included (3 rows
+    /// of no columns). A scalar or a vector is one row.
+    /// </summary>
+    public long Rows { get; }
 
     public bool Equals(TensorShape? other) => other is not null && _dims.AsSpan().SequenceEqual(other._dims);
     public override bool Equals(object? obj) => Equals(obj as TensorShape);

@@ -14,7 +14,7 @@ internal static unsafe class CpuMatMul
     /// <summary>Bias converted to float32 when stored as F16/BF16; per calling thread.</summary>
     [ThreadStatic] private static PackBuffer? t_bias;
 
-    /// <summary>Shapes are validated by <see cref="CpuBackend.Linear"/>: x and output F32, weight (N,K) or, when
+    /// <summary>Shapes are validated by <see cref="OpContracts.Linear"/>: x and output F32, weight (N,K) or, when
     /// <paramref name="weightTransposed"/>, (K,N), bias (N).</summary>
     public static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output) =>
         Linear(x, weight, weightTransposed, bias, output, SimdLevels.Best);
@@ -25,8 +25,7 @@ internal static unsafe class CpuMatMul
         int k = x.Shape[-1];
         int n = output.Shape[-1];
         if (n == 0) return;
-        // Rows from the output: x has none to count when K = 0.
-        int m = checked((int)output.Shape.Rows);
+        int m = checked((int)x.Shape.Rows);
         if (m == 0) return;
         var w = new WeightMatrix((void*)weight.Address, weight.DType, weightTransposed, n, k);
         float* a = (float*)x.Address, c = (float*)output.Address;

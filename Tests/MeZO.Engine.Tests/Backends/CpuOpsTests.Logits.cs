@@ -78,4 +78,13 @@ public sealed partial class CpuOpsTests
         AssertNamesTensor(() => _backend.Argmax(logits, Zeros("float_ids", DType.F32, 2)), "float_ids");
         AssertNamesTensor(() => _backend.Argmax(logits, Zeros("short_ids", DType.I32, 1)), "short_ids");
     }
+
+    [Test]
+    public void Argmax_RejectsRowsWithoutColumns()
+    {
+        var error = Assert.Throws<ArgumentException>(() => _backend.Argmax(Zeros("logits", DType.F32, 2, 0), Zeros("next_ids", DType.I32, 2)))!;
+        Assert.That(error.Message, Does.Contain("'logits'").And.Contain("no columns"));
+        Assert.DoesNotThrow(() => _backend.Argmax(Zeros("no_logits", DType.F32, 0, 0), Zeros("no_ids", DType.I32, 0)),
+            "no rows, nothing to choose");
+    }
 }

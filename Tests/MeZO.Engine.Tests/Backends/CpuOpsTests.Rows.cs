@@ -96,6 +96,16 @@ public sealed partial class CpuOpsTests
         AssertClose(ReadF32(output), expected, _ => 0, "GatherRows");
     }
 
+    [Test]
+    public void GatherRows_SelectsRowsOfNoColumns()
+    {
+        // hidden (3, 0) still has rows 0..2; only a row outside them is an error.
+        var x = Zeros("hidden", DType.F32, 3, 0);
+        var output = Zeros("selected", DType.F32, 2, 0);
+        Assert.DoesNotThrow(() => _backend.GatherRows(x, I32("rows", [2, 0], 2), output));
+        AssertNamesTensor(() => _backend.GatherRows(x, I32("rows", [3], 1), Zeros("one_selected", DType.F32, 1, 0)), "hidden");
+    }
+
     [TestCase(7)]
     [TestCase(-1)]
     public void GatherRows_RowOutsideTheInputFails(int badRow)

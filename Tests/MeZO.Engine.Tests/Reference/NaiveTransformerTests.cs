@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MeZO.Engine.Tensors;
 using MeZO.Tests.Common;
 using NUnit.Framework;
 
@@ -218,7 +219,7 @@ public sealed class NaiveTransformerTests
     [Test]
     public void PartialRotary_ScoresASequenceAloneAndPaddedInABatchTheSame()
     {
-        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied, new TinyCheckpointOptions { PartialRotaryFactor = 0.5, DType = Tensors.DType.BF16 });
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied, new TinyCheckpointOptions { PartialRotaryFactor = 0.5, DType = DType.BF16 });
         AssertPaddingAndCausalInvariance(checkpoint);
     }
 

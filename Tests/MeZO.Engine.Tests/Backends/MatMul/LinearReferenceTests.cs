@@ -111,6 +111,17 @@ public sealed class LinearReferenceTests
         problem.AssertMatchesReference(problem.Run(transposed: false, SimdLevels.Best), "K=0");
     }
 
+    [Test]
+    public void EmptyDepthThroughTheBackendGivesTheBias([Values(false, true)] bool transposed)
+    {
+        // x (3, 0) has three rows of no features: the backend must accept a (3, 5) output and fill it with the bias.
+        using var problem = new LinearProblem(_backend, [3, 0], 5, DType.F16, withBias: true, seed: 0);
+        _backend.Upload<float>(problem.Output, Enumerable.Repeat(float.NaN, 3 * 5).ToArray());
+        _backend.Linear(problem.X, transposed ? problem.WeightColumns : problem.WeightRows, transposed, problem.Bias,
+            problem.Output);
+        problem.AssertMatchesReference(problem.Download(), $"backend K=0 transposed={transposed}");
+    }
+
     private static IEnumerable<SimdLevel> AvailablePaths()
     {
         yield return SimdLevel.Portable;
