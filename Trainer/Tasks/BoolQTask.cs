@@ -1,3 +1,5 @@
+using MeZO.Trainer.Data;
+
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
@@ -6,21 +8,15 @@ namespace MeZO.Trainer.Tasks;
 /// none and its first character upper-cased. MeZO reads Hugging Face's boolq (field "answer"); the SuperGLUE jsonl we
 /// read holds the same examples with the field "label".
 /// </summary>
-internal sealed class BoolQTask : ITask
+internal sealed class BoolQTask : SuperGlueTask
 {
     private static readonly string[] Candidates = ["Yes", "No"];
 
-    public string Name => "boolq";
+    public override string Name => "boolq";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string question = example.Field("question");
@@ -30,13 +26,12 @@ internal sealed class BoolQTask : ITask
         return TemplateOutput.Build(example, prompt, [.. Candidates.Select(word => prompt + word)], label, [Candidates[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) => examples.Add(new TaskExample(
+    protected override void Read(JsonRecord record, List<TaskExample> examples) => examples.Add(new TaskExample(
             SuperGlueFiles.Id(record), record.Where,
             new Dictionary<string, string>
             {
                 ["passage"] = record.String("passage"),
                 ["question"] = record.String("question"),
             },
-            Labels.Boolean(record, "label") ? 0 : 1)));
+            Labels.Boolean(record, "label") ? 0 : 1));
 }

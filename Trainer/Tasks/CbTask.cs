@@ -1,3 +1,5 @@
+using MeZO.Trainer.Data;
+
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
@@ -5,35 +7,28 @@ namespace MeZO.Trainer.Tasks;
 /// "Suppose &lt;premise&gt; Can we infer that \"&lt;hypothesis&gt;\"? Yes, No, or Maybe?\n" followed by "Yes"
 /// (entailment), "No" (contradiction) or "Maybe" (neutral).
 /// </summary>
-internal sealed class CbTask : ITask
+internal sealed class CbTask : SuperGlueTask
 {
     private static readonly string[] LabelNames = ["entailment", "contradiction", "neutral"];
     private static readonly string[] Verbalizer = ["Yes", "No", "Maybe"];
 
-    public string Name => "cb";
+    public override string Name => "cb";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string prompt = $"Suppose {example.Field("premise")} Can we infer that \"{example.Field("hypothesis")}\"? Yes, No, or Maybe?\n";
         return TemplateOutput.Build(example, prompt, [.. Verbalizer.Select(word => prompt + word)], label, [Verbalizer[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) => examples.Add(new TaskExample(
+    protected override void Read(JsonRecord record, List<TaskExample> examples) => examples.Add(new TaskExample(
             SuperGlueFiles.Id(record), record.Where,
             new Dictionary<string, string>
             {
                 ["premise"] = record.String("premise"),
                 ["hypothesis"] = record.String("hypothesis"),
             },
-            Labels.Named(record, "label", LabelNames))));
+            Labels.Named(record, "label", LabelNames)));
 }

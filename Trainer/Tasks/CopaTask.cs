@@ -8,21 +8,15 @@ namespace MeZO.Trainer.Tasks;
 /// "The man turned on the faucet so" + " water flowed from the spout.". The prompt loses its trailing space to MeZO's
 /// strip(' '), so each candidate begins with one.
 /// </summary>
-internal sealed class CopaTask : ITask
+internal sealed class CopaTask : SuperGlueTask
 {
     private static readonly string[] QuestionNames = ["cause", "effect"];
 
-    public string Name => "copa";
+    public override string Name => "copa";
 
-    public TaskKind Kind => TaskKind.MultipleChoice;
+    public override TaskKind Kind => TaskKind.MultipleChoice;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string premise = PythonText.RStrip(example.Field("premise"));
@@ -42,20 +36,19 @@ internal sealed class CopaTask : ITask
         return first == "I" ? choice : PythonText.Lower(first) + choice[first.Length..];
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) =>
-        {
-            string question = record.String("question");
-            if (Array.IndexOf(QuestionNames, question) < 0)
-                throw TaskDataException.Malformed(record.Where, $"question \"{question}\" should be \"cause\" or \"effect\"");
-            examples.Add(new TaskExample(SuperGlueFiles.Id(record), record.Where,
-                new Dictionary<string, string>
-                {
-                    ["premise"] = record.String("premise"),
-                    ["choice1"] = record.String("choice1"),
-                    ["choice2"] = record.String("choice2"),
-                    ["question"] = question,
-                },
-                Labels.ZeroOrOne(record, "label")));
-        });
+    protected override void Read(JsonRecord record, List<TaskExample> examples)
+    {
+        string question = record.String("question");
+        if (Array.IndexOf(QuestionNames, question) < 0)
+            throw TaskDataException.Malformed(record.Where, $"question \"{question}\" should be \"cause\" or \"effect\"");
+        examples.Add(new TaskExample(SuperGlueFiles.Id(record), record.Where,
+            new Dictionary<string, string>
+            {
+                ["premise"] = record.String("premise"),
+                ["choice1"] = record.String("choice1"),
+                ["choice2"] = record.String("choice2"),
+                ["question"] = question,
+            },
+            Labels.ZeroOrOne(record, "label")));
+    }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MeZO.Trainer.Data;
 
 namespace MeZO.Trainer.Tasks;
 
@@ -9,21 +10,15 @@ namespace MeZO.Trainer.Tasks;
 /// "&lt;paragraph&gt;\nQuestion: &lt;question&gt;\nI found this answer \"&lt;answer&gt;\". Is that correct? Yes or No?\n"
 /// followed by "No" (0) or "Yes" (1).
 /// </summary>
-internal sealed class MultiRcTask : ITask
+internal sealed class MultiRcTask : SuperGlueTask
 {
     private static readonly string[] Verbalizer = ["No", "Yes"];
 
-    public string Name => "multirc";
+    public override string Name => "multirc";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string prompt = $"{example.Field("paragraph")}\nQuestion: {example.Field("question")}\n" +
@@ -31,28 +26,27 @@ internal sealed class MultiRcTask : ITask
         return TemplateOutput.Build(example, prompt, [.. Verbalizer.Select(word => prompt + word)], label, [Verbalizer[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) =>
+    protected override void Read(JsonRecord record, List<TaskExample> examples)
+    {
+        var passage = record.Object("passage");
+        string paragraph = passage.String("text");
+        string paragraphId = SuperGlueFiles.Id(record);
+        foreach (var question in passage.Objects("questions"))
         {
-            var passage = record.Object("passage");
-            string paragraph = passage.String("text");
-            string paragraphId = SuperGlueFiles.Id(record);
-            foreach (var question in passage.Objects("questions"))
+            string questionText = question.String("question");
+            string questionId = question.Integer("idx").ToString(CultureInfo.InvariantCulture);
+            foreach (var answer in question.Objects("answers"))
             {
-                string questionText = question.String("question");
-                string questionId = question.Integer("idx").ToString(CultureInfo.InvariantCulture);
-                foreach (var answer in question.Objects("answers"))
-                {
-                    string answerId = answer.Integer("idx").ToString(CultureInfo.InvariantCulture);
-                    examples.Add(new TaskExample($"{paragraphId}_{questionId}_{answerId}", answer.Where,
-                        new Dictionary<string, string>
-                        {
-                            ["paragraph"] = paragraph,
-                            ["question"] = questionText,
-                            ["answer"] = answer.String("text"),
-                        },
-                        Labels.ZeroOrOne(answer, "label")));
-                }
+                string answerId = answer.Integer("idx").ToString(CultureInfo.InvariantCulture);
+                examples.Add(new TaskExample($"{paragraphId}_{questionId}_{answerId}", answer.Where,
+                    new Dictionary<string, string>
+                    {
+                        ["paragraph"] = paragraph,
+                        ["question"] = questionText,
+                        ["answer"] = answer.String("text"),
+                    },
+                    Labels.ZeroOrOne(answer, "label")));
             }
-        });
+        }
+    }
 }

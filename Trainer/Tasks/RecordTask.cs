@@ -15,19 +15,13 @@ namespace MeZO.Trainer.Tasks;
 /// in a Python set, whose order is arbitrary; we order them by first appearance in the passage, which changes nothing but
 /// the tie-break between equal scores.
 /// </remarks>
-internal sealed class RecordTask : ITask
+internal sealed class RecordTask : SuperGlueTask
 {
-    public string Name => "record";
+    public override string Name => "record";
 
-    public TaskKind Kind => TaskKind.MultipleChoice;
+    public override TaskKind Kind => TaskKind.MultipleChoice;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         string passage = example.Field("passage").Replace("@highlight\n", "- ", StringComparison.Ordinal);
         string query = example.Field("query");
@@ -39,29 +33,28 @@ internal sealed class RecordTask : ITask
         return TemplateOutput.Build(example, $"{passage}\n-", verbalized, accepted[0], answers, accepted);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) =>
+    protected override void Read(JsonRecord record, List<TaskExample> examples)
+    {
+        JsonRecord passage = record.Object("passage");
+        string text = passage.String("text");
+        string[] entities = Entities(text, passage.Objects("entities"));
+        foreach (JsonRecord qa in record.Objects("qas"))
         {
-            JsonRecord passage = record.Object("passage");
-            string text = passage.String("text");
-            string[] entities = Entities(text, passage.Objects("entities"));
-            foreach (JsonRecord qa in record.Objects("qas"))
+            var answers = new SortedSet<string>(qa.Objects("answers").Select(answer => answer.String("text")),
+                PythonText.CodePointOrder);
+            if (answers.Count == 0)
+                throw TaskDataException.Malformed(qa.Where, "the query has no answers");
+            foreach (string answer in answers)
             {
-                var answers = new SortedSet<string>(qa.Objects("answers").Select(answer => answer.String("text")),
-                    PythonText.CodePointOrder);
-                if (answers.Count == 0)
-                    throw TaskDataException.Malformed(qa.Where, "the query has no answers");
-                foreach (string answer in answers)
-                {
-                    if (IndexOf(entities, answer) < 0)
-                        throw TaskDataException.Malformed(qa.Where, $"answer \"{answer}\" is not one of the passage's entities");
-                }
-                examples.Add(new TaskExample(qa.Integer("idx").ToString(CultureInfo.InvariantCulture), qa.Where,
-                    new Dictionary<string, string> { ["passage"] = text, ["query"] = qa.String("query") },
-                    label: null,
-                    new Dictionary<string, IReadOnlyList<string>> { ["entities"] = entities, ["answers"] = [.. answers] }));
+                if (IndexOf(entities, answer) < 0)
+                    throw TaskDataException.Malformed(qa.Where, $"answer \"{answer}\" is not one of the passage's entities");
             }
-        });
+            examples.Add(new TaskExample(qa.Integer("idx").ToString(CultureInfo.InvariantCulture), qa.Where,
+                new Dictionary<string, string> { ["passage"] = text, ["query"] = qa.String("query") },
+                label: null,
+                new Dictionary<string, IReadOnlyList<string>> { ["entities"] = entities, ["answers"] = [.. answers] }));
+        }
+    }
 
     /// <summary>The distinct entity texts (start to end inclusive, code-point offsets) in order of first appearance.</summary>
     private static string[] Entities(string text, List<JsonRecord> spans)

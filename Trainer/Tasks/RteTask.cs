@@ -1,3 +1,5 @@
+using MeZO.Trainer.Data;
+
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
@@ -5,35 +7,28 @@ namespace MeZO.Trainer.Tasks;
 /// "&lt;premise&gt;\nDoes this mean that \"&lt;hypothesis&gt;\" is true? Yes or No?\n" followed by "Yes" (entailment) or
 /// "No" (not_entailment).
 /// </summary>
-internal sealed class RteTask : ITask
+internal sealed class RteTask : SuperGlueTask
 {
     private static readonly string[] LabelNames = ["entailment", "not_entailment"];
     private static readonly string[] Verbalizer = ["Yes", "No"];
 
-    public string Name => "rte";
+    public override string Name => "rte";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string prompt = $"{example.Field("premise")}\nDoes this mean that \"{example.Field("hypothesis")}\" is true? Yes or No?\n";
         return TemplateOutput.Build(example, prompt, [.. Verbalizer.Select(word => prompt + word)], label, [Verbalizer[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) => examples.Add(new TaskExample(
+    protected override void Read(JsonRecord record, List<TaskExample> examples) => examples.Add(new TaskExample(
             SuperGlueFiles.Id(record), record.Where,
             new Dictionary<string, string>
             {
                 ["premise"] = record.String("premise"),
                 ["hypothesis"] = record.String("hypothesis"),
             },
-            Labels.Named(record, "label", LabelNames))));
+            Labels.Named(record, "label", LabelNames)));
 }

@@ -1,3 +1,5 @@
+using MeZO.Trainer.Data;
+
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
@@ -5,21 +7,15 @@ namespace MeZO.Trainer.Tasks;
 /// "Does the word \"&lt;word&gt;\" have the same meaning in these two sentences? Yes, No?\n&lt;sentence1&gt;\n&lt;sentence2&gt;\n"
 /// followed by "No" (false) or "Yes" (true).
 /// </summary>
-internal sealed class WicTask : ITask
+internal sealed class WicTask : SuperGlueTask
 {
     private static readonly string[] Verbalizer = ["No", "Yes"];
 
-    public string Name => "wic";
+    public override string Name => "wic";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string prompt = $"Does the word \"{example.Field("word")}\" have the same meaning in these two sentences? Yes, No?\n" +
@@ -27,8 +23,7 @@ internal sealed class WicTask : ITask
         return TemplateOutput.Build(example, prompt, [.. Verbalizer.Select(word => prompt + word)], label, [Verbalizer[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) => examples.Add(new TaskExample(
+    protected override void Read(JsonRecord record, List<TaskExample> examples) => examples.Add(new TaskExample(
             SuperGlueFiles.Id(record), record.Where,
             new Dictionary<string, string>
             {
@@ -36,5 +31,5 @@ internal sealed class WicTask : ITask
                 ["sentence1"] = record.String("sentence1"),
                 ["sentence2"] = record.String("sentence2"),
             },
-            Labels.Boolean(record, "label") ? 1 : 0)));
+            Labels.Boolean(record, "label") ? 1 : 0));
 }

@@ -9,21 +9,15 @@ namespace MeZO.Trainer.Tasks;
 /// followed by "No" (false) or "Yes" (true). MeZO loads Hugging Face's "wsc.fixed" configuration, whose loader repairs
 /// span texts that do not occur in the text (<see cref="FixSpanTexts"/>); we apply the same repair when loading.
 /// </summary>
-internal sealed class WscTask : ITask
+internal sealed class WscTask : SuperGlueTask
 {
     private static readonly string[] Verbalizer = ["No", "Yes"];
 
-    public string Name => "wsc";
+    public override string Name => "wsc";
 
-    public TaskKind Kind => TaskKind.Classification;
+    public override TaskKind Kind => TaskKind.Classification;
 
-    public string DataLayout => SuperGlueFiles.Layout;
-
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => Load(dataDir, train: true);
-
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => Load(dataDir, train: false);
-
-    public PromptedExample Render(TaskExample example)
+    public override PromptedExample Render(TaskExample example)
     {
         int label = example.RequireLabel();
         string prompt = $"{example.Field("text")}\nIn the previous sentence, does the pronoun " +
@@ -31,25 +25,24 @@ internal sealed class WscTask : ITask
         return TemplateOutput.Build(example, prompt, [.. Verbalizer.Select(word => prompt + word)], label, [Verbalizer[label]]);
     }
 
-    private List<TaskExample> Load(string dataDir, bool train) =>
-        SuperGlueFiles.Load(Name, dataDir, train, (record, examples) =>
-        {
-            JsonRecord target = record.Object("target");
-            var span = new WscSpans(record.String("text"),
-                target.String("span1_text"), checked((int)target.Integer("span1_index")),
-                target.String("span2_text"), checked((int)target.Integer("span2_index")));
-            FixSpanTexts(ref span, record.Where);
-            examples.Add(new TaskExample(SuperGlueFiles.Id(record), record.Where,
-                new Dictionary<string, string>
-                {
-                    ["text"] = span.Text,
-                    ["span1_text"] = span.Span1Text,
-                    ["span2_text"] = span.Span2Text,
-                    ["span1_index"] = span.Span1Index.ToString(CultureInfo.InvariantCulture),
-                    ["span2_index"] = span.Span2Index.ToString(CultureInfo.InvariantCulture),
-                },
-                Labels.Boolean(record, "label") ? 1 : 0));
-        });
+    protected override void Read(JsonRecord record, List<TaskExample> examples)
+    {
+        JsonRecord target = record.Object("target");
+        var span = new WscSpans(record.String("text"),
+            target.String("span1_text"), checked((int)target.Integer("span1_index")),
+            target.String("span2_text"), checked((int)target.Integer("span2_index")));
+        FixSpanTexts(ref span, record.Where);
+        examples.Add(new TaskExample(SuperGlueFiles.Id(record), record.Where,
+            new Dictionary<string, string>
+            {
+                ["text"] = span.Text,
+                ["span1_text"] = span.Span1Text,
+                ["span2_text"] = span.Span2Text,
+                ["span1_index"] = span.Span1Index.ToString(CultureInfo.InvariantCulture),
+                ["span2_index"] = span.Span2Index.ToString(CultureInfo.InvariantCulture),
+            },
+            Labels.Boolean(record, "label") ? 1 : 0));
+    }
 
     private record struct WscSpans(string Text, string Span1Text, int Span1Index, string Span2Text, int Span2Index);
 
