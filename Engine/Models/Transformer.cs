@@ -70,20 +70,8 @@ public sealed class Transformer : IDisposable
     internal Tensor Forward(ForwardWorkspace ws, TokenBatch batch)
     {
         var v = ws.ViewsFor(batch.BatchSize, batch.Length);
-        var positions = new int[batch.Ids.Length];
-        for (int b = 0; b < batch.BatchSize; b++)
-        {
-            int real = 0;
-            for (int t = 0; t < batch.Length; t++)
-            {
-                int i = b * batch.Length + t;
-                bool isReal = batch.Mask[i] != 0;
-                positions[i] = Spec.PositionOf(real, !isReal);
-                if (isReal) real++;
-            }
-        }
         Backend.Upload(v.KeyMask, batch.Mask);
-        return Run(ws, v, batch.Ids, positions, pastLength: 0);
+        return Run(ws, v, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
     }
 
     /// <summary>
