@@ -52,17 +52,11 @@ public sealed class Transformer : IDisposable
     {
         if (logits.Length != rows.Length * Spec.VocabSize)
             throw new ArgumentException($"logits must hold {rows.Length} × {Spec.VocabSize} values");
-        var final = Forward(ws, batch);
-        Backend.Upload(ws.Rows.View(new TensorShape(rows.Length)), rows);
-        var picked = ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize));
-        Backend.GatherRows(final, ws.Rows.View(new TensorShape(rows.Length)), picked);
+        var picked = PickRows(ws, Forward(ws, batch), rows);
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logitView = ws.Logits.View(new TensorShape(count, Spec.VocabSize));
-            Backend.Linear(picked.View(new TensorShape(count, Spec.WordEmbeddingSize), (long)start * Spec.WordEmbeddingSize),
-                Weights.LmHead, false, null, logitView);
-            Backend.Download(logitView, logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
+            Backend.Download(LmHead(ws, picked, start, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
 
@@ -212,20 +206,15 @@ public sealed class Transformer : IDisposable
     /// <summary>Gathers the final hidden states at the rows, applies the LM head in bounded chunks, and takes log-softmax at the targets.</summary>
     internal void LogProbsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
     {
-        int e = Spec.WordEmbeddingSize, vocab = Spec.VocabSize;
-        var rowView = ws.Rows.View(new TensorShape(rows.Length));
+        var picked = PickRows(ws, final, rows);
         var targetView = ws.Targets.View(new TensorShape(rows.Length));
-        var picked = ws.Picked.View(new TensorShape(rows.Length, e));
-        Backend.Upload(rowView, rows);
         Backend.Upload(targetView, targets);
-        Backend.GatherRows(final, rowView, picked);
         var results = ws.RowResults.View(new TensorShape(rows.Length));
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logits = ws.Logits.View(new TensorShape(count, vocab));
-            Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
-            Backend.LogSoftmaxGather(logits, targetView.View(new TensorShape(count), start), results.View(new TensorShape(count), start));
+            Backend.LogSoftmaxGather(LmHead(ws, picked, start, count), targetView.View(new TensorShape(count), start),
+                results.View(new TensorShape(count), start));
         }
         Backend.Download(results, logProbs);
     }
@@ -233,20 +222,36 @@ public sealed class Transformer : IDisposable
     /// <summary>Greedy next tokens at the rows: the LM head in chunks, then argmax.</summary>
     internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens)
     {
-        int e = Spec.WordEmbeddingSize, vocab = Spec.VocabSize;
-        var rowView = ws.Rows.View(new TensorShape(rows.Length));
-        var picked = ws.Picked.View(new TensorShape(rows.Length, e));
-        Backend.Upload(rowView, rows);
-        Backend.GatherRows(final, rowView, picked);
+        var picked = PickRows(ws, final, rows);
         var results = ws.RowIndices.View(new TensorShape(rows.Length));
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logits = ws.Logits.View(new TensorShape(count, vocab));
-            Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
-            Backend.Argmax(logits, results.View(new TensorShape(count), start));
+            Backend.Argmax(LmHead(ws, picked, start, count), results.View(new TensorShape(count), start));
         }
         Backend.Download(results, tokens);
+    }
+
+    /// <summary>The final hidden states (N, E) at the flat rows, gathered into the workspace: (S, E).</summary>
+    private Tensor PickRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows)
+    {
+        var rowView = ws.Rows.View(new TensorShape(rows.Length));
+        Backend.Upload(rowView, rows);
+        var picked = ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize));
+        Backend.GatherRows(final, rowView, picked);
+        return picked;
+    }
+
+    /// <summary>
+    /// The LM head over picked rows [start, start + count), count ≤ ws.LogitRows: logits (count, V) in the workspace's
+    /// one bounded logits buffer, valid until the next chunk.
+    /// </summary>
+    private Tensor LmHead(ForwardWorkspace ws, Tensor picked, int start, int count)
+    {
+        int e = Spec.WordEmbeddingSize;
+        var logits = ws.Logits.View(new TensorShape(count, Spec.VocabSize));
+        Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
+        return logits;
     }
 
     private void CheckToken(int id)
