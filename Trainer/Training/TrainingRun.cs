@@ -3,7 +3,6 @@ using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
-using MeZO.Trainer.Tasks;
 
 namespace MeZO.Trainer.Training;
 
@@ -123,8 +122,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         {
             // The test split is scored with the weights of the best validation result, as MeZO reports it.
             session.Model.Weights.Restore(run.Best);
-            string metric = session.Task.Kind == TaskKind.Generation ? "f1" : "accuracy";
-            validationBest = new EvalResult(metric, best.Metric!.Value, null, session.Validation.Count);
+            validationBest = new EvalResult(session.Evaluator.Metric, best.Metric!.Value, null, session.Validation.Count);
         }
         var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
         Plots.Write(run);
