@@ -78,7 +78,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         long tokensAtWindow = session.Scorer.TokensProcessed;
         for (long step = startStep; step < settings.Steps; step++)
         {
-            var batch = batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
+            var batch = BatchOf(step, batches, session);
             var records = optimizer.Step(step, schedule.At(step), () => objective.Of(batch), trajectory.Append,
                 step == startStep ? startSample : 0);
             foreach (var r in records) window.Add((r.LossPlus + r.LossMinus) / 2);
@@ -218,9 +218,13 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
     /// </summary>
     private static void RequireFiniteLoss(long done, BatchSchedule batches, TrainingSession session, BatchObjective objective)
     {
-        double loss = objective.Of(batches.IndicesOf(done).Select(i => session.Train[i]).ToArray());
+        double loss = objective.Of(BatchOf(done, batches, session));
         if (!double.IsFinite(loss)) throw new NonFiniteLossException(done, loss);
     }
+
+    /// <summary>The training examples of <paramref name="step"/>.</summary>
+    private static EncodedExample[] BatchOf(long step, BatchSchedule batches, TrainingSession session) =>
+        batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
 
     /// <summary>Weights and state.json go into the checkpoint folder in one atomic rename, so they always agree.</summary>
     private void SaveCheckpoint(RunFolder run, TrainingSession session, RunState state)
