@@ -65,7 +65,7 @@ public sealed class Transformer : IDisposable
     {
         var v = ws.ViewsFor(batch.BatchSize, batch.Length);
         Backend.Upload(v.KeyMask, batch.Mask);
-        return Run(ws, v, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
+        return Run(v, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
     }
 
     /// <summary>
@@ -73,7 +73,7 @@ public sealed class Transformer : IDisposable
     /// uploaded. With a cache, keys and values are appended at <paramref name="pastLength"/> and attention reads the
     /// cache. Returns the final hidden states (N, E).
     /// </summary>
-    internal Tensor Run(ForwardWorkspace ws, ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
+    internal Tensor Run(ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
     {
         var s = Spec;
         var w = Weights;
@@ -101,7 +101,7 @@ public sealed class Transformer : IDisposable
             if (s.PreNorm)
             {
                 Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Normed);
-                Attention(ws, v, l, layer, v.Normed, pastLength);
+                Attention(v, l, layer, v.Normed, pastLength);
                 Backend.Add(v.Hidden, v.Output);
                 Norm(v.Hidden, layer.MlpNorm, layer.MlpNormBias, v.Normed);
                 Mlp(v, layer, v.Normed);
@@ -110,7 +110,7 @@ public sealed class Transformer : IDisposable
             else
             {
                 // OPT-350m: the norm follows each residual add.
-                Attention(ws, v, l, layer, v.Hidden, pastLength);
+                Attention(v, l, layer, v.Hidden, pastLength);
                 Backend.Add(v.Hidden, v.Output);
                 Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Hidden);
                 Mlp(v, layer, v.Hidden);
@@ -133,7 +133,7 @@ public sealed class Transformer : IDisposable
         return final;
     }
 
-    private void Attention(ForwardWorkspace ws, ForwardViews v, int l, LayerWeights layer, Tensor x, int pastLength)
+    private void Attention(ForwardViews v, int l, LayerWeights layer, Tensor x, int pastLength)
     {
         var s = Spec;
         bool t = s.TransposedWeights;
@@ -152,7 +152,7 @@ public sealed class Transformer : IDisposable
         }
         if (s.Positions == PositionKind.Rotary)
         {
-            var inv = RopeTable(ws);
+            var inv = RopeTable();
             Backend.Rope(v.QueryHeads, v.Positions, inv);
             Backend.Rope(v.KeyHeads, v.Positions, inv);
         }
@@ -193,7 +193,7 @@ public sealed class Transformer : IDisposable
     private Tensor? _ropeTable;
 
     /// <summary>The rotary inverse frequencies on the backend, uploaded once.</summary>
-    private Tensor RopeTable(ForwardWorkspace ws)
+    private Tensor RopeTable()
     {
         if (_ropeTable is null)
         {
