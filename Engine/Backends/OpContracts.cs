@@ -95,11 +95,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.KvAppend);
         Owned(backend, op, keys, values, keyCache, valueCache);
-        foreach (var t in new[] { keys, values, keyCache, valueCache })
-        {
-            ShapeChecks.Rank(t, 4, op);
-            ShapeChecks.Type(t, DType.F32, op);
-        }
+        Float32Rank4(op, keys, values, keyCache, valueCache);
         ShapeChecks.SameShape(keys, values, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
         if (keys.Shape[0] != keyCache.Shape[0] || keys.Shape[2] != keyCache.Shape[2] || keys.Shape[3] != keyCache.Shape[3])
@@ -112,11 +108,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.Attention);
         Owned(backend, op, q, keyCache, valueCache, keyMask, output);
-        foreach (var t in new[] { q, keyCache, valueCache, output })
-        {
-            ShapeChecks.Rank(t, 4, op);
-            ShapeChecks.Type(t, DType.F32, op);
-        }
+        Float32Rank4(op, q, keyCache, valueCache, output);
         ShapeChecks.SameShape(q, output, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
         ShapeChecks.Type(keyMask, DType.I32, op);
@@ -194,6 +186,16 @@ internal static class OpContracts
     private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
     {
         foreach (var t in tensors) ShapeChecks.Owned(backend, t, op);
+    }
+
+    /// <summary>KvAppend and Attention: (B, T, heads, D) float32 tensors. A span, not an array: these run in every layer.</summary>
+    private static void Float32Rank4(string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            ShapeChecks.Rank(t, 4, op);
+            ShapeChecks.Type(t, DType.F32, op);
+        }
     }
 
     /// <summary>SiluMul and Add: two float32 tensors of as many elements, the first updated in place.</summary>

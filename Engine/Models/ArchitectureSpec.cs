@@ -100,4 +100,22 @@ public sealed record ArchitectureSpec
     public int PositionOf(int realTokensBefore, bool isPadding) => Positions == PositionKind.Learned && ModelType == "opt"
         ? (isPadding ? -1 : realTokensBefore) + LearnedPositionOffset // OPT: cumsum(mask)·mask − 1 + 2
         : isPadding ? 1 : realTokensBefore;                           // what transformers' generate passes
+
+    /// <summary>The position of every token of a padded batch (B·T), each sequence counted from its first real token.</summary>
+    internal int[] PositionsOf(TokenBatch batch)
+    {
+        var positions = new int[batch.Ids.Length];
+        for (int b = 0; b < batch.BatchSize; b++)
+        {
+            int real = 0;
+            for (int t = 0; t < batch.Length; t++)
+            {
+                int i = b * batch.Length + t;
+                bool isReal = batch.Mask[i] != 0;
+                positions[i] = PositionOf(real, !isReal);
+                if (isReal) real++;
+            }
+        }
+        return positions;
+    }
 }

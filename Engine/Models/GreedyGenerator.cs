@@ -31,20 +31,9 @@ public sealed class GreedyGenerator(Transformer model)
         }
 
         // Prefill: the whole prompt batch through the cache.
-        var positions = new int[b * promptLength];
-        for (int i = 0; i < b; i++)
-        {
-            int real = 0;
-            for (int t = 0; t < promptLength; t++)
-            {
-                bool isReal = batch.Mask[i * promptLength + t] != 0;
-                positions[i * promptLength + t] = spec.PositionOf(real, !isReal);
-                if (isReal) real++;
-            }
-        }
         var views = ws.ViewsFor(b, promptLength);
         model.Backend.Upload(views.KeyMask, mask);
-        var final = model.Run(ws, views, batch.Ids, positions, pastLength: 0);
+        var final = model.Run(views, batch.Ids, spec.PositionsOf(batch), pastLength: 0);
         var lastRows = Enumerable.Range(0, b).Select(i => i * promptLength + promptLength - 1).ToArray();
         var next = new int[b];
         model.ArgmaxAtRows(ws, final, lastRows, next);
@@ -71,7 +60,7 @@ public sealed class GreedyGenerator(Transformer model)
                 stepPositions[i] = spec.PositionOf(realSoFar[i]++, isPadding: false);
             }
             model.Backend.Upload(decode.KeyMask, mask);
-            final = model.Run(ws, decode, next, stepPositions, past);
+            final = model.Run(decode, next, stepPositions, past);
             model.ArgmaxAtRows(ws, final, stepRows, next);
         }
         return outputs.Select(o => o.ToArray()).ToArray();

@@ -255,9 +255,9 @@ public static class ModelConfigReader
         Positive("word embedding width", s.WordEmbeddingSize);
         if (s.NumHeads % s.NumKvHeads != 0)
             throw c.Error($"{s.NumHeads} attention heads are not a multiple of {s.NumKvHeads} key/value heads");
-        if (!s.FusedQkv && s.ModelType != "llama" && s.ModelType != "mistral" && s.ModelType != "qwen2" && s.HiddenSize % s.NumHeads != 0)
-            throw c.Error($"hidden size {s.HiddenSize} is not divisible by {s.NumHeads} heads");
-        if (s.FusedQkv && s.HiddenSize % s.NumHeads != 0)
+        // OPT and GPT-2 have no head_dim key: their head width is hidden / heads, which must divide. (The Llama family's
+        // q/k/v widths are heads · head_dim, whatever the hidden size.)
+        if (s.ModelType is "opt" or "gpt2" && s.HiddenSize % s.NumHeads != 0)
             throw c.Error($"hidden size {s.HiddenSize} is not divisible by {s.NumHeads} heads");
         if (s.Positions == PositionKind.Rotary && (s.RopeInvFrequencies.Length == 0 || 2 * s.RopeInvFrequencies.Length > s.HeadDim))
             throw c.Error($"rotary width {2 * s.RopeInvFrequencies.Length} does not fit head width {s.HeadDim}");

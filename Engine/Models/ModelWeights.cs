@@ -106,7 +106,7 @@ public sealed class ModelWeights : IDisposable
     /// </summary>
     public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null)
     {
-        spec = ResolvePrefix(reader, spec);
+        spec = WeightPlan.ResolvePrefix(reader, spec);
         var plan = WeightPlan.For(spec);
         var expected = plan.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
         string storedLmHead = spec.Names.LmHead + ".weight";
@@ -157,23 +157,6 @@ public sealed class ModelWeights : IDisposable
             arena.Dispose();
             throw;
         }
-    }
-
-    /// <summary>Some checkpoints omit the wrapper prefix (OPT's "decoder.", GPT-2's bare "h.0"): use whichever the file has.</summary>
-    private static ArchitectureSpec ResolvePrefix(CheckpointReader reader, ArchitectureSpec spec)
-    {
-        var n = spec.Names;
-        string[] candidates = n.Prefix switch
-        {
-            "model.decoder." => ["model.decoder.", "decoder."],
-            "transformer." => ["transformer.", ""],
-            _ => [n.Prefix],
-        };
-        foreach (string prefix in candidates)
-            if (reader.Contains(prefix + n.TokenEmbedding + ".weight"))
-                return spec with { Names = n with { Prefix = prefix } };
-        throw new InvalidInputException(
-            $"{reader.Directory}: tensor '{n.Prefix}{n.TokenEmbedding}.weight' is missing (config.json's {spec.ModelType} architecture needs it)");
     }
 
     /// <summary>

@@ -52,17 +52,11 @@ public sealed class Transformer : IDisposable
     {
         if (logits.Length != rows.Length * Spec.VocabSize)
             throw new ArgumentException($"logits must hold {rows.Length} × {Spec.VocabSize} values");
-        var final = Forward(ws, batch);
-        Backend.Upload(ws.Rows.View(new TensorShape(rows.Length)), rows);
-        var picked = ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize));
-        Backend.GatherRows(final, ws.Rows.View(new TensorShape(rows.Length)), picked);
+        var picked = PickRows(ws, Forward(ws, batch), rows);
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logitView = ws.Logits.View(new TensorShape(count, Spec.VocabSize));
-            Backend.Linear(picked.View(new TensorShape(count, Spec.WordEmbeddingSize), (long)start * Spec.WordEmbeddingSize),
-                Weights.LmHead, false, null, logitView);
-            Backend.Download(logitView, logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
+            Backend.Download(LmHead(ws, picked, start, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
 
@@ -70,20 +64,8 @@ public sealed class Transformer : IDisposable
     internal Tensor Forward(ForwardWorkspace ws, TokenBatch batch)
     {
         var v = ws.ViewsFor(batch.BatchSize, batch.Length);
-        var positions = new int[batch.Ids.Length];
-        for (int b = 0; b < batch.BatchSize; b++)
-        {
-            int real = 0;
-            for (int t = 0; t < batch.Length; t++)
-            {
-                int i = b * batch.Length + t;
-                bool isReal = batch.Mask[i] != 0;
-                positions[i] = Spec.PositionOf(real, !isReal);
-                if (isReal) real++;
-            }
-        }
         Backend.Upload(v.KeyMask, batch.Mask);
-        return Run(ws, v, batch.Ids, positions, pastLength: 0);
+        return Run(v, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
     }
 
     /// <summary>
@@ -91,7 +73,7 @@ public sealed class Transformer : IDisposable
     /// uploaded. With a cache, keys and values are appended at <paramref name="pastLength"/> and attention reads the
     /// cache. Returns the final hidden states (N, E).
     /// </summary>
-    internal Tensor Run(ForwardWorkspace ws, ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
+    internal Tensor Run(ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
     {
         var s = Spec;
         var w = Weights;
@@ -119,7 +101,7 @@ public sealed class Transformer : IDisposable
             if (s.PreNorm)
             {
                 Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Normed);
-                Attention(ws, v, l, layer, v.Normed, pastLength);
+                Attention(v, l, layer, v.Normed, pastLength);
                 Backend.Add(v.Hidden, v.Output);
                 Norm(v.Hidden, layer.MlpNorm, layer.MlpNormBias, v.Normed);
                 Mlp(v, layer, v.Normed);
@@ -128,7 +110,7 @@ public sealed class Transformer : IDisposable
             else
             {
                 // OPT-350m: the norm follows each residual add.
-                Attention(ws, v, l, layer, v.Hidden, pastLength);
+                Attention(v, l, layer, v.Hidden, pastLength);
                 Backend.Add(v.Hidden, v.Output);
                 Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Hidden);
                 Mlp(v, layer, v.Hidden);
@@ -151,7 +133,7 @@ public sealed class Transformer : IDisposable
         return final;
     }
 
-    private void Attention(ForwardWorkspace ws, ForwardViews v, int l, LayerWeights layer, Tensor x, int pastLength)
+    private void Attention(ForwardViews v, int l, LayerWeights layer, Tensor x, int pastLength)
     {
         var s = Spec;
         bool t = s.TransposedWeights;
@@ -170,7 +152,7 @@ public sealed class Transformer : IDisposable
         }
         if (s.Positions == PositionKind.Rotary)
         {
-            var inv = RopeTable(ws);
+            var inv = RopeTable();
             Backend.Rope(v.QueryHeads, v.Positions, inv);
             Backend.Rope(v.KeyHeads, v.Positions, inv);
         }
@@ -211,7 +193,7 @@ public sealed class Transformer : IDisposable
     private Tensor? _ropeTable;
 
     /// <summary>The rotary inverse frequencies on the backend, uploaded once.</summary>
-    private Tensor RopeTable(ForwardWorkspace ws)
+    private Tensor RopeTable()
     {
         if (_ropeTable is null)
         {
@@ -224,20 +206,15 @@ public sealed class Transformer : IDisposable
     /// <summary>Gathers the final hidden states at the rows, applies the LM head in bounded chunks, and takes log-softmax at the targets.</summary>
     internal void LogProbsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
     {
-        int e = Spec.WordEmbeddingSize, vocab = Spec.VocabSize;
-        var rowView = ws.Rows.View(new TensorShape(rows.Length));
+        var picked = PickRows(ws, final, rows);
         var targetView = ws.Targets.View(new TensorShape(rows.Length));
-        var picked = ws.Picked.View(new TensorShape(rows.Length, e));
-        Backend.Upload(rowView, rows);
         Backend.Upload(targetView, targets);
-        Backend.GatherRows(final, rowView, picked);
         var results = ws.RowResults.View(new TensorShape(rows.Length));
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logits = ws.Logits.View(new TensorShape(count, vocab));
-            Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
-            Backend.LogSoftmaxGather(logits, targetView.View(new TensorShape(count), start), results.View(new TensorShape(count), start));
+            Backend.LogSoftmaxGather(LmHead(ws, picked, start, count), targetView.View(new TensorShape(count), start),
+                results.View(new TensorShape(count), start));
         }
         Backend.Download(results, logProbs);
     }
@@ -245,20 +222,36 @@ public sealed class Transformer : IDisposable
     /// <summary>Greedy next tokens at the rows: the LM head in chunks, then argmax.</summary>
     internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens)
     {
-        int e = Spec.WordEmbeddingSize, vocab = Spec.VocabSize;
-        var rowView = ws.Rows.View(new TensorShape(rows.Length));
-        var picked = ws.Picked.View(new TensorShape(rows.Length, e));
-        Backend.Upload(rowView, rows);
-        Backend.GatherRows(final, rowView, picked);
+        var picked = PickRows(ws, final, rows);
         var results = ws.RowIndices.View(new TensorShape(rows.Length));
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            var logits = ws.Logits.View(new TensorShape(count, vocab));
-            Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
-            Backend.Argmax(logits, results.View(new TensorShape(count), start));
+            Backend.Argmax(LmHead(ws, picked, start, count), results.View(new TensorShape(count), start));
         }
         Backend.Download(results, tokens);
+    }
+
+    /// <summary>The final hidden states (N, E) at the flat rows, gathered into the workspace: (S, E).</summary>
+    private Tensor PickRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows)
+    {
+        var rowView = ws.Rows.View(new TensorShape(rows.Length));
+        Backend.Upload(rowView, rows);
+        var picked = ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize));
+        Backend.GatherRows(final, rowView, picked);
+        return picked;
+    }
+
+    /// <summary>
+    /// The LM head over picked rows [start, start + count), count ≤ ws.LogitRows: logits (count, V) in the workspace's
+    /// one bounded logits buffer, valid until the next chunk.
+    /// </summary>
+    private Tensor LmHead(ForwardWorkspace ws, Tensor picked, int start, int count)
+    {
+        int e = Spec.WordEmbeddingSize;
+        var logits = ws.Logits.View(new TensorShape(count, Spec.VocabSize));
+        Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
+        return logits;
     }
 
     private void CheckToken(int id)

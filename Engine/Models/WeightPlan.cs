@@ -1,3 +1,5 @@
+using MeZO.Engine.Checkpoints;
+
 namespace MeZO.Engine.Models;
 
 /// <summary>One tensor the architecture expects: its Hugging Face name and shape.</summary>
@@ -16,6 +18,26 @@ public static class WeightPlan
     public static bool IsToleratedBuffer(string name) =>
         name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal) ||
         name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Some checkpoints omit the wrapper prefix (OPT's "decoder.", GPT-2's bare "h.0"): the spec with whichever prefix
+    /// the file has. Everything that looks tensors up by name in a checkpoint goes through this first.
+    /// </summary>
+    public static ArchitectureSpec ResolvePrefix(CheckpointReader reader, ArchitectureSpec spec)
+    {
+        var n = spec.Names;
+        string[] candidates = n.Prefix switch
+        {
+            "model.decoder." => ["model.decoder.", "decoder."],
+            "transformer." => ["transformer.", ""],
+            _ => [n.Prefix],
+        };
+        foreach (string prefix in candidates)
+            if (reader.Contains(prefix + n.TokenEmbedding + ".weight"))
+                return spec with { Names = n with { Prefix = prefix } };
+        throw new InvalidInputException(
+            $"{reader.Directory}: tensor '{n.Prefix}{n.TokenEmbedding}.weight' is missing (config.json's {spec.ModelType} architecture needs it)");
+    }
 
     public static IReadOnlyList<ExpectedWeight> For(ArchitectureSpec s)
     {

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using MeZO.Engine.Tensors;
+using MeZO.Engine.Tests.Reference;
 using MeZO.Tests.Common;
 using NUnit.Framework;
 
@@ -39,5 +41,23 @@ public sealed class InspectCommandTests
         // Untied embedding and head 2·32000·16 = 1024000; per layer 4·16·16 + 3·64·16 + 2·16 = 4128, two layers 8256;
         // final norm 16. Total 1032272 ≈ "1.03M".
         Assert.That(result.StandardOutput, Does.Contain("llama: 2 layers").And.Contain("1.03M F16"));
+    }
+
+    [Test]
+    public void Json_OnACheckpointWithoutTheWrapperPrefix_CountsItsStoredDTypes()
+    {
+        // GPT-2 checkpoints as OpenAI published them name tensors "h.0.attn.c_attn.weight", not
+        // "transformer.h.0...": the loader accepts both, and inspect must read the same tensors.
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2, new TinyCheckpointOptions { DType = DType.F16 });
+        SafetensorsTestWriter.Write(Path.Combine(checkpoint.Folder, "model.safetensors"), DType.F16,
+            checkpoint.Weights.Select(w => KeyValuePair.Create(w.Key["transformer.".Length..], w.Value)).OrderBy(w => w.Key, StringComparer.Ordinal));
+        long stored = checkpoint.Weights.Values.Sum(t => t.ElementCount); // the tied head is not stored
+
+        var result = Mezo.Run("inspect", checkpoint.Folder, "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.StandardOutput);
+        Assert.That(json.RootElement.GetProperty("parameters").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64()),
+            Is.EqualTo(new Dictionary<string, long> { ["F16"] = stored }));
     }
 }

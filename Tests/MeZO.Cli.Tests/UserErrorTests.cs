@@ -72,6 +72,20 @@ public sealed class UserErrorTests
         Assert.That(result.StandardError, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace, no exception name");
     }
 
+    /// <summary>Without --model, bench writes an OPT-125m-sized checkpoint (half a GiB) first: a mistake must not wait for it.</summary>
+    [TestCase(new[] { "bench", "speed" }, "unknown benchmark 'speed'")]
+    [TestCase(new[] { "bench", "forward", "--batch", "0" }, "--batch, --length and --repeat must be positive")]
+    [TestCase(new[] { "bench", "memory", "--steps", "0" }, "--batch and --steps must be positive")]
+    public void Bench_AMistake_IsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
+    {
+        var result = Mezo.Run(args);
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.ErrorLines, Has.Length.EqualTo(1), result.ToString());
+        Assert.That(result.StandardError, Does.Contain(fragment));
+        Assert.That(result.StandardOutput, Is.Empty, "nothing generated before the options were checked");
+    }
+
     [Test]
     public void Verbose_PrintsTheStackTrace()
     {

@@ -13,7 +13,7 @@ namespace MeZO.Trainer.Default;
 /// What `mezo train` trains when no model is given: a tiny OPT model with random weights and a word-level tokenizer,
 /// and a sentiment task in SST-2's format ("&lt;sentence&gt; It was terrible/great"), all generated deterministically
 /// here — nothing downloaded, nothing copied. The sentences' sentiment is carried by a few adjectives, so a random model
-/// starts at chance and MeZO visibly learns it in a couple of minutes on two cores.
+/// starts at chance and MeZO visibly learns it in under a minute on two cores.
 /// </summary>
 public static class BundledDefault
 {

@@ -13,15 +13,13 @@ public sealed record TrainableTensor(NamedTensor Parameter, ulong FirstIndex, bo
 /// </summary>
 public sealed class TrainableSet
 {
-    private TrainableSet(IReadOnlyList<TrainableTensor> tensors, string? filter)
+    private TrainableSet(IReadOnlyList<TrainableTensor> tensors)
     {
         Tensors = tensors;
-        Filter = filter;
         ElementCount = tensors.Sum(t => t.Parameter.Tensor.ElementCount);
     }
 
     public IReadOnlyList<TrainableTensor> Tensors { get; }
-    public string? Filter { get; }
     public long ElementCount { get; }
 
     /// <summary>Every parameter, or those whose name matches <paramref name="nameFilter"/> (a .NET regular expression).</summary>
@@ -49,6 +47,6 @@ public sealed class TrainableSet
         }
         if (chosen.Count == 0)
             throw new InvalidInputException($"--trainable '{nameFilter}' matches no parameter of the model");
-        return new TrainableSet(chosen, nameFilter);
+        return new TrainableSet(chosen);
     }
 }

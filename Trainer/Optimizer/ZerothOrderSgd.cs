@@ -13,10 +13,6 @@ public sealed record StepRecord(long Step, int Sample, ulong Seed, double Projec
 /// </summary>
 public sealed class ZerothOrderSgd(TrainableSet trainable, double eps, double weightDecay, ulong runSeed, int samples)
 {
-    public TrainableSet Trainable => trainable;
-    public double Eps => eps;
-    public int Samples => samples;
-
     /// <summary>
     /// Runs one step. <paramref name="loss"/> evaluates the batch of this step at the current weights;
     /// <paramref name="record"/> is called with each sample's record before that sample's update is applied (so a

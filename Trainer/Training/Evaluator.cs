@@ -14,6 +14,9 @@ public sealed record EvalResult(string Metric, double Value, double? ExactMatch,
 /// <summary>Scores examples as MeZO evaluates them: the candidate with the highest mean log-probability, or the greedy answer.</summary>
 public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder, CandidateScorer scorer)
 {
+    /// <summary>The name of the metric <see cref="Evaluate"/> reports for this task.</summary>
+    public string Metric => encoder.Task.Kind == TaskKind.Generation ? "f1" : "accuracy";
+
     public EvalResult Evaluate(IReadOnlyList<EncodedExample> examples, int batchSize)
     {
         if (encoder.Task.Kind == TaskKind.Generation)
@@ -28,7 +31,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
                     em += SquadMetrics.ExactMatch(answers[i], chunk[i].Example.GoldAnswers);
                 }
             }
-            return new EvalResult("f1", f1 / examples.Count, em / examples.Count, examples.Count);
+            return new EvalResult(Metric, f1 / examples.Count, em / examples.Count, examples.Count);
         }
         int correct = 0;
         foreach (var chunk in examples.Chunk(batchSize))
@@ -37,7 +40,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
             for (int i = 0; i < chunk.Length; i++)
                 if (chunk[i].Example.IsCorrect(predictions[i])) correct++;
         }
-        return new EvalResult("accuracy", correct / (double)examples.Count, null, examples.Count);
+        return new EvalResult(Metric, correct / (double)examples.Count, null, examples.Count);
     }
 
     /// <summary>The predicted candidate of each example: the highest mean log-probability (lowest index on ties).</summary>

@@ -3,7 +3,6 @@ using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
-using MeZO.Trainer.Tasks;
 
 namespace MeZO.Trainer.Training;
 
@@ -79,7 +78,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         long tokensAtWindow = session.Scorer.TokensProcessed;
         for (long step = startStep; step < settings.Steps; step++)
         {
-            var batch = batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
+            var batch = BatchOf(step, batches, session);
             var records = optimizer.Step(step, schedule.At(step), () => objective.Of(batch), trajectory.Append,
                 step == startStep ? startSample : 0);
             foreach (var r in records) window.Add((r.LossPlus + r.LossMinus) / 2);
@@ -123,8 +122,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         {
             // The test split is scored with the weights of the best validation result, as MeZO reports it.
             session.Model.Weights.Restore(run.Best);
-            string metric = session.Task.Kind == TaskKind.Generation ? "f1" : "accuracy";
-            validationBest = new EvalResult(metric, best.Metric!.Value, null, session.Validation.Count);
+            validationBest = new EvalResult(session.Evaluator.Metric, best.Metric!.Value, null, session.Validation.Count);
         }
         var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
         Plots.Write(run);
@@ -220,9 +218,13 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
     /// </summary>
     private static void RequireFiniteLoss(long done, BatchSchedule batches, TrainingSession session, BatchObjective objective)
     {
-        double loss = objective.Of(batches.IndicesOf(done).Select(i => session.Train[i]).ToArray());
+        double loss = objective.Of(BatchOf(done, batches, session));
         if (!double.IsFinite(loss)) throw new NonFiniteLossException(done, loss);
     }
+
+    /// <summary>The training examples of <paramref name="step"/>.</summary>
+    private static EncodedExample[] BatchOf(long step, BatchSchedule batches, TrainingSession session) =>
+        batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
 
     /// <summary>Weights and state.json go into the checkpoint folder in one atomic rename, so they always agree.</summary>
     private void SaveCheckpoint(RunFolder run, TrainingSession session, RunState state)

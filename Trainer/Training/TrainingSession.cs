@@ -15,14 +15,13 @@ namespace MeZO.Trainer.Training;
 public sealed class TrainingSession : IDisposable
 {
     private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
-        SampledSplits splits, IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
+        IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
         IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes)
     {
         Backend = backend;
         Model = model;
         Tokenizer = tokenizer;
         Encoder = encoder;
-        Splits = splits;
         Train = train;
         Validation = validation;
         Test = test;
@@ -36,7 +35,6 @@ public sealed class TrainingSession : IDisposable
     public ModelTokenizer Tokenizer { get; }
     public TaskEncoder Encoder { get; }
     public ITask Task => Encoder.Task;
-    public SampledSplits Splits { get; }
     public IReadOnlyList<EncodedExample> Train { get; }
     public IReadOnlyList<EncodedExample> Validation { get; }
     public IReadOnlyList<EncodedExample> Test { get; }
@@ -80,7 +78,7 @@ public sealed class TrainingSession : IDisposable
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
             var scorer = new CandidateScorer(model, Math.Max(1, microBatchSize) * candidates, longest);
-            return new TrainingSession(backend, model, tokenizer, encoder, splits, train, validation, test, scorer, notes);
+            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes);
         }
         catch
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using MeZO.Engine;
 
 namespace MeZO.Cli;
@@ -60,36 +61,21 @@ public sealed class CommandLine
 
     public string RequiredString(string name) => String(name) ?? throw Error($"--{name} is required");
 
-    public int Int(string name, int fallback)
-    {
-        string? s = String(name);
-        if (s is null) return fallback;
-        return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
-            ? v : throw Error($"--{name} must be an integer, got '{s}'");
-    }
+    public int Int(string name, int fallback) => Number(name, fallback, NumberStyles.Integer, "an integer");
 
-    public long Long(string name, long fallback)
-    {
-        string? s = String(name);
-        if (s is null) return fallback;
-        return long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v)
-            ? v : throw Error($"--{name} must be an integer, got '{s}'");
-    }
+    public long Long(string name, long fallback) => Number(name, fallback, NumberStyles.Integer, "an integer");
 
-    public ulong ULong(string name, ulong fallback)
-    {
-        string? s = String(name);
-        if (s is null) return fallback;
-        return ulong.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v)
-            ? v : throw Error($"--{name} must be a non-negative integer, got '{s}'");
-    }
+    public ulong ULong(string name, ulong fallback) => Number(name, fallback, NumberStyles.Integer, "a non-negative integer");
 
-    public double Double(string name, double fallback)
+    /// <summary>A finite number: "NaN" or "Infinity" is refused like any other non-number.</summary>
+    public double Double(string name, double fallback) => Number(name, fallback, NumberStyles.Float, "a number");
+
+    private T Number<T>(string name, T fallback, NumberStyles styles, string what) where T : INumberBase<T>
     {
         string? s = String(name);
         if (s is null) return fallback;
-        return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
-            ? v : throw Error($"--{name} must be a number, got '{s}'");
+        return T.TryParse(s, styles, CultureInfo.InvariantCulture, out var v) && T.IsFinite(v)
+            ? v : throw Error($"--{name} must be {what}, got '{s}'");
     }
 
     /// <summary>A comma-separated list of integers, e.g. `--ids 5,17,200`.</summary>

@@ -61,14 +61,18 @@ internal static unsafe class CpuRows
 
     public static void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
     {
-        int batch = keys.Shape[0], length = keys.Shape[1], capacity = keyCache.Shape[1];
-        int rowWidth = keys.Shape[2] * keys.Shape[3];
-        foreach (var (src, dst) in new[] { (keys, keyCache), (values, valueCache) })
-        {
-            float* s = (float*)src.Address, d = (float*)dst.Address;
-            for (int b = 0; b < batch; b++)
-                new ReadOnlySpan<float>(s + (long)b * length * rowWidth, length * rowWidth)
-                    .CopyTo(new Span<float>(d + ((long)b * capacity + pastLength) * rowWidth, length * rowWidth));
-        }
+        Append(keys, keyCache, pastLength);
+        Append(values, valueCache, pastLength);
+    }
+
+    /// <summary>Each sequence's (T, KVH·D) block of <paramref name="source"/> into its cache row block at pastLength.</summary>
+    private static void Append(Tensor source, Tensor cache, int pastLength)
+    {
+        int batch = source.Shape[0], length = source.Shape[1], capacity = cache.Shape[1];
+        int rowWidth = source.Shape[2] * source.Shape[3];
+        float* s = (float*)source.Address, d = (float*)cache.Address;
+        for (int b = 0; b < batch; b++)
+            new ReadOnlySpan<float>(s + (long)b * length * rowWidth, length * rowWidth)
+                .CopyTo(new Span<float>(d + ((long)b * capacity + pastLength) * rowWidth, length * rowWidth));
     }
 }

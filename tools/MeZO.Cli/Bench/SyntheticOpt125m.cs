@@ -24,9 +24,17 @@ internal sealed class SyntheticOpt125m : IDisposable
     {
         Directory = Path.Combine(Path.GetTempPath(), "mezo-bench-opt125m-" + Guid.NewGuid().ToString("N")[..12]);
         log.WriteLine($"generating an OPT-125m-shaped {dtype} checkpoint in {Directory} ...");
-        SyntheticCheckpoint.Write(Directory, Config, dtype, seed: 1);
-        var (bundledModel, _) = BundledDefault.Prepare();
-        File.Copy(Path.Combine(bundledModel, "tokenizer.json"), Path.Combine(Directory, "tokenizer.json"));
+        try
+        {
+            SyntheticCheckpoint.Write(Directory, Config, dtype, seed: 1);
+            var (bundledModel, _) = BundledDefault.Prepare();
+            File.Copy(Path.Combine(bundledModel, "tokenizer.json"), Path.Combine(Directory, "tokenizer.json"));
+        }
+        catch
+        {
+            Dispose(); // no caller holds this object yet to dispose it (a full disk must not leave half a GiB behind)
+            throw;
+        }
     }
 
     public string Directory { get; }

@@ -31,29 +31,32 @@ public sealed class BenchCommand : ICommand
             new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps" }, new HashSet<string>());
         string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|memory");
         var dtype = ModelOptions.StorageType(cl) ?? DType.F32;
+        // Every option is checked before an OPT-125m-sized checkpoint is written for a mistyped one.
+        Action<string> bench = what switch
+        {
+            "forward" => Forward(cl, output),
+            "memory" => Memory(cl, output),
+            _ => throw cl.Error($"unknown benchmark '{what}' (forward, memory)"),
+        };
         string? model = cl.String("model");
         using var synthetic = model is null ? new SyntheticOpt125m(dtype, output) : null;
-        model ??= synthetic!.Directory;
-        switch (what)
-        {
-            case "forward":
-            {
-                int batch = cl.Int("batch", 1), length = cl.Int("length", 256), repeat = cl.Int("repeat", 5);
-                if (batch <= 0 || length <= 0 || repeat <= 0) throw cl.Error("--batch, --length and --repeat must be positive");
-                ForwardBench.Run(model, batch, length, repeat, output);
-                return 0;
-            }
-            case "memory":
-            {
-                int batch = cl.Int("batch", 16), steps = cl.Int("steps", 3);
-                if (batch <= 0 || steps <= 0) throw cl.Error("--batch and --steps must be positive");
-                string task = cl.String("task") ?? BundledDefault.Task;
-                string data = cl.String("data") ?? (cl.Has("model") ? throw cl.Error("--model needs --task and --data") : BundledDefault.Prepare().Data);
-                MemoryBench.Run(model, task, data, batch, steps, output);
-                return 0;
-            }
-            default:
-                throw cl.Error($"unknown benchmark '{what}' (forward, memory)");
-        }
+        bench(model ?? synthetic!.Directory);
+        return 0;
+    }
+
+    private static Action<string> Forward(CommandLine cl, TextWriter output)
+    {
+        int batch = cl.Int("batch", 1), length = cl.Int("length", 256), repeat = cl.Int("repeat", 5);
+        if (batch <= 0 || length <= 0 || repeat <= 0) throw cl.Error("--batch, --length and --repeat must be positive");
+        return model => ForwardBench.Run(model, batch, length, repeat, output);
+    }
+
+    private static Action<string> Memory(CommandLine cl, TextWriter output)
+    {
+        int batch = cl.Int("batch", 16), steps = cl.Int("steps", 3);
+        if (batch <= 0 || steps <= 0) throw cl.Error("--batch and --steps must be positive");
+        string task = cl.String("task") ?? BundledDefault.Task;
+        string data = cl.String("data") ?? (cl.Has("model") ? throw cl.Error("--model needs --task and --data") : BundledDefault.Prepare().Data);
+        return model => MemoryBench.Run(model, task, data, batch, steps, output);
     }
 }

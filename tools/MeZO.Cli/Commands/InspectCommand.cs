@@ -26,8 +26,9 @@ public sealed class InspectCommand : ICommand
         int batch = cl.Int("batch", 16), length = cl.Int("length", 256);
         if (batch <= 0 || length <= 0) throw cl.Error("--batch and --length must be positive");
 
-        var spec = ModelConfigReader.Read(directory);
+        var config = ModelConfigReader.Read(directory);
         using var reader = CheckpointReader.Open(directory);
+        var spec = WeightPlan.ResolvePrefix(reader, config);
         // Only the tensors the architecture uses count (a stored copy of a tied head is not a parameter).
         var parameters = WeightPlan.For(spec).Select(w => (w.ElementCount, reader.Contains(w.Name) ? reader.Get(w.Name).DType : DType.F32)).ToArray();
         var byType = parameters.GroupBy(p => p.Item2).OrderBy(g => g.Key).Select(g => (Type: g.Key, Count: g.Sum(p => p.ElementCount))).ToArray();
