@@ -19,8 +19,13 @@ public sealed class GreedyGenerator(Transformer model)
         var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         if (maxNewTokens == 0) return outputs.Select(o => o.ToArray()).ToArray();
 
-        int capacity = promptLength + maxNewTokens;
         var spec = model.Spec;
+        // The model has positions for max_position_embeddings tokens; checked before the cache is sized, so an absurd
+        // request is a clear error rather than an out-of-memory crash.
+        if ((long)promptLength + maxNewTokens > spec.MaxPositions)
+            throw new InvalidInputException(
+                $"a prompt of {promptLength} tokens plus {maxNewTokens} new tokens exceeds the {spec.MaxPositions} positions of {model.Directory}");
+        int capacity = promptLength + maxNewTokens;
         using var ws = model.CreateWorkspace(b, promptLength, cacheCapacity: capacity);
         var mask = new int[b * capacity];
         var realSoFar = new int[b];

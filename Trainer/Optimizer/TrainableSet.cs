@@ -41,12 +41,24 @@ public sealed class TrainableSet
         ulong index = 0;
         foreach (var p in weights.Parameters) // already in ordinal name order
         {
-            if (regex is not null && !regex.IsMatch(p.Name)) continue;
+            if (regex is not null && !Matches(regex, p.Name)) continue;
             chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: !p.IsBiasOrNorm));
             index += (ulong)p.Tensor.ElementCount;
         }
         if (chosen.Count == 0)
             throw new InvalidInputException($"--trainable '{nameFilter}' matches no parameter of the model");
         return new TrainableSet(chosen);
+    }
+
+    private static bool Matches(Regex regex, string name)
+    {
+        try
+        {
+            return regex.IsMatch(name);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new InvalidInputException($"--trainable '{regex}' took over a second on '{name}'; simplify the pattern");
+        }
     }
 }

@@ -12,9 +12,17 @@ public sealed class MetricsLog : IDisposable
     public MetricsLog(string runDirectory)
     {
         var stream = new FileStream(Path.Combine(runDirectory, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
-        stream.SetLength(CompleteLinesLength(stream));
-        stream.Seek(0, SeekOrigin.End);
-        _writer = new StreamWriter(stream);
+        try
+        {
+            stream.SetLength(CompleteLinesLength(stream));
+            stream.Seek(0, SeekOrigin.End);
+            _writer = new StreamWriter(stream);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
     }
 
     private static long CompleteLinesLength(FileStream stream)

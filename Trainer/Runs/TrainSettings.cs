@@ -31,7 +31,6 @@ public sealed record TrainSettings
     /// <summary>Examples per forward call; the batch's loss is accumulated over micro-batches under one perturbation.</summary>
     public int MicroBatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-6;
-    [JsonConverter(typeof(JsonStringEnumConverter<ScheduleKind>))]
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
     public double Eps { get; init; } = 1e-3;
     public double WeightDecay { get; init; }
