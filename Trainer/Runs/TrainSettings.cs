@@ -47,6 +47,12 @@ public sealed record TrainSettings
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     public int? MaxLength { get; init; }
 
+    /// <summary>The weight storage dtype <see cref="DType"/> names, or null to keep the checkpoint's.</summary>
+    public Engine.Tensors.DType? StorageType() =>
+        DType is null ? null
+        : Engine.Tensors.DTypeInfo.TryParseOption(DType, out var type) ? type
+        : throw new Engine.InvalidInputException($"--dtype '{DType}' is unknown (f32, f16, bf16)");
+
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,

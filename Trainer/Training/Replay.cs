@@ -25,8 +25,7 @@ public static class Replay
             throw new InvalidInputException($"--base {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
         var (records, _) = TrajectoryLog.Read(run.Trajectory);
         var settings = manifest.Settings;
-        DType? storage = settings.DType is null ? null
-            : DTypeInfo.TryParseOption(settings.DType, out var t) ? t : throw new InvalidInputException($"{run.Manifest}: dtype '{settings.DType}' is unknown");
+        DType? storage = settings.StorageType();
 
         using var backend = BackendFactory.Create(backendName ?? settings.Backend);
         using var model = Transformer.Load(baseModel, backend, storage);

@@ -22,9 +22,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         var run = new RunFolder(outDirectory);
         Validate(run);
         var clock = Stopwatch.StartNew();
-        DType? storage = null;
-        if (settings.DType is not null)
-            storage = DTypeInfo.TryParseOption(settings.DType, out var t) ? t : throw new InvalidInputException($"--dtype '{settings.DType}' is unknown (f32, f16, bf16)");
+        DType? storage = settings.StorageType();
 
         using var session = TrainingSession.Open(settings.Model, settings.Task, settings.Data, settings.TrainExamples,
             settings.EvalExamples, settings.TestExamples, settings.Seed, settings.MicroBatchSize, settings.Backend, storage, settings.MaxLength);
