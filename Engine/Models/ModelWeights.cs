@@ -125,7 +125,7 @@ public sealed class ModelWeights : IDisposable
             if (!reader.Contains(w.Name))
                 throw new InvalidInputException($"{reader.Directory}: tensor '{w.Name}' is missing (config.json's {spec.ModelType} architecture needs it)");
             var source = reader.Get(w.Name);
-            if (!source.Shape.SequenceEqual(w.Shape.Select(d => (long)d)))
+            if (!source.Shape.SequenceEqual(w.LongShape))
                 throw new InvalidInputException(
                     $"{source.FilePath}: tensor '{w.Name}' has shape ({string.Join(", ", source.Shape)}) but config.json implies ({string.Join(", ", w.Shape)})");
             if (!source.DType.IsFloatingPoint())
@@ -169,7 +169,7 @@ public sealed class ModelWeights : IDisposable
         var tensors = CheckpointNames.Select(name =>
         {
             var t = Get(name);
-            return TensorToWrite.FromWriter(name, t.DType, t.Shape.Dims.ToArray().Select(d => (long)d).ToArray(), stream =>
+            return TensorToWrite.FromWriter(name, t.DType, t.Shape.ToLongArray(), stream =>
             {
                 var bytes = new byte[t.ByteCount];
                 t.Backend.Download<byte>(t, bytes);
@@ -189,7 +189,7 @@ public sealed class ModelWeights : IDisposable
         foreach (var p in Parameters)
         {
             var source = reader.Get(p.Name);
-            if (source.DType != p.Tensor.DType || !source.Shape.SequenceEqual(p.Tensor.Shape.Dims.ToArray().Select(d => (long)d)))
+            if (source.DType != p.Tensor.DType || !source.Shape.SequenceEqual(p.Tensor.Shape.ToLongArray()))
                 throw new InvalidInputException(
                     $"{source.FilePath}: tensor '{p.Name}' is {source.DType} ({string.Join(", ", source.Shape)}), the model holds {p.Tensor.DType} {p.Tensor.Shape}");
             Backend.Upload(p.Tensor, source.Bytes);

@@ -42,7 +42,7 @@ public static class SyntheticCheckpoint
                 for (int i = 0; i < values.Length; i++) values[i] *= std;
             }
             offset += (ulong)values.Length;
-            tensors.Add(TensorToWrite.FromSingles(w.Name, dtype, w.Shape.Select(d => (long)d).ToArray(), values));
+            tensors.Add(TensorToWrite.FromSingles(w.Name, dtype, w.LongShape, values));
         }
         Directory.CreateDirectory(directory);
         SafetensorsWriter.Write(Path.Combine(directory, "model.safetensors"), tensors);

@@ -6,6 +6,7 @@ namespace MeZO.Engine.Models;
 public sealed record ExpectedWeight(string Name, int[] Shape)
 {
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
+    public long[] LongShape => Array.ConvertAll(Shape, d => (long)d);
 }
 
 /// <summary>

@@ -36,5 +36,8 @@ public sealed class TensorShape : IEquatable<TensorShape>
         return hash.ToHashCode();
     }
 
+    /// <summary>The dimensions as safetensors headers and checkpoint readers write them.</summary>
+    public long[] ToLongArray() => Array.ConvertAll(_dims, d => (long)d);
+
     public override string ToString() => "(" + string.Join(", ", _dims) + ")";
 }

@@ -7,10 +7,7 @@ namespace MeZO.Engine.Backends.Cpu;
 /// <summary>Peak float32 multiply-add throughput of this machine, all cores at once.</summary>
 /// <param name="GigaflopsPerSecond">all cores together; an FMA counts as two operations</param>
 /// <param name="Cores">cores that ran the measurement</param>
-internal readonly record struct PeakThroughput(double GigaflopsPerSecond, int Cores)
-{
-    public double PerCoreGigaflopsPerSecond => GigaflopsPerSecond / Cores;
-}
+internal readonly record struct PeakThroughput(double GigaflopsPerSecond, int Cores);
 
 /// <summary>
 /// Measures the float32 FMA peak that the matrix product is judged against: every core runs twelve independent
