@@ -40,19 +40,47 @@ public sealed class Transformer : IDisposable
     /// </summary>
     public void ScoreTokens(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
     {
-        if (rows.Length != targets.Length || rows.Length != logProbs.Length)
-            throw new ArgumentException("rows, targets and logProbs must have the same length");
-        foreach (int t in targets) CheckToken(t);
-        var final = Forward(ws, batch);
-        LogProbsAtRows(ws, final, rows, targets, logProbs);
+        CheckScoring(rows, targets, logProbs);
+        LogProbsAtRows(ws, Forward(ws, batch), rows, targets, logProbs);
     }
 
     /// <summary>Runs the batch and returns the logits (rows × V) at the given flat rows.</summary>
     public void LogitsAt(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, Span<float> logits)
     {
+        CheckLogitsLength(rows, logits);
+        LogitsAtRows(ws, Forward(ws, batch), rows, logits);
+    }
+
+    /// <summary>
+    /// <see cref="ScoreTokens"/> and <see cref="LogitsAt"/> from one forward pass: the log-probabilities of the targets
+    /// at <paramref name="rows"/>, and the logits (logitRows × V) at <paramref name="logitRows"/>.
+    /// </summary>
+    public void ScoreTokensAndLogits(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
+        Span<float> logProbs, ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        CheckScoring(rows, targets, logProbs);
+        CheckLogitsLength(logitRows, logits);
+        var final = Forward(ws, batch);
+        LogProbsAtRows(ws, final, rows, targets, logProbs);
+        LogitsAtRows(ws, final, logitRows, logits);
+    }
+
+    private void CheckScoring(ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
+    {
+        if (rows.Length != targets.Length || rows.Length != logProbs.Length)
+            throw new ArgumentException("rows, targets and logProbs must have the same length");
+        foreach (int t in targets) CheckToken(t);
+    }
+
+    private void CheckLogitsLength(ReadOnlySpan<int> rows, Span<float> logits)
+    {
         if (logits.Length != rows.Length * Spec.VocabSize)
             throw new ArgumentException($"logits must hold {rows.Length} × {Spec.VocabSize} values");
-        var picked = PickRows(ws, Forward(ws, batch), rows);
+    }
+
+    private void LogitsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<float> logits)
+    {
+        var picked = PickRows(ws, final, rows);
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);

@@ -7,7 +7,8 @@ namespace MeZO.Engine.Tests.Models;
 
 /// <summary>
 /// A sequence scores the same alone and inside a padded batch, on either side: padding must neither leak into
-/// attention nor shift positions. Also: a workspace reused for a smaller batch gives what a fresh one gives.
+/// attention nor shift positions. Also: a workspace reused for a smaller batch gives what a fresh one gives, and one
+/// forward pass for scores and logits gives what two give.
 /// </summary>
 [TestFixture]
 public sealed class PaddingInvarianceTests
@@ -66,5 +67,27 @@ public sealed class PaddingInvarianceTests
 
         // The same rows through the same code on the same values: nothing left over from the larger call may show.
         Assert.That(reused, Is.EqualTo(fresh));
+    }
+
+    [Test]
+    public void OneForwardPassForScoresAndLogits_GivesWhatTwoSeparateCallsGive([Values(TinyVariant.OptPreLayerNorm, TinyVariant.LlamaTied)] TinyVariant variant)
+    {
+        using var checkpoint = TinyCheckpoints.Create(variant);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 24, 9, 3, 17), PaddingSide.Left);
+        int[] rows = ParityRuns.RealRows(batch);
+        int[] targets = rows.Select(r => (r * 7 + 3) % checkpoint.VocabSize).ToArray();
+        int[] logitRows = [rows[^1], rows[0], rows[5]];
+
+        using var ws = model.CreateWorkspace(batch.BatchSize, batch.Length);
+        var logProbs = new float[rows.Length];
+        var logits = new float[logitRows.Length * checkpoint.VocabSize];
+        model.ScoreTokensAndLogits(ws, batch, rows, targets, logProbs, logitRows, logits);
+
+        // Each separate call is compared with the oracle elsewhere; the combined one must be the same computation exactly
+        // (the scoring must leave the final hidden states intact for the logits).
+        Assert.That(logProbs, Is.EqualTo(ParityRuns.EngineScores(model, batch, rows, targets)), "log-probabilities");
+        Assert.That(logits, Is.EqualTo(ParityRuns.EngineLogits(model, batch, logitRows)), "logits");
     }
 }

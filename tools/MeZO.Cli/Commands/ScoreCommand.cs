@@ -39,9 +39,8 @@ public sealed class ScoreCommand : ICommand
         var rows = Enumerable.Range(0, ids.Length - 1).ToArray();
         var targets = ids[1..];
         var logProbs = new float[rows.Length];
-        model.ScoreTokens(ws, batch, rows, targets, logProbs);
         var lastLogits = new float[model.Spec.VocabSize];
-        model.LogitsAt(ws, batch, [ids.Length - 1], lastLogits);
+        model.ScoreTokensAndLogits(ws, batch, rows, targets, logProbs, [ids.Length - 1], lastLogits);
 
         if (cl.Has("json"))
         {
