@@ -58,7 +58,7 @@ public sealed class CudaException : Exception
         CuResult.OutOfMemory => "the model, batch or sequence length needs more device memory than is free; " +
                                 "reduce --batch-size or the length, or use --dtype bf16",
         CuResult.NoDevice => "no CUDA GPU is visible to this process (check nvidia-smi and CUDA_VISIBLE_DEVICES)",
-        CuResult.InsufficientDriver or CuResult.SystemDriverMismatch or CuResult.CompatNotSupportedOnDevice =>
+        CuResult.SystemDriverMismatch or CuResult.CompatNotSupportedOnDevice =>
             "the NVIDIA driver is older than this CUDA component needs; update the driver",
         CuResult.NoBinaryForGpu or CuResult.InvalidImage =>
             "the compiled kernel is not for this GPU; delete the kernel cache (~/.cache/mezo/kernels) and retry",
