@@ -37,8 +37,13 @@ public sealed class CudaException : Exception
     internal static void ThrowIfFailed(NvrtcResult status, [CallerArgumentExpression(nameof(status))] string call = "")
     {
         if (status != NvrtcResult.Success)
-            throw new CudaException(call, Nvrtc.ErrorName(status), (int)status, "", status == NvrtcResult.InvalidOption
-                ? "this NVRTC does not accept an option the engine passes; use NVRTC 11.2 or newer" : "");
+            throw new CudaException(call, Nvrtc.ErrorName(status), (int)status, "", status switch
+            {
+                NvrtcResult.InvalidOption => "this NVRTC does not accept an option the engine passes; use NVRTC 11.2 or newer",
+                NvrtcResult.BuiltinOperationFailure =>
+                    "NVRTC could not open its libnvrtc-builtins.so of the same version; it must sit in libnvrtc's folder",
+                _ => "",
+            });
     }
 
     internal static void ThrowIfFailed(CublasStatus status, [CallerArgumentExpression(nameof(status))] string call = "")

@@ -102,6 +102,7 @@ internal static class CudaLibraries
                 tried.Add(candidate);
                 if (NativeLibrary.TryLoad(candidate, out nint handle))
                 {
+                    if (library == CudaLibrary.Nvrtc && Path.IsPathRooted(candidate)) LoadBuiltinsBeside(candidate);
                     result = new LibraryProbe(library, handle, candidate, tried);
                     break;
                 }
@@ -109,6 +110,19 @@ internal static class CudaLibraries
             Probes[library] = result;
             return result;
         }
+    }
+
+    /// <summary>
+    /// NVRTC opens its builtins library (libnvrtc-builtins.so.13.0) by name when it first compiles, through the loader's
+    /// search path only; NVRTC from a folder that is on no such path (MEZO_CUDA_LIBRARY_PATH, the CUDA 13 pip wheel,
+    /// whose libnvrtc has no RUNPATH) would fail with NVRTC_ERROR_BUILTIN_OPERATION_FAILURE. Loaded here from NVRTC's
+    /// own folder, the library is already in the process when NVRTC asks for it by name.
+    /// </summary>
+    public static IReadOnlyList<string> LoadBuiltinsBeside(string nvrtcPath)
+    {
+        string folder = Path.GetDirectoryName(nvrtcPath)!;
+        var builtins = Directory.GetFiles(folder, "libnvrtc-builtins.so.*").Order(StringComparer.Ordinal).ToArray();
+        return builtins.Where(file => NativeLibrary.TryLoad(file, out _)).ToArray();
     }
 
     /// <summary>Installs the resolver that maps the [LibraryImport] names to the probed files (once per process).</summary>
