@@ -113,10 +113,10 @@ internal static class CudaLibraries
     }
 
     /// <summary>
-    /// NVRTC opens its builtins library (libnvrtc-builtins.so.13.0) by name when it first compiles, through the loader's
-    /// search path only; NVRTC from a folder that is on no such path (MEZO_CUDA_LIBRARY_PATH, the CUDA 13 pip wheel,
-    /// whose libnvrtc has no RUNPATH) would fail with NVRTC_ERROR_BUILTIN_OPERATION_FAILURE. Loaded here from NVRTC's
-    /// own folder, the library is already in the process when NVRTC asks for it by name.
+    /// Loads the builtins libraries in NVRTC's folder and returns those it loaded. NVRTC opens its builtins
+    /// (libnvrtc-builtins.so.13.0) by name when it first compiles, through the loader's search path and its own RUNPATH
+    /// only, which Debian's libnvrtc and the CUDA 13.0 pip wheel's lack: found through MEZO_CUDA_LIBRARY_PATH alone it
+    /// failed with NVRTC_ERROR_BUILTIN_OPERATION_FAILURE. Loaded here first, the name resolves to the library in the process.
     /// </summary>
     public static IReadOnlyList<string> LoadBuiltinsBeside(string nvrtcPath)
     {
