@@ -305,9 +305,18 @@ public class CudaHeaderAbiTests
             if (gpp is null) Assert.Ignore("g++ is not installed: the bindings cannot be compared with the CUDA headers");
 
             string stem = Path.Combine(Path.GetTempPath(), $"mezo-abi-{library}-{Environment.ProcessId}");
-            File.WriteAllText(stem + ".cpp", Program(library, header));
-            Run(gpp!, ["-std=c++17", "-I", folder!, "-o", stem, stem + ".cpp"], "g++");
-            string output = Run(stem, [], stem);
+            string output;
+            try
+            {
+                File.WriteAllText(stem + ".cpp", Program(library, header));
+                Run(gpp!, ["-std=c++17", "-I", folder!, "-o", stem, stem + ".cpp"], "g++");
+                output = Run(stem, [], stem);
+            }
+            finally
+            {
+                File.Delete(stem + ".cpp");
+                File.Delete(stem);
+            }
             var report = Parse(header, folder!, output);
             Reports[library] = report;
             return report;
