@@ -37,8 +37,13 @@ public sealed class CudaException : Exception
     internal static void ThrowIfFailed(NvrtcResult status, [CallerArgumentExpression(nameof(status))] string call = "")
     {
         if (status != NvrtcResult.Success)
-            throw new CudaException(call, Nvrtc.ErrorName(status), (int)status, "", status == NvrtcResult.InvalidOption
-                ? "this NVRTC does not accept an option the engine passes; use NVRTC 11.2 or newer" : "");
+            throw new CudaException(call, Nvrtc.ErrorName(status), (int)status, "", status switch
+            {
+                NvrtcResult.InvalidOption => "this NVRTC does not accept an option the engine passes; use NVRTC 11.2 or newer",
+                NvrtcResult.BuiltinOperationFailure =>
+                    "NVRTC could not open its libnvrtc-builtins.so of the same version; it must sit in libnvrtc's folder",
+                _ => "",
+            });
     }
 
     internal static void ThrowIfFailed(CublasStatus status, [CallerArgumentExpression(nameof(status))] string call = "")
@@ -58,7 +63,7 @@ public sealed class CudaException : Exception
         CuResult.OutOfMemory => "the model, batch or sequence length needs more device memory than is free; " +
                                 "reduce --batch-size or the length, or use --dtype bf16",
         CuResult.NoDevice => "no CUDA GPU is visible to this process (check nvidia-smi and CUDA_VISIBLE_DEVICES)",
-        CuResult.InsufficientDriver or CuResult.SystemDriverMismatch or CuResult.CompatNotSupportedOnDevice =>
+        CuResult.SystemDriverMismatch or CuResult.CompatNotSupportedOnDevice =>
             "the NVIDIA driver is older than this CUDA component needs; update the driver",
         CuResult.NoBinaryForGpu or CuResult.InvalidImage =>
             "the compiled kernel is not for this GPU; delete the kernel cache (~/.cache/mezo/kernels) and retry",

@@ -25,7 +25,6 @@ internal enum CuResult
     StreamCaptureInvalidated = 901,
     CompatNotSupportedOnDevice = 804,
     SystemDriverMismatch = 803,
-    InsufficientDriver = 35,
     Unknown = 999,
 }
 

@@ -142,8 +142,8 @@ internal static unsafe partial class CublasLt
         nint cLayout, nint dLayout, nint preference, int requested, CublasLtHeuristicResult* results, out int returned);
 
     [LibraryImport(CudaLibraries.CublasLtImport)]
-    public static partial CublasStatus cublasLtMatmul(nint handle, nint descriptor, void* alpha, ulong a, nint aLayout, ulong b,
-        nint bLayout, void* beta, ulong c, nint cLayout, ulong d, nint dLayout, CublasLtMatmulAlgo* algo, ulong workspace,
+    public static partial CublasStatus cublasLtMatmul(nint handle, nint descriptor, void* alpha, nint a, nint aLayout, nint b,
+        nint bLayout, void* beta, nint c, nint cLayout, nint d, nint dLayout, CublasLtMatmulAlgo* algo, nint workspace,
         nuint workspaceBytes, nint stream);
 
     /// <summary>"CUBLAS_STATUS_NOT_SUPPORTED (…)" for a status.</summary>

@@ -6,7 +6,8 @@ namespace MeZO.Engine.Cuda.Native;
 /// The CUDA driver API (libcuda.so.1) as the engine uses it: one context (the device's primary context), one stream,
 /// modules loaded from NVRTC images. Every call returns a <see cref="CuResult"/> that goes through
 /// <see cref="CudaException.ThrowIfFailed(CuResult, string)"/>. Versioned symbols (_v2) are the ones cuda.h maps the
-/// plain names to since CUDA 4 / 10 / 11.4; all exist in every driver that supports sm_80.
+/// plain names to, the same in CUDA 11.8, 12.x and 13.0 (CudaHeaderAbiTests compares every declaration here with the
+/// installed cuda.h); a driver keeps exporting every version it ever mapped, so all exist in any driver for sm_80.
 /// </summary>
 internal static unsafe partial class CudaDriver
 {
@@ -93,9 +94,6 @@ internal static unsafe partial class CudaDriver
     public static partial CuResult cuModuleGetFunction(out nint function, nint module, string name);
 
     [LibraryImport(CudaLibraries.DriverImport)]
-    public static partial CuResult cuFuncGetAttribute(out int value, CuFunctionAttribute attribute, nint function);
-
-    [LibraryImport(CudaLibraries.DriverImport)]
     public static partial CuResult cuFuncSetAttribute(nint function, CuFunctionAttribute attribute, int value);
 
     [LibraryImport(CudaLibraries.DriverImport)]
@@ -124,9 +122,6 @@ internal static unsafe partial class CudaDriver
 
     [LibraryImport(CudaLibraries.DriverImport)]
     public static partial CuResult cuEventSynchronize(nint cuEvent);
-
-    [LibraryImport(CudaLibraries.DriverImport)]
-    public static partial CuResult cuEventElapsedTime(out float milliseconds, nint start, nint end);
 
     // Graphs: a stream's work captured once and replayed with one launch.
 

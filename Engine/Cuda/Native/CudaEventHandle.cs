@@ -7,10 +7,12 @@ internal sealed class CudaEventHandle : ContextBoundHandle
     {
     }
 
+    /// <summary>CU_EVENT_DISABLE_TIMING (cuda.h): cheaper where only ordering matters.</summary>
+    internal const uint DisableTiming = 2;
+
     public static CudaEventHandle Create(CudaContextHandle context, bool timing)
     {
-        const uint disableTiming = 2; // CU_EVENT_DISABLE_TIMING: cheaper where only ordering matters
-        CudaException.ThrowIfFailed(CudaDriver.cuEventCreate(out nint raw, timing ? 0u : disableTiming));
+        CudaException.ThrowIfFailed(CudaDriver.cuEventCreate(out nint raw, timing ? 0u : DisableTiming));
         return new CudaEventHandle(context, raw);
     }
 

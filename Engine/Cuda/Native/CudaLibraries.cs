@@ -102,6 +102,7 @@ internal static class CudaLibraries
                 tried.Add(candidate);
                 if (NativeLibrary.TryLoad(candidate, out nint handle))
                 {
+                    if (library == CudaLibrary.Nvrtc && Path.IsPathRooted(candidate)) LoadBuiltinsBeside(candidate);
                     result = new LibraryProbe(library, handle, candidate, tried);
                     break;
                 }
@@ -109,6 +110,19 @@ internal static class CudaLibraries
             Probes[library] = result;
             return result;
         }
+    }
+
+    /// <summary>
+    /// Loads the builtins libraries in NVRTC's folder and returns those it loaded. NVRTC opens its builtins
+    /// (libnvrtc-builtins.so.13.0) by name when it first compiles, through the loader's search path and its own RUNPATH
+    /// only, which Debian's libnvrtc and the CUDA 13.0 pip wheel's lack: found through MEZO_CUDA_LIBRARY_PATH alone it
+    /// failed with NVRTC_ERROR_BUILTIN_OPERATION_FAILURE. Loaded here first, the name resolves to the library in the process.
+    /// </summary>
+    public static IReadOnlyList<string> LoadBuiltinsBeside(string nvrtcPath)
+    {
+        string folder = Path.GetDirectoryName(nvrtcPath)!;
+        var builtins = Directory.GetFiles(folder, "libnvrtc-builtins.so.*").Order(StringComparer.Ordinal).ToArray();
+        return builtins.Where(file => NativeLibrary.TryLoad(file, out _)).ToArray();
     }
 
     /// <summary>Installs the resolver that maps the [LibraryImport] names to the probed files (once per process).</summary>

@@ -7,11 +7,13 @@ internal sealed class CudaStreamHandle : ContextBoundHandle
     {
     }
 
+    /// <summary>CU_STREAM_NON_BLOCKING (cuda.h).</summary>
+    internal const uint NonBlocking = 1;
+
     /// <summary>A stream that does not synchronise with the legacy default stream (the engine uses only its own).</summary>
     public static CudaStreamHandle Create(CudaContextHandle context)
     {
-        const uint nonBlocking = 1; // CU_STREAM_NON_BLOCKING
-        CudaException.ThrowIfFailed(CudaDriver.cuStreamCreate(out nint raw, nonBlocking));
+        CudaException.ThrowIfFailed(CudaDriver.cuStreamCreate(out nint raw, NonBlocking));
         return new CudaStreamHandle(context, raw);
     }
 

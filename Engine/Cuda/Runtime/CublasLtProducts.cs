@@ -61,7 +61,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
     {
         var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.Transposed, call.Bias != 0, call.Compute,
             Alignment(call.X), Alignment(call.W), Alignment(call.Output), call.Bias == 0 ? 256 : Alignment(call.Bias));
-        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = Plan.Create(_handle, key, WorkspaceBytes);
+        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = Plan.Create(_handle, key, call.Bias, WorkspaceBytes);
         if (call.Bias != 0)
         {
             nint bias = call.Bias;
@@ -70,9 +70,9 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
         }
         float alpha = 1, beta = 0;
         var algo = plan.Algorithm;
-        CudaException.ThrowIfFailed(CublasLt.cublasLtMatmul(_handle.Raw, plan.Operation.Raw, &alpha, (ulong)call.W, plan.A.Raw,
-            (ulong)call.X, plan.B.Raw, &beta, (ulong)call.Output, plan.D.Raw, (ulong)call.Output, plan.D.Raw, &algo,
-            (ulong)_workspace.DangerousGetHandle(), (nuint)WorkspaceBytes, _stream.Raw));
+        CudaException.ThrowIfFailed(CublasLt.cublasLtMatmul(_handle.Raw, plan.Operation.Raw, &alpha, call.W, plan.A.Raw,
+            call.X, plan.B.Raw, &beta, call.Output, plan.D.Raw, call.Output, plan.D.Raw, &algo,
+            _workspace.DangerousGetHandle(), (nuint)WorkspaceBytes, _stream.Raw));
     }
 
     /// <summary>The largest power of two (up to 256) dividing an address: the heuristic must know how aligned operands are.</summary>
@@ -108,7 +108,8 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
         public CublasLtDescriptorHandle D { get; }
         public CublasLtMatmulAlgo Algorithm { get; }
 
-        public static Plan Create(CublasLtHandle handle, PlanKey key, long workspaceBytes)
+        /// <summary>The plan for one shape; <paramref name="bias"/> is a bias of the key's alignment (0 without a bias).</summary>
+        public static Plan Create(CublasLtHandle handle, PlanKey key, nint bias, long workspaceBytes)
         {
             var operation = CublasLtDescriptorHandle.Matmul(key.Compute);
             var transA = key.Transposed ? CublasOperation.None : CublasOperation.Transpose;
@@ -117,6 +118,11 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
             CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransA, &transA, sizeof(int)));
             CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransB, &transB, sizeof(int)));
             CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.Epilogue, &epilogue, sizeof(int)));
+            // The heuristic takes the bias alignment from the bias pointer (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER);
+            // left at its NULL default it would assume any alignment and may pick a kernel this key's biases cannot feed.
+            if (key.Bias)
+                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.BiasPointer,
+                    &bias, (nuint)sizeof(nint)));
 
             // Column-major views of the row-major buffers (see the class comment).
             var a = key.Transposed

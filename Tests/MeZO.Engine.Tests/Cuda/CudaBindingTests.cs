@@ -32,6 +32,26 @@ public class CudaBindingTests
     }
 
     [Test]
+    public void NvrtcBuiltinsBesideTheLibraryAreLoadedWithIt()
+    {
+        // A real builtins library in a folder on no loader path, as in the CUDA 13 pip wheel (whose libnvrtc has no RUNPATH).
+        string? installed = CudaLibraries.VariableFolders().Concat(CudaLibraries.StandardFolders())
+            .SelectMany(d => Directory.GetFiles(d, "libnvrtc-builtins.so.*")).FirstOrDefault();
+        if (installed is null) Assert.Ignore("no libnvrtc-builtins.so.* installed here");
+        string folder = Directory.CreateTempSubdirectory("mezo-nvrtc-").FullName;
+        try
+        {
+            string builtins = Path.Combine(folder, Path.GetFileName(installed!));
+            File.CreateSymbolicLink(builtins, installed!);
+            Assert.That(CudaLibraries.LoadBuiltinsBeside(Path.Combine(folder, "libnvrtc.so.12")), Is.EqualTo(new[] { builtins }));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
     public void HeuristicResultHasCublasLtsLayout()
     {
         // cublasLt.h: { cublasLtMatmulAlgo_t algo (uint64_t[8]); size_t workspaceSize; cublasStatus_t state;

@@ -62,7 +62,8 @@ internal static class HostCompiler
         }
     }
 
-    private static string? FindCompiler() =>
+    /// <summary>g++ on the PATH, or null.</summary>
+    internal static string? FindCompiler() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(folder => Path.Combine(folder, "g++")).FirstOrDefault(File.Exists);
 }
