@@ -99,19 +99,24 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
         }
     }
 
-    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) =>
-        new CudaMemory(_context, bytes, report, category);
+    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category)
+    {
+        if (_capturing)
+            throw new InvalidOperationException($"allocating {bytes} bytes during CUDA graph capture: cuMemAlloc cannot be recorded; " +
+                                                "allocate before capturing");
+        return new CudaMemory(_context, bytes, report, category);
+    }
 
     public void Upload(nint destination, ReadOnlySpan<byte> source)
     {
         NotCapturing(nameof(Upload));
         _context.MakeCurrent();
-        for (int offset = 0, chunk = 0; offset < source.Length; offset += StagingBytes, chunk++)
+        for (long offset = 0, chunk = 0; offset < source.Length; offset += StagingBytes, chunk++)
         {
-            int i = chunk & 1, length = Math.Min(StagingBytes, source.Length - offset);
+            int i = (int)(chunk & 1), length = (int)Math.Min(StagingBytes, source.Length - offset);
             CudaException.ThrowIfFailed(CudaDriver.cuEventSynchronize(_stagingFree[i].Raw)); // its last copy has left
-            source.Slice(offset, length).CopyTo(_staging[i].Span);
-            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyHtoDAsync((ulong)(destination + offset), (void*)_staging[i].Raw,
+            source.Slice((int)offset, length).CopyTo(_staging[i].Span);
+            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyHtoDAsync((ulong)(destination + (nint)offset), (void*)_staging[i].Raw,
                 (nuint)length, _stream.Raw));
             CudaException.ThrowIfFailed(CudaDriver.cuEventRecord(_stagingFree[i].Raw, _stream.Raw));
         }
@@ -121,24 +126,26 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     {
         NotCapturing(nameof(Download));
         _context.MakeCurrent();
-        for (int offset = 0; offset < destination.Length; offset += StagingBytes)
+        for (long offset = 0; offset < destination.Length; offset += StagingBytes)
         {
-            int length = Math.Min(StagingBytes, destination.Length - offset);
-            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoHAsync((void*)_staging[0].Raw, (ulong)(source + offset), (nuint)length,
+            int length = (int)Math.Min(StagingBytes, destination.Length - offset);
+            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoHAsync((void*)_staging[0].Raw, (ulong)(source + (nint)offset), (nuint)length,
                 _stream.Raw));
             CudaException.ThrowIfFailed(CudaDriver.cuStreamSynchronize(_stream.Raw));
-            _staging[0].Span[..length].CopyTo(destination.Slice(offset, length));
+            _staging[0].Span[..length].CopyTo(destination.Slice((int)offset, length));
         }
     }
 
     public void Copy(nint destination, nint source, long bytes)
     {
+        if (bytes == 0) return;
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoDAsync((ulong)destination, (ulong)source, (nuint)bytes, _stream.Raw));
     }
 
     public void Zero(nint destination, long bytes)
     {
+        if (bytes == 0) return; // a zero-element tensor: no driver call to reject a zero count
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuMemsetD8Async((ulong)destination, 0, (nuint)bytes, _stream.Raw));
     }
@@ -200,6 +207,9 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
 
     public void Synchronize()
     {
+        if (_capturing)
+            throw new InvalidOperationException("waiting for the GPU during CUDA graph capture: nothing runs until the graph is " +
+                                                "launched; synchronise after launching it");
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuStreamSynchronize(_stream.Raw));
     }
@@ -214,27 +224,33 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     public CudaGraph Capture(Action body)
     {
         _context.MakeCurrent();
+        // Thread-local mode: only this thread's calls that cannot be recorded break the capture, so a tensor freed on
+        // the finalizer thread meanwhile does not.
         CudaException.ThrowIfFailed(CudaDriver.cuStreamBeginCapture(_stream.Raw, CuStreamCaptureMode.ThreadLocal));
         _capturing = true;
-        nint rawGraph;
         try
         {
             body();
         }
-        finally
+        catch
         {
+            // End the capture so the stream is usable again and drop the partial graph; the body's error is the one to report.
             _capturing = false;
-            // Ending the capture also after a failure, so the stream is usable again; the partial graph is dropped.
-            var ended = CudaDriver.cuStreamEndCapture(_stream.Raw, out rawGraph);
-            if (ended != CuResult.Success && rawGraph != 0) CudaDriver.cuGraphDestroy(rawGraph);
-            CudaException.ThrowIfFailed(ended);
+            if (CudaDriver.cuStreamEndCapture(_stream.Raw, out nint partial) == CuResult.Success && partial != 0)
+                CudaDriver.cuGraphDestroy(partial);
+            throw;
         }
+        _capturing = false;
+        var ended = CudaDriver.cuStreamEndCapture(_stream.Raw, out nint rawGraph);
+        if (ended != CuResult.Success)
+            throw CudaException.From(ended, "cuStreamEndCapture (an operation in the captured work could not be recorded)");
         var graph = new CudaGraphHandle(_context, rawGraph);
         try
         {
             var exec = CudaGraphExecHandle.Instantiate(_context, graph);
             return new CudaGraph(new GraphResources(graph, exec), () =>
             {
+                ObjectDisposedException.ThrowIf(_stream.IsClosed, this); // its stream went with the backend
                 _context.MakeCurrent();
                 CudaException.ThrowIfFailed(CudaDriver.cuGraphLaunch(exec.Raw, _stream.Raw));
             });
