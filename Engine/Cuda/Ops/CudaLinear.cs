@@ -47,8 +47,8 @@ internal static class CudaLinear
         long m = x.Shape.Rows;
         int k = x.Shape[-1], n = output.Shape[-1];
         if (m == 0 || n == 0) return;
-        if ((m + Tile - 1) / Tile > ushort.MaxValue)
-            throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({ushort.MaxValue * Tile} rows)");
+        if ((m + Tile - 1) / Tile > LaunchShape.MaxGridYZ)
+            throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({LaunchShape.MaxGridYZ * Tile} rows)");
         var runtime = backend.Runtime;
         var path = Choose(backend.Options.Precision, weight.DType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
         if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)

@@ -83,17 +83,21 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
                                                $"(sm_{properties.ComputeCapability})");
 
         var context = CudaContextHandle.Retain(device);
+        CudaStreamHandle? stream = null;
+        CublasLtProducts? products = null;
         try
         {
             context.MakeCurrent();
-            var stream = CudaStreamHandle.Create(context);
+            stream = CudaStreamHandle.Create(context);
             string note = "matrix products on NVRTC kernels (cuBLASLt not requested)";
-            var products = useCublasLt ? CublasLtProducts.TryCreate(context, stream, report, out note) : null;
+            products = useCublasLt ? CublasLtProducts.TryCreate(context, stream, report, out note) : null;
             return new CudaDriverRuntime(context, stream, compiler, new KernelCache(cacheDirectory), target, properties, products,
                 note, driverVersion);
         }
         catch
         {
+            products?.Dispose();
+            stream?.Dispose();
             context.Dispose();
             throw;
         }

@@ -17,13 +17,17 @@ internal readonly record struct LaunchShape(Dim3 Grid, Dim3 Block, int SharedByt
     /// <summary>Grid-stride kernels need no more blocks than this to fill any GPU (a cap keeps the grid legal).</summary>
     private const long MaxStridingBlocks = 65536;
 
+    /// <summary>The driver's limits on gridDim.x (2³¹ − 1) and on gridDim.y and gridDim.z.</summary>
+    public const long MaxGridX = int.MaxValue, MaxGridYZ = ushort.MaxValue;
+
     /// <summary>A grid-stride loop over <paramref name="count"/> items, one per thread per pass.</summary>
     public static LaunchShape Striding(long count) =>
         new(new Dim3((uint)Math.Clamp((count + Threads - 1) / Threads, 1, MaxStridingBlocks)), new Dim3(Threads));
 
     /// <summary>One block per row, its threads striding over the row (whole warps, at most 256).</summary>
-    public static LaunchShape PerRow(long rows, int width) =>
-        new(new Dim3(checked((uint)rows)), new Dim3((uint)Math.Clamp((width + 31) / 32 * 32, 32, Threads)));
+    public static LaunchShape PerRow(long rows, int width) => rows <= MaxGridX
+        ? new(new Dim3((uint)rows), new Dim3((uint)Math.Clamp((width + 31) / 32 * 32, 32, Threads)))
+        : throw new NotSupportedException($"{rows} rows exceed the {MaxGridX} blocks of a CUDA grid (one block per row)");
 }
 
 /// <summary>The C type of a kernel parameter, as far as packing an argument for it goes.</summary>
