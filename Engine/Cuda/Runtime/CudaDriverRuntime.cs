@@ -157,6 +157,9 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     public DeviceKernel Kernel(KernelFile file, string name)
     {
         if (_kernels.TryGetValue((file.Name, name), out var known)) return known;
+        if (_capturing)
+            throw new InvalidOperationException($"{file.Name}:{name} is first used during CUDA graph capture, where its module cannot be " +
+                                                "loaded; run the captured work once before capturing it");
         _context.MakeCurrent();
         if (!_modules.TryGetValue(file.Name, out var module)) _modules[file.Name] = module = LoadModule(file);
         var kernel = new DeviceKernel(file, name, module.Function(name));
@@ -275,6 +278,10 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
 
     public void Dispose()
     {
+        // Queued work may still read the staging buffers, the cuBLASLt workspace or a module's code: let it finish. A
+        // failure here can only be the sticky error of an earlier fault, which the call that met it has reported, and
+        // Dispose must not throw over the exception that is usually on its way out.
+        if (_context.TryMakeCurrent()) CudaDriver.cuStreamSynchronize(_stream.Raw);
         _matrixProducts?.Dispose();
         foreach (var module in _modules.Values) module.Dispose();
         _modules.Clear();
