@@ -21,13 +21,9 @@ cp -a "$dotnet_root/host/fxr/$runtime_version" "$stage/dotnet/host/fxr/"
 cp -a "$dotnet_root/dotnet" "$stage/dotnet/"
 echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . && echo "" || echo " with uncommitted changes")" > "$stage/commit"
 
-if command -v zstd > /dev/null; then
-    tar -C "$stage" -cf - . | zstd -19 -T0 -q -o .gpu/mezo-gpu.tar.zst
-    archive=.gpu/mezo-gpu.tar.zst
-else
-    tar -C "$stage" -cf - . | xz -9e -T0 > .gpu/mezo-gpu.tar.xz
-    archive=.gpu/mezo-gpu.tar.xz
-fi
+# xz, not zstd: the GPU machine may lack both tools, and Python's standard library unpacks .tar.xz (gpu-check falls back to it).
+archive=.gpu/mezo-gpu.tar.xz
+tar -C "$stage" -cf - . | xz -9e -T0 > "$archive"
 rm -rf "$stage"
 size=$(stat -c %s "$archive")
 echo "gpu-pack: $archive, $((size / 1024 / 1024)) MiB (.NET $runtime_version, commit $(git rev-parse --short HEAD))"

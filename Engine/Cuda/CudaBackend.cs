@@ -242,9 +242,9 @@ public sealed class CudaBackend : IBackend
     {
         if (_disposed) return;
         _disposed = true;
+        _runtime.Dispose(); // first: it waits for queued work, which may still use the scratch or the fault record
         Scratch.Dispose();
         _fault.Dispose();
-        _runtime.Dispose();
     }
 
     /// <summary>Raises (and clears) the first bad index a kernel recorded since the last check.</summary>

@@ -52,7 +52,7 @@ public sealed class CudaException : Exception
             throw new CudaException(call, CublasLt.ErrorName(status), (int)status, CublasLt.ErrorDescription(status), status switch
             {
                 CublasStatus.NotSupported or CublasStatus.ArchMismatch =>
-                    "cuBLASLt has no algorithm for this shape or type on this GPU; --matmul simt avoids cuBLASLt",
+                    "cuBLASLt has no algorithm for this shape or type on this GPU; MEZO_CUDA_MATMUL=kernels avoids cuBLASLt",
                 CublasStatus.NotInitialized => "cuBLASLt could not start on this device (driver too old for the library?)",
                 _ => "",
             });
@@ -70,7 +70,8 @@ public sealed class CudaException : Exception
         CuResult.InvalidPtx or CuResult.UnsupportedPtxVersion or CuResult.JitCompilerNotFound =>
             "NVRTC is newer than the driver; point MEZO_CUDA_LIBRARY_PATH at an NVRTC no newer than the driver's CUDA version",
         CuResult.IllegalAddress or CuResult.LaunchFailed =>
-            "a kernel touched memory outside its buffers, a bug: run 'mezo verify --backend cuda' and report its output",
+            "a kernel touched memory outside its buffers, a bug. The CUDA context is now unusable (every later call fails " +
+            "with this error, possibly at an unrelated call): restart the process; run 'mezo verify --backend cuda' and report its output",
         CuResult.LaunchOutOfResources => "a kernel asked for more registers or shared memory than the GPU has: a bug",
         CuResult.StreamCaptureUnsupported or CuResult.StreamCaptureInvalidated =>
             "an operation that cannot be captured ran during CUDA graph capture (an upload, download or allocation)",

@@ -17,17 +17,25 @@ internal sealed class CudaMemory : BackendMemory
 
     public CudaMemory(CudaContextHandle context, long bytes, MemoryReport report, MemoryCategory category) : base(bytes)
     {
-        context.MakeCurrent();
-        // A zero-byte tensor still gets a distinct valid address, as on the CPU.
-        var result = CudaDriver.cuMemAlloc(out ulong address, (nuint)Math.Max(bytes, 1));
-        if (result != CuResult.Success)
-            throw CudaException.From(result, $"cuMemAlloc({bytes} bytes of {category.ToString().ToLowerInvariant()})");
-        bool added = false;
-        context.DangerousAddRef(ref added);
         _context = context;
         _report = report;
         _category = category;
-        SetHandle((nint)address);
+        bool added = false;
+        context.DangerousAddRef(ref added); // first: a disposed context fails before anything is allocated
+        try
+        {
+            context.MakeCurrent();
+            // A zero-byte tensor still gets a distinct valid address, as on the CPU.
+            var result = CudaDriver.cuMemAlloc(out ulong address, (nuint)Math.Max(bytes, 1));
+            if (result != CuResult.Success)
+                throw CudaException.From(result, $"cuMemAlloc({bytes} bytes of {category.ToString().ToLowerInvariant()})");
+            SetHandle((nint)address);
+        }
+        catch
+        {
+            context.DangerousRelease(); // no handle, so ReleaseHandle never runs to do it
+            throw;
+        }
         report.Add(category, bytes);
     }
 

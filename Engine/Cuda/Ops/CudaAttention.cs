@@ -23,6 +23,9 @@ internal static class CudaAttention
         if (batch == 0 || length == 0 || heads == 0) return;
         if (headDim > MaxHeadDim)
             throw new NotSupportedException($"Attention: head width {headDim} of '{q.Name}' is above the CUDA kernel's {MaxHeadDim}");
+        if (heads > LaunchShape.MaxGridYZ || batch > LaunchShape.MaxGridYZ)
+            throw new NotSupportedException($"Attention: {batch} sequences × {heads} heads of '{q.Name}' exceed the kernel's grid " +
+                                            $"({LaunchShape.MaxGridYZ} of each)");
         var grid = new Dim3((uint)((length + QueriesPerBlock - 1) / QueriesPerBlock), (uint)heads, (uint)batch);
         backend.Launch(KernelCatalog.Attention, "mezo_attention", new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
             Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),

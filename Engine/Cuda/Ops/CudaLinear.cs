@@ -23,7 +23,8 @@ internal enum LinearPath
 
 /// <summary>
 /// output(M, N) = x(M, K)·Wᵀ + bias. Which implementation runs depends on the precision asked for, the weights'
-/// dtype and what the device has (<see cref="Choose"/>); every path takes float32 x and writes float32 output.
+/// dtype and what the device has (<see cref="Choose"/>); a shape for which cuBLASLt has no algorithm runs on the kernel
+/// chosen as if cuBLASLt were absent. Every path takes float32 x and writes float32 output.
 /// </summary>
 internal static class CudaLinear
 {
@@ -46,23 +47,25 @@ internal static class CudaLinear
         long m = x.Shape.Rows;
         int k = x.Shape[-1], n = output.Shape[-1];
         if (m == 0 || n == 0) return;
-        if ((m + Tile - 1) / Tile > ushort.MaxValue)
-            throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({ushort.MaxValue * Tile} rows)");
+        if ((m + Tile - 1) / Tile > LaunchShape.MaxGridYZ)
+            throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({LaunchShape.MaxGridYZ * Tile} rows)");
         var runtime = backend.Runtime;
         var path = Choose(backend.Options.Precision, weight.DType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
-        switch (path)
-        {
-            case LinearPath.SimtKernel:
-                Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", 256, x, weight, transposed, bias, output, (int)m, n, k);
-                break;
-            case LinearPath.TensorCoreKernel:
-                Kernel(backend, KernelCatalog.GemmMma, weight.DType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", 128,
-                    x, weight, transposed, bias, output, (int)m, n, k);
-                break;
-            default:
-                Cublas(backend, path, x, weight, transposed, bias, output, (int)m, n, k);
-                break;
-        }
+        if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)
+            Kernel(backend, path, x, weight, transposed, bias, output, (int)m, n, k);
+        else if (!Cublas(backend, path, x, weight, transposed, bias, output, (int)m, n, k))
+            Kernel(backend, Choose(backend.Options.Precision, weight.DType, haveCublasLt: false, runtime.ComputeCapability, k),
+                x, weight, transposed, bias, output, (int)m, n, k);
+    }
+
+    private static void Kernel(CudaBackend backend, LinearPath path, Tensor x, Tensor weight, bool transposed, Tensor? bias,
+        Tensor output, int m, int n, int k)
+    {
+        if (path == LinearPath.TensorCoreKernel)
+            Kernel(backend, KernelCatalog.GemmMma, weight.DType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", 128,
+                x, weight, transposed, bias, output, m, n, k);
+        else
+            Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", 256, x, weight, transposed, bias, output, m, n, k);
     }
 
     private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, Tensor x, Tensor weight,
@@ -77,9 +80,10 @@ internal static class CudaLinear
 
     /// <summary>
     /// cuBLASLt takes operands of one type and a bias of the output's type (float32): x is rounded to the weights'
-    /// 16-bit type and a 16-bit bias widened, into the backend's scratch, by Kernels/convert.cu.
+    /// 16-bit type and a 16-bit bias widened, into the backend's scratch, by Kernels/convert.cu. False (nothing queued)
+    /// when cuBLASLt has no algorithm for the call.
     /// </summary>
-    private static void Cublas(CudaBackend backend, LinearPath path, Tensor x, Tensor weight, bool transposed, Tensor? bias,
+    private static bool Cublas(CudaBackend backend, LinearPath path, Tensor x, Tensor weight, bool transposed, Tensor? bias,
         Tensor output, int m, int n, int k)
     {
         bool convertX = path == LinearPath.CublasLtMixed;
@@ -89,20 +93,18 @@ internal static class CudaLinear
         {
             var (xScratch, biasScratch) = backend.Scratch.Reserve(backend.Capturing,
                 convertX ? (long)m * k * weight.DType.SizeOf() : 0, convertBias ? (long)n * sizeof(float) : 0);
-            if (convertX)
-            {
-                Convert(backend, x.Address, DType.F32, xScratch, weight.DType, (long)m * k);
-                xAddress = xScratch;
-            }
-            if (convertBias)
-            {
-                Convert(backend, bias!.Address, bias.DType, biasScratch, DType.F32, n);
-                biasAddress = biasScratch;
-            }
+            if (convertX) xAddress = xScratch;
+            if (convertBias) biasAddress = biasScratch;
         }
         var compute = path == LinearPath.CublasLtTensorFloat32 ? CublasComputeType.Compute32FFastTF32 : CublasComputeType.Compute32F;
-        backend.Runtime.MatrixProducts!.Linear(new MatmulCall(m, n, k, xAddress, DataType(convertX ? weight.DType : DType.F32),
-            weight.Address, DataType(weight.DType), transposed, biasAddress, output.Address, compute));
+        var call = new MatmulCall(m, n, k, xAddress, DataType(convertX ? weight.DType : DType.F32), weight.Address,
+            DataType(weight.DType), transposed, biasAddress, output.Address, compute);
+        var products = backend.Runtime.MatrixProducts!;
+        if (!products.Supports(call)) return false;
+        if (convertX) Convert(backend, x.Address, DType.F32, xAddress, weight.DType, (long)m * k);
+        if (convertBias) Convert(backend, bias!.Address, bias.DType, biasAddress, DType.F32, n);
+        products.Linear(call);
+        return true;
     }
 
     private static void Convert(CudaBackend backend, nint source, DType sourceType, nint destination, DType destinationType, long n) =>

@@ -5,24 +5,26 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Cuda.Runtime;
 
 /// <summary>
-/// Matrix products through cuBLASLt. cuBLASLt is column-major; a row-major (R, C) matrix is the column-major (C, R)
-/// one, so output(M, N) = x·Wᵀ is computed as the column-major outputᵀ(N, M) = op(W)·xᵀ: A = W with transpose
-/// (nn.Linear's (N, K), which column-major reads as (K, N)) or without (Conv1D's (K, N), read as (N, K)), B = x read
-/// as (K, M), and the bias epilogue adds bias[n] to row n of outputᵀ, which is column n of the output. Descriptors
-/// and the heuristic's algorithm are made once per shape and kept; a product is then one library call.
+/// Matrix products through cuBLASLt, laid out as <see cref="ColumnMajorProduct"/> describes. Descriptors and the
+/// heuristic's algorithm are made once per shape, types and operand alignment and kept; a product is then one library
+/// call on the backend's stream, into a workspace allocated once (which also makes the call legal in graph capture).
+/// Where the heuristic has no algorithm for a shape, that is remembered and <see cref="Supports"/> says so.
 /// </summary>
 internal sealed unsafe class CublasLtProducts : IMatrixProducts
 {
     /// <summary>Scratch cuBLASLt may use (split-K and the like): 32 MiB, as PyTorch gives it on Hopper.</summary>
     private const long WorkspaceBytes = 32L << 20;
 
+    private readonly CudaContextHandle _context;
     private readonly CudaStreamHandle _stream;
     private readonly CublasLtHandle _handle;
     private readonly CudaMemory _workspace;
-    private readonly Dictionary<PlanKey, Plan> _plans = [];
+    private readonly Dictionary<PlanKey, Plan?> _plans = []; // null: no algorithm for that key
 
-    private CublasLtProducts(CudaStreamHandle stream, CublasLtHandle handle, CudaMemory workspace, string description)
+    private CublasLtProducts(CudaContextHandle context, CudaStreamHandle stream, CublasLtHandle handle, CudaMemory workspace,
+        string description)
     {
+        _context = context;
         _stream = stream;
         _handle = handle;
         _workspace = workspace;
@@ -51,17 +53,26 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
             note = $"cuBLASLt at {probe.Path} did not start ({e.ErrorName}): matrix products on NVRTC kernels";
             return null;
         }
-        ulong version = CublasLt.cublasLtGetVersion();
-        var workspace = new CudaMemory(context, WorkspaceBytes, report, MemoryCategory.Workspace);
-        note = $"cuBLASLt {version / 10000}.{version / 100 % 100}.{version % 100} ({Path.GetFileName(probe.Path)})";
-        return new CublasLtProducts(stream, handle, workspace, note);
+        try
+        {
+            ulong version = CublasLt.cublasLtGetVersion();
+            var workspace = new CudaMemory(context, WorkspaceBytes, report, MemoryCategory.Workspace);
+            note = $"cuBLASLt {version / 10000}.{version / 100 % 100}.{version % 100} ({Path.GetFileName(probe.Path)})";
+            return new CublasLtProducts(context, stream, handle, workspace, note);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
+
+    public bool Supports(in MatmulCall call) => PlanFor(call) is not null;
 
     public void Linear(in MatmulCall call)
     {
-        var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.Transposed, call.Bias != 0, call.Compute,
-            Alignment(call.X), Alignment(call.W), Alignment(call.Output), call.Bias == 0 ? 256 : Alignment(call.Bias));
-        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = Plan.Create(_handle, key, call.Bias, WorkspaceBytes);
+        var plan = PlanFor(call)
+            ?? throw new InvalidOperationException($"cuBLASLt has no algorithm for {call}: ask Supports before Linear");
         if (call.Bias != 0)
         {
             nint bias = call.Bias;
@@ -70,9 +81,19 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
         }
         float alpha = 1, beta = 0;
         var algo = plan.Algorithm;
+        _context.MakeCurrent(); // cuBLASLt launches through the runtime API, which works in the calling thread's context
         CudaException.ThrowIfFailed(CublasLt.cublasLtMatmul(_handle.Raw, plan.Operation.Raw, &alpha, call.W, plan.A.Raw,
             call.X, plan.B.Raw, &beta, call.Output, plan.D.Raw, call.Output, plan.D.Raw, &algo,
             _workspace.DangerousGetHandle(), (nuint)WorkspaceBytes, _stream.Raw));
+    }
+
+    private Plan? PlanFor(in MatmulCall call)
+    {
+        var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.Transposed, call.Bias != 0, call.Compute,
+            Alignment(call.X), Alignment(call.W), Alignment(call.Output), call.Bias == 0 ? 256 : Alignment(call.Bias));
+        if (_plans.TryGetValue(key, out var plan)) return plan;
+        _context.MakeCurrent();
+        return _plans[key] = Plan.TryCreate(_handle, key, call.Bias, WorkspaceBytes);
     }
 
     /// <summary>The largest power of two (up to 256) dividing an address: the heuristic must know how aligned operands are.</summary>
@@ -80,7 +101,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
 
     public void Dispose()
     {
-        foreach (var plan in _plans.Values) plan.Dispose();
+        foreach (var plan in _plans.Values) plan?.Dispose();
         _plans.Clear();
         _workspace.Dispose();
         _handle.Dispose();
@@ -108,54 +129,76 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
         public CublasLtDescriptorHandle D { get; }
         public CublasLtMatmulAlgo Algorithm { get; }
 
-        /// <summary>The plan for one shape; <paramref name="bias"/> is a bias of the key's alignment (0 without a bias).</summary>
-        public static Plan Create(CublasLtHandle handle, PlanKey key, nint bias, long workspaceBytes)
+        /// <summary>
+        /// The plan for a key, or null when the heuristic finds no algorithm (NOT_SUPPORTED or none returned);
+        /// <paramref name="bias"/> is a bias of the key's alignment (0 without a bias).
+        /// </summary>
+        public static Plan? TryCreate(CublasLtHandle handle, PlanKey key, nint bias, long workspaceBytes)
         {
-            var operation = CublasLtDescriptorHandle.Matmul(key.Compute);
-            var transA = key.Transposed ? CublasOperation.None : CublasOperation.Transpose;
-            var transB = CublasOperation.None;
-            var epilogue = key.Bias ? CublasLtEpilogue.Bias : CublasLtEpilogue.Default;
-            CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransA, &transA, sizeof(int)));
-            CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransB, &transB, sizeof(int)));
-            CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.Epilogue, &epilogue, sizeof(int)));
-            // The heuristic takes the bias alignment from the bias pointer (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER);
-            // left at its NULL default it would assume any alignment and may pick a kernel this key's biases cannot feed.
-            if (key.Bias)
-                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.BiasPointer,
-                    &bias, (nuint)sizeof(nint)));
-
-            // Column-major views of the row-major buffers (see the class comment).
-            var a = key.Transposed
-                ? CublasLtDescriptorHandle.Layout(key.WType, key.N, key.K, key.N)
-                : CublasLtDescriptorHandle.Layout(key.WType, key.K, key.N, key.K);
-            var b = CublasLtDescriptorHandle.Layout(key.XType, key.K, key.M, key.K);
-            var d = CublasLtDescriptorHandle.Layout(CudaDataType.R32F, key.N, key.M, key.N);
-
-            using var preference = CublasLtDescriptorHandle.Preference();
-            ulong workspace = (ulong)workspaceBytes;
-            CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulPreferenceSetAttribute(preference.Raw,
-                MatmulPreferenceAttribute.MaxWorkspaceBytes, &workspace, sizeof(ulong)));
-            foreach (var (attribute, bytes) in new[]
-                     {
-                         (MatmulPreferenceAttribute.MinAlignmentABytes, key.WAlignment),
-                         (MatmulPreferenceAttribute.MinAlignmentBBytes, key.XAlignment),
-                         (MatmulPreferenceAttribute.MinAlignmentCBytes, key.OutputAlignment),
-                         (MatmulPreferenceAttribute.MinAlignmentDBytes, key.OutputAlignment),
-                     })
+            var layout = ColumnMajorProduct.Of(key.M, key.N, key.K, key.Transposed);
+            var descriptors = new List<CublasLtDescriptorHandle>();
+            try
             {
-                uint value = (uint)bytes;
-                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulPreferenceSetAttribute(preference.Raw, attribute, &value, sizeof(uint)));
+                var operation = Add(CublasLtDescriptorHandle.Matmul(key.Compute));
+                var transA = layout.TransposeA ? CublasOperation.Transpose : CublasOperation.None;
+                var transB = CublasOperation.None;
+                var epilogue = key.Bias ? CublasLtEpilogue.Bias : CublasLtEpilogue.Default;
+                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransA, &transA, sizeof(int)));
+                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransB, &transB, sizeof(int)));
+                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.Epilogue, &epilogue, sizeof(int)));
+                // The heuristic takes the bias alignment from the bias pointer (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER);
+                // left at its NULL default it would assume any alignment and may pick a kernel this key's biases cannot feed.
+                if (key.Bias)
+                    CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.BiasPointer,
+                        &bias, (nuint)sizeof(nint)));
+                var a = Add(Layout(key.WType, layout.A));
+                var b = Add(Layout(key.XType, layout.B));
+                var d = Add(Layout(CudaDataType.R32F, layout.D));
+
+                using var preference = CublasLtDescriptorHandle.Preference();
+                ulong workspace = (ulong)workspaceBytes;
+                CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulPreferenceSetAttribute(preference.Raw,
+                    MatmulPreferenceAttribute.MaxWorkspaceBytes, &workspace, sizeof(ulong)));
+                foreach (var (attribute, bytes) in new[]
+                         {
+                             (MatmulPreferenceAttribute.MinAlignmentABytes, key.WAlignment),
+                             (MatmulPreferenceAttribute.MinAlignmentBBytes, key.XAlignment),
+                             (MatmulPreferenceAttribute.MinAlignmentCBytes, key.OutputAlignment),
+                             (MatmulPreferenceAttribute.MinAlignmentDBytes, key.OutputAlignment),
+                         })
+                {
+                    uint value = (uint)bytes;
+                    CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulPreferenceSetAttribute(preference.Raw, attribute, &value, sizeof(uint)));
+                }
+
+                CublasLtHeuristicResult result;
+                var status = CublasLt.cublasLtMatmulAlgoGetHeuristic(handle.Raw, operation.Raw, a.Raw, b.Raw, d.Raw, d.Raw,
+                    preference.Raw, 1, &result, out int found);
+                // "No algorithm" comes back as NOT_SUPPORTED, or as success with none found, depending on the version.
+                if (status == CublasStatus.NotSupported || (status == CublasStatus.Success && found == 0))
+                {
+                    descriptors.ForEach(h => h.Dispose());
+                    return null;
+                }
+                CudaException.ThrowIfFailed(status, $"cublasLtMatmulAlgoGetHeuristic(({key.M} × {key.K})·({key.N} × {key.K})ᵀ, " +
+                                                    $"{key.XType}/{key.WType}, {key.Compute})");
+                return new Plan(operation, a, b, d, result.Algo);
+            }
+            catch
+            {
+                descriptors.ForEach(h => h.Dispose());
+                throw;
             }
 
-            CublasLtHeuristicResult result;
-            CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulAlgoGetHeuristic(handle.Raw, operation.Raw, a.Raw, b.Raw, d.Raw, d.Raw,
-                preference.Raw, 1, &result, out int found));
-            if (found == 0)
-                throw new NotSupportedException(
-                    $"cuBLASLt has no algorithm for ({key.M} × {key.K}) · ({key.N} × {key.K})ᵀ with {key.XType}/{key.WType} inputs " +
-                    $"and {key.Compute}; set MEZO_CUDA_MATMUL=kernels to use the NVRTC kernels");
-            return new Plan(operation, a, b, d, result.Algo);
+            CublasLtDescriptorHandle Add(CublasLtDescriptorHandle descriptor)
+            {
+                descriptors.Add(descriptor);
+                return descriptor;
+            }
         }
+
+        private static CublasLtDescriptorHandle Layout(CudaDataType type, ColumnMajorLayout layout) =>
+            CublasLtDescriptorHandle.Layout(type, layout.Rows, layout.Columns, layout.LeadingDimension);
 
         public void Dispose()
         {

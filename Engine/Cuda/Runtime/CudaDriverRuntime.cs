@@ -83,35 +83,44 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
                                                $"(sm_{properties.ComputeCapability})");
 
         var context = CudaContextHandle.Retain(device);
+        CudaStreamHandle? stream = null;
+        CublasLtProducts? products = null;
         try
         {
             context.MakeCurrent();
-            var stream = CudaStreamHandle.Create(context);
+            stream = CudaStreamHandle.Create(context);
             string note = "matrix products on NVRTC kernels (cuBLASLt not requested)";
-            var products = useCublasLt ? CublasLtProducts.TryCreate(context, stream, report, out note) : null;
+            products = useCublasLt ? CublasLtProducts.TryCreate(context, stream, report, out note) : null;
             return new CudaDriverRuntime(context, stream, compiler, new KernelCache(cacheDirectory), target, properties, products,
                 note, driverVersion);
         }
         catch
         {
+            products?.Dispose();
+            stream?.Dispose();
             context.Dispose();
             throw;
         }
     }
 
-    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) =>
-        new CudaMemory(_context, bytes, report, category);
+    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category)
+    {
+        if (_capturing)
+            throw new InvalidOperationException($"allocating {bytes} bytes during CUDA graph capture: cuMemAlloc cannot be recorded; " +
+                                                "allocate before capturing");
+        return new CudaMemory(_context, bytes, report, category);
+    }
 
     public void Upload(nint destination, ReadOnlySpan<byte> source)
     {
         NotCapturing(nameof(Upload));
         _context.MakeCurrent();
-        for (int offset = 0, chunk = 0; offset < source.Length; offset += StagingBytes, chunk++)
+        for (long offset = 0, chunk = 0; offset < source.Length; offset += StagingBytes, chunk++)
         {
-            int i = chunk & 1, length = Math.Min(StagingBytes, source.Length - offset);
+            int i = (int)(chunk & 1), length = (int)Math.Min(StagingBytes, source.Length - offset);
             CudaException.ThrowIfFailed(CudaDriver.cuEventSynchronize(_stagingFree[i].Raw)); // its last copy has left
-            source.Slice(offset, length).CopyTo(_staging[i].Span);
-            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyHtoDAsync((ulong)(destination + offset), (void*)_staging[i].Raw,
+            source.Slice((int)offset, length).CopyTo(_staging[i].Span);
+            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyHtoDAsync((ulong)(destination + (nint)offset), (void*)_staging[i].Raw,
                 (nuint)length, _stream.Raw));
             CudaException.ThrowIfFailed(CudaDriver.cuEventRecord(_stagingFree[i].Raw, _stream.Raw));
         }
@@ -121,24 +130,26 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     {
         NotCapturing(nameof(Download));
         _context.MakeCurrent();
-        for (int offset = 0; offset < destination.Length; offset += StagingBytes)
+        for (long offset = 0; offset < destination.Length; offset += StagingBytes)
         {
-            int length = Math.Min(StagingBytes, destination.Length - offset);
-            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoHAsync((void*)_staging[0].Raw, (ulong)(source + offset), (nuint)length,
+            int length = (int)Math.Min(StagingBytes, destination.Length - offset);
+            CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoHAsync((void*)_staging[0].Raw, (ulong)(source + (nint)offset), (nuint)length,
                 _stream.Raw));
             CudaException.ThrowIfFailed(CudaDriver.cuStreamSynchronize(_stream.Raw));
-            _staging[0].Span[..length].CopyTo(destination.Slice(offset, length));
+            _staging[0].Span[..length].CopyTo(destination.Slice((int)offset, length));
         }
     }
 
     public void Copy(nint destination, nint source, long bytes)
     {
+        if (bytes == 0) return;
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuMemcpyDtoDAsync((ulong)destination, (ulong)source, (nuint)bytes, _stream.Raw));
     }
 
     public void Zero(nint destination, long bytes)
     {
+        if (bytes == 0) return; // a zero-element tensor: no driver call to reject a zero count
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuMemsetD8Async((ulong)destination, 0, (nuint)bytes, _stream.Raw));
     }
@@ -146,6 +157,9 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     public DeviceKernel Kernel(KernelFile file, string name)
     {
         if (_kernels.TryGetValue((file.Name, name), out var known)) return known;
+        if (_capturing)
+            throw new InvalidOperationException($"{file.Name}:{name} is first used during CUDA graph capture, where its module cannot be " +
+                                                "loaded; run the captured work once before capturing it");
         _context.MakeCurrent();
         if (!_modules.TryGetValue(file.Name, out var module)) _modules[file.Name] = module = LoadModule(file);
         var kernel = new DeviceKernel(file, name, module.Function(name));
@@ -200,6 +214,9 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
 
     public void Synchronize()
     {
+        if (_capturing)
+            throw new InvalidOperationException("waiting for the GPU during CUDA graph capture: nothing runs until the graph is " +
+                                                "launched; synchronise after launching it");
         _context.MakeCurrent();
         CudaException.ThrowIfFailed(CudaDriver.cuStreamSynchronize(_stream.Raw));
     }
@@ -214,27 +231,33 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     public CudaGraph Capture(Action body)
     {
         _context.MakeCurrent();
+        // Thread-local mode: only this thread's calls that cannot be recorded break the capture, so a tensor freed on
+        // the finalizer thread meanwhile does not.
         CudaException.ThrowIfFailed(CudaDriver.cuStreamBeginCapture(_stream.Raw, CuStreamCaptureMode.ThreadLocal));
         _capturing = true;
-        nint rawGraph;
         try
         {
             body();
         }
-        finally
+        catch
         {
+            // End the capture so the stream is usable again and drop the partial graph; the body's error is the one to report.
             _capturing = false;
-            // Ending the capture also after a failure, so the stream is usable again; the partial graph is dropped.
-            var ended = CudaDriver.cuStreamEndCapture(_stream.Raw, out rawGraph);
-            if (ended != CuResult.Success && rawGraph != 0) CudaDriver.cuGraphDestroy(rawGraph);
-            CudaException.ThrowIfFailed(ended);
+            if (CudaDriver.cuStreamEndCapture(_stream.Raw, out nint partial) == CuResult.Success && partial != 0)
+                CudaDriver.cuGraphDestroy(partial);
+            throw;
         }
+        _capturing = false;
+        var ended = CudaDriver.cuStreamEndCapture(_stream.Raw, out nint rawGraph);
+        if (ended != CuResult.Success)
+            throw CudaException.From(ended, "cuStreamEndCapture (an operation in the captured work could not be recorded)");
         var graph = new CudaGraphHandle(_context, rawGraph);
         try
         {
             var exec = CudaGraphExecHandle.Instantiate(_context, graph);
             return new CudaGraph(new GraphResources(graph, exec), () =>
             {
+                ObjectDisposedException.ThrowIf(_stream.IsClosed, this); // its stream went with the backend
                 _context.MakeCurrent();
                 CudaException.ThrowIfFailed(CudaDriver.cuGraphLaunch(exec.Raw, _stream.Raw));
             });
@@ -255,6 +278,10 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
 
     public void Dispose()
     {
+        // Queued work may still read the staging buffers, the cuBLASLt workspace or a module's code: let it finish. A
+        // failure here can only be the sticky error of an earlier fault, which the call that met it has reported, and
+        // Dispose must not throw over the exception that is usually on its way out.
+        if (_context.TryMakeCurrent()) CudaDriver.cuStreamSynchronize(_stream.Raw);
         _matrixProducts?.Dispose();
         foreach (var module in _modules.Values) module.Dispose();
         _modules.Clear();

@@ -15,5 +15,12 @@ internal interface IMatrixProducts : IDisposable
     /// <summary>"cuBLASLt 11.11.3 (libcublasLt.so.11)".</summary>
     string Description { get; }
 
+    /// <summary>
+    /// Whether the library has an algorithm for this call's shape, types and operand alignment (found once per such
+    /// key, then remembered); where it has none, the caller computes the product on the NVRTC kernels instead.
+    /// </summary>
+    bool Supports(in MatmulCall call);
+
+    /// <summary>Queues the product; only for a call <see cref="Supports"/> accepts.</summary>
     void Linear(in MatmulCall call);
 }

@@ -67,12 +67,13 @@ public class CudaBindingTests
     [Test]
     public unsafe void KernelArgumentsSitInTheLowBytesOfEightByteSlots()
     {
-        // cuLaunchKernel reads sizeof(parameter) bytes at each pointer: an int or a float must be the slot's first bytes.
-        Assert.That(sizeof(KernelArgument), Is.EqualTo(8));
+        // cuLaunchKernel reads sizeof(parameter) bytes at each pointer: an int or a float must be the argument's first
+        // bytes, and a 64-bit value its first eight.
         var i = KernelArgument.I32(-7);
         var f = KernelArgument.F32(1.5f);
+        var u = KernelArgument.U64(0xFEDC_BA98_7654_3210ul);
         Assert.That(*(int*)&i, Is.EqualTo(-7));
         Assert.That(*(float*)&f, Is.EqualTo(1.5f));
-        Assert.That(KernelArgument.U64(0xFEDC_BA98_7654_3210ul).Bits, Is.EqualTo(0xFEDC_BA98_7654_3210ul));
+        Assert.That(*(ulong*)&u, Is.EqualTo(0xFEDC_BA98_7654_3210ul));
     }
 }

@@ -8,25 +8,30 @@ namespace MeZO.Engine.Tests.Cuda.Emulation;
 
 /// <summary>
 /// The GPU parity harness (BackendParity, the same one `mezo verify --backend cuda` runs) with CudaBackend on the host
-/// emulation of its kernels, in three configurations that between them take every Linear path a GPU without
-/// cuBLASLt takes (tensor-core kernel on sm_80, float32 SIMT kernel), both z arithmetics, and every other kernel.
+/// emulation of its kernels, in configurations that between them take every Linear path: without cuBLASLt the
+/// tensor-core kernel (sm_80) and the float32 SIMT kernel; with the emulated cuBLASLt its mixed, TF32 and float32
+/// paths, and (for the shapes its stand-in heuristic refuses, K below 4) the kernel fallback. Both z arithmetics and
+/// every other kernel run too, each launch checked against its kernel's parameter list.
 /// </summary>
 [Category("HostKernels")]
-[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 80)]
-[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Fast, 80)]
-[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 75)]
-public class EmulatedParityTests(MatmulPrecision precision, NoiseArithmetic noise, int computeCapability)
+[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 80, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Fast, 80, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 75, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 90, true)]
+[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 90, true)]
+public class EmulatedParityTests(MatmulPrecision precision, NoiseArithmetic noise, int computeCapability, bool cublasLt)
 {
     private CpuBackend _cpu = null!;
     private CudaBackend _emulated = null!;
 
-    private CudaBackendOptions Options => new() { Precision = precision, Noise = noise, UseCublasLt = false };
+    private CudaBackendOptions Options => new() { Precision = precision, Noise = noise, UseCublasLt = cublasLt };
 
     [OneTimeSetUp]
     public void Open()
     {
         _cpu = new CpuBackend();
-        _emulated = new CudaBackend(new EmulatedRuntime(computeCapability), Options, new MemoryReport());
+        var products = cublasLt ? new EmulatedMatrixProducts(call => call.K >= 4) : null;
+        _emulated = new CudaBackend(new EmulatedRuntime(computeCapability, products), Options, new MemoryReport());
     }
 
     [OneTimeTearDown]

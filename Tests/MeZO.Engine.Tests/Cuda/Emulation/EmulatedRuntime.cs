@@ -11,10 +11,12 @@ namespace MeZO.Engine.Tests.Cuda.Emulation;
 /// A device runtime whose "GPU" is the host: every Kernels/*.cu file compiled by g++ against cuda_emulation.h, device
 /// memory in host allocations, launches run by the fiber scheduler. CudaBackend runs on it unchanged, so its argument
 /// packing, launch shapes, path choices and fault handling, and every kernel's logic, are checked against the CPU
-/// backend where no GPU exists. What it cannot show: timing, the hardware's own arithmetic in intrinsics it does not
-/// use (tensor-core accumulation order), and the driver's view of memory.
+/// backend where no GPU exists. Every launch's arguments are checked against the kernel's own parameter list, which
+/// cuLaunchKernel cannot do. With <paramref name="matrixProducts"/> (<see cref="EmulatedMatrixProducts"/>) the Linear
+/// op takes its cuBLASLt path. What it cannot show: timing, the hardware's own arithmetic in intrinsics it does not use
+/// (tensor-core accumulation order), and the driver's view of memory.
 /// </summary>
-internal sealed unsafe class EmulatedRuntime(int computeCapability) : IDeviceRuntime
+internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProducts? matrixProducts = null) : IDeviceRuntime
 {
     private static nint Library
     {
@@ -37,12 +39,13 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability) : IDeviceRun
     }
 
     private readonly nint _library = Library;
+    private readonly Dictionary<string, string> _signatures = [];
 
     public string Description => $"host emulation of the CUDA kernels (g++, sm_{computeCapability} paths)";
     public int ComputeCapability => computeCapability;
     public int MultiprocessorCount => 1;
     public int MaxSharedBytesPerBlock => 227 * 1024;
-    public IMatrixProducts? MatrixProducts => null;
+    public IMatrixProducts? MatrixProducts => matrixProducts;
 
     public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) => new EmulatedMemory(bytes, report, category);
 
@@ -66,6 +69,9 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability) : IDeviceRun
             throw new InvalidOperationException($"{kernel}: grid {shape.Grid} is not launchable on a GPU");
         if (shape.SharedBytes > MaxSharedBytesPerBlock)
             throw new InvalidOperationException($"{kernel}: {shape.SharedBytes} bytes of shared memory exceed a GPU's {MaxSharedBytesPerBlock}");
+        string parameters = Signature(kernel.Name), given = string.Concat(arguments.ToArray().Select(a => Letter(a.Kind)));
+        if (given != parameters)
+            throw new InvalidOperationException($"{kernel} takes ({Describe(parameters)}) but was launched with ({Describe(given)})");
         var native = new Shape(shape);
         var pointers = stackalloc void*[arguments.Length];
         fixed (KernelArgument* values = arguments)
@@ -79,13 +85,42 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability) : IDeviceRun
     {
     }
 
+    /// <summary>The kernel's parameter list as emu_signature_&lt;kernel&gt; spells it (cuda_emulation.h).</summary>
+    private string Signature(string kernel)
+    {
+        if (!_signatures.TryGetValue(kernel, out string? signature))
+        {
+            var read = (delegate* unmanaged<nint>)NativeLibrary.GetExport(_library, "emu_signature_" + kernel);
+            _signatures[kernel] = signature = Marshal.PtrToStringAnsi(read())!;
+        }
+        return signature;
+    }
+
+    private static char Letter(KernelArgumentKind kind) => kind switch
+    {
+        KernelArgumentKind.Pointer => 'p',
+        KernelArgumentKind.I32 => 'i',
+        KernelArgumentKind.I64 => 'l',
+        KernelArgumentKind.U64 => 'u',
+        KernelArgumentKind.F32 => 'f',
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    private static string Describe(string letters) => string.Join(", ", letters.Select(c => c switch
+    {
+        'p' => "pointer",
+        'i' => "int",
+        'l' => "long long",
+        'u' => "unsigned long long",
+        'f' => "float",
+        _ => "a type no launch can pass",
+    }));
+
     public DeviceMemoryInfo MemoryInfo() => new(0, 0);
 
     public CudaGraph Capture(Action body) => throw new NotSupportedException("CUDA graphs need a GPU; the host emulation runs kernels at once");
 
-    public void Dispose()
-    {
-    }
+    public void Dispose() => matrixProducts?.Dispose();
 
     [StructLayout(LayoutKind.Sequential)]
     private readonly struct Shape(LaunchShape shape)

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include <stddef.h>
+#include <type_traits>
 #include <utility>
 
 struct mezo_uint3
@@ -80,9 +81,34 @@ static void mezo_emulated_launch(void (*kernel)(A...), const mezo_emulated_shape
     }, &call);
 }
 
-/// emu_<kernel>(shape, arguments): the entry point the C# emulated runtime calls for one kernel.
+/// A parameter's type as one letter of KernelArgumentKind: pointer p, int i, long long l, unsigned long long u,
+/// float f; '?' for anything a launch cannot pass.
+template <class T>
+constexpr char mezo_emulated_kind()
+{
+    if constexpr (std::is_pointer_v<T>) return 'p';
+    else if constexpr (std::is_same_v<T, float>) return 'f';
+    else if constexpr (std::is_integral_v<T> && sizeof(T) == 4) return 'i';
+    else if constexpr (std::is_integral_v<T> && sizeof(T) == 8) return std::is_signed_v<T> ? 'l' : 'u';
+    else return '?';
+}
+
+/// A kernel's parameter list, one letter per parameter.
+template <class... A>
+static const char* mezo_emulated_signature(void (*)(A...))
+{
+    static const char kinds[] = { mezo_emulated_kind<A>()..., '\0' };
+    return kinds;
+}
+
+/// emu_<kernel>(shape, arguments): the entry point the C# emulated runtime calls for one kernel; emu_signature_<kernel>:
+/// its parameter list, against which the runtime checks every launch's arguments (cuLaunchKernel cannot).
 #define MEZO_EMULATED_KERNEL(name)                                                                                  \
     extern "C" __attribute__((visibility("default"))) void emu_##name(const mezo_emulated_shape* shape, void** arguments) \
     {                                                                                                               \
         mezo_emulated_launch(&name, shape, arguments);                                                              \
+    }                                                                                                               \
+    extern "C" __attribute__((visibility("default"))) const char* emu_signature_##name()                           \
+    {                                                                                                               \
+        return mezo_emulated_signature(&name);                                                                      \
     }
