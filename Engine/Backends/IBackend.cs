@@ -27,10 +27,27 @@ public interface IBackend : IDisposable
 
     Tensor Allocate(TensorShape shape, DType dtype, MemoryCategory category, string name);
 
-    /// <summary>Copies host values into a tensor; <typeparamref name="T"/> must match the tensor's element size.</summary>
+    /// <summary>
+    /// Copies host values into the whole tensor (at most 2 GiB, what one span holds; a larger tensor goes in ranges,
+    /// below). The source may be reused as soon as this returns.
+    /// </summary>
     void Upload<T>(Tensor destination, ReadOnlySpan<T> source) where T : unmanaged;
 
+    /// <summary>Copies the whole tensor (at most 2 GiB) to the host after all queued work.</summary>
     void Download<T>(Tensor source, Span<T> destination) where T : unmanaged;
+
+    /// <summary>
+    /// Copies host bytes into the tensor's bytes [byteOffset, byteOffset + source.Length): how a tensor of any size is
+    /// filled chunk by chunk. The range covers whole elements inside the tensor; the source may be reused as soon as this
+    /// returns.
+    /// </summary>
+    void Upload(Tensor destination, long byteOffset, ReadOnlySpan<byte> source);
+
+    /// <summary>
+    /// Copies the tensor's bytes [byteOffset, byteOffset + destination.Length) to the host after all queued work; whole
+    /// elements inside the tensor.
+    /// </summary>
+    void Download(Tensor source, long byteOffset, Span<byte> destination);
 
     /// <summary>Waits until all queued work has finished (a no-op on the CPU).</summary>
     void Synchronize();

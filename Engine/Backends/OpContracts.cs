@@ -23,6 +23,12 @@ internal static class OpContracts
             throw new ArgumentException($"Download: '{source.Name}' ({source.ByteCount} bytes) does not fit {destinationBytes} bytes");
     }
 
+    public static void UploadRange(IBackend backend, Tensor destination, long byteOffset, int byteCount) =>
+        ByteRange(backend, nameof(IBackend.Upload), destination, byteOffset, byteCount);
+
+    public static void DownloadRange(IBackend backend, Tensor source, long byteOffset, int byteCount) =>
+        ByteRange(backend, nameof(IBackend.Download), source, byteOffset, byteCount);
+
     public static void Embedding(IBackend backend, Tensor table, Tensor ids, Tensor output)
     {
         const string op = nameof(IBackend.Embedding);
@@ -182,6 +188,22 @@ internal static class OpContracts
 
     public static void PerturbUpdate(IBackend backend, Tensor weight) =>
         FloatWeight(backend, nameof(IBackend.PerturbUpdate), weight);
+
+    /// <summary>
+    /// A ranged copy lies inside the tensor and covers whole elements. Bytes would copy either way, but a range that
+    /// splits an element is always a caller's slip (an offset counted in elements used as bytes, or a chunk size that is
+    /// not a multiple of the element size), and it is caught here rather than as torn values later.
+    /// </summary>
+    private static void ByteRange(IBackend backend, string op, Tensor t, long byteOffset, int byteCount)
+    {
+        Owned(backend, op, t);
+        if (byteOffset < 0 || byteOffset > t.ByteCount - byteCount)
+            throw new ArgumentException($"{op}: bytes [{byteOffset}, {byteOffset + byteCount}) are outside '{t.Name}' ({t.ByteCount} bytes)");
+        int size = t.DType.SizeOf();
+        if (byteOffset % size != 0 || byteCount % size != 0)
+            throw new ArgumentException(
+                $"{op}: bytes [{byteOffset}, {byteOffset + byteCount}) of '{t.Name}' split its {size}-byte {t.DType} elements; copy whole elements");
+    }
 
     private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
     {

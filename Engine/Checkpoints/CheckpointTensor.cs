@@ -30,8 +30,11 @@ public sealed class CheckpointTensor
     public long ByteLength => _entry.ByteLength;
 
     /// <summary>The raw little-endian bytes in the stored dtype.</summary>
-    /// <exception cref="InvalidOperationException">the tensor is larger than 2 GiB; use <see cref="CopyTo"/>.</exception>
+    /// <exception cref="InvalidOperationException">the tensor is larger than 2 GiB; read it with <see cref="BytesAt"/>.</exception>
     public ReadOnlySpan<byte> Bytes => _file.GetBytes(_entry);
+
+    /// <summary>Raw bytes [byteOffset, byteOffset + byteCount) of the tensor: a tensor of any size, read piece by piece.</summary>
+    public ReadOnlySpan<byte> BytesAt(long byteOffset, int byteCount) => _file.GetBytes(_entry, byteOffset, byteCount);
 
     /// <summary>Copies the raw bytes to native memory of at least <see cref="ByteLength"/> bytes.</summary>
     public unsafe void CopyTo(void* destination, long byteCapacity)
@@ -46,13 +49,25 @@ public sealed class CheckpointTensor
     /// Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly
     /// <see cref="ElementCount"/>. Reads through the mapping, so tensors over 2 GiB convert too.
     /// </summary>
-    public unsafe void CopyToSingles(Span<float> destination)
+    public void CopyToSingles(Span<float> destination)
     {
         if (destination.Length != ElementCount)
             throw new ArgumentException(
                 $"{FilePath}: tensor '{Name}' has {ElementCount} elements but the destination has {destination.Length}", nameof(destination));
+        CopyToSingles(0, destination);
+    }
+
+    /// <summary>
+    /// Converts elements [firstElement, firstElement + destination.Length) to float32: a tensor of any size, converted
+    /// piece by piece into a bounded buffer.
+    /// </summary>
+    public unsafe void CopyToSingles(long firstElement, Span<float> destination)
+    {
+        if (firstElement < 0 || firstElement > ElementCount - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(firstElement),
+                $"{FilePath}: tensor '{Name}': elements [{firstElement}, {firstElement + destination.Length}) are outside its {ElementCount}");
         // Reads go through BinaryPrimitives: mapped tensor data may be unaligned, and the format is little-endian.
-        byte* source = _file.DataPointer(_entry);
+        byte* source = _file.DataPointer(_entry) + firstElement * DType.SizeOf();
         switch (DType)
         {
             case DType.F32:

@@ -112,8 +112,21 @@ public sealed unsafe class SafetensorsFile : IDisposable
         CheckOwnEntry(e);
         if (e.ByteLength > int.MaxValue)
             throw new InvalidOperationException(
-                $"{Path}: tensor '{e.Name}': {e.ByteLength} bytes are more than one span can hold (2 GiB); copy it with a pointer instead");
+                $"{Path}: tensor '{e.Name}': {e.ByteLength} bytes are more than one span can hold (2 GiB); read it in ranges instead");
         return new ReadOnlySpan<byte>(_dataSection + e.DataStart, (int)e.ByteLength);
+    }
+
+    /// <summary>
+    /// Bytes [byteOffset, byteOffset + byteCount) of the tensor, valid while the file is open: how a tensor of any size
+    /// is read, one span-sized piece at a time.
+    /// </summary>
+    public ReadOnlySpan<byte> GetBytes(SafetensorsEntry e, long byteOffset, int byteCount)
+    {
+        CheckOwnEntry(e);
+        if (byteOffset < 0 || byteCount < 0 || byteOffset > e.ByteLength - byteCount)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset),
+                $"{Path}: tensor '{e.Name}': bytes [{byteOffset}, {byteOffset + byteCount}) are outside its {e.ByteLength} bytes");
+        return new ReadOnlySpan<byte>(_dataSection + e.DataStart + byteOffset, byteCount);
     }
 
     public void Dispose()

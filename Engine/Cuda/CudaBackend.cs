@@ -99,6 +99,21 @@ public sealed class CudaBackend : IBackend
         ThrowIfFaulted();
     }
 
+    public void Upload(Tensor destination, long byteOffset, ReadOnlySpan<byte> source)
+    {
+        ThrowIfDisposed();
+        OpContracts.UploadRange(this, destination, byteOffset, source.Length);
+        _runtime.Upload(destination.Address + (nint)byteOffset, source);
+    }
+
+    public void Download(Tensor source, long byteOffset, Span<byte> destination)
+    {
+        ThrowIfDisposed();
+        OpContracts.DownloadRange(this, source, byteOffset, destination.Length);
+        _runtime.Download(source.Address + (nint)byteOffset, destination);
+        ThrowIfFaulted();
+    }
+
     public void Synchronize()
     {
         ThrowIfDisposed();

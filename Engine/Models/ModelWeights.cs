@@ -104,7 +104,11 @@ public sealed class ModelWeights : IDisposable
     /// Checks the checkpoint against the architecture (missing, unexpected and misshapen tensors are reported by name)
     /// and copies every parameter into one backend allocation, converting to <paramref name="storage"/> if given.
     /// </summary>
-    public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null)
+    public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null) =>
+        Load(reader, spec, backend, storage, StagingBuffer.DefaultChunkBytes);
+
+    /// <summary><see cref="Load(CheckpointReader, ArchitectureSpec, IBackend, DType?)"/> in chunks of at most <paramref name="chunkBytes"/> (tests use tiny ones).</summary>
+    internal static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage, int chunkBytes)
     {
         spec = WeightPlan.ResolvePrefix(reader, spec);
         var plan = WeightPlan.For(spec);
@@ -141,11 +145,12 @@ public sealed class ModelWeights : IDisposable
         var arena = backend.Allocate(new TensorShape(checked((int)rows), RowBytes / 4), DType.I32, MemoryCategory.Weights, "weights");
         try
         {
+            using var staging = new StagingBuffer(chunkBytes);
             var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             foreach (var (w, source, type, at) in sources)
             {
                 var tensor = arena.ViewBytes(at, new TensorShape(w.Shape), type, w.Name);
-                WeightCopy.Upload(source, tensor);
+                WeightCopy.Upload(source, tensor, staging);
                 byName.Add(w.Name, tensor);
             }
             var names = reader.TensorNames.Where(n => !WeightPlan.IsToleratedBuffer(n)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
@@ -162,37 +167,41 @@ public sealed class ModelWeights : IDisposable
     /// <summary>
     /// Writes the weights as a Hugging Face model folder with the source's names, dtypes and shard layout, atomically
     /// (a crash or a full disk leaves any previous folder intact). <paramref name="extraFiles"/> (config.json,
-    /// tokenizer.json, ...) are copied in.
+    /// tokenizer.json, ...) are copied in. Each tensor goes from the backend to the file in bounded chunks through one
+    /// native staging buffer: no tensor-sized host copy, whatever the tensor's size.
     /// </summary>
-    public void Save(string directory, IEnumerable<string> extraFiles)
+    public void Save(string directory, IEnumerable<string> extraFiles) => Save(directory, extraFiles, StagingBuffer.DefaultChunkBytes);
+
+    /// <summary><see cref="Save(string, IEnumerable{string})"/> in chunks of at most <paramref name="chunkBytes"/>.</summary>
+    internal void Save(string directory, IEnumerable<string> extraFiles, int chunkBytes)
     {
+        using var staging = new StagingBuffer(chunkBytes);
         var tensors = CheckpointNames.Select(name =>
         {
             var t = Get(name);
-            return TensorToWrite.FromWriter(name, t.DType, t.Shape.ToLongArray(), stream =>
-            {
-                var bytes = new byte[t.ByteCount];
-                t.Backend.Download<byte>(t, bytes);
-                stream.Write(bytes);
-            });
+            return TensorToWrite.FromWriter(name, t.DType, t.Shape.ToLongArray(), stream => WeightCopy.Download(t, stream, staging));
         }).ToArray();
         CheckpointWriter.WriteModelFolder(directory, tensors, ShardOf, extraFiles);
     }
 
     /// <summary>
     /// Overwrites every parameter with the same-named tensor of a saved folder (a checkpoint of this model: same names,
-    /// shapes and dtypes, else an error naming the tensor).
+    /// shapes and dtypes, else an error naming the tensor), chunk by chunk straight from the file mapping.
     /// </summary>
-    public void Restore(string directory)
+    public void Restore(string directory) => Restore(directory, StagingBuffer.DefaultChunkBytes);
+
+    /// <summary><see cref="Restore(string)"/> in chunks of at most <paramref name="chunkBytes"/>.</summary>
+    internal void Restore(string directory, int chunkBytes)
     {
         using var reader = CheckpointReader.Open(directory);
+        using var staging = new StagingBuffer(chunkBytes);
         foreach (var p in Parameters)
         {
             var source = reader.Get(p.Name);
             if (source.DType != p.Tensor.DType || !source.Shape.SequenceEqual(p.Tensor.Shape.ToLongArray()))
                 throw new InvalidInputException(
                     $"{source.FilePath}: tensor '{p.Name}' is {source.DType} ({string.Join(", ", source.Shape)}), the model holds {p.Tensor.DType} {p.Tensor.Shape}");
-            Backend.Upload(p.Tensor, source.Bytes);
+            WeightCopy.Upload(source, p.Tensor, staging);
         }
     }
 

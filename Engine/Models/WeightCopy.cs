@@ -1,39 +1,78 @@
+using System.Runtime.InteropServices;
 using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
 
-/// <summary>Moves one checkpoint tensor into a backend tensor, converting dtype on the host when they differ.</summary>
+/// <summary>
+/// Moves weights between checkpoint files and backend tensors in chunks of whole elements, so that a tensor of any size
+/// (an 8B model's embedding stored as F32 is 2.1 GB, more than a span or an array holds) moves with at most one
+/// <see cref="StagingBuffer"/> chunk of host memory besides the file mapping and the tensor itself.
+/// </summary>
 internal static class WeightCopy
 {
-    public static void Upload(CheckpointTensor source, Tensor destination)
+    /// <summary>
+    /// Copies a checkpoint tensor into a backend tensor of as many elements, rounding to the destination's dtype on the
+    /// host when the dtypes differ. Same dtype: straight from the file mapping, no staging (on the CPU backend each chunk
+    /// is one copy from the mapping into the tensor).
+    /// </summary>
+    public static void Upload(CheckpointTensor source, Tensor destination, StagingBuffer staging)
     {
-        var backend = destination.Backend;
-        if (source.DType == destination.DType)
+        if (source.ElementCount != destination.ElementCount)
+            throw new ArgumentException(
+                $"{source.FilePath}: tensor '{source.Name}' has {source.ElementCount} elements, '{destination.Name}' {destination.ElementCount}");
+        if (source.DType == destination.DType) UploadBytes(source, destination, staging);
+        else UploadConverted(source, destination, staging);
+    }
+
+    /// <summary>Writes a backend tensor's bytes to a stream, one chunk at a time through <paramref name="staging"/>.</summary>
+    public static void Download(Tensor source, Stream destination, StagingBuffer staging)
+    {
+        int size = source.DType.SizeOf();
+        Span<byte> buffer = staging.Take(staging.LargestChunk(source.ElementCount, size));
+        foreach (var (first, count) in staging.Chunks(source.ElementCount, size))
         {
-            backend.Upload(destination, source.Bytes);
-            return;
+            Span<byte> chunk = buffer[..(count * size)];
+            source.Backend.Download(source, first * size, chunk);
+            destination.Write(chunk);
         }
-        var values = new float[source.ElementCount];
-        source.CopyToSingles(values);
-        switch (destination.DType)
+    }
+
+    private static void UploadBytes(CheckpointTensor source, Tensor destination, StagingBuffer staging)
+    {
+        int size = source.DType.SizeOf();
+        foreach (var (first, count) in staging.Chunks(source.ElementCount, size))
+            destination.Backend.Upload(destination, first * size, source.BytesAt(first * size, count * size));
+    }
+
+    /// <summary>
+    /// Each chunk is widened to float32 (exact from every dtype), then rounded once to the destination dtype (to
+    /// nearest, ties to even) into the second part of the buffer; an F32 destination takes the float32 values as they are.
+    /// </summary>
+    private static void UploadConverted(CheckpointTensor source, Tensor destination, StagingBuffer staging)
+    {
+        DType type = destination.DType;
+        if (!type.IsFloatingPoint())
+            throw new ArgumentException($"cannot store parameter '{destination.Name}' as {type}");
+        int narrowSize = type == DType.F32 ? 0 : type.SizeOf();
+        int bytesPerElement = sizeof(float) + narrowSize;
+        Span<byte> buffer = staging.Take(staging.LargestChunk(source.ElementCount, bytesPerElement));
+        int most = buffer.Length / bytesPerElement;
+        Span<float> singles = MemoryMarshal.Cast<byte, float>(buffer[..(most * sizeof(float))]);
+        Span<ushort> narrow = MemoryMarshal.Cast<byte, ushort>(buffer[(most * sizeof(float))..]);
+        foreach (var (first, count) in staging.Chunks(source.ElementCount, bytesPerElement))
         {
-            case DType.F32:
-                backend.Upload<float>(destination, values);
-                break;
-            case DType.F16:
-            case DType.BF16:
+            Span<float> values = singles[..count];
+            source.CopyToSingles(first, values);
+            if (type == DType.F32)
             {
-                var bits = new ushort[values.Length];
-                for (int i = 0; i < values.Length; i++)
-                    bits[i] = destination.DType == DType.F16
-                        ? ScalarConversions.SingleToHalf(values[i])
-                        : ScalarConversions.SingleToBFloat16(values[i]);
-                backend.Upload<ushort>(destination, bits);
-                break;
+                destination.Backend.Upload(destination, first * sizeof(float), MemoryMarshal.AsBytes(values));
+                continue;
             }
-            default:
-                throw new ArgumentException($"cannot store parameter '{destination.Name}' as {destination.DType}");
+            Span<ushort> bits = narrow[..count];
+            for (int i = 0; i < count; i++)
+                bits[i] = type == DType.F16 ? ScalarConversions.SingleToHalf(values[i]) : ScalarConversions.SingleToBFloat16(values[i]);
+            destination.Backend.Upload(destination, first * narrowSize, MemoryMarshal.AsBytes(bits));
         }
     }
 }

@@ -28,7 +28,7 @@ public sealed class CpuBackend : IBackend
         ThrowIfDisposed();
         ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(source);
         OpContracts.Upload(this, destination, bytes.Length);
-        bytes.CopyTo(Bytes(destination));
+        bytes.CopyTo(Bytes(destination, 0, bytes.Length));
     }
 
     public void Download<T>(Tensor source, Span<T> destination) where T : unmanaged
@@ -36,7 +36,21 @@ public sealed class CpuBackend : IBackend
         ThrowIfDisposed();
         Span<byte> bytes = MemoryMarshal.AsBytes(destination);
         OpContracts.Download(this, source, bytes.Length);
-        Bytes(source).CopyTo(bytes);
+        Bytes(source, 0, bytes.Length).CopyTo(bytes);
+    }
+
+    public void Upload(Tensor destination, long byteOffset, ReadOnlySpan<byte> source)
+    {
+        ThrowIfDisposed();
+        OpContracts.UploadRange(this, destination, byteOffset, source.Length);
+        source.CopyTo(Bytes(destination, byteOffset, source.Length));
+    }
+
+    public void Download(Tensor source, long byteOffset, Span<byte> destination)
+    {
+        ThrowIfDisposed();
+        OpContracts.DownloadRange(this, source, byteOffset, destination.Length);
+        Bytes(source, byteOffset, destination.Length).CopyTo(destination);
     }
 
     public void Synchronize()
@@ -160,6 +174,9 @@ public sealed class CpuBackend : IBackend
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>The bytes of a tensor this backend owns, validated by the caller.</summary>
-    private static unsafe Span<byte> Bytes(Tensor t) => new((void*)t.Address, checked((int)t.ByteCount));
+    /// <summary>
+    /// Bytes [byteOffset, byteOffset + count) of a tensor this backend owns, a range the caller validated: a window
+    /// into the tensor's native memory, so a tensor of any size is read and written in place, without a copy.
+    /// </summary>
+    private static unsafe Span<byte> Bytes(Tensor t, long byteOffset, int count) => new((byte*)t.Address + byteOffset, count);
 }

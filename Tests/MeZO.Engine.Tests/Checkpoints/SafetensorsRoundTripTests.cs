@@ -221,15 +221,43 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Tensor_too_large_for_a_span_says_so()
+    public void Checkpoint_tensor_reads_any_range_of_bytes_or_elements()
     {
-        // 2³¹ bytes, one more than a span holds. The file is sparse: extending it allocates no disk blocks.
+        using var folder = new ScratchFolder();
+        string model = Path.Combine(folder.Path, "model");
+        CheckpointWriter.WriteModelFolder(model,
+            [TensorToWrite.FromSingles("w", DType.BF16, [3], Values), TensorToWrite.FromSingles("f", DType.F32, [3], Values)], null, []);
+        using var reader = CheckpointReader.Open(model);
+        var w = reader.Get("w");
+
+        Assert.That(BinaryPrimitives.ReadUInt16LittleEndian(w.BytesAt(2, 2)), Is.EqualTo(Bf16Bits[1]));
+        Assert.That(BinaryPrimitives.ReadUInt16LittleEndian(w.BytesAt(4, 2)), Is.EqualTo(Bf16Bits[2]), "the last element");
+        Assert.That(w.BytesAt(6, 0).Length, Is.Zero, "an empty range at the end");
+        Assert.That(() => w.BytesAt(4, 4), Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("tensor 'w': bytes [4, 8) are outside its 6 bytes"));
+        Assert.That(() => w.BytesAt(-1, 1), Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("bytes [-1, 0)"));
+
+        // Elements 1 and 2 only: -2.5 and the BF16 3.140625 (0x4049 = 2 × (1 + 73/128)).
+        var tail = new float[2];
+        w.CopyToSingles(1, tail);
+        Assert.That(tail, Is.EqualTo(new[] { -2.5f, 3.140625f }));
+        var f = new float[1];
+        reader.Get("f").CopyToSingles(2, f);
+        Assert.That(f[0], Is.EqualTo(3.14159f));
+        Assert.That(() => w.CopyToSingles(2, new float[2]),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("tensor 'w': elements [2, 4) are outside its 3"));
+    }
+
+    [Test]
+    public void Tensor_larger_than_a_span_is_read_in_ranges()
+    {
+        // 2³¹ bytes, one more than a span holds. The file is sparse: extending it allocates no disk blocks, and its
+        // bytes read as zeros.
         const long bytes = 1L << 31;
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
         Directory.CreateDirectory(model);
         string path = Path.Combine(model, "model.safetensors");
-        string header = $$$"""{"big":{"dtype":"I32","shape":[{{{bytes / 4}}}],"data_offsets":[0,{{{bytes}}}]}}""";
+        string header = $$$"""{"big":{"dtype":"F32","shape":[{{{bytes / 4}}}],"data_offsets":[0,{{{bytes}}}]}}""";
         File.WriteAllBytes(path, RawSafetensors.Build(header, []));
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write))
             stream.SetLength(stream.Length + bytes);
@@ -239,6 +267,13 @@ public class SafetensorsRoundTripTests
         Assert.That(big.ByteLength, Is.EqualTo(bytes));
         var error = Assert.Throws<InvalidOperationException>(() => _ = big.Bytes.Length)!;
         Assert.That(error.Message, Does.StartWith($"{path}: tensor 'big': ").And.Contains("2 GiB"));
+
+        // Ranges past 2 GiB: the last 16 bytes, and the last 4 elements.
+        Assert.That(big.BytesAt(bytes - 16, 16).ToArray(), Is.EqualTo(new byte[16]));
+        var last = new float[] { 1, 1, 1, 1 };
+        big.CopyToSingles(bytes / 4 - 4, last);
+        Assert.That(last, Is.EqualTo(new float[4]));
+        Assert.That(() => big.BytesAt(bytes - 8, 16), Throws.TypeOf<ArgumentOutOfRangeException>());
     }
 
     private static SafetensorsEntry Entry(SafetensorsFile file, string name)
