@@ -53,7 +53,7 @@ public sealed class CheckpointReader : IDisposable
         if (File.Exists(pickle) || File.Exists(pickle + ".index.json"))
             throw new CheckpointFormatException(directory, null,
                 "holds only pytorch_model.bin, which is not supported (PyTorch pickles can run code); " +
-                "convert it to safetensors, e.g. model.save_pretrained(folder, safe_serialization=True)");
+                "convert it to safetensors, e.g. model.save_pretrained(folder) with transformers 4.35 or later (safetensors by default)");
         throw new CheckpointFormatException(directory, null,
             $"no {SingleFileName} or {ShardIndex.FileName} in the model folder");
     }

@@ -69,9 +69,12 @@ public sealed class CudaException : Exception
             "the compiled kernel is not for this GPU; delete the kernel cache (~/.cache/mezo/kernels) and retry",
         CuResult.InvalidPtx or CuResult.UnsupportedPtxVersion or CuResult.JitCompilerNotFound =>
             "NVRTC is newer than the driver; point MEZO_CUDA_LIBRARY_PATH at an NVRTC no newer than the driver's CUDA version",
-        CuResult.IllegalAddress or CuResult.LaunchFailed =>
+        CuResult.IllegalAddress or CuResult.MisalignedAddress or CuResult.InvalidAddressSpace or CuResult.LaunchFailed =>
             "a kernel touched memory outside its buffers, a bug. The CUDA context is now unusable (every later call fails " +
             "with this error, possibly at an unrelated call): restart the process; run 'mezo verify --backend cuda' and report its output",
+        CuResult.Assert or CuResult.HardwareStackError or CuResult.IllegalInstruction or CuResult.InvalidPc =>
+            "a kernel stopped on the GPU (a device-side assertion, trap or fault), a bug. The CUDA context is now unusable: " +
+            "restart the process; run 'mezo verify --backend cuda' and report its output",
         CuResult.LaunchOutOfResources => "a kernel asked for more registers or shared memory than the GPU has: a bug",
         CuResult.StreamCaptureUnsupported or CuResult.StreamCaptureInvalidated =>
             "an operation that cannot be captured ran during CUDA graph capture (an upload, download or allocation)",

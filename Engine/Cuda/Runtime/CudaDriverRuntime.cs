@@ -75,7 +75,7 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
 
         var compiler = NvrtcCompiler.TryLoad(out string nvrtcProblem)
             ?? throw new InvalidInputException($"--backend cuda: {nvrtcProblem}; install NVRTC (Debian: libnvrtc11.2, " +
-                                               "pip: nvidia-cuda-nvrtc-cu12) or point MEZO_CUDA_LIBRARY_PATH at it");
+                                               "pip: nvidia-cuda-nvrtc for CUDA 13, nvidia-cuda-nvrtc-cu12 for CUDA 12) or point MEZO_CUDA_LIBRARY_PATH at it");
         CudaException.ThrowIfFailed(CudaDriver.cuDeviceGet(out int device, ordinal));
         var properties = DeviceProperties.Query(device);
         var target = GpuArchitecture.Choose(properties.ComputeCapability, compiler.SupportedArchitectures)

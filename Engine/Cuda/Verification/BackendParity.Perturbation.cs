@@ -12,7 +12,7 @@ public static partial class BackendParity
     /// How far the candidate's z may be from the CPU's: 0 with exact noise (the same operations, the same bits);
     /// 1e-6 with fast noise (float32 Box–Muller; Kernels/philox.cuh, measured ≤ 5e-7 over 2^22 elements).
     /// </summary>
-    private static double NoiseTolerance(NoiseArithmetic noise) => noise == NoiseArithmetic.Exact ? 0 : 1e-6;
+    internal static double NoiseTolerance(NoiseArithmetic noise) => noise == NoiseArithmetic.Exact ? 0 : 1e-6;
 
     private static IEnumerable<ParityCase> PerturbationCases(NoiseArithmetic noise)
     {

@@ -67,6 +67,6 @@ public static class KernelCompilation
 
     private static NvrtcCompiler Load() =>
         NvrtcCompiler.TryLoad(out string problem) ?? throw new InvalidInputException(
-            $"mezo verify: {problem}; install it (Debian non-free: libnvrtc11.2 libnvrtc-builtins11.8; pip: nvidia-cuda-nvrtc-cu12) " +
+            $"mezo verify: {problem}; install it (Debian non-free: libnvrtc11.2 libnvrtc-builtins11.8; pip: nvidia-cuda-nvrtc for CUDA 13, nvidia-cuda-nvrtc-cu12 for CUDA 12) " +
             $"or set {Native.CudaLibraries.PathVariable}");
 }

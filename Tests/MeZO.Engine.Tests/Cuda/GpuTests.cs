@@ -53,15 +53,17 @@ public class GpuTests(MatmulPrecision precision, NoiseArithmetic noise, bool cub
     }
 
     [TestCaseSource(nameof(TinyModelNames))]
-    public void TinyModelLogitsMatchTheCpuBackend(string model)
+    public void TinyModelLogitsAndAMezoStepMatchTheCpuBackend(string model)
     {
         string folder = Path.Combine(Path.GetTempPath(), $"mezo-gpu-{model}-{Environment.ProcessId}");
         try
         {
             var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
             SyntheticCheckpoint.Write(folder, config, type, seed: 7);
-            var result = ModelParity.Logits(folder, _cpu, _gpu);
-            Assert.That(result.Passed, Is.True, result.ToString());
+            var logits = ModelParity.Logits(folder, _cpu, _gpu);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            var step = ModelParity.MezoStep(folder, _cpu, _gpu);
+            Assert.That(step.Passed, Is.True, step.ToString());
         }
         finally
         {

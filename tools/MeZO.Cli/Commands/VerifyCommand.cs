@@ -21,11 +21,12 @@ public sealed class VerifyCommand : ICommand
           --compile-only  compile every kernel with NVRTC (no GPU needed) and print, per kernel, registers, shared
                           memory and spilled bytes; exits 1 on a compile error or any spill
           --arch LIST     compute capabilities to compile for (default sm_80,sm_90)
-          --backend cuda  run every op on the GPU against the CPU on awkward shapes, then a full MeZO step, in three
-                          configurations (cuBLASLt mixed precision with exact z; float32 with fast z; NVRTC tensor-core
-                          kernels), plus tiny OPT/Llama/GPT-2 models' logits, CUDA graphs and memory accounting;
+          --backend cuda  run every op on the GPU against the CPU on awkward shapes in three configurations
+                          (cuBLASLt mixed precision with exact z; float32 with fast z; NVRTC tensor-core kernels), then
+                          tiny OPT/Llama/GPT-2 models' logits and one full MeZO step of each (losses, then weights),
+                          CUDA graphs and memory accounting;
                           exits 1 if any check fails
-          --model DIR     also compare this checkpoint's logits on the GPU and the CPU
+          --model DIR     also compare this checkpoint's logits and a MeZO step of it on the GPU and the CPU
           --bench DIR     time a forward pass and a MeZO step of this checkpoint on the GPU (tokens/s, step time,
                           memory) at --batch (16) × --length (256), the median of --steps (3) repetitions
           --json          machine-readable output
@@ -170,6 +171,7 @@ public sealed class VerifyCommand : ICommand
                     try
                     {
                         Report(ModelParity.Logits(m, cpu, cuda));
+                        Report(ModelParity.MezoStep(m, cpu, cuda));
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
