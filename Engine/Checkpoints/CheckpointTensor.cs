@@ -36,15 +36,6 @@ public sealed class CheckpointTensor
     /// <summary>Raw bytes [byteOffset, byteOffset + byteCount) of the tensor: a tensor of any size, read piece by piece.</summary>
     public ReadOnlySpan<byte> BytesAt(long byteOffset, int byteCount) => _file.GetBytes(_entry, byteOffset, byteCount);
 
-    /// <summary>Copies the raw bytes to native memory of at least <see cref="ByteLength"/> bytes.</summary>
-    public unsafe void CopyTo(void* destination, long byteCapacity)
-    {
-        if (byteCapacity < ByteLength)
-            throw new ArgumentException(
-                $"{FilePath}: tensor '{Name}' is {ByteLength} bytes but the destination holds only {byteCapacity}", nameof(byteCapacity));
-        Buffer.MemoryCopy(_file.DataPointer(_entry), destination, byteCapacity, ByteLength);
-    }
-
     /// <summary>
     /// Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly
     /// <see cref="ElementCount"/>. Reads through the mapping, so tensors over 2 GiB convert too.

@@ -227,7 +227,10 @@ public class TrainErrorTests
     /// <summary>The first step whose batch holds the training sentence containing <paramref name="word"/>.</summary>
     private static long FirstStepWithSentence(string model, string data, string word, ulong seed, int batchSize)
     {
-        using var session = TrainingSession.Open(model, "sst2", data, 40, 0, 0, seed, batchSize, "cpu", null, null);
+        using var session = TrainingSession.Open(new SessionOptions
+        {
+            Model = model, Task = "sst2", Data = data, TrainExamples = 40, Seed = seed, MicroBatchSize = batchSize,
+        });
         int index = session.Train.ToList().FindIndex(e => e.Example.Prompt.Contains(" " + word + " "));
         var batches = new BatchSchedule(session.Train.Count, batchSize, seed);
         long step = 0;

@@ -61,6 +61,14 @@ public sealed record TrainSettings
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
+    /// <summary>The session this run trains in: its model, data splits, micro-batch, backend and storage.</summary>
+    public Training.SessionOptions SessionOptions() => new()
+    {
+        Model = Model, Task = Task, Data = Data, TrainExamples = TrainExamples, EvalExamples = EvalExamples,
+        TestExamples = TestExamples, Seed = Seed, MicroBatchSize = MicroBatchSize, Backend = Backend, Storage = StorageType(),
+        MaxLength = MaxLength,
+    };
+
     /// <summary>The settings that decide the trajectory; everything but where the run lives and how often it logs.</summary>
     public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "" };
 }

@@ -22,10 +22,8 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         var run = new RunFolder(outDirectory);
         Validate(run);
         var clock = Stopwatch.StartNew();
-        DType? storage = settings.StorageType();
 
-        using var session = TrainingSession.Open(settings.Model, settings.Task, settings.Data, settings.TrainExamples,
-            settings.EvalExamples, settings.TestExamples, settings.Seed, settings.MicroBatchSize, settings.Backend, storage, settings.MaxLength);
+        using var session = TrainingSession.Open(settings.SessionOptions());
         BatchObjective.Validate(session.Task.Kind, settings.Objective);
         if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
         foreach (string note in session.Notes) log.WriteLine("note: " + note);

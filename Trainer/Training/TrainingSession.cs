@@ -1,7 +1,6 @@
 using MeZO.Engine;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
-using MeZO.Engine.Tensors;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Data;
 using MeZO.Trainer.Tasks;
@@ -43,19 +42,18 @@ public sealed class TrainingSession : IDisposable
     /// <summary>What the user should know about the data: smaller splits than asked, truncated prompts.</summary>
     public IReadOnlyList<string> Notes { get; }
 
-    public static TrainingSession Open(string modelDirectory, string taskName, string dataDirectory, int trainExamples,
-        int evalExamples, int testExamples, ulong seed, int microBatchSize, string backendName, DType? storage, int? maxLength)
+    public static TrainingSession Open(SessionOptions options)
     {
-        var task = TaskRegistry.Get(taskName);
-        var splits = DatasetSplits.Sample(task, dataDirectory, trainExamples, evalExamples, testExamples, seed);
-        var backend = BackendFactory.Create(backendName);
+        var task = TaskRegistry.Get(options.Task);
+        var splits = DatasetSplits.Sample(task, options.Data, options.TrainExamples, options.EvalExamples, options.TestExamples, options.Seed);
+        var backend = BackendFactory.Create(options.Backend);
         Transformer? model = null;
         ModelTokenizer? tokenizer = null;
         try
         {
-            model = Transformer.Load(modelDirectory, backend, storage);
-            tokenizer = ModelTokenizer.Load(modelDirectory, model.Spec);
-            int context = TaskEncoder.ContextOf(model.Spec, maxLength);
+            model = Transformer.Load(options.Model, backend, options.Storage);
+            tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
+            int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);
             int reserved = task.Kind == TaskKind.Generation ? TaskEncoder.MaxNewTokens : 0;
             if (context - reserved < 2)
                 throw new InvalidInputException($"--max-length {context} leaves no room for a prompt and an answer" +
@@ -74,10 +72,10 @@ public sealed class TrainingSession : IDisposable
             var validation = Encode(splits.Validation, "validation");
             var test = Encode(splits.Test, "test");
             var all = train.Concat(validation).Concat(test).ToArray();
-            if (all.Length == 0) throw new InvalidInputException($"{taskName}: no examples to train or evaluate on");
+            if (all.Length == 0) throw new InvalidInputException($"{options.Task}: no examples to train or evaluate on");
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
-            var scorer = new CandidateScorer(model, Math.Max(1, microBatchSize) * candidates, longest);
+            var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
             return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes);
         }
         catch

@@ -204,23 +204,6 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public unsafe void Checkpoint_tensor_copies_raw_bytes_to_native_memory()
-    {
-        using var folder = new ScratchFolder();
-        string model = Path.Combine(folder.Path, "model");
-        CheckpointWriter.WriteModelFolder(model, [TensorToWrite.FromSingles("w", DType.BF16, [3], Values)], null, []);
-        using var reader = CheckpointReader.Open(model);
-        var tensor = reader.Get("w");
-
-        ushort* destination = stackalloc ushort[4];
-        destination[3] = 0xDEAD;
-        tensor.CopyTo(destination, 4 * sizeof(ushort));
-        Assert.That(new[] { destination[0], destination[1], destination[2] }, Is.EqualTo(Bf16Bits));
-        Assert.That(destination[3], Is.EqualTo(0xDEAD), "wrote past the tensor");
-        Assert.That(() => tensor.CopyTo(destination, 5), Throws.ArgumentException.With.Message.Contains("6 bytes"));
-    }
-
-    [Test]
     public void Checkpoint_tensor_reads_any_range_of_bytes_or_elements()
     {
         using var folder = new ScratchFolder();

@@ -57,8 +57,19 @@ internal static class HostCompiler
             process.WaitForExit();
             if (process.ExitCode != 0) throw new InvalidOperationException($"g++ failed to build {name}:\n{errors}");
             nint handle = NativeLibrary.Load(output);
+            File.Delete(output); // the loaded mapping outlives the name
             Libraries[name] = handle;
             return handle;
+        }
+    }
+
+    /// <summary>Deletes the kernel sources written for this run (at its end).</summary>
+    public static void DeleteKernelFolder()
+    {
+        lock (Gate)
+        {
+            if (_kernelFolder is not null && Directory.Exists(_kernelFolder)) Directory.Delete(_kernelFolder, recursive: true);
+            _kernelFolder = null;
         }
     }
 

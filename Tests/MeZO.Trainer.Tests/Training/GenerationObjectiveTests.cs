@@ -83,7 +83,10 @@ public class GenerationObjectiveTests
     private static TrainingSession Open(string model, TemporaryFolder folder)
     {
         if (!File.Exists(Path.Combine(folder.Path, "train-v1.1.json"))) folder.Write("train-v1.1.json", SquadJson(["x", "x", "x"]));
-        return TrainingSession.Open(model, "squad", folder.Path, 0, 0, Contexts.Length, seed: 1, microBatchSize: 3, "cpu", null, Context);
+        return TrainingSession.Open(new SessionOptions
+        {
+            Model = model, Task = "squad", Data = folder.Path, TestExamples = Contexts.Length, Seed = 1, MicroBatchSize = 3, MaxLength = Context,
+        });
     }
 
     /// <summary>Greedy decoding from the full sequence's logits at every step (no cache): the answer is the decoded new tokens, trimmed.</summary>

@@ -46,8 +46,7 @@ public class LearningTests
     /// <summary>The run's loop with the loss negated: each g, and so each update, has the opposite sign.</summary>
     private static double TestAccuracyAfterAscent(TrainSettings settings)
     {
-        using var session = TrainingSession.Open(settings.Model, settings.Task, settings.Data, settings.TrainExamples, settings.EvalExamples,
-            settings.TestExamples, settings.Seed, settings.MicroBatchSize, settings.Backend, storage: null, settings.MaxLength);
+        using var session = TrainingSession.Open(settings.SessionOptions());
         var optimizer = new ZerothOrderSgd(TrainableSet.Select(session.Model.Weights, settings.Trainable), settings.Eps, settings.WeightDecay,
             settings.Seed, settings.Samples);
         var batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);

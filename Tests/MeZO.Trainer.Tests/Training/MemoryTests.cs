@@ -93,7 +93,11 @@ public class MemoryTests
     }
 
     private static TrainingSession Open(string model, int trainExamples, int testExamples) =>
-        TrainingSession.Open(model, "sst2", BundledRun.Data, trainExamples, evalExamples: 0, testExamples, seed: 1, MicroBatch, "cpu", null, null);
+        TrainingSession.Open(new SessionOptions
+        {
+            Model = model, Task = "sst2", Data = BundledRun.Data, TrainExamples = trainExamples, TestExamples = testExamples, Seed = 1,
+            MicroBatchSize = MicroBatch,
+        });
 
     /// <summary>One MeZO step as TrainingRun takes it (the batch's loss under ±εz, the fused update), trajectory aside.</summary>
     private static Action<long> Stepper(TrainingSession session)

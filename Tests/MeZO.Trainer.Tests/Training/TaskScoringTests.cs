@@ -45,8 +45,11 @@ public class TaskScoringTests
         bool record = taskName == "record";
         int context = record ? RecordContext : Context;
         // ReCoRD has many long candidates (one per entity): one example is enough work.
-        using var session = TrainingSession.Open(Stories, taskName, TaskFiles.Folder(folder), trainExamples: record ? 1 : 0,
-            evalExamples: 0, testExamples: record ? 0 : 4, seed: 3, microBatchSize: 3, "cpu", storage: null, maxLength: context);
+        using var session = TrainingSession.Open(new SessionOptions
+        {
+            Model = Stories, Task = taskName, Data = TaskFiles.Folder(folder), TrainExamples = record ? 1 : 0, TestExamples = record ? 0 : 4,
+            Seed = 3, MicroBatchSize = 3, MaxLength = context,
+        });
         var examples = record ? session.Train : session.Test;
         using var workspace = session.Model.CreateWorkspace(1, context);
 

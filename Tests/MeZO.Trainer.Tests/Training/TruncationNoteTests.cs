@@ -12,8 +12,11 @@ public class TruncationNoteTests
     {
         // The bundled sentences are 6 or 8 words: with BOS, " It was" and the candidate, 10 or 13 tokens.
         const int context = 11;
-        using var session = TrainingSession.Open(BundledRun.Model, "sst2", BundledRun.Data, trainExamples: 40, evalExamples: 10,
-            testExamples: 20, seed: 4, microBatchSize: 4, "cpu", storage: null, maxLength: context);
+        using var session = TrainingSession.Open(new SessionOptions
+        {
+            Model = BundledRun.Model, Task = "sst2", Data = BundledRun.Data, TrainExamples = 40, EvalExamples = 10, TestExamples = 20,
+            Seed = 4, MicroBatchSize = 4, MaxLength = context,
+        });
 
         foreach (var (split, examples) in new[] { ("training", session.Train), ("validation", session.Validation), ("test", session.Test) })
         {

@@ -51,6 +51,5 @@ internal static class MemoryBench
     }
 
     private static TrainingSession Open(string model, string task, string data, int batch) =>
-        TrainingSession.Open(model, task, data, trainExamples: 0, evalExamples: 0, testExamples: 4 * batch, seed: 7,
-            microBatchSize: batch, backendName: "cpu", storage: null, maxLength: null);
+        TrainingSession.Open(new SessionOptions { Model = model, Task = task, Data = data, TestExamples = 4 * batch, Seed = 7, MicroBatchSize = batch });
 }

@@ -24,9 +24,12 @@ public sealed class EvalCommand : ICommand
             new HashSet<string> { "json" });
         int testExamples = cl.Int("test-examples", 1000), batch = cl.Int("batch-size", 16);
         if (testExamples <= 0 || batch <= 0) throw cl.Error("--test-examples and --batch-size must be positive");
-        using var session = TrainingSession.Open(cl.RequiredString("model"), cl.RequiredString("task"), cl.RequiredString("data"),
-            0, 0, testExamples, cl.ULong("seed", 42), batch, cl.String("backend") ?? "cpu", ModelOptions.StorageType(cl),
-            cl.Has("max-length") ? cl.Int("max-length", 0) : null);
+        using var session = TrainingSession.Open(new SessionOptions
+        {
+            Model = cl.RequiredString("model"), Task = cl.RequiredString("task"), Data = cl.RequiredString("data"), TestExamples = testExamples,
+            Seed = cl.ULong("seed", 42), MicroBatchSize = batch, Backend = cl.String("backend") ?? "cpu", Storage = ModelOptions.StorageType(cl),
+            MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : null,
+        });
         foreach (string note in session.Notes) Console.Error.WriteLine("note: " + note);
         var result = session.Evaluator.Evaluate(session.Test, batch);
         if (cl.Has("json"))
