@@ -6,10 +6,17 @@ namespace MeZO.Engine.Backends;
 /// <summary>Creates a backend by its command-line name.</summary>
 public static class BackendFactory
 {
-    public static IBackend Create(string? name) => (name ?? "cpu").ToLowerInvariant() switch
+    public static IBackend Create(string? name) => Validate(name) switch
     {
-        "cpu" => new CpuBackend(),
         "cuda" => CudaBackend.Create(), // no driver, GPU or NVRTC: an InvalidInputException saying which
+        _ => new CpuBackend(),
+    };
+
+    /// <summary>The backend's canonical name, or an error for an unknown one — before any expensive work is done.</summary>
+    public static string Validate(string? name) => (name ?? "cpu").ToLowerInvariant() switch
+    {
+        "cpu" => "cpu",
+        "cuda" => "cuda",
         _ => throw new InvalidInputException($"--backend '{name}' is unknown (cpu, cuda)"),
     };
 }

@@ -76,6 +76,9 @@ public sealed class UserErrorTests
     [TestCase(new[] { "bench", "speed" }, "unknown benchmark 'speed'")]
     [TestCase(new[] { "bench", "forward", "--batch", "0" }, "--batch, --length and --repeat must be positive")]
     [TestCase(new[] { "bench", "memory", "--steps", "0" }, "--batch and --steps must be positive")]
+    [TestCase(new[] { "bench", "step", "--length", "1" }, "--length at least 2")]
+    [TestCase(new[] { "bench", "step", "--backend", "tpu" }, "--backend 'tpu' is unknown")]
+    [TestCase(new[] { "bench", "forward", "--backend", "cuda" }, "--backend is for 'mezo bench step'")]
     public void Bench_AMistake_IsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
     {
         var result = Mezo.Run(args);

@@ -1,4 +1,5 @@
 using MeZO.Cli.Bench;
+using MeZO.Engine.Backends;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 
@@ -11,13 +12,16 @@ namespace MeZO.Cli.Commands;
 public sealed class BenchCommand : ICommand
 {
     public string Name => "bench";
-    public string Summary => "forward tokens/s and GFLOP/s against the machine's peak; MeZO vs evaluation memory";
+    public string Summary => "forward tokens/s and GFLOP/s against the machine's peak; a MeZO step vs two forwards; MeZO vs evaluation memory";
     public string Help => """
         mezo bench forward [--model DIR] [--batch B] [--length T] [--dtype f32|bf16] [--repeat N]
+        mezo bench step    [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]
         mezo bench memory  [--model DIR --task NAME --data PATH] [--batch B] [--steps N] [--dtype f32|bf16]
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
                        product in GFLOP/s and % of the FMA peak measured beside it (default batch 1 × 256 tokens)
+          step         one MeZO step against two forward passes of the same batch, and one perturbation pass over
+                       every weight (default batch 4 × 128 tokens, the median of 3)
           memory       peak memory of MeZO training steps vs evaluation at the same batch (default 16), measured,
                        with the managed bytes a step allocates and the backprop+AdamW estimate; default model:
                        generated OPT-125m shape on the bundled synthetic sentiment task
@@ -28,15 +32,17 @@ public sealed class BenchCommand : ICommand
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
         var cl = new CommandLine(Name, args,
-            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps" }, new HashSet<string>());
-        string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|memory");
+            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend" }, new HashSet<string>());
+        string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory");
+        if (what != "step" && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step'; bench {what} measures the CPU backend");
         var dtype = ModelOptions.StorageType(cl) ?? DType.F32;
         // Every option is checked before an OPT-125m-sized checkpoint is written for a mistyped one.
         Action<string> bench = what switch
         {
             "forward" => Forward(cl, output),
+            "step" => Step(cl, output),
             "memory" => Memory(cl, output),
-            _ => throw cl.Error($"unknown benchmark '{what}' (forward, memory)"),
+            _ => throw cl.Error($"unknown benchmark '{what}' (forward, step, memory)"),
         };
         string? model = cl.String("model");
         using var synthetic = model is null ? new SyntheticOpt125m(dtype, output) : null;
@@ -49,6 +55,16 @@ public sealed class BenchCommand : ICommand
         int batch = cl.Int("batch", 1), length = cl.Int("length", 256), repeat = cl.Int("repeat", 5);
         if (batch <= 0 || length <= 0 || repeat <= 0) throw cl.Error("--batch, --length and --repeat must be positive");
         return model => ForwardBench.Run(model, batch, length, repeat, output);
+    }
+
+    private static Action<string> Step(CommandLine cl, TextWriter output)
+    {
+        int batch = cl.Int("batch", 4), length = cl.Int("length", 128), steps = cl.Int("steps", 3);
+        if (batch <= 0 || length < 2 || steps <= 0) throw cl.Error("--batch and --steps must be positive and --length at least 2");
+        string backend = BackendFactory.Validate(cl.String("backend"));
+        // The generated checkpoint is already in --dtype; a given model is converted to it on load.
+        DType? storage = cl.Has("model") ? ModelOptions.StorageType(cl) : null;
+        return model => StepBench.Run(model, backend, storage, batch, length, steps, output);
     }
 
     private static Action<string> Memory(CommandLine cl, TextWriter output)
