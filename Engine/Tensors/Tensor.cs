@@ -88,7 +88,9 @@ public sealed class Tensor : IDisposable
             throw new InvalidOperationException($"tensor '{Name}' lives on {Backend.Name}; download it to read it on the host");
         if (Unsafe.SizeOf<T>() != DType.SizeOf())
             throw new InvalidOperationException($"tensor '{Name}' holds {DType}, not {typeof(T).Name}");
-        return new Span<T>((void*)Address, checked((int)ElementCount));
+        if (ElementCount > int.MaxValue)
+            throw new InvalidOperationException($"tensor '{Name}' has {ElementCount} elements, more than a span can hold; copy it in ranges");
+        return new Span<T>((void*)Address, (int)ElementCount);
     }
 
     public void Dispose()
