@@ -1,4 +1,5 @@
-// attention.cu — causal attention with a key padding mask over the KV cache: online softmax, tiled, no T×T matrix.
+// attention.cu — causal attention with a key padding mask and an optional sliding window over the KV cache: online
+// softmax, tiled, no T×T matrix.
 #include "device.cuh"
 
 // A block serves QUERIES consecutive query positions of one (batch, head); its four warps own QUERIES / 4 queries each.
@@ -7,6 +8,9 @@
 // rescaled whenever the max grows (Milakov & Gimelshein 2018; FlashAttention's forward pass). Scores and the output
 // are float32, as the CPU backend computes them.
 // A query that may attend no key at all (a padding position) gets zeros, exactly as IBackend.Attention specifies.
+// With a sliding window (window > 0) query position i attends keys j with i − j < window: a block starts its key
+// tiles at its first query's first key, so tiles entirely before every window are never loaded and a long sequence
+// costs O(T·window) rather than O(T²); a query skips, warp-uniformly, the tiles entirely before its own window.
 // Where bf16 activations arrive, this is the kernel that moves to mma tiles; the tiling and the online softmax stay.
 
 #define ATTENTION_QUERIES 16
@@ -19,7 +23,7 @@
 MEZO_KERNEL void __launch_bounds__(ATTENTION_WARPS * 32)
 mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache, const float* __restrict__ value_cache,
                const int* __restrict__ key_mask, float* __restrict__ output, int length, int heads, int kv_heads,
-               int head_dim, int capacity, int past, float scale)
+               int head_dim, int capacity, int past, int window, float scale)
 {
     // Dynamic shared memory: keys (32, D + 1) padded so lanes reading different keys hit different banks,
     // values (32, D), this block's queries (QUERIES, D), the tile's mask (32).
@@ -34,7 +38,8 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
     int h = blockIdx.y, b = blockIdx.z;
     int kvh = h / (heads / kv_heads);
     int last_query = min(length - 1, first_query + ATTENTION_QUERIES - 1);
-    int key_end = past + last_query + 1; // keys [0, key_end) can matter to some query of this block
+    int key_end = past + last_query + 1; // keys [key_begin, key_end) can matter to some query of this block
+    int key_begin = window > 0 ? max(0, past + first_query - window + 1) : 0;
 
     for (int i = threadIdx.x; i < ATTENTION_QUERIES * head_dim; i += blockDim.x)
     {
@@ -53,7 +58,7 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
         for (int r = 0; r < ATTENTION_DIMS_PER_LANE; r++) acc[qq][r] = 0.0f;
     }
 
-    for (int key0 = 0; key0 < key_end; key0 += ATTENTION_KEYS)
+    for (int key0 = key_begin; key0 < key_end; key0 += ATTENTION_KEYS)
     {
         __syncthreads(); // the previous tile has been consumed (and, the first time, the queries are in place)
         for (int i = threadIdx.x; i < ATTENTION_KEYS * head_dim; i += blockDim.x)
@@ -77,10 +82,13 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
             int local = warp * ATTENTION_QUERIES_PER_WARP + qq;
             int t = first_query + local;
             int last_key = past + t; // causal: keys up to the query's own position
-            if (t >= length || key0 > last_key) continue; // uniform across the warp
+            // May be negative: the window reaches past key 0. (Kept as two comparisons below: folding them into one
+            // unsigned range test made ptxas spill on sm_90.)
+            int first_key = window > 0 ? last_key - window + 1 : 0;
+            if (t >= length || key0 > last_key || key0 + ATTENTION_KEYS <= first_key) continue; // uniform across the warp
 
             int key = key0 + lane;
-            bool attend = key <= last_key && mask_tile[lane] != 0;
+            bool attend = key >= first_key && key <= last_key && mask_tile[lane] != 0;
             float score = -MEZO_INFINITY;
             if (attend)
             {
@@ -104,7 +112,7 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
             for (int j = 0; j < ATTENTION_KEYS; j++)
             {
                 float pj = __shfl_sync(MEZO_FULL_MASK, p, j);
-                if (pj == 0.0f) continue; // masked or beyond the causal limit: uniform across the warp
+                if (pj == 0.0f) continue; // masked, beyond the causal limit or before the window: uniform across the warp
                 const float* v = value_tile + j * head_dim;
                 MEZO_UNROLL
                 for (int r = 0; r < ATTENTION_DIMS_PER_LANE; r++)
@@ -135,4 +143,4 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
 // Launch: grid (ceil(T / 16), H, B), block (128), dynamic shared memory
 // 4·(32·(D + 1) + 32·D + 16·D + 32) bytes (above 48 KiB the launcher raises the kernel's limit first).
 // q, output (B, T, H, D); caches (B, capacity, KVH, D) holding past + T valid positions; key_mask (B, capacity) int32;
-// D ≤ 256, H a multiple of KVH.
+// window ≤ 0 for none; D ≤ 256, H a multiple of KVH.

@@ -79,12 +79,16 @@ public interface IBackend : IDisposable
     void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength);
 
     /// <summary>
-    /// Causal attention with a padding mask. q (B, T, H, D); caches (B, Tc, KVH, D) holding pastLength + T valid
-    /// positions; keyMask (B, Tc) I32, nonzero for real tokens. Query t sits at position pastLength + t and attends
-    /// keys j ≤ pastLength + t whose mask is set; query head h reads key head h / (H / KVH). A query with no key to
-    /// attend (a padding position) gets zeros. output (B, T, H, D).
+    /// Causal attention with a padding mask and an optional sliding window. q (B, T, H, D); caches (B, Tc, KVH, D)
+    /// holding pastLength + T valid positions; keyMask (B, Tc) I32, nonzero for real tokens. Query t sits at cache
+    /// position i = pastLength + t and attends keys j ≤ i whose mask is set and, when <paramref name="window"/> &gt; 0,
+    /// with i − j &lt; window (the query's own key counts: window 1 attends only itself). Positions are cache slots, as
+    /// transformers' sliding_window_overlay counts them; padding on one side leaves the real tokens in consecutive
+    /// slots, so there the window counts real tokens. window ≤ 0: no window. Query head h reads key head h / (H / KVH).
+    /// A query with no key to attend (a padding position) gets zeros. output (B, T, H, D).
     /// </summary>
-    void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, Tensor output);
+    void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,
+        Tensor output);
 
     /// <summary>x = f(x) in place.</summary>
     void Activation(ActivationKind kind, Tensor x);

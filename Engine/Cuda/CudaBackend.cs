@@ -182,11 +182,12 @@ public sealed class CudaBackend : IBackend
         CudaRows.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
     }
 
-    public void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, Tensor output)
+    public void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,
+        Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
-        CudaAttention.Causal(this, q, keyCache, valueCache, keyMask, pastLength, scale, output);
+        CudaAttention.Causal(this, q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
     }
 
     public void Activation(ActivationKind kind, Tensor x)

@@ -191,7 +191,7 @@ public sealed class Transformer : IDisposable
             keys = v.KeyCache[l];
             values = v.ValueCache[l];
         }
-        Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), v.AttentionHeads);
+        Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), window: 0, v.AttentionHeads);
         Backend.Linear(v.AttentionOut, layer.AttentionOutput, t, layer.AttentionOutputBias, v.Output);
     }
 

@@ -5,13 +5,14 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Backends.Cpu;
 
 /// <summary>
-/// Causal attention with a key padding mask over a KV cache. One task per (batch, head): the scores of one query row
-/// live in a scratch row of cache length, so no T×T matrix is ever stored.
+/// Causal attention with a key padding mask and an optional sliding window over a KV cache. One task per (batch,
+/// head): the scores of one query row live in a scratch row of cache length, so no T×T matrix is ever stored; with a
+/// window, a query reads only the keys inside it.
 /// </summary>
 internal static unsafe class CpuAttention
 {
     public static void Causal(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale,
-        Tensor output)
+        int window, Tensor output)
     {
         int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
         int capacity = keyCache.Shape[1], kvHeads = keyCache.Shape[2];
@@ -33,9 +34,10 @@ internal static unsafe class CpuAttention
                     {
                         float* query = qp + (((long)b * length + t) * heads + h) * headDim;
                         var result = new Span<float>(op + (((long)b * length + t) * heads + h) * headDim, headDim);
-                        int keys = pastLength + t + 1;
+                        int keys = pastLength + t + 1; // keys [first, keys): causal, and inside the window if any
+                        int first = window > 0 ? Math.Max(0, keys - window) : 0;
                         float max = float.NegativeInfinity;
-                        for (int j = 0; j < keys; j++)
+                        for (int j = first; j < keys; j++)
                         {
                             if (rowMask[j] == 0) { scores[j] = float.NegativeInfinity; continue; }
                             float* key = kp + (((long)b * capacity + j) * kvHeads + kvh) * headDim;
@@ -46,7 +48,7 @@ internal static unsafe class CpuAttention
                         result.Clear();
                         if (float.IsNegativeInfinity(max)) continue; // nothing to attend: a padding query
                         float sum = 0;
-                        for (int j = 0; j < keys; j++)
+                        for (int j = first; j < keys; j++)
                         {
                             if (rowMask[j] == 0) continue;
                             float p = MathF.Exp(scores[j] - max);

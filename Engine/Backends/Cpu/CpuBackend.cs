@@ -99,11 +99,12 @@ public sealed class CpuBackend : IBackend
         CpuRows.KvAppend(keys, values, keyCache, valueCache, pastLength);
     }
 
-    public void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, Tensor output)
+    public void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,
+        Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
-        CpuAttention.Causal(q, keyCache, valueCache, keyMask, pastLength, scale, output);
+        CpuAttention.Causal(q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
     }
 
     public void Activation(ActivationKind kind, Tensor x)

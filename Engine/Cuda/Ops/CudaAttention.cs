@@ -4,7 +4,10 @@ using static MeZO.Engine.Cuda.Runtime.KernelArgument;
 
 namespace MeZO.Engine.Cuda.Ops;
 
-/// <summary>Causal attention with a padding mask (Kernels/attention.cu): blocks of 16 queries of one (batch, head).</summary>
+/// <summary>
+/// Causal attention with a padding mask and an optional sliding window (Kernels/attention.cu): blocks of 16 queries of
+/// one (batch, head).
+/// </summary>
 internal static class CudaAttention
 {
     /// <summary>The kernel keeps a query's output row in registers, eight floats per lane: at most 256 features.</summary>
@@ -17,7 +20,7 @@ internal static class CudaAttention
         sizeof(float) * (KeysPerTile * (headDim + 1) + KeysPerTile * headDim + QueriesPerBlock * headDim + KeysPerTile);
 
     public static void Causal(CudaBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
-        float scale, Tensor output)
+        float scale, int window, Tensor output)
     {
         int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
         if (batch == 0 || length == 0 || heads == 0) return;
@@ -30,6 +33,6 @@ internal static class CudaAttention
         backend.Launch(KernelCatalog.Attention, "mezo_attention", new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
             Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),
             Pointer(output.Address), I32(length), I32(heads), I32(keyCache.Shape[2]), I32(headDim), I32(keyCache.Shape[1]),
-            I32(pastLength), F32(scale));
+            I32(pastLength), I32(window), F32(scale));
     }
 }

@@ -15,18 +15,29 @@ public static partial class BackendParity
 
     private static IEnumerable<ParityCase> AttentionCases()
     {
-        var cases = new (int Batch, int Length, int Heads, int KvHeads, int HeadDim, int Past, Padding Padding)[]
+        // Window 0: full causal attention. A window (query position i attends keys j > i − window) smaller than, equal
+        // to and larger than the sequence; not a multiple of the 32-key tile, so windows start inside tiles; past a
+        // cached prefix and in a decoding step.
+        var cases = new (int Batch, int Length, int Heads, int KvHeads, int HeadDim, int Past, Padding Padding, int Window)[]
         {
-            (1, 1, 1, 1, 8, 0, Padding.None),
-            (2, 3, 4, 2, 16, 0, Padding.Left),
-            (2, 17, 4, 1, 64, 5, Padding.Right),
-            (1, 40, 2, 2, 80, 0, Padding.None),    // several query blocks and key tiles, a width not a multiple of 32
-            (2, 1, 8, 8, 128, 70, Padding.Left),   // one decoding step over a long cache
-            (2, 33, 2, 1, 256, 0, Padding.Left),   // the widest head: 64 KiB+ of shared memory
+            (1, 1, 1, 1, 8, 0, Padding.None, 0),
+            (2, 3, 4, 2, 16, 0, Padding.Left, 0),
+            (2, 17, 4, 1, 64, 5, Padding.Right, 0),
+            (1, 40, 2, 2, 80, 0, Padding.None, 0),    // several query blocks and key tiles, a width not a multiple of 32
+            (2, 1, 8, 8, 128, 70, Padding.Left, 0),   // one decoding step over a long cache
+            (2, 33, 2, 1, 256, 0, Padding.Left, 0),   // the widest head: 64 KiB+ of shared memory
+            (1, 17, 2, 2, 16, 0, Padding.None, 4),    // a window much shorter than the sequence
+            (2, 17, 4, 1, 64, 0, Padding.Left, 17),   // a window exactly the sequence (multi-query)
+            (2, 9, 4, 2, 32, 0, Padding.Right, 40),   // a window longer than the sequence (GQA)
+            (2, 3, 4, 2, 48, 0, Padding.Left, 1),     // each query attends only itself
+            (2, 129, 4, 2, 64, 0, Padding.Left, 37),  // later query blocks start their key tiles past key 0
+            (2, 40, 2, 1, 80, 30, Padding.Right, 33), // new positions after a cached prefix, windows across tiles
+            (2, 1, 8, 2, 128, 70, Padding.Right, 4),  // one decoding step: the last 4 keys of a long cache, 2 of them padded in row 0
         };
-        foreach (var (batch, length, heads, kvHeads, headDim, past, padding) in cases)
+        foreach (var (batch, length, heads, kvHeads, headDim, past, padding, window) in cases)
         {
-            string name = $"B{batch} T{length} H{heads}/{kvHeads} D{headDim} past {past}, {padding.ToString().ToLowerInvariant()} padding";
+            string name = $"B{batch} T{length} H{heads}/{kvHeads} D{headDim} past {past}, {padding.ToString().ToLowerInvariant()} padding" +
+                          (window > 0 ? $", window {window}" : "");
             yield return new ParityCase("Attention", name, (reference, candidate) =>
             {
                 int capacity = past + length + 3; // spare positions: never read
@@ -50,12 +61,13 @@ public static partial class BackendParity
                 using var maskPair = TensorPair.Ints(reference, candidate, mask, "mask", batch, capacity);
                 using var output = TensorPair.Floats(reference, candidate, new float[q.Length], DType.F32, "output", batch, length, heads, headDim);
                 foreach (var b in new[] { reference, candidate })
-                    b.Attention(qPair.On(b), keyCache.On(b), valueCache.On(b), maskPair.On(b), past, scale, output.On(b));
+                    b.Attention(qPair.On(b), keyCache.On(b), valueCache.On(b), maskPair.On(b), past, scale, window, output.On(b));
 
                 // Scores are float32 dot products of D terms in another order: each differs by at most
                 // 2·D·2^-24·scale·Σ|q||k|, an absolute error that exp turns into the same relative error of the softmax
                 // weights; every tile's rescaling adds a few ulps. The output is a convex combination of value rows,
-                // so its error is that relative error times max|v|.
+                // so its error is that relative error times max|v|. Taken over every causal key and every tile, which
+                // bounds a windowed query's fewer ones too.
                 double scoreMagnitude = 0;
                 int group = heads / kvHeads;
                 for (int b = 0; b < batch; b++)

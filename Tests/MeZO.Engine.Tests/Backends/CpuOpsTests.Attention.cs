@@ -4,23 +4,31 @@ using NUnit.Framework;
 namespace MeZO.Engine.Tests.Backends;
 
 /// <summary>
-/// Causal attention over a KV cache with a key padding mask (the semantics documented on IBackend.Attention), against
-/// a double-precision softmax written from that documentation.
+/// Causal attention over a KV cache with a key padding mask and an optional sliding window (the semantics documented
+/// on IBackend.Attention), against a double-precision softmax written from that documentation.
 /// </summary>
 public sealed partial class CpuOpsTests
 {
     /// <summary>How a batch row's key mask is laid out.</summary>
     public enum Padding { None, Left, Right, Middle }
 
-    [TestCase(1, 1, 1, 1, 1, 0, 1, Padding.None)]       // the smallest case: one key, one head
-    [TestCase(2, 17, 8, 2, 16, 0, 17, Padding.Left)]    // GQA 8/2, left-padded row 1
-    [TestCase(2, 17, 8, 2, 16, 0, 20, Padding.Right)]   // GQA, right padding, spare cache capacity
-    [TestCase(1, 129, 1, 1, 3, 0, 129, Padding.None)]   // one head, long sequence
-    [TestCase(2, 1, 4, 1, 8, 5, 9, Padding.Left)]       // a decode step after 5 cached positions, multi-query
-    [TestCase(2, 3, 4, 4, 5, 6, 12, Padding.Middle)]    // 3 new positions after 6 cached, a masked hole in the past
-    [TestCase(3, 3, 6, 3, 17, 2, 5, Padding.Right)]     // GQA 6/3, head width 17
+    [TestCase(1, 1, 1, 1, 1, 0, 1, Padding.None, 0)]       // the smallest case: one key, one head
+    [TestCase(2, 17, 8, 2, 16, 0, 17, Padding.Left, 0)]    // GQA 8/2, left-padded row 1
+    [TestCase(2, 17, 8, 2, 16, 0, 20, Padding.Right, 0)]   // GQA, right padding, spare cache capacity
+    [TestCase(1, 129, 1, 1, 3, 0, 129, Padding.None, 0)]   // one head, long sequence
+    [TestCase(2, 1, 4, 1, 8, 5, 9, Padding.Left, 0)]       // a decode step after 5 cached positions, multi-query
+    [TestCase(2, 3, 4, 4, 5, 6, 12, Padding.Middle, 0)]    // 3 new positions after 6 cached, a masked hole in the past
+    [TestCase(3, 3, 6, 3, 17, 2, 5, Padding.Right, 0)]     // GQA 6/3, head width 17
+    // Sliding windows: query position i attends keys j with i − j < window.
+    [TestCase(2, 17, 8, 2, 16, 0, 17, Padding.Left, 5)]    // shorter than the sequence, GQA, left padding
+    [TestCase(2, 17, 8, 2, 16, 0, 20, Padding.Right, 17)]  // exactly the sequence, right padding
+    [TestCase(3, 3, 6, 3, 17, 2, 5, Padding.Right, 200)]   // longer than the cache: full causal attention
+    [TestCase(1, 129, 1, 1, 3, 0, 129, Padding.None, 33)]  // a long sequence
+    [TestCase(2, 4, 2, 1, 3, 0, 4, Padding.None, 1)]       // each query attends only itself
+    [TestCase(2, 1, 4, 1, 8, 5, 9, Padding.Left, 3)]       // a decode step: the last 3 cached keys
+    [TestCase(2, 3, 4, 4, 5, 6, 12, Padding.Middle, 4)]    // a masked hole counts as a position inside the window
     public void Attention_MatchesTheDoubleReference(int batch, int length, int heads, int kvHeads, int headDim, int past,
-        int capacity, Padding padding)
+        int capacity, Padding padding, int window)
     {
         var rng = new Random(length * 7 + heads + past);
         float[] q = Normal(rng, batch * length * heads * headDim);
@@ -39,9 +47,10 @@ public sealed partial class CpuOpsTests
         var output = Zeros("attn_out", DType.F32, batch, length, heads, headDim);
 
         _backend.Attention(F32("q", q, batch, length, heads, headDim), F32("k_cache", keys, batch, capacity, kvHeads, headDim),
-            F32("v_cache", values, batch, capacity, kvHeads, headDim), I32("key_mask", mask, batch, capacity), past, scale, output);
+            F32("v_cache", values, batch, capacity, kvHeads, headDim), I32("key_mask", mask, batch, capacity), past, scale, window, output);
 
-        var (expected, tolerance) = AttentionReference(q, keys, values, mask, batch, length, heads, kvHeads, headDim, past, capacity, scale);
+        var (expected, tolerance) = AttentionReference(q, keys, values, mask, batch, length, heads, kvHeads, headDim, past, capacity,
+            scale, window);
         AssertClose(ReadF32(output), expected, i => tolerance[i], "Attention");
     }
 
@@ -57,7 +66,7 @@ public sealed partial class CpuOpsTests
         _backend.Attention(F32("q", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
             F32("k_cache", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
             F32("v_cache", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
-            I32("key_mask", mask, batch, length), 0, 0.5f, output);
+            I32("key_mask", mask, batch, length), 0, 0.5f, 0, output);
 
         float[] actual = ReadF32(output);
         int rowWidth = heads * headDim;
@@ -74,12 +83,12 @@ public sealed partial class CpuOpsTests
         var valueCache = F32("v_cache", new float[1 * 4 * 2 * 3], 1, 4, 2, 3);
         var mask = I32("key_mask", [1, 1, 1, 1], 1, 4);
         var output = Zeros("attn_out", DType.F32, 1, 2, 4, 3);
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, I32("short_mask", [1, 1, 1], 1, 3), 0, 1f, output), "short_mask");
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 0, 1f, Zeros("bad_out", DType.F32, 1, 2, 4, 2)), "bad_out");
+        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, I32("short_mask", [1, 1, 1], 1, 3), 0, 1f, 0, output), "short_mask");
+        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 0, 1f, 0, Zeros("bad_out", DType.F32, 1, 2, 4, 2)), "bad_out");
         AssertNamesTensor(() => _backend.Attention(q, F32("k3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3),
-            F32("v3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3), mask, 0, 1f, output), "k3_cache"); // 4 heads over 3 KV heads
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 3, 1f, output), "k_cache"); // 3 + 2 > 4
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, F32("v_small", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), mask, 0, 1f, output), "v_small");
+            F32("v3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3), mask, 0, 1f, 0, output), "k3_cache"); // 4 heads over 3 KV heads
+        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 3, 1f, 0, output), "k_cache"); // 3 + 2 > 4
+        AssertNamesTensor(() => _backend.Attention(q, keyCache, F32("v_small", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), mask, 0, 1f, 0, output), "v_small");
 
         var keys = F32("k", new float[1 * 2 * 2 * 3], 1, 2, 2, 3);
         var values = F32("v", new float[1 * 2 * 2 * 3], 1, 2, 2, 3);
@@ -113,7 +122,7 @@ public sealed partial class CpuOpsTests
     /// Softmax attention in double straight from IBackend.Attention's documentation; also a per-element tolerance.
     /// </summary>
     private static (double[] Expected, double[] Tolerance) AttentionReference(float[] q, float[] keys, float[] values, int[] mask,
-        int batch, int length, int heads, int kvHeads, int headDim, int past, int capacity, float scale)
+        int batch, int length, int heads, int kvHeads, int headDim, int past, int capacity, float scale, int window)
     {
         double[] expected = new double[q.Length], tolerance = new double[q.Length];
         int group = heads / kvHeads;
@@ -122,7 +131,9 @@ public sealed partial class CpuOpsTests
                 for (int h = 0; h < heads; h++)
                 {
                     int o = ((b * length + t) * heads + h) * headDim;
-                    var attended = Enumerable.Range(0, past + t + 1).Where(j => mask[b * capacity + j] != 0).ToArray();
+                    int position = past + t;
+                    var attended = Enumerable.Range(0, position + 1)
+                        .Where(j => mask[b * capacity + j] != 0 && (window <= 0 || position - j < window)).ToArray();
                     if (attended.Length == 0) continue; // a padding query: zeros
                     int KeyOffset(int j) => ((b * capacity + j) * kvHeads + h / group) * headDim;
                     double[] scores = new double[attended.Length];

@@ -51,6 +51,7 @@ T __shfl_xor_sync(unsigned int, T value, int lane_mask)
 }
 
 static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
 
 /// A launch as the C# side describes it: grid, block, dynamic shared bytes.
 struct mezo_emulated_shape
