@@ -78,8 +78,17 @@ public sealed record ArchitectureSpec
     /// <summary>GPT-2's scale_attn_weights: false means no 1/sqrt(D) scaling.</summary>
     public bool ScaleAttention { get; init; } = true;
 
-    /// <summary>Mistral-style sliding window; sequences longer than it are rejected rather than computed wrongly.</summary>
+    /// <summary>
+    /// Mistral-style sliding window: in a layer that uses it, query position i attends keys j with i − j &lt; window
+    /// (transformers' sliding_window); null when no layer has one.
+    /// </summary>
     public int? SlidingWindow { get; init; }
+
+    /// <summary>
+    /// Per layer (L entries when <see cref="SlidingWindow"/> is set, else none): whether it attends through the window
+    /// (transformers' layer_types "sliding_attention"). Mistral: every layer; Qwen2: as config.json says.
+    /// </summary>
+    public IReadOnlyList<bool> SlidingLayers { get; init; } = [];
 
     public int? BosTokenId { get; init; }
     public int? EosTokenId { get; init; }
@@ -89,6 +98,9 @@ public sealed record ArchitectureSpec
 
     public int QueryWidth => NumHeads * HeadDim;
     public int KvWidth => NumKvHeads * HeadDim;
+
+    /// <summary>The attention window of a layer, as IBackend.Attention takes it: 0 for full causal attention.</summary>
+    public int AttentionWindow(int layer) => SlidingWindow is int window && SlidingLayers[layer] ? window : 0;
 
     public float AttentionScale(int layer)
     {

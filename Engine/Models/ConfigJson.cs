@@ -11,6 +11,9 @@ internal readonly struct ConfigJson(string path, JsonElement root)
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
+    /// <summary>Whether the key is written at all, null included: where transformers' default differs from an explicit null.</summary>
+    public bool Declares(string key) => root.TryGetProperty(key, out _);
+
     public int Int(string key) => OptionalInt(key) ?? throw Error($"missing required key '{key}'");
 
     public int? OptionalInt(string key)
@@ -49,6 +52,15 @@ internal readonly struct ConfigJson(string path, JsonElement root)
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind == JsonValueKind.String) return v.GetString();
         throw Error($"'{key}' must be a string, is {v.GetRawText()}");
+    }
+
+    /// <summary>A list of strings, or null when the key is absent or null.</summary>
+    public IReadOnlyList<string>? OptionalStrings(string key)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String))
+            return v.EnumerateArray().Select(e => e.GetString()!).ToArray();
+        throw Error($"'{key}' must be a list of strings, is {v.GetRawText()}");
     }
 
     public JsonElement? Object(string key) =>

@@ -122,12 +122,8 @@ public static class ModelConfigReader
         if (act != "silu")
             throw c.Error($"hidden_act '{act}' is not supported for {modelType} (only silu)");
         bool qkvBias = modelType == "qwen2" || c.Bool("attention_bias", false);
-        int? window = modelType switch
-        {
-            "mistral" => c.OptionalInt("sliding_window"),
-            "qwen2" when c.Bool("use_sliding_window", false) => c.OptionalInt("sliding_window"),
-            _ => null,
-        };
+        int layers = c.Int("num_hidden_layers");
+        var (window, slidingLayers) = SlidingWindow(c, modelType, layers);
         double partial = c.Double("partial_rotary_factor", 1.0);
         int rotaryDim = (int)(headDim * partial);
         return new ArchitectureSpec
@@ -135,7 +131,7 @@ public static class ModelConfigReader
             ModelType = modelType,
             VocabSize = c.Int("vocab_size"),
             HiddenSize = hidden,
-            NumLayers = c.Int("num_hidden_layers"),
+            NumLayers = layers,
             NumHeads = heads,
             NumKvHeads = c.OptionalInt("num_key_value_heads") ?? heads,
             HeadDim = headDim,
@@ -153,6 +149,7 @@ public static class ModelConfigReader
             TiedLmHead = c.Bool("tie_word_embeddings", false),
             WordEmbeddingSize = hidden,
             SlidingWindow = window,
+            SlidingLayers = slidingLayers,
             BosTokenId = c.OptionalInt("bos_token_id"),
             EosTokenId = c.OptionalInt("eos_token_id"),
             PadTokenId = c.OptionalInt("pad_token_id"),
@@ -173,6 +170,65 @@ public static class ModelConfigReader
                 Down = "mlp.down_proj",
             },
         };
+    }
+
+    /// <summary>
+    /// The sliding attention window and the layers that use it, as transformers' main branch (the v5 line) defines them:
+    /// <list type="bullet">
+    /// <item>masking_utils.py: sliding_window_overlay(w) is kv_idx &gt; q_idx − w, and-ed with the causal kv_idx ≤ q_idx,
+    /// so a query attends itself and the w − 1 keys before it; q_idx and kv_idx are cache positions (sdpa_mask's
+    /// arange + offsets) and the 2D padding mask is and-ed on kv_idx. The flash-attention path passes
+    /// window_size (w − 1, 0): the same keys.</item>
+    /// <item>Mistral (configuration_mistral.py, modeling_mistral.py): sliding_window defaults to 4096 when config.json
+    /// lacks the key, an explicit null means none; when set, every layer uses create_sliding_window_causal_mask and
+    /// layer_types is ignored (MistralConfig only warns about it).</item>
+    /// <item>Qwen2 (configuration_qwen2.py __post_init__, modeling_qwen2.py): sliding_window (default 4096) is kept only
+    /// when use_sliding_window (default false); layer_types, when config.json gives it, says per layer
+    /// "full_attention" or "sliding_attention"; otherwise layer i slides when a window is kept and
+    /// i ≥ max_window_layers (default 28). Each layer takes the mask of its type; a sliding layer without a window
+    /// makes create_sliding_window_causal_mask fail, so it is rejected here.</item>
+    /// <item>Llama: LlamaConfig has no window and modeling_llama.py always builds the plain causal mask.</item>
+    /// </list>
+    /// </summary>
+    private static (int? Window, bool[] Layers) SlidingWindow(ConfigJson c, string modelType, int layers)
+    {
+        const int transformersDefault = 4096;
+        int? window = c.Declares("sliding_window") ? c.OptionalInt("sliding_window") : transformersDefault;
+        bool[] sliding;
+        switch (modelType)
+        {
+            case "mistral":
+                if (window is null) return (null, []);
+                sliding = Enumerable.Repeat(true, Math.Max(0, layers)).ToArray();
+                break;
+            case "qwen2":
+                if (!c.Bool("use_sliding_window", false)) window = null;
+                if (c.OptionalStrings("layer_types") is { } types)
+                {
+                    if (types.Count != layers)
+                        throw c.Error($"layer_types lists {types.Count} layers, num_hidden_layers is {layers}");
+                    sliding = types.Select(t => t switch
+                    {
+                        "full_attention" => false,
+                        "sliding_attention" => true,
+                        _ => throw c.Error($"layer_types entry '{t}' is not supported for qwen2 (full_attention, sliding_attention)"),
+                    }).ToArray();
+                    if (window is null && sliding.Any(s => s))
+                        throw c.Error("layer_types has sliding_attention layers but no window is set " +
+                                      "(use_sliding_window is false or sliding_window is null)");
+                }
+                else
+                {
+                    int firstSliding = c.OptionalInt("max_window_layers") ?? 28;
+                    sliding = Enumerable.Range(0, Math.Max(0, layers)).Select(i => window is not null && i >= firstSliding).ToArray();
+                }
+                if (!sliding.Any(s => s)) return (null, []);
+                break;
+            default:
+                return (null, []);
+        }
+        if (window <= 0) throw c.Error($"sliding_window must be positive, is {window}");
+        return (window, sliding);
     }
 
     private static ArchitectureSpec Gpt2(ConfigJson c)

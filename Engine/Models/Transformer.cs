@@ -106,7 +106,7 @@ public sealed class Transformer : IDisposable
         var s = Spec;
         var w = Weights;
         foreach (int id in ids) CheckToken(id);
-        CheckPositions(positions, pastLength + v.Length);
+        CheckPositions(positions);
         Backend.Upload(v.Ids, ids);
         Backend.Upload(v.Positions, positions);
 
@@ -191,7 +191,8 @@ public sealed class Transformer : IDisposable
             keys = v.KeyCache[l];
             values = v.ValueCache[l];
         }
-        Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), window: 0, v.AttentionHeads);
+        Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), s.AttentionWindow(l),
+            v.AttentionHeads);
         Backend.Linear(v.AttentionOut, layer.AttentionOutput, t, layer.AttentionOutputBias, v.Output);
     }
 
@@ -288,19 +289,14 @@ public sealed class Transformer : IDisposable
             throw new InvalidInputException($"token id {id} is outside the vocabulary of {Directory} ({Spec.VocabSize} ids)");
     }
 
-    private void CheckPositions(ReadOnlySpan<int> positions, int totalLength)
+    private void CheckPositions(ReadOnlySpan<int> positions)
     {
-        if (Spec.Positions == PositionKind.Learned)
-        {
-            int limit = Spec.MaxPositions + Spec.LearnedPositionOffset;
-            foreach (int p in positions)
-                if (p >= limit)
-                    throw new InvalidInputException(
-                        $"a sequence of {p - Spec.LearnedPositionOffset + 1} tokens exceeds the {Spec.MaxPositions} positions of {Directory}");
-        }
-        if (Spec.SlidingWindow is int window && totalLength > window)
-            throw new InvalidInputException(
-                $"{totalLength} tokens exceed the sliding attention window ({window}) of {Directory}, which this engine does not implement");
+        if (Spec.Positions != PositionKind.Learned) return;
+        int limit = Spec.MaxPositions + Spec.LearnedPositionOffset;
+        foreach (int p in positions)
+            if (p >= limit)
+                throw new InvalidInputException(
+                    $"a sequence of {p - Spec.LearnedPositionOffset + 1} tokens exceeds the {Spec.MaxPositions} positions of {Directory}");
     }
 
     public void Dispose()

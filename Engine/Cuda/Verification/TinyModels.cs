@@ -4,9 +4,11 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Cuda.Verification;
 
 /// <summary>
-/// Three tiny random checkpoints that between them use every op: OPT (learned positions, LayerNorm, ReLU, biases),
-/// Llama (RoPE, RMSNorm, SiLU·up, grouped-query attention, BF16 weights) and GPT-2 (Conv1D's transposed weights, the
-/// fused q/k/v split, tanh GELU, F16 weights). Widths are not multiples of 32 where the architecture allows it.
+/// Four tiny random checkpoints that between them use every op: OPT (learned positions, LayerNorm, ReLU, biases),
+/// Llama (RoPE, RMSNorm, SiLU·up, grouped-query attention, BF16 weights), GPT-2 (Conv1D's transposed weights, the
+/// fused q/k/v split, tanh GELU, F16 weights) and Qwen2 with a sliding window of 5 in its layers 1 and 2 (shorter than
+/// the 9-token sequences ModelParity runs) and full attention in layer 0. Widths are not multiples of 32 where the
+/// architecture allows it.
 /// </summary>
 public static class TinyModels
 {
@@ -32,9 +34,16 @@ public static class TinyModels
              "n_layer": 2, "n_positions": 64, "n_ctx": 64, "n_inner": null, "activation_function": "gelu_new",
              "layer_norm_epsilon": 1e-5, "tie_word_embeddings": true, "bos_token_id": 256, "eos_token_id": 256}
             """, DType.F16),
+        ("tiny-qwen2-window", """
+            {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "vocab_size": 251, "hidden_size": 40,
+             "intermediate_size": 72, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "hidden_act": "silu", "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+             "tie_word_embeddings": false, "use_sliding_window": true, "sliding_window": 5, "max_window_layers": 1,
+             "bos_token_id": 1, "eos_token_id": 2}
+            """, DType.F32),
     ];
 
-    /// <summary>Writes the three checkpoints under <paramref name="folder"/> and returns their folders.</summary>
+    /// <summary>Writes the checkpoints under <paramref name="folder"/> and returns their folders.</summary>
     public static IReadOnlyList<string> Write(string folder)
     {
         var written = new List<string>();

@@ -138,7 +138,8 @@ public sealed class TransformerParityTests
     /// <summary>Configuration switches that change the computation without changing the stored tensors.</summary>
     public static IEnumerable<TestCaseData> ConfigurationSwitches()
     {
-        TestCaseData Case(TinyVariant variant, string key, JsonNode value) => new TestCaseData(variant, key, value).SetArgDisplayNames(variant.ToString(), key, value.ToJsonString());
+        TestCaseData Case(TinyVariant variant, string key, JsonNode? value) =>
+            new TestCaseData(variant, key, value).SetArgDisplayNames(variant.ToString(), key, value?.ToJsonString() ?? "null");
         yield return Case(TinyVariant.Gpt2, "scale_attn_by_inverse_layer_idx", true);
         yield return Case(TinyVariant.Gpt2, "scale_attn_weights", false);
         yield return Case(TinyVariant.Gpt2, "activation_function", "gelu");
@@ -147,14 +148,19 @@ public sealed class TransformerParityTests
         yield return Case(TinyVariant.LlamaTied, "rope_scaling", new JsonObject { ["rope_type"] = "default" });
         // A stored lm_head.weight beside a tied head is ignored, as transformers ties it to the embedding.
         yield return Case(TinyVariant.Qwen2, "tie_word_embeddings", true);
+        // The sliding window (4 here, shorter than the 9-token sequence) and which layers use it.
+        yield return Case(TinyVariant.MistralSlidingWindow, "sliding_window", null); // none
+        yield return Case(TinyVariant.Qwen2SlidingWindow, "use_sliding_window", false); // none
+        yield return Case(TinyVariant.Qwen2SlidingWindow, "max_window_layers", 0); // layer 0 slides too
+        yield return Case(TinyVariant.Qwen2SlidingWindow, "layer_types", new JsonArray("sliding_attention", "full_attention")); // the other way round
     }
 
     [TestCaseSource(nameof(ConfigurationSwitches))]
-    public void ConfigurationSwitches_MatchTheOracle(TinyVariant variant, string key, JsonNode value)
+    public void ConfigurationSwitches_MatchTheOracle(TinyVariant variant, string key, JsonNode? value)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         var config = checkpoint.Config.DeepClone().AsObject();
-        config[key] = value.DeepClone();
+        config[key] = value?.DeepClone();
         File.WriteAllText(Path.Combine(checkpoint.Folder, "config.json"), config.ToJsonString());
         var weights = checkpoint.Weights;
         if (key == "_remove_final_layer_norm") // transformers then has no final_layer_norm module: its tensors must go too

@@ -12,6 +12,8 @@ namespace MeZO.Engine.Tests.Reference;
 /// <c>cumsum(mask)·mask − 1</c> (padding −1), looked up at row position + 2; Llama-family models and GPT-2 use what
 /// HF <c>generate</c> passes, <c>cumsum(mask) − 1</c> with padding positions set to 1. Attention is causal and skips
 /// padded keys; a padding query that sees no key gets a zero attention output (its logits are finite but meaningless).
+/// A sliding-window layer (Mistral; Qwen2 as its config says) lets index t attend only indices j with t − j &lt; window,
+/// counted over the padded row as transformers' masking_utils counts them.
 /// </para>
 /// </summary>
 public sealed class NaiveTransformer
@@ -139,7 +141,7 @@ public sealed class NaiveTransformer
             var q = attnIn.Select(v => Scale(Project(v, l + "self_attn.q_proj", hidden, hidden), 1.0 / Math.Sqrt(headDim))).ToArray();
             var k = attnIn.Select(v => Project(v, l + "self_attn.k_proj", hidden, hidden)).ToArray();
             var vv = attnIn.Select(v => Project(v, l + "self_attn.v_proj", hidden, hidden)).ToArray();
-            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale: 1.0);
+            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale: 1.0, window: 0);
             for (int t = 0; t < x.Length; t++)
             {
                 x[t] = Add(x[t], Project(attn[t], l + "self_attn.out_proj", hidden, hidden));
@@ -177,7 +179,7 @@ public sealed class NaiveTransformer
         int rotary = (int)(headDim * Double("partial_rotary_factor", 1.0)); // int(head_dim · factor), as transformers
         if (rotary % 2 != 0) throw new NotSupportedException($"config.json: {rotary} rotary features is odd");
         double theta = RopeTheta();
-        CheckSlidingWindow(ids.Length);
+        int[] windows = LayerWindows(Int("num_hidden_layers"));
 
         var embed = Weight("model.embed_tokens.weight", VocabSize, hidden);
         var x = ids.Select(id => Row(embed, id)).ToArray();
@@ -196,7 +198,7 @@ public sealed class NaiveTransformer
                 Rope(q[t], heads, headDim, rotary, positions[t], theta);
                 Rope(k[t], kvHeads, headDim, rotary, positions[t], theta);
             }
-            var attn = Attention(q, k, vv, mask, heads, kvHeads, headDim, 1.0 / Math.Sqrt(headDim));
+            var attn = Attention(q, k, vv, mask, heads, kvHeads, headDim, 1.0 / Math.Sqrt(headDim), windows[i]);
             for (int t = 0; t < x.Length; t++)
                 x[t] = Add(x[t], Project(attn[t], l + "self_attn.o_proj", hidden, heads * headDim, outBias));
             for (int t = 0; t < x.Length; t++)
@@ -226,12 +228,25 @@ public sealed class NaiveTransformer
         return Double("rope_theta", 10000.0);
     }
 
-    /// <summary>Mistral (and Qwen2 with use_sliding_window) limit attention to a window; the oracle only runs where it does not bite.</summary>
-    private void CheckSlidingWindow(int length)
+    /// <summary>
+    /// Each layer's attention window, 0 for none, as transformers reads config.json: MistralConfig's sliding_window
+    /// defaults to 4096 when the key is absent (null: none) and applies to every layer; Qwen2Config keeps it only with
+    /// use_sliding_window and applies it to the layers layer_types calls "sliding_attention", or without layer_types to
+    /// layers i ≥ max_window_layers (default 28); Llama has none.
+    /// </summary>
+    private int[] LayerWindows(int layers)
     {
-        bool active = ModelType == "mistral" || (ModelType == "qwen2" && Bool("use_sliding_window", false));
-        if (active && OptionalInt("sliding_window") is int window && length > window)
-            throw new NotSupportedException($"config.json: sequences longer than sliding_window {window} have no reference implementation");
+        int? window = _config.TryGetPropertyValue("sliding_window", out var node) ? (node is null ? null : (int)node) : 4096;
+        var windows = new int[layers];
+        if (ModelType == "llama" || window is null || (ModelType == "qwen2" && !Bool("use_sliding_window", false))) return windows;
+        for (int i = 0; i < layers; i++)
+        {
+            bool sliding = ModelType == "mistral" || (_config["layer_types"] is JsonArray types
+                ? (string?)types[i] == "sliding_attention"
+                : i >= (OptionalInt("max_window_layers") ?? 28));
+            windows[i] = sliding ? window.Value : 0;
+        }
+        return windows;
     }
 
     // ---- GPT-2 (modeling_gpt2.py: GPT2Model, GPT2Block, GPT2Attention, GPT2MLP, Conv1D) ----
@@ -258,7 +273,7 @@ public sealed class NaiveTransformer
             var vv = qkv.Select(r => r[(2 * hidden)..]).ToArray();
             double scale = Bool("scale_attn_weights", true) ? 1.0 / Math.Sqrt(headDim) : 1.0;
             if (Bool("scale_attn_by_inverse_layer_idx", false)) scale /= i + 1;
-            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale);
+            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale, window: 0);
             for (int t = 0; t < x.Length; t++) x[t] = Add(x[t], Conv(attn[t], l + "attn.c_proj", hidden, hidden));
             for (int t = 0; t < x.Length; t++)
             {
@@ -274,11 +289,12 @@ public sealed class NaiveTransformer
     // ---- the building blocks, in double ----
 
     /// <summary>
-    /// Causal multi-head attention of one sequence: query t attends keys j ≤ t whose mask is set; query head h reads
+    /// Causal multi-head attention of one sequence: query t attends keys j ≤ t whose mask is set and, with a window,
+    /// t − j &lt; window (transformers' sliding_window_overlay, kv_idx &gt; q_idx − window); query head h reads
     /// key/value head h / (heads / kvHeads) (transformers' repeat_kv). Rows are (heads·D) wide.
     /// </summary>
     private static double[][] Attention(double[][] q, double[][] k, double[][] v, int[] mask, int heads, int kvHeads, int headDim,
-        double scale)
+        double scale, int window)
     {
         int length = q.Length, group = heads / kvHeads;
         var output = new double[length][];
@@ -288,7 +304,7 @@ public sealed class NaiveTransformer
             for (int h = 0; h < heads; h++)
             {
                 int qo = h * headDim, ko = h / group * headDim;
-                var keys = Enumerable.Range(0, t + 1).Where(j => mask[j] != 0).ToArray();
+                var keys = Enumerable.Range(0, t + 1).Where(j => mask[j] != 0 && (window == 0 || t - j < window)).ToArray();
                 if (keys.Length == 0) continue; // a padding query with nothing to attend
                 var scores = keys.Select(j =>
                 {

@@ -119,6 +119,51 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
+    public void Mistral_WithUniformAttentionAndAWindowOfTwo_AveragesTheValuesOfTheTokenAndTheOneBefore()
+    {
+        var config = new JsonObject
+        {
+            ["model_type"] = "mistral", ["vocab_size"] = 3, ["hidden_size"] = 2, ["intermediate_size"] = 2, ["num_hidden_layers"] = 1,
+            ["num_attention_heads"] = 1, ["num_key_value_heads"] = 1, ["rms_norm_eps"] = 1e-6, ["tie_word_embeddings"] = true,
+            ["sliding_window"] = 2,
+        };
+        var weights = new Dictionary<string, ReferenceTensor>
+        {
+            ["model.embed_tokens.weight"] = T([3, 2], 1, 0, 0, 1, 2, -1),
+            ["model.norm.weight"] = T([2], 1, 1),
+            ["model.layers.0.input_layernorm.weight"] = T([2], 1, 1),
+            ["model.layers.0.post_attention_layernorm.weight"] = T([2], 1, 1),
+            // q and k zero: uniform attention over the keys allowed. v = W_v·n with W_v = [[0, 0], [1, 0]]: v = (0, n₀).
+            ["model.layers.0.self_attn.v_proj.weight"] = T([2, 2], 0, 0, 1, 0),
+            ["model.layers.0.self_attn.o_proj.weight"] = T([2, 2], 1, 0, 0, 1),
+        };
+        foreach (string name in new[] { "self_attn.q_proj", "self_attn.k_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj" })
+            weights[$"model.layers.0.{name}.weight"] = T([2, 2], 0, 0, 0, 0);
+        var oracle = new NaiveTransformer(config, weights);
+
+        double[,,] logits = oracle.Forward(new[,] { { 0, 2, 1, 2 } });
+        // The same tokens after one padding slot: the window spans two slots, which here are two real tokens.
+        double[,,] padded = oracle.Forward(new[,] { { 1, 0, 2, 1, 2 } }, new[,] { { 0, 1, 1, 1, 1 } });
+
+        // n₀ of each token: RMSNorm of (1, 0), (0, 1), (2, −1) with unit weight, first feature.
+        double eps = 1e-6;
+        double[] n0 = [1 / Math.Sqrt(0.5 + eps), 0, 2 / Math.Sqrt(2.5 + eps)];
+        double[][] embedding = [[1, 0], [0, 1], [2, -1]];
+        int[] ids = [0, 2, 1, 2];
+        // Window 2 (kv_idx > q_idx − 2): position t averages the values of t − 1 and t (t = 0: only itself). Position 2
+        // leaving out position 0 (n₀ = 1.41) is what a full causal mask, or the window off by one, would not do.
+        double[] mean = [n0[0], (n0[0] + n0[2]) / 2, (n0[2] + n0[1]) / 2, (n0[1] + n0[2]) / 2];
+        for (int t = 0; t < ids.Length; t++)
+        {
+            double x0 = embedding[ids[t]][0], x1 = embedding[ids[t]][1] + mean[t];
+            double rms = Math.Sqrt((x0 * x0 + x1 * x1) / 2 + eps);
+            double[] expected = [x0 / rms, x1 / rms, (2 * x0 - x1) / rms]; // the tied head: E·x̂
+            AssertRow(logits, 0, t, expected);
+            AssertRow(padded, 0, t + 1, expected);
+        }
+    }
+
+    [Test]
     public void Gpt2_WithUniformAttention_AveragesTheUnmaskedValues()
     {
         var config = new JsonObject

@@ -46,6 +46,10 @@ public static class TinyCheckpoints
                 HeadDim: 8, Intermediate: 56, Tied: false, RopeTheta: 1e6, RmsEps: 1e-5)),
             TinyVariant.Qwen2 => LlamaFamily(builder, options, new("qwen2", "Qwen2ForCausalLM", Hidden: 48, Heads: 4, KvHeads: 2,
                 HeadDim: null, Intermediate: 64, Tied: false, RopeTheta: 1e6, RmsEps: 1e-6)),
+            TinyVariant.MistralSlidingWindow => LlamaFamily(builder, options, new("mistral", "MistralForCausalLM", Hidden: 32, Heads: 4,
+                KvHeads: 2, HeadDim: 8, Intermediate: 56, Tied: false, RopeTheta: 1e4, RmsEps: 1e-5, SlidingWindow: 4)),
+            TinyVariant.Qwen2SlidingWindow => LlamaFamily(builder, options, new("qwen2", "Qwen2ForCausalLM", Hidden: 48, Heads: 4,
+                KvHeads: 2, HeadDim: null, Intermediate: 64, Tied: false, RopeTheta: 1e6, RmsEps: 1e-6, SlidingWindow: 4)),
             TinyVariant.Gpt2 => Gpt2(builder, options, hidden: 32, heads: 4),
             _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, "unknown variant"),
         };
@@ -109,8 +113,9 @@ public static class TinyCheckpoints
         };
     }
 
+    /// <summary>A Llama-family shape; <paramref name="SlidingWindow"/> is a window that bites (Mistral, Qwen2 only).</summary>
     private sealed record LlamaShape(string ModelType, string Architecture, int Hidden, int Heads, int KvHeads, int? HeadDim,
-        int Intermediate, bool Tied, double RopeTheta, double RmsEps);
+        int Intermediate, bool Tied, double RopeTheta, double RmsEps, int? SlidingWindow = null);
 
     /// <summary>
     /// transformers' LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM (modeling_llama.py, modular_qwen2.py):
@@ -168,13 +173,13 @@ public static class TinyCheckpoints
                 config["mlp_bias"] = false;
                 config["pretraining_tp"] = 1;
                 break;
-            case "mistral":
-                config["sliding_window"] = 4096;
+            case "mistral": // Mistral-7B-v0.1's window, longer than any test, unless the shape asks for one
+                config["sliding_window"] = s.SlidingWindow ?? 4096;
                 break;
-            case "qwen2":
-                config["use_sliding_window"] = false;
-                config["sliding_window"] = 4096;
-                config["max_window_layers"] = o.Layers;
+            case "qwen2": // Qwen2's published configs: the window off; on, it spares layer 0
+                config["use_sliding_window"] = s.SlidingWindow is not null;
+                config["sliding_window"] = s.SlidingWindow ?? 4096;
+                config["max_window_layers"] = s.SlidingWindow is null ? o.Layers : 1;
                 break;
         }
         return config;

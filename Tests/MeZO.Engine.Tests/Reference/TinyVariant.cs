@@ -24,6 +24,15 @@ public enum TinyVariant
     /// <summary>Qwen2: biases on q/k/v (not o), untied lm_head, rope_theta 1e6.</summary>
     Qwen2,
 
+    /// <summary>Mistral with grouped-query attention and sliding_window 4: every layer attends only the last 4 positions.</summary>
+    MistralSlidingWindow,
+
+    /// <summary>
+    /// Qwen2 with use_sliding_window, sliding_window 4 and max_window_layers 1: layer 0 attends fully, the layers after
+    /// it through the window.
+    /// </summary>
+    Qwen2SlidingWindow,
+
     /// <summary>GPT-2: Conv1D weights stored transposed (in, out), wte/wpe, ln_f, gelu_new, tied lm_head.</summary>
     Gpt2,
 }
