@@ -1,4 +1,5 @@
 using MeZO.Engine.Models;
+using NUnit.Framework;
 using MeZO.Engine.Tests.Reference;
 
 namespace MeZO.Engine.Tests.Models;
@@ -72,6 +73,22 @@ internal static class ParityRuns
             for (int v = 0; v < logits.GetLength(2); v++)
                 scale = Math.Max(scale, Math.Abs(logits[row / batch.Length, row % batch.Length, v]));
         return scale;
+    }
+
+    /// <summary>
+    /// The engine's batched greedy generation (left-padded, with the KV cache) against the oracle's uncached greedy
+    /// decoding, prompt by prompt. A near-tie, where float32 may legitimately choose the other token, fails the fixture
+    /// and says so: change its prompts.
+    /// </summary>
+    public static void AssertGreedyMatchesOracle(Transformer model, NaiveTransformer oracle, int[][] prompts, int newTokens, string label)
+    {
+        var generated = new GreedyGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
+        for (int p = 0; p < prompts.Length; p++)
+        {
+            int[] expected = NaiveGreedy(oracle, prompts[p], newTokens, out double margin);
+            Assert.That(margin, Is.GreaterThan(RelativeTolerance), $"{label}: prompt {p} has a near-tie, choose another");
+            Assert.That(generated[p], Is.EqualTo(expected), $"{label}: prompt {p} (length {prompts[p].Length})");
+        }
     }
 
     /// <summary>

@@ -50,16 +50,8 @@ public sealed class RealCheckpointModelTests
         using var backend = new CpuBackend();
         using var model = Transformer.Load(folder, backend);
 
-        var generated = new GreedyGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
-
         Assert.That(model.Weights.TokenEmbedding.DType, Is.EqualTo(storedAs), "weights keep the checkpoint's dtype");
-        var oracle = NaiveTransformer.FromFolder(folder);
-        for (int p = 0; p < prompts.Length; p++)
-        {
-            int[] expected = ParityRuns.NaiveGreedy(oracle, prompts[p], newTokens, out double margin);
-            Assert.That(margin, Is.GreaterThan(ParityRuns.RelativeTolerance), $"prompt {p} has a near-tie, choose another");
-            Assert.That(generated[p], Is.EqualTo(expected), $"{relative}: prompt {p}");
-        }
+        ParityRuns.AssertGreedyMatchesOracle(model, NaiveTransformer.FromFolder(folder), prompts, newTokens, relative);
     }
 
     /// <summary>
