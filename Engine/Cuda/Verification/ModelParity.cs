@@ -9,9 +9,8 @@ public static class ModelParity
 {
     /// <summary>
     /// Loads the model on both backends and compares the logits of every real token of a padded batch (one full
-    /// sequence, one shorter, right-padded) of deterministic random ids. The tolerance is relative to the largest
-    /// logit: per-op differences compound through the layers' residual stream, about L·2^-22 in float32 and L·2^-8
-    /// with bf16 matrix inputs; the factors below leave room for both.
+    /// sequence, one shorter, right-padded) of deterministic random ids, within <see cref="LogitTolerance"/> of the
+    /// largest logit.
     /// </summary>
     public static ParityResult Logits(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
     {
@@ -31,9 +30,7 @@ public static class ModelParity
         }
         var expected = LogitsOn(onReference);
         var actual = LogitsOn(onCandidate);
-        bool float32 = candidate is not CudaBackend cuda || cuda.Options.Precision == MatmulPrecision.Float32;
-        double relative = float32 ? 1e-4 : 5e-2;
-        double tolerance = relative * (1 + expected.Max(v => Math.Abs(v)));
+        double tolerance = LogitTolerance(candidate) * (1 + expected.Max(v => Math.Abs(v)));
         return BackendParity.Compare("Transformer", $"{Path.GetFileName(Path.GetFullPath(modelDirectory))} logits, {rows.Length} tokens",
             expected, actual, _ => tolerance);
     }
@@ -57,72 +54,71 @@ public static class ModelParity
         var random = new ParityRandom(length + 1);
         var batch = TokenBatch.Pack([random.Ints(length, 0, spec.VocabSize), random.Ints(Math.Max(2, length - 3), 0, spec.VocabSize)],
             PaddingSide.Left);
-        var rows = new List<int>();
-        var targets = new List<int>();
-        for (int b = 0; b < batch.BatchSize; b++)
-            for (int i = 0; i + 1 < batch.Lengths[b]; i++)
-            {
-                rows.Add(batch.Row(b, i));
-                targets.Add(batch.Ids[batch.Row(b, i + 1)]);
-            }
+        var pairs = Enumerable.Range(0, batch.BatchSize)
+            .SelectMany(b => Enumerable.Range(0, batch.Lengths[b] - 1).Select(i => (Row: batch.Row(b, i), Next: batch.Row(b, i + 1))))
+            .ToArray();
+        int[] rows = pairs.Select(p => p.Row).ToArray();
+        int[] targets = pairs.Select(p => batch.Ids[p.Next]).ToArray();
+        // Both models hold the same parameters in the same order.
+        var parameters = onReference.Weights.Parameters;
+        var firsts = NoiseLayout.FirstIndices(parameters);
 
-        // The z stream's layout: parameters in ordinal name order, one after another (as a full-parameter TrainableSet).
-        static (NamedTensor Parameter, ulong First)[] Layout(Transformer model)
-        {
-            ulong first = 0;
-            return model.Weights.Parameters.OrderBy(p => p.Name, StringComparer.Ordinal)
-                .Select(p => { var entry = (p, first); first += (ulong)p.Tensor.ElementCount; return entry; }).ToArray();
-        }
-        var referenceLayout = Layout(onReference);
-        var candidateLayout = Layout(onCandidate);
-
-        (double Plus, double Minus) Losses(Transformer model, (NamedTensor Parameter, ulong First)[] layout)
+        (double Plus, double Minus) Losses(Transformer model)
         {
             using var ws = model.CreateWorkspace(batch.BatchSize, batch.Length);
-            var logProbs = new float[rows.Count];
+            var logProbs = new float[rows.Length];
             double Loss()
             {
-                model.ScoreTokens(ws, batch, rows.ToArray(), targets.ToArray(), logProbs);
+                model.ScoreTokens(ws, batch, rows, targets, logProbs);
                 return -logProbs.Average(v => (double)v);
             }
-            foreach (var (p, first) in layout) model.Backend.Perturb(p.Tensor, seed, first, eps);
+            var own = model.Weights.Parameters;
+            for (int i = 0; i < own.Count; i++) model.Backend.Perturb(own[i].Tensor, seed, firsts[i], eps);
             double plus = Loss();
-            foreach (var (p, first) in layout) model.Backend.Perturb(p.Tensor, seed, first, -2 * eps);
+            for (int i = 0; i < own.Count; i++) model.Backend.Perturb(own[i].Tensor, seed, firsts[i], -2 * eps);
             return (plus, Loss());
         }
-        var (referencePlus, referenceMinus) = Losses(onReference, referenceLayout);
-        var (candidatePlus, candidateMinus) = Losses(onCandidate, candidateLayout);
+        var (referencePlus, referenceMinus) = Losses(onReference);
+        var (candidatePlus, candidateMinus) = Losses(onCandidate);
         double g = (referencePlus - referenceMinus) / (2 * eps);
         double candidateG = (candidatePlus - candidateMinus) / (2 * eps);
 
         float maxLogit;
         using (var ws = onReference.CreateWorkspace(batch.BatchSize, batch.Length))
         {
-            var logits = new float[rows.Count * spec.VocabSize];
-            onReference.LogitsAt(ws, batch, rows.ToArray(), logits);
+            var logits = new float[rows.Length * spec.VocabSize];
+            onReference.LogitsAt(ws, batch, rows, logits);
             maxLogit = logits.Max(Math.Abs);
         }
-        var options = (candidate as CudaBackend)?.Options;
-        bool float32 = options is null || options.Precision == MatmulPrecision.Float32;
-        double lossTolerance = 2 * (float32 ? 1e-4 : 5e-2) * (1 + maxLogit);
+        double lossTolerance = 2 * LogitTolerance(candidate) * (1 + maxLogit);
         string name = $"{Path.GetFileName(Path.GetFullPath(modelDirectory))}: one MeZO step";
         string detail = $"L+ {referencePlus:G6}/{candidatePlus:G6}, L− {referenceMinus:G6}/{candidateMinus:G6}, g {g:G4}/{candidateG:G4} (CPU/candidate)";
         double lossError = Math.Max(Math.Abs(referencePlus - candidatePlus), Math.Abs(referenceMinus - candidateMinus));
         if (!(lossError <= lossTolerance))
             return new ParityResult("MezoStep", name + ", losses", false, lossError, lossTolerance, detail);
 
-        foreach (var (model, layout) in new[] { (onReference, referenceLayout), (onCandidate, candidateLayout) })
-            foreach (var (p, first) in layout)
-                model.Backend.PerturbUpdate(p.Tensor, seed, first, eps, learningRate, p.Tensor.Shape.Rank > 1 ? weightDecay : 0, (float)g);
+        foreach (var model in new[] { onReference, onCandidate })
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                var p = model.Weights.Parameters[i];
+                model.Backend.PerturbUpdate(p.Tensor, seed, firsts[i], eps, learningRate, p.IsBiasOrNorm ? 0 : weightDecay, (float)g);
+            }
 
-        double zError = BackendParity.NoiseTolerance(options?.Noise ?? NoiseArithmetic.Exact);
-        var expected = referenceLayout.SelectMany(e => TensorPair.Read(e.Parameter.Tensor)).ToArray();
-        var actual = candidateLayout.SelectMany(e => TensorPair.Read(e.Parameter.Tensor)).ToArray();
-        var types = referenceLayout.SelectMany(e => Enumerable.Repeat(e.Parameter.Tensor.DType, (int)e.Parameter.Tensor.ElementCount)).ToArray();
+        double zError = BackendParity.NoiseTolerance((candidate as CudaBackend)?.Options.Noise ?? NoiseArithmetic.Exact);
+        var expected = parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var actual = onCandidate.Weights.Parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var types = parameters.SelectMany(p => Enumerable.Repeat(p.Tensor.DType, (int)p.Tensor.ElementCount)).ToArray();
         // As the PerturbUpdate case: with exact z the same operations give the same bits; with fast z the three passes
         // each add z's error times their scale, and each rounds once.
         var result = BackendParity.Compare("MezoStep", name + ", weights", expected, actual,
             i => zError == 0 ? 0 : (4 * eps + learningRate * Math.Abs(g)) * zError + 3 * BackendParity.Ulp(types[i], expected[i]));
         return result with { Detail = (result.Detail.Length > 0 ? result.Detail + "; " : "") + detail };
     }
+
+    /// <summary>
+    /// The logits' tolerance relative to their largest magnitude: per-op differences compound through the layers'
+    /// residual stream, about L·2^-22 in float32 and L·2^-8 with bf16 matrix inputs; these leave room for both.
+    /// </summary>
+    private static double LogitTolerance(IBackend candidate) =>
+        candidate is not CudaBackend cuda || cuda.Options.Precision == MatmulPrecision.Float32 ? 1e-4 : 5e-2;
 }

@@ -48,8 +48,7 @@ public static class StepBenchmark
         }
 
         var parameters = model.Weights.Parameters;
-        var firsts = new ulong[parameters.Count];
-        for (int i = 1; i < parameters.Count; i++) firsts[i] = firsts[i - 1] + (ulong)parameters[i - 1].Tensor.ElementCount;
+        var firsts = NoiseLayout.FirstIndices(parameters);
         void Perturb(ulong stepSeed, float scale)
         {
             for (int i = 0; i < parameters.Count; i++) backend.Perturb(parameters[i].Tensor, stepSeed, firsts[i], scale);
