@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MeZO.Cli.Bench;
 using MeZO.Engine;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Cuda;
@@ -255,13 +256,8 @@ public sealed class VerifyCommand : ICommand
             }, indented: true);
             return 0;
         }
-        output.WriteLine(cuda.Description);
-        output.WriteLine($"{r.Model}: {Units.Count(r.Parameters)} parameters, {Units.Bytes(r.WeightBytes)} of weights, batch {r.Batch} × {r.Length}");
-        output.WriteLine($"  forward     {r.ForwardSeconds * 1e3,9:F1} ms   {r.TokensPerSecond,10:F0} tokens/s");
-        output.WriteLine($"  MeZO step   {r.StepSeconds * 1e3,9:F1} ms   {r.StepOverTwoForwards:F3}× two forward passes (target ≤ 1.15)");
-        output.WriteLine($"  perturb     {r.PerturbSeconds * 1e3,9:F1} ms   per pass over every weight");
-        output.WriteLine($"  memory      {Units.Bytes(r.TrainingPeakBytes)} training peak, {Units.Bytes(r.InferencePeakBytes)} inference peak " +
-                         $"({r.TrainingOverInferenceMemory:F3}×, target ≤ 1.05); device in use {Units.Bytes(memory.Total - memory.Free)}");
+        StepBench.Write(r, cuda.Description, output);
+        output.WriteLine($"  device in use     {Units.Bytes(memory.Total - memory.Free)}");
         return 0;
     }
 
