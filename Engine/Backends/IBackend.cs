@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends;
@@ -111,16 +112,28 @@ public interface IBackend : IDisposable
     /// <summary>output(S) = argmax over V of logits (S, V), the lowest index on ties.</summary>
     void Argmax(Tensor logits, Tensor output);
 
-    /// <summary>
-    /// MeZO perturbation in place: w[i] += scale·z(seed, firstIndex + i) for every element, computed in float32 and
-    /// rounded once to w's dtype (DESIGN §3 defines z).
-    /// </summary>
-    void Perturb(Tensor weight, ulong seed, ulong firstIndex, float scale);
+    // MeZO (DESIGN §3). The perturbation is never stored: the forward ops below read a trainable tensor as
+    // w + scale·z(noise), each element fl(w + fl(scale·z)) in float32 (no fused multiply-add), and only
+    // MezoUpdate writes the weights.
+
+    /// <summary>destination (F32, the weight's element count) = weight + scale·z: small tensors (norm weights, biases).</summary>
+    void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination);
+
+    /// <summary><see cref="Embedding"/> from the table rows as perturbed by scale·z: only the gathered rows are read.</summary>
+    void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate);
 
     /// <summary>
-    /// MeZO's fused restore-and-update from the −ε point: w = (w + eps·z)(1 − lr·weightDecay) − lr·projectedGradient·z,
-    /// in float32, rounded once to w's dtype.
+    /// <see cref="Linear"/> with a perturbed weight for one or two streams that share it (MeZO's lockstep +ε and −ε
+    /// passes): outputs[s] = inputs[s]·(W + scales[s]·z)ᵀ + biases[s]. z is generated once for all streams; biases
+    /// are passed as the stream reads them (perturbed by the caller where trainable).
     /// </summary>
-    void PerturbUpdate(Tensor weight, ulong seed, ulong firstIndex, float eps, float learningRate, float weightDecay,
-        float projectedGradient);
+    void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs);
+
+    /// <summary>
+    /// MeZO's update in place: v = w·factors.Decay − factors.Step·z in float32 (no fused multiply-add); F32 stores v,
+    /// F16/BF16 round it stochastically (<see cref="StochasticRounding"/>), bit-identical on every backend. A result
+    /// beyond the dtype's largest finite value throws <see cref="OverflowException"/> naming the tensor.
+    /// </summary>
+    void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors);
 }

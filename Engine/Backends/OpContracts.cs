@@ -184,10 +184,28 @@ internal static class OpContracts
             throw new ArgumentException($"{op}: '{logits.Name}' {logits.Shape} has no columns to choose from");
     }
 
-    public static void Perturb(IBackend backend, Tensor weight) => FloatWeight(backend, nameof(IBackend.Perturb), weight);
+    public static void PerturbedCopy(IBackend backend, Tensor weight, Tensor destination)
+    {
+        const string op = nameof(IBackend.PerturbedCopy);
+        Owned(backend, op, weight, destination);
+        ShapeChecks.Float(weight, op);
+        ShapeChecks.Type(destination, DType.F32, op);
+        ShapeChecks.Elements(destination, weight.ElementCount, op);
+    }
 
-    public static void PerturbUpdate(IBackend backend, Tensor weight) =>
-        FloatWeight(backend, nameof(IBackend.PerturbUpdate), weight);
+    /// <summary>One to two streams, each a valid <see cref="Linear"/> with the shared weight.</summary>
+    public static void PerturbedLinear(IBackend backend, Tensor weight, bool weightTransposed, ReadOnlySpan<float> scales,
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+    {
+        const string op = nameof(IBackend.PerturbedLinear);
+        if (inputs.Length is < 1 or > 2 || scales.Length != inputs.Length || biases.Length != inputs.Length || outputs.Length != inputs.Length)
+            throw new ArgumentException($"{op}: one or two streams, each with a scale, an input, a bias (or null) and an output");
+        for (int s = 0; s < inputs.Length; s++) Linear(backend, inputs[s], weight, weightTransposed, biases[s], outputs[s]);
+        if (inputs.Length == 2 && inputs[1].Shape.Rows != inputs[0].Shape.Rows)
+            throw new ArgumentException($"{op}: the streams '{inputs[0].Name}' and '{inputs[1].Name}' must have as many rows");
+    }
+
+    public static void MezoUpdate(IBackend backend, Tensor weight) => FloatWeight(backend, nameof(IBackend.MezoUpdate), weight);
 
     /// <summary>
     /// A ranged copy lies inside the tensor and covers whole elements. Bytes would copy either way, but a range that
@@ -229,7 +247,7 @@ internal static class OpContracts
         ShapeChecks.Elements(y, x.ElementCount, op);
     }
 
-    /// <summary>Perturb and PerturbUpdate: a weight of any float dtype, updated in place.</summary>
+    /// <summary>MezoUpdate: a weight of any float dtype, updated in place.</summary>
     private static void FloatWeight(IBackend backend, string op, Tensor weight)
     {
         Owned(backend, op, weight);

@@ -3,6 +3,7 @@ using MeZO.Engine.Backends;
 using MeZO.Engine.Cuda.Compilation;
 using MeZO.Engine.Cuda.Ops;
 using MeZO.Engine.Cuda.Runtime;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Cuda;
@@ -239,20 +240,18 @@ public sealed class CudaBackend : IBackend
         CudaLogits.Argmax(this, logits, output);
     }
 
-    public void Perturb(Tensor weight, ulong seed, ulong firstIndex, float scale)
-    {
-        ThrowIfDisposed();
-        OpContracts.Perturb(this, weight);
-        CudaPerturbation.Perturb(this, weight, seed, firstIndex, scale);
-    }
+    public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination) =>
+        throw new NotSupportedException("PerturbedCopy: not yet on CUDA");
 
-    public void PerturbUpdate(Tensor weight, ulong seed, ulong firstIndex, float eps, float learningRate, float weightDecay,
-        float projectedGradient)
-    {
-        ThrowIfDisposed();
-        OpContracts.PerturbUpdate(this, weight);
-        CudaPerturbation.PerturbUpdate(this, weight, seed, firstIndex, eps, learningRate, weightDecay, projectedGradient);
-    }
+    public void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate) =>
+        throw new NotSupportedException("PerturbedEmbedding: not yet on CUDA");
+
+    public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs) =>
+        throw new NotSupportedException("PerturbedLinear: not yet on CUDA");
+
+    public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors) =>
+        throw new NotSupportedException("MezoUpdate: not yet on CUDA");
 
     public void Dispose()
     {

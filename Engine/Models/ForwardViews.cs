@@ -9,6 +9,7 @@ internal sealed class ForwardViews
     {
         var s = ws.Spec;
         int n = batch * length;
+        Workspace = ws;
         Batch = batch;
         Length = length;
         Hidden = ws.Hidden.View(new TensorShape(n, s.HiddenSize));
@@ -37,6 +38,7 @@ internal sealed class ForwardViews
         }
     }
 
+    public ForwardWorkspace Workspace { get; }
     public int Batch { get; }
     public int Length { get; }
     public Tensor Hidden { get; }

@@ -51,6 +51,8 @@ public sealed class ForwardWorkspace : IDisposable
         LogitRows = Logits.Shape[0];
         RowResults = made["row_results"];
         RowIndices = made["row_argmax"];
+        PerturbedWeight = made["perturbed_weight"];
+        PerturbedBias = made["perturbed_bias"];
         if (cacheCapacity > 0)
         {
             KeyCache = Enumerable.Range(0, spec.NumLayers).Select(l => made[$"key_cache.{l}"]).ToArray();
@@ -92,6 +94,11 @@ public sealed class ForwardWorkspace : IDisposable
         yield return new("logits", DType.F32, MemoryCategory.Workspace, [logitRows, spec.VocabSize]);
         yield return new("row_results", DType.F32, A, [n]);
         yield return new("row_argmax", DType.I32, A, [n]);
+        // A forward pass under a MeZO perturbation reads each small trainable tensor (norm weights, biases) as
+        // θ + scale·z through these two, a weight and its bias at a time; large ones are perturbed inside the ops.
+        int small = Math.Max(Math.Max(3 * c, f), Math.Max(spec.QueryWidth, spec.WordEmbeddingSize));
+        yield return new("perturbed_weight", DType.F32, MemoryCategory.Workspace, [small]);
+        yield return new("perturbed_bias", DType.F32, MemoryCategory.Workspace, [small]);
         for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
         {
             yield return new($"key_cache.{l}", DType.F32, A, [maxBatch, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
@@ -131,6 +138,8 @@ public sealed class ForwardWorkspace : IDisposable
     internal Tensor Logits { get; }       // (LogitRows, V)
     internal Tensor RowResults { get; }   // (N) F32
     internal Tensor RowIndices { get; }   // (N) I32
+    internal Tensor PerturbedWeight { get; } // (max small parameter) F32
+    internal Tensor PerturbedBias { get; }   // (max small parameter) F32
     internal Tensor[]? KeyCache { get; }  // L × (B, Tc, KVH, D)
     internal Tensor[]? ValueCache { get; }
 

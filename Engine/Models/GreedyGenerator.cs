@@ -1,3 +1,5 @@
+using MeZO.Engine.Mezo;
+
 namespace MeZO.Engine.Models;
 
 /// <summary>
@@ -9,9 +11,11 @@ public sealed class GreedyGenerator(Transformer model)
     /// <summary>
     /// Generates up to <paramref name="maxNewTokens"/> tokens after each prompt. <paramref name="stopAfter"/> sees a
     /// sequence's new tokens after each step and may end it (e.g. at a newline); the token that triggered the stop is kept.
+    /// Under a <paramref name="perturbation"/> every forward call computes with θ + scale·z (MeZO's objectives that
+    /// generate, such as F1); z is regenerated in each call and θ is never written.
     /// </summary>
     public IReadOnlyList<int[]> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int maxNewTokens,
-        int? endOfSequence, Func<IReadOnlyList<int>, bool>? stopAfter = null)
+        int? endOfSequence, Func<IReadOnlyList<int>, bool>? stopAfter = null, WeightPerturbation? perturbation = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
         var batch = TokenBatch.Pack(prompts, PaddingSide.Left);
@@ -38,10 +42,10 @@ public sealed class GreedyGenerator(Transformer model)
         // Prefill: the whole prompt batch through the cache.
         var views = ws.ViewsFor(b, promptLength);
         model.Backend.Upload(views.KeyMask, mask);
-        var final = model.Run(views, batch.Ids, spec.PositionsOf(batch), pastLength: 0);
+        var final = model.Run(views, batch.Ids, spec.PositionsOf(batch), pastLength: 0, perturbation);
         var lastRows = Enumerable.Range(0, b).Select(i => i * promptLength + promptLength - 1).ToArray();
         var next = new int[b];
-        model.ArgmaxAtRows(ws, final, lastRows, next);
+        model.ArgmaxAtRows(ws, final, lastRows, next, perturbation);
 
         var done = new bool[b];
         var stepRows = Enumerable.Range(0, b).ToArray();
@@ -65,8 +69,8 @@ public sealed class GreedyGenerator(Transformer model)
                 stepPositions[i] = spec.PositionOf(realSoFar[i]++, isPadding: false);
             }
             model.Backend.Upload(decode.KeyMask, mask);
-            final = model.Run(decode, next, stepPositions, past);
-            model.ArgmaxAtRows(ws, final, stepRows, next);
+            final = model.Run(decode, next, stepPositions, past, perturbation);
+            model.ArgmaxAtRows(ws, final, stepRows, next, perturbation);
         }
         return outputs.Select(o => o.ToArray()).ToArray();
     }

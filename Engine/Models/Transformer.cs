@@ -1,5 +1,6 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
@@ -36,19 +37,47 @@ public sealed class Transformer : IDisposable
 
     /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
-    /// flat index b·T + t into the batch (see <see cref="TokenBatch.Row"/>).
+    /// flat index b·T + t into the batch (see <see cref="TokenBatch.Row"/>). Under a <paramref name="perturbation"/>
+    /// the pass computes with θ + scale·z without writing θ.
     /// </summary>
-    public void ScoreTokens(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
+    public void ScoreTokens(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs,
+        WeightPerturbation? perturbation = null)
     {
         CheckScoring(rows, targets, logProbs);
-        LogProbsAtRows(ws, Forward(ws, batch), rows, targets, logProbs);
+        ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), perturbation)];
+        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, [logProbs.Length], logProbs);
+    }
+
+    /// <summary>
+    /// MeZO's two losses in one sweep: <see cref="ScoreTokens"/> of the batch under <paramref name="plus"/> (into
+    /// <paramref name="plusLogProbs"/>, with <paramref name="plusWs"/>) and under its −ε twin (into
+    /// <paramref name="minusLogProbs"/>, with <paramref name="minusWs"/>), layer by layer in lockstep, so each large
+    /// weight's z is generated once for both signs. Each result equals the one ScoreTokens gives under that perturbation.
+    /// </summary>
+    public void ScoreTokensLockstep(ForwardWorkspace plusWs, ForwardWorkspace minusWs, TokenBatch batch, ReadOnlySpan<int> rows,
+        ReadOnlySpan<int> targets, WeightPerturbation plus, Span<float> plusLogProbs, Span<float> minusLogProbs)
+    {
+        CheckScoring(rows, targets, plusLogProbs);
+        CheckScoring(rows, targets, minusLogProbs);
+        if (ReferenceEquals(plusWs, minusWs)) throw new ArgumentException("the two streams need workspaces of their own");
+        ReadOnlySpan<Stream> streams =
+        [
+            new(plusWs.ViewsFor(batch.BatchSize, batch.Length), plus),
+            new(minusWs.ViewsFor(batch.BatchSize, batch.Length), plus with { Scale = -plus.Scale }),
+        ];
+        int n = plusLogProbs.Length;
+        var both = new float[2 * n];
+        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, [n, n], both);
+        both.AsSpan(0, n).CopyTo(plusLogProbs);
+        both.AsSpan(n, n).CopyTo(minusLogProbs);
     }
 
     /// <summary>Runs the batch and returns the logits (rows × V) at the given flat rows.</summary>
     public void LogitsAt(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, Span<float> logits)
     {
         CheckLogitsLength(rows, logits);
-        LogitsAtRows(ws, Forward(ws, batch), rows, logits);
+        ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), null)];
+        LogitsAtRows(streams[0], Forward(streams, batch)[0], rows, logits);
     }
 
     /// <summary>
@@ -60,9 +89,10 @@ public sealed class Transformer : IDisposable
     {
         CheckScoring(rows, targets, logProbs);
         CheckLogitsLength(logitRows, logits);
-        var final = Forward(ws, batch);
-        LogProbsAtRows(ws, final, rows, targets, logProbs);
-        LogitsAtRows(ws, final, logitRows, logits);
+        ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), null)];
+        var final = Forward(streams, batch);
+        LogProbsAtRows(streams, final, rows, targets, [logProbs.Length], logProbs);
+        LogitsAtRows(streams[0], final[0], logitRows, logits);
     }
 
     private void CheckScoring(ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
@@ -78,145 +108,216 @@ public sealed class Transformer : IDisposable
             throw new ArgumentException($"logits must hold {rows.Length} × {Spec.VocabSize} values");
     }
 
-    private void LogitsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<float> logits)
+    private void LogitsAtRows(Stream stream, Tensor final, ReadOnlySpan<int> rows, Span<float> logits)
     {
-        var picked = PickRows(ws, final, rows);
+        var ws = stream.Views.Workspace;
+        ReadOnlySpan<Stream> one = [stream];
+        PickRows(ws, final, rows);
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            Backend.Download(LmHead(ws, picked, start, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
+            LmHead(one, start, count);
+            Backend.Download(ws.Logits.View(new TensorShape(count, Spec.VocabSize)), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
 
-    /// <summary>The forward pass of a whole batch without a cache; returns the final hidden states (N, E).</summary>
-    internal Tensor Forward(ForwardWorkspace ws, TokenBatch batch)
+    /// <summary>The forward pass of a whole batch without a cache, every stream over the same tokens; the final hidden states (N, E) of each.</summary>
+    private Tensor[] Forward(ReadOnlySpan<Stream> streams, TokenBatch batch)
     {
-        var v = ws.ViewsFor(batch.BatchSize, batch.Length);
-        Backend.Upload(v.KeyMask, batch.Mask);
-        return Run(v, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
+        foreach (var s in streams) Backend.Upload(s.Views.KeyMask, batch.Mask);
+        return Run(streams, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
     }
 
+    /// <summary>One unperturbed or singly perturbed forward call; see <see cref="Run(ReadOnlySpan{Stream}, ReadOnlySpan{int}, ReadOnlySpan{int}, int)"/>.</summary>
+    internal Tensor Run(ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength, WeightPerturbation? perturbation = null) =>
+        Run([new Stream(v, perturbation)], ids, positions, pastLength)[0];
+
     /// <summary>
-    /// One forward call over <paramref name="ids"/> (B, T) at <paramref name="positions"/>; the key mask must already be
-    /// uploaded. With a cache, keys and values are appended at <paramref name="pastLength"/> and attention reads the
-    /// cache. Returns the final hidden states (N, E).
+    /// One forward call over <paramref name="ids"/> (B, T) at <paramref name="positions"/> for each stream (one, or
+    /// MeZO's +ε and −ε in lockstep: every op runs for both before the next, so a weight is read — and its z made —
+    /// once for both); the key masks must already be uploaded. With a cache, keys and values are appended at
+    /// <paramref name="pastLength"/> and attention reads the cache. Returns each stream's final hidden states (N, E).
     /// </summary>
-    internal Tensor Run(ForwardViews v, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
+    internal Tensor[] Run(ReadOnlySpan<Stream> streams, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int pastLength)
     {
         var s = Spec;
         var w = Weights;
         foreach (int id in ids) CheckToken(id);
         CheckPositions(positions);
-        Backend.Upload(v.Ids, ids);
-        Backend.Upload(v.Positions, positions);
+        foreach (var st in streams)
+        {
+            Backend.Upload(st.Views.Ids, ids);
+            Backend.Upload(st.Views.Positions, positions);
+        }
 
         // Embeddings: tokens (projected up for OPT-350m), plus learned positions.
-        if (w.ProjectIn is not null)
+        foreach (var st in streams)
         {
-            Backend.Embedding(w.TokenEmbedding, v.Ids, v.Embedded!, accumulate: false);
-            Backend.Linear(v.Embedded!, w.ProjectIn, s.TransposedWeights, null, v.Hidden);
+            var v = st.Views;
+            Embedding(st, w.TokenEmbedding, v.Ids, w.ProjectIn is null ? v.Hidden : v.Embedded!, accumulate: false);
         }
-        else
-        {
-            Backend.Embedding(w.TokenEmbedding, v.Ids, v.Hidden, accumulate: false);
-        }
+        if (w.ProjectIn is not null) Linear(streams, static v => v.Embedded!, w.ProjectIn, null, static v => v.Hidden);
         if (w.PositionEmbedding is not null)
-            Backend.Embedding(w.PositionEmbedding, v.Positions, v.Hidden, accumulate: true);
+            foreach (var st in streams) Embedding(st, w.PositionEmbedding, st.Views.Positions, st.Views.Hidden, accumulate: true);
 
         for (int l = 0; l < s.NumLayers; l++)
         {
             var layer = w.Layers[l];
             if (s.PreNorm)
             {
-                Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Normed);
-                Attention(v, l, layer, v.Normed, pastLength);
-                Backend.Add(v.Hidden, v.Output);
-                Norm(v.Hidden, layer.MlpNorm, layer.MlpNormBias, v.Normed);
-                Mlp(v, layer, v.Normed);
-                Backend.Add(v.Hidden, v.Output);
+                foreach (var st in streams) Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
+                Attention(streams, l, layer, static v => v.Normed, pastLength);
+                foreach (var st in streams) Backend.Add(st.Views.Hidden, st.Views.Output);
+                foreach (var st in streams) Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
+                Mlp(streams, layer, static v => v.Normed);
+                foreach (var st in streams) Backend.Add(st.Views.Hidden, st.Views.Output);
             }
             else
             {
                 // OPT-350m: the norm follows each residual add.
-                Attention(v, l, layer, v.Hidden, pastLength);
-                Backend.Add(v.Hidden, v.Output);
-                Norm(v.Hidden, layer.AttentionNorm, layer.AttentionNormBias, v.Hidden);
-                Mlp(v, layer, v.Hidden);
-                Backend.Add(v.Hidden, v.Output);
-                Norm(v.Hidden, layer.MlpNorm, layer.MlpNormBias, v.Hidden);
+                Attention(streams, l, layer, static v => v.Hidden, pastLength);
+                foreach (var st in streams)
+                {
+                    Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Hidden);
+                }
+                Mlp(streams, layer, static v => v.Hidden);
+                foreach (var st in streams)
+                {
+                    Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Hidden);
+                }
             }
         }
 
-        var final = v.Hidden;
-        if (w.FinalNorm is not null)
-        {
-            Norm(v.Hidden, w.FinalNorm, w.FinalNormBias, v.Normed);
-            final = v.Normed;
-        }
+        bool normed = w.FinalNorm is not null;
+        if (normed)
+            foreach (var st in streams) Norm(st, st.Views.Hidden, w.FinalNorm!, w.FinalNormBias, st.Views.Normed);
         if (w.ProjectOut is not null)
         {
-            Backend.Linear(final, w.ProjectOut, s.TransposedWeights, null, v.Embedded!);
-            final = v.Embedded!;
+            Linear(streams, normed ? static v => v.Normed : static v => v.Hidden, w.ProjectOut, null, static v => v.Embedded!);
+            return Finals(streams, static v => v.Embedded!);
         }
-        return final;
+        return Finals(streams, normed ? static v => v.Normed : static v => v.Hidden);
     }
 
-    private void Attention(ForwardViews v, int l, LayerWeights layer, Tensor x, int pastLength)
+    private static Tensor[] Finals(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> final)
+    {
+        var result = new Tensor[streams.Length];
+        for (int i = 0; i < streams.Length; i++) result[i] = final(streams[i].Views);
+        return result;
+    }
+
+    private void Attention(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x, int pastLength)
     {
         var s = Spec;
-        bool t = s.TransposedWeights;
         if (layer.FusedQkv is not null)
         {
-            Backend.Linear(x, layer.FusedQkv, t, layer.FusedQkvBias, v.FusedQkv!);
-            Backend.SliceColumns(v.FusedQkv!, 0, v.Query);
-            Backend.SliceColumns(v.FusedQkv!, s.HiddenSize, v.Key);
-            Backend.SliceColumns(v.FusedQkv!, 2 * s.HiddenSize, v.Value);
+            Linear(streams, x, layer.FusedQkv, layer.FusedQkvBias, static v => v.FusedQkv!);
+            foreach (var st in streams)
+            {
+                var v = st.Views;
+                Backend.SliceColumns(v.FusedQkv!, 0, v.Query);
+                Backend.SliceColumns(v.FusedQkv!, s.HiddenSize, v.Key);
+                Backend.SliceColumns(v.FusedQkv!, 2 * s.HiddenSize, v.Value);
+            }
         }
         else
         {
-            Backend.Linear(x, layer.Query!, t, layer.QueryBias, v.Query);
-            Backend.Linear(x, layer.Key!, t, layer.KeyBias, v.Key);
-            Backend.Linear(x, layer.Value!, t, layer.ValueBias, v.Value);
+            Linear(streams, x, layer.Query!, layer.QueryBias, static v => v.Query);
+            Linear(streams, x, layer.Key!, layer.KeyBias, static v => v.Key);
+            Linear(streams, x, layer.Value!, layer.ValueBias, static v => v.Value);
         }
-        if (s.Positions == PositionKind.Rotary)
+        foreach (var st in streams)
         {
-            var inv = RopeTable();
-            Backend.Rope(v.QueryHeads, v.Positions, inv);
-            Backend.Rope(v.KeyHeads, v.Positions, inv);
+            var v = st.Views;
+            if (s.Positions == PositionKind.Rotary)
+            {
+                var inv = RopeTable();
+                Backend.Rope(v.QueryHeads, v.Positions, inv);
+                Backend.Rope(v.KeyHeads, v.Positions, inv);
+            }
+            Tensor keys = v.KeyHeads, values = v.ValueHeads;
+            if (v.KeyCache is not null)
+            {
+                Backend.KvAppend(v.KeyHeads, v.ValueHeads, v.KeyCache[l], v.ValueCache![l], pastLength);
+                keys = v.KeyCache[l];
+                values = v.ValueCache[l];
+            }
+            Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), s.AttentionWindow(l),
+                v.AttentionHeads);
         }
-        Tensor keys = v.KeyHeads, values = v.ValueHeads;
-        if (v.KeyCache is not null)
-        {
-            Backend.KvAppend(v.KeyHeads, v.ValueHeads, v.KeyCache[l], v.ValueCache![l], pastLength);
-            keys = v.KeyCache[l];
-            values = v.ValueCache[l];
-        }
-        Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), s.AttentionWindow(l),
-            v.AttentionHeads);
-        Backend.Linear(v.AttentionOut, layer.AttentionOutput, t, layer.AttentionOutputBias, v.Output);
+        Linear(streams, static v => v.AttentionOut, layer.AttentionOutput, layer.AttentionOutputBias, static v => v.Output);
     }
 
-    private void Mlp(ForwardViews v, LayerWeights layer, Tensor x)
+    private void Mlp(ReadOnlySpan<Stream> streams, LayerWeights layer, Func<ForwardViews, Tensor> x)
     {
-        bool t = Spec.TransposedWeights;
         if (layer.Gate is not null)
         {
-            Backend.Linear(x, layer.Gate, t, layer.GateBias, v.Mlp);
-            Backend.Linear(x, layer.Up, t, layer.UpBias, v.MlpUp!);
-            Backend.SiluMul(v.Mlp, v.MlpUp!);
+            Linear(streams, x, layer.Gate, layer.GateBias, static v => v.Mlp);
+            Linear(streams, x, layer.Up, layer.UpBias, static v => v.MlpUp!);
+            foreach (var st in streams) Backend.SiluMul(st.Views.Mlp, st.Views.MlpUp!);
         }
         else
         {
-            Backend.Linear(x, layer.Up, t, layer.UpBias, v.Mlp);
-            Backend.Activation(Spec.Activation, v.Mlp);
+            Linear(streams, x, layer.Up, layer.UpBias, static v => v.Mlp);
+            foreach (var st in streams) Backend.Activation(Spec.Activation, st.Views.Mlp);
         }
-        Backend.Linear(v.Mlp, layer.Down, t, layer.DownBias, v.Output);
+        Linear(streams, static v => v.Mlp, layer.Down, layer.DownBias, static v => v.Output);
     }
 
-    private void Norm(Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    /// <summary>
+    /// output = x·Wᵀ + bias for every stream. A trainable W is perturbed inside the product, one z for all streams; a
+    /// trainable bias is read through the stream's own scratch copy of θ + scale·z.
+    /// </summary>
+    private void Linear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, Tensor? bias,
+        Func<ForwardViews, Tensor> output)
     {
-        if (Spec.Norm == NormKind.LayerNorm) Backend.LayerNorm(x, weight, bias, Spec.NormEps, output);
-        else Backend.RmsNorm(x, weight, Spec.NormEps, output);
+        bool t = Spec.TransposedWeights;
+        var noise = streams[0].Perturbation?.NoiseOf(weight);
+        if (noise is null)
+        {
+            foreach (var st in streams)
+                Backend.Linear(input(st.Views), weight, t, Small(st, bias, st.Views.Workspace.PerturbedBias), output(st.Views));
+            return;
+        }
+        if (streams.Length == 1)
+        {
+            var st = streams[0];
+            Backend.PerturbedLinear(weight, t, noise.Value, [st.Perturbation!.Scale], [input(st.Views)],
+                [Small(st, bias, st.Views.Workspace.PerturbedBias)], [output(st.Views)]);
+            return;
+        }
+        Stream a = streams[0], b = streams[1];
+        Backend.PerturbedLinear(weight, t, noise.Value, [a.Perturbation!.Scale, b.Perturbation!.Scale],
+            [input(a.Views), input(b.Views)],
+            [Small(a, bias, a.Views.Workspace.PerturbedBias), Small(b, bias, b.Views.Workspace.PerturbedBias)],
+            [output(a.Views), output(b.Views)]);
+    }
+
+    private void Embedding(Stream st, Tensor table, Tensor ids, Tensor output, bool accumulate)
+    {
+        if (st.Perturbation?.NoiseOf(table) is { } noise)
+            Backend.PerturbedEmbedding(table, noise, st.Perturbation.Scale, ids, output, accumulate);
+        else
+            Backend.Embedding(table, ids, output, accumulate);
+    }
+
+    private void Norm(Stream st, Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    {
+        var ws = st.Views.Workspace;
+        var w = Small(st, weight, ws.PerturbedWeight)!;
+        if (Spec.Norm == NormKind.LayerNorm) Backend.LayerNorm(x, w, Small(st, bias, ws.PerturbedBias), Spec.NormEps, output);
+        else Backend.RmsNorm(x, w, Spec.NormEps, output);
+    }
+
+    /// <summary>A small parameter as the stream reads it: itself, or θ + scale·z copied into <paramref name="scratch"/>.</summary>
+    private Tensor? Small(Stream st, Tensor? parameter, Tensor scratch)
+    {
+        if (parameter is null || st.Perturbation?.NoiseOf(parameter) is not { } noise) return parameter;
+        var copy = scratch.View(parameter.Shape);
+        Backend.PerturbedCopy(parameter, noise, st.Perturbation.Scale, copy);
+        return copy;
     }
 
     private Tensor? _ropeTable;
@@ -232,55 +333,77 @@ public sealed class Transformer : IDisposable
         return _ropeTable;
     }
 
-    /// <summary>Gathers the final hidden states at the rows, applies the LM head in bounded chunks, and takes log-softmax at the targets.</summary>
-    internal void LogProbsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
+    /// <summary>
+    /// Each stream's final hidden states gathered at the rows, the LM head in bounded chunks (both streams' chunk in
+    /// one perturbed product), log-softmax at the targets. The results land in <paramref name="logProbs"/>, stream after
+    /// stream (<paramref name="counts"/>: how many each).
+    /// </summary>
+    private void LogProbsAtRows(ReadOnlySpan<Stream> streams, Tensor[] finals, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
+        ReadOnlySpan<int> counts, Span<float> logProbs)
     {
-        var picked = PickRows(ws, final, rows);
-        var targetView = ws.Targets.View(new TensorShape(rows.Length));
-        Backend.Upload(targetView, targets);
-        var results = ws.RowResults.View(new TensorShape(rows.Length));
-        for (int start = 0; start < rows.Length; start += ws.LogitRows)
+        var results = new Tensor[streams.Length];
+        for (int i = 0; i < streams.Length; i++)
         {
-            int count = Math.Min(ws.LogitRows, rows.Length - start);
-            Backend.LogSoftmaxGather(LmHead(ws, picked, start, count), targetView.View(new TensorShape(count), start),
-                results.View(new TensorShape(count), start));
+            var ws = streams[i].Views.Workspace;
+            PickRows(ws, finals[i], rows);
+            Backend.Upload(ws.Targets.View(new TensorShape(rows.Length)), targets);
+            results[i] = ws.RowResults.View(new TensorShape(rows.Length));
         }
-        Backend.Download(results, logProbs);
+        int logitRows = streams[0].Views.Workspace.LogitRows;
+        foreach (var st in streams) logitRows = Math.Min(logitRows, st.Views.Workspace.LogitRows);
+        for (int start = 0; start < rows.Length; start += logitRows)
+        {
+            int count = Math.Min(logitRows, rows.Length - start);
+            LmHead(streams, start, count);
+            for (int i = 0; i < streams.Length; i++)
+            {
+                var ws = streams[i].Views.Workspace;
+                Backend.LogSoftmaxGather(ws.Logits.View(new TensorShape(count, Spec.VocabSize)),
+                    ws.Targets.View(new TensorShape(count), start), results[i].View(new TensorShape(count), start));
+            }
+        }
+        int offset = 0;
+        for (int i = 0; i < streams.Length; i++)
+        {
+            Backend.Download(results[i], logProbs.Slice(offset, counts[i]));
+            offset += counts[i];
+        }
     }
 
     /// <summary>Greedy next tokens at the rows: the LM head in chunks, then argmax.</summary>
-    internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens)
+    internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens, WeightPerturbation? perturbation = null)
     {
-        var picked = PickRows(ws, final, rows);
+        // The LM head reads only a stream's workspace; any of its views names it.
+        ReadOnlySpan<Stream> one = [new(ws.ViewsFor(1, 1), perturbation)];
+        PickRows(ws, final, rows);
         var results = ws.RowIndices.View(new TensorShape(rows.Length));
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            Backend.Argmax(LmHead(ws, picked, start, count), results.View(new TensorShape(count), start));
+            LmHead(one, start, count);
+            Backend.Argmax(ws.Logits.View(new TensorShape(count, Spec.VocabSize)), results.View(new TensorShape(count), start));
         }
         Backend.Download(results, tokens);
     }
 
     /// <summary>The final hidden states (N, E) at the flat rows, gathered into the workspace: (S, E).</summary>
-    private Tensor PickRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows)
+    private void PickRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows)
     {
         var rowView = ws.Rows.View(new TensorShape(rows.Length));
         Backend.Upload(rowView, rows);
-        var picked = ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize));
-        Backend.GatherRows(final, rowView, picked);
-        return picked;
+        Backend.GatherRows(final, rowView, ws.Picked.View(new TensorShape(rows.Length, Spec.WordEmbeddingSize)));
     }
 
     /// <summary>
-    /// The LM head over picked rows [start, start + count), count ≤ ws.LogitRows: logits (count, V) in the workspace's
-    /// one bounded logits buffer, valid until the next chunk.
+    /// The LM head over each stream's picked rows (<see cref="PickRows"/>) [start, start + count), count ≤ its
+    /// workspace's LogitRows: logits (count, V) in each workspace's one bounded logits buffer, valid until the next chunk.
     /// </summary>
-    private Tensor LmHead(ForwardWorkspace ws, Tensor picked, int start, int count)
+    private void LmHead(ReadOnlySpan<Stream> streams, int start, int count)
     {
         int e = Spec.WordEmbeddingSize;
-        var logits = ws.Logits.View(new TensorShape(count, Spec.VocabSize));
-        Backend.Linear(picked.View(new TensorShape(count, e), (long)start * e), Weights.LmHead, false, null, logits);
-        return logits;
+        int vocab = Spec.VocabSize;
+        Linear(streams, v => v.Workspace.Picked.View(new TensorShape(count, e), (long)start * e),
+            Weights.LmHead, null, v => v.Workspace.Logits.View(new TensorShape(count, vocab)));
     }
 
     private void CheckToken(int id)
@@ -304,4 +427,7 @@ public sealed class Transformer : IDisposable
         _ropeTable?.Dispose();
         Weights.Dispose();
     }
+
+    /// <summary>One forward stream: the workspace views it computes in and the perturbation its weights carry (null: θ itself).</summary>
+    internal readonly record struct Stream(ForwardViews Views, WeightPerturbation? Perturbation);
 }

@@ -17,6 +17,12 @@ internal static class Philox4x32Vector512
     /// <summary>Words of the blocks (lo32(b), hi32(b), 0, 0) for b = firstBlock … firstBlock + 7, each zero-extended.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Generate(ulong firstBlock, uint k0, uint k1,
+        out Vector512<ulong> x0, out Vector512<ulong> x1, out Vector512<ulong> x2, out Vector512<ulong> x3) =>
+        Generate(firstBlock, 0, 0, k0, k1, out x0, out x1, out x2, out x3);
+
+    /// <summary>Words of the blocks (lo32(b), hi32(b), word2, word3) for b = firstBlock … firstBlock + 7, each zero-extended.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Generate(ulong firstBlock, uint word2, uint word3, uint k0, uint k1,
         out Vector512<ulong> x0, out Vector512<ulong> x1, out Vector512<ulong> x2, out Vector512<ulong> x3)
     {
         var low32 = Vector512.Create(0xFFFF_FFFFul);
@@ -25,8 +31,8 @@ internal static class Philox4x32Vector512
         var m1 = Vector512.Create((ulong)Philox4x32.M1).AsUInt32();
         var c0 = blocks & low32;
         var c1 = blocks >>> 32;
-        var c2 = Vector512<ulong>.Zero;
-        var c3 = Vector512<ulong>.Zero;
+        var c2 = Vector512.Create((ulong)word2);
+        var c3 = Vector512.Create((ulong)word3);
         for (int round = 0; round < Philox4x32.Rounds; round++)
         {
             var key0 = Vector512.Create((ulong)unchecked(k0 + (uint)round * Philox4x32.W0));

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu;
@@ -156,19 +157,34 @@ public sealed class CpuBackend : IBackend
         CpuLogits.Argmax(logits, output);
     }
 
-    public void Perturb(Tensor weight, ulong seed, ulong firstIndex, float scale)
+    public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination)
     {
         ThrowIfDisposed();
-        OpContracts.Perturb(this, weight);
-        CpuPerturbation.Perturb(weight, seed, firstIndex, scale);
+        OpContracts.PerturbedCopy(this, weight, destination);
+        CpuPerturbation.PerturbedCopy(weight, noise, scale, destination);
     }
 
-    public void PerturbUpdate(Tensor weight, ulong seed, ulong firstIndex, float eps, float learningRate, float weightDecay,
-        float projectedGradient)
+    public void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate)
     {
         ThrowIfDisposed();
-        OpContracts.PerturbUpdate(this, weight);
-        CpuPerturbation.PerturbUpdate(weight, seed, firstIndex, eps, learningRate, weightDecay, projectedGradient);
+        OpContracts.Embedding(this, table, ids, output);
+        CpuRows.CheckIds(table, ids);
+        CpuPerturbation.PerturbedEmbedding(table, noise, scale, ids, output, accumulate);
+    }
+
+    public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+    {
+        ThrowIfDisposed();
+        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
+        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, inputs, biases, outputs);
+    }
+
+    public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors)
+    {
+        ThrowIfDisposed();
+        OpContracts.MezoUpdate(this, weight);
+        CpuPerturbation.MezoUpdate(weight, noise, factors);
     }
 
     public void Dispose() => _disposed = true;

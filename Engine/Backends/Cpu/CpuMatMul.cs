@@ -1,4 +1,5 @@
 using MeZO.Engine.Backends.Cpu.MatMul;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu;
@@ -11,8 +12,8 @@ namespace MeZO.Engine.Backends.Cpu;
 /// </summary>
 internal static unsafe class CpuMatMul
 {
-    /// <summary>Bias converted to float32 when stored as F16/BF16; per calling thread.</summary>
-    [ThreadStatic] private static PackBuffer? t_bias;
+    /// <summary>Bias converted to float32 when stored as F16/BF16; per calling thread and stream.</summary>
+    [ThreadStatic] private static PackBuffer? t_bias, t_secondBias;
 
     /// <summary>Shapes are validated by <see cref="OpContracts.Linear"/>: x and output F32, weight (N,K) or, when
     /// <paramref name="weightTransposed"/>, (K,N), bias (N).</summary>
@@ -46,10 +47,37 @@ internal static unsafe class CpuMatMul
         }
     }
 
-    private static float* Float32Bias(Tensor bias, int n)
+    /// <summary>
+    /// MeZO's perturbed product for one or two streams (validated by <see cref="OpContracts.PerturbedLinear"/>, inputs
+    /// of one shape): always the packed product, which adds z to each weight panel as it packs it — even for few rows,
+    /// where streaming would read the weight without a packing step to hide z's generation in.
+    /// </summary>
+    public static void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+    {
+        int k = inputs[0].Shape[-1];
+        int n = outputs[0].Shape[-1];
+        int m = checked((int)inputs[0].Shape.Rows);
+        if (n == 0 || m == 0) return;
+        Span<nint> a = stackalloc nint[inputs.Length], b = stackalloc nint[inputs.Length], c = stackalloc nint[inputs.Length];
+        for (int s = 0; s < inputs.Length; s++)
+        {
+            a[s] = inputs[s].Address;
+            c[s] = outputs[s].Address;
+            b[s] = biases[s] is { } bias ? (nint)Float32Bias(bias, n, s) : 0;
+            if (k == 0)
+                for (long i = 0; i < (long)m * n; i++)
+                    ((float*)c[s])[i] = b[s] == 0 ? 0f : ((float*)b[s])[i % n];
+        }
+        if (k == 0) return;
+        var w = new WeightMatrix((void*)weight.Address, weight.DType, weightTransposed, n, k);
+        PackedGemm.RunPerturbed(a, m, w, noise.Seed, noise.FirstIndex, scales, b, c, SimdLevels.Best);
+    }
+
+    private static float* Float32Bias(Tensor bias, int n, int stream = 0)
     {
         if (bias.DType == DType.F32) return (float*)bias.Address;
-        float* converted = (t_bias ??= new PackBuffer()).Get(n);
+        float* converted = (stream == 0 ? t_bias ??= new PackBuffer() : t_secondBias ??= new PackBuffer()).Get(n);
         CpuConvert.Load(bias.Address, bias.DType, 0, new Span<float>(converted, n));
         return converted;
     }

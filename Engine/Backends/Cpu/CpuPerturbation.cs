@@ -1,109 +1,131 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu;
 
 /// <summary>
-/// The MeZO ops on the CPU: one pass over the weight per call, on all cores. Each chunk regenerates its own z from the
-/// global element index (<see cref="GaussianNoise.Fill"/>), so the result does not depend on how the work is split.
-/// Work goes in tiles of <see cref="Tile"/> elements: z and, for 16-bit weights, the weights widened to float32 live
+/// The MeZO ops on the CPU besides the perturbed product (<see cref="MatMul.PackedGemm.RunPerturbed"/>): perturbed
+/// reads of small tensors and embedding rows, and the update, the only op that writes weights. Each chunk regenerates
+/// its own z from the global element index (<see cref="GaussianNoise.Fill"/>), so results do not depend on how the
+/// work is split. Work goes in tiles of <see cref="Tile"/> elements whose z, widened weights and rounding draws live
 /// in stack buffers that stay in L1; nothing proportional to the tensor is allocated.
 /// </summary>
 internal static unsafe class CpuPerturbation
 {
-    /// <summary>Elements per tile: two 4 KiB float32 buffers.</summary>
+    /// <summary>Elements per tile: three 4 KiB buffers.</summary>
     private const int Tile = 1024;
 
     /// <summary>Smallest chunk worth a thread: generating z costs about 1.3 ns per element, so 32 Ki elements ≈ 40 µs.</summary>
     private const long MinChunk = 32 * 1024;
 
-    /// <summary>w[i] = w[i] + scale·z(seed, firstIndex + i), in float32, rounded once to w's dtype.</summary>
-    public static void Perturb(Tensor weight, ulong seed, ulong firstIndex, float scale) =>
-        ForEachTile(weight, seed, firstIndex, (w, z) => AddScaled(w, z, scale));
-
     /// <summary>
-    /// w = (w + eps·z)·(1 − lr·λ) − (lr·g)·z, each element evaluated in float32 in exactly this order and grouping
-    /// (the two per-call factors once), then rounded once to w's dtype.
+    /// destination[i] = w[i] + scale·z[i], float32, no fused multiply-add: the one definition of a perturbed read on the
+    /// CPU (the CUDA kernels spell out the same two roundings).
     /// </summary>
-    public static void PerturbUpdate(Tensor weight, ulong seed, ulong firstIndex, float eps, float learningRate,
-        float weightDecay, float projectedGradient)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScaled(float* w, float scale, float* z, float* destination, long count)
     {
-        float decay = 1f - learningRate * weightDecay;
-        float step = learningRate * projectedGradient;
-        ForEachTile(weight, seed, firstIndex, (w, z) => RestoreAndUpdate(w, z, eps, decay, step));
+        long i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var s = Vector512.Create(scale);
+            for (; i + 16 <= count; i += 16)
+                (Vector512.Load(w + i) + s * Vector512.Load(z + i)).Store(destination + i);
+        }
+        for (; i < count; i++) destination[i] = w[i] + scale * z[i];
     }
 
-    private delegate void TileUpdate(Span<float> weights, ReadOnlySpan<float> noise);
-
-    private static void ForEachTile(Tensor weight, ulong seed, ulong firstIndex, TileUpdate update)
+    public static void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination)
     {
         nint address = weight.Address;
         DType type = weight.DType;
+        float* output = (float*)destination.Address;
         CpuParallel.For(weight.ElementCount, MinChunk, (start, end) =>
         {
-            Span<float> noise = stackalloc float[Tile];
-            Span<float> widened = stackalloc float[Tile];
+            float* z = stackalloc float[Tile];
             for (long offset = start; offset < end; offset += Tile)
             {
                 int count = (int)Math.Min(Tile, end - offset);
-                Span<float> z = noise[..count];
-                GaussianNoise.Fill(seed, firstIndex + (ulong)offset, z);
-                if (type == DType.F32)
-                {
-                    update(new Span<float>((float*)address + offset, count), z);
-                    continue;
-                }
-                Span<float> w = widened[..count];
-                CpuConvert.Load(address, type, offset, w);
-                update(w, z);
-                CpuConvert.Store(w, address, type, offset);
+                GaussianNoise.Fill(noise.Seed, noise.FirstIndex + (ulong)offset, new Span<float>(z, count));
+                CpuConvert.Load(address, type, offset, new Span<float>(output + offset, count));
+                AddScaled(output + offset, scale, z, output + offset, count);
             }
         });
     }
 
-    // The loops below spell out each float32 operation (no fused multiply-add) so that the vector body and the scalar
-    // tail, and a plain loop elsewhere, round identically. Fully optimised at once, like the noise they consume.
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddScaled(Span<float> w, ReadOnlySpan<float> z, float scale)
+    /// <summary>Each gathered row is table[id] + scale·z, then stored or added (ids were range-checked by the caller).</summary>
+    public static void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate)
     {
-        ref float wr = ref MemoryMarshal.GetReference(w);
-        ref float zr = ref MemoryMarshal.GetReference(z);
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
+        int width = table.Shape[1];
+        int* idp = (int*)ids.Address;
+        float* outp = (float*)output.Address;
+        nint tableAddress = table.Address;
+        DType tableType = table.DType;
+        CpuParallel.For(ids.ElementCount, 16, (start, end) =>
         {
-            var s = new Vector<float>(scale);
-            for (; i + Vector<float>.Count <= w.Length; i += Vector<float>.Count)
+            float[] rented = System.Buffers.ArrayPool<float>.Shared.Rent(2 * width);
+            fixed (float* buffers = rented)
             {
-                var wv = Vector.LoadUnsafe(ref wr, (nuint)i);
-                var zv = Vector.LoadUnsafe(ref zr, (nuint)i);
-                (wv + s * zv).StoreUnsafe(ref wr, (nuint)i);
+                float* row = buffers, z = buffers + width;
+                for (long n = start; n < end; n++)
+                {
+                    long rowOffset = (long)idp[n] * width;
+                    float* dst = outp + n * width;
+                    GaussianNoise.Fill(noise.Seed, noise.FirstIndex + (ulong)rowOffset, new Span<float>(z, width));
+                    CpuConvert.Load(tableAddress, tableType, rowOffset, new Span<float>(row, width));
+                    AddScaled(row, scale, z, accumulate ? row : dst, width);
+                    if (accumulate)
+                        System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dst, width), new ReadOnlySpan<float>(row, width),
+                            new Span<float>(dst, width));
+                }
             }
-        }
-        for (; i < w.Length; i++) w[i] = w[i] + scale * z[i];
+            System.Buffers.ArrayPool<float>.Shared.Return(rented);
+        });
+    }
+
+    /// <summary>
+    /// w = w·decay − step·z, each element evaluated in float32 in exactly this order (no fused multiply-add), then
+    /// stored as is (F32) or rounded stochastically (F16, BF16).
+    /// </summary>
+    public static void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors)
+    {
+        nint address = weight.Address;
+        DType type = weight.DType;
+        string name = weight.Name;
+        CpuParallel.For(weight.ElementCount, MinChunk, (start, end) =>
+        {
+            float* z = stackalloc float[Tile];
+            float* widened = stackalloc float[Tile];
+            uint* draws = stackalloc uint[Tile];
+            for (long offset = start; offset < end; offset += Tile)
+            {
+                int count = (int)Math.Min(Tile, end - offset);
+                ulong first = noise.FirstIndex + (ulong)offset;
+                GaussianNoise.Fill(noise.Seed, first, new Span<float>(z, count));
+                float* w = type == DType.F32 ? (float*)address + offset : widened;
+                if (type != DType.F32) CpuConvert.Load(address, type, offset, new Span<float>(w, count));
+                Update(w, z, factors.Decay, factors.Step, count);
+                if (type == DType.F32) continue;
+                RoundingDraws.Fill(noise.Seed, first, new Span<uint>(draws, count));
+                CpuStochasticRounding.Store(w, draws, count, (ushort*)address + offset, type, name);
+            }
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RestoreAndUpdate(Span<float> w, ReadOnlySpan<float> z, float eps, float decay, float step)
+    private static void Update(float* w, float* z, float decay, float step, int count)
     {
-        ref float wr = ref MemoryMarshal.GetReference(w);
-        ref float zr = ref MemoryMarshal.GetReference(z);
         int i = 0;
-        if (Vector.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated)
         {
-            var e = new Vector<float>(eps);
-            var d = new Vector<float>(decay);
-            var g = new Vector<float>(step);
-            for (; i + Vector<float>.Count <= w.Length; i += Vector<float>.Count)
-            {
-                var wv = Vector.LoadUnsafe(ref wr, (nuint)i);
-                var zv = Vector.LoadUnsafe(ref zr, (nuint)i);
-                ((wv + e * zv) * d - g * zv).StoreUnsafe(ref wr, (nuint)i);
-            }
+            var d = Vector512.Create(decay);
+            var g = Vector512.Create(step);
+            for (; i + 16 <= count; i += 16)
+                (Vector512.Load(w + i) * d - g * Vector512.Load(z + i)).Store(w + i);
         }
-        for (; i < w.Length; i++) w[i] = (w[i] + eps * z[i]) * decay - step * z[i];
+        for (; i < count; i++) w[i] = w[i] * decay - step * z[i];
     }
 }

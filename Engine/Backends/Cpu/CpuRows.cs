@@ -12,9 +12,7 @@ internal static unsafe class CpuRows
         float* outp = (float*)output.Address;
         nint tableAddress = table.Address;
         DType tableType = table.DType;
-        for (long n = 0; n < ids.ElementCount; n++)
-            if ((uint)idp[n] >= (uint)vocab)
-                throw new ArgumentException($"Embedding: id {idp[n]} at position {n} is outside '{table.Name}' (vocabulary {vocab})");
+        CheckIds(table, ids);
         CpuParallel.For(ids.ElementCount, 64, (start, end) =>
         {
             float[]? rented = accumulate ? System.Buffers.ArrayPool<float>.Shared.Rent(width) : null;
@@ -35,6 +33,16 @@ internal static unsafe class CpuRows
             }
             if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
         });
+    }
+
+    /// <summary>Every id names a row of the table.</summary>
+    public static void CheckIds(Tensor table, Tensor ids)
+    {
+        int vocab = table.Shape[0];
+        int* idp = (int*)ids.Address;
+        for (long n = 0; n < ids.ElementCount; n++)
+            if ((uint)idp[n] >= (uint)vocab)
+                throw new ArgumentException($"Embedding: id {idp[n]} at position {n} is outside '{table.Name}' (vocabulary {vocab})");
     }
 
     public static void Gather(Tensor x, Tensor rows, Tensor output)

@@ -23,7 +23,7 @@ public static partial class BackendParity
     public static IReadOnlyList<ParityCase> Cases(CudaBackendOptions settings)
     {
         return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. RopeCases(), .. AttentionCases(),
-            .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise)];
+            .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise, settings.Precision)];
     }
 
     /// <summary>Runs every case, reporting each as it finishes; an exception in a case is a failed result, not an abort.</summary>

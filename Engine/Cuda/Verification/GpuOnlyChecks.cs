@@ -42,7 +42,7 @@ public static class GpuOnlyChecks
         {
             gpu.Activation(ActivationKind.Silu, x);
             gpu.Add(x, y);
-            gpu.Perturb(x, 99, 3, 0.5f);
+            gpu.MezoUpdate(x, new Mezo.TensorNoise(99, 3), new Mezo.UpdateFactors(0.5f, 0.25f));
         }
         Work(direct);
         Work(direct);

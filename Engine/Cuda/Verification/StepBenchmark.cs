@@ -1,35 +1,36 @@
 using System.Diagnostics;
-using MeZO.Engine.Backends;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 
 namespace MeZO.Engine.Cuda.Verification;
 
 /// <summary>Throughput and memory of a model's forward pass and of a full MeZO step on one backend.</summary>
-/// <param name="ForwardSeconds">One scoring forward pass over the batch (median).</param>
-/// <param name="StepSeconds">One MeZO step: +εz, forward, −2εz, forward, fused update (median).</param>
-/// <param name="PerturbSeconds">One perturbation pass over every parameter (median).</param>
+/// <param name="ForwardSeconds">One scoring forward pass over the batch (median over rounds).</param>
+/// <param name="StepSeconds">One MeZO step: L+ and L− in one lockstep sweep, then the update (median over rounds).</param>
+/// <param name="StepOverTwoForwards">The median over rounds of a round's step time over its two forward passes.</param>
+/// <param name="UpdateSeconds">One update pass over every parameter (median over rounds).</param>
 /// <param name="InferencePeakBytes">The backend's peak bytes after forward passes only.</param>
 /// <param name="TrainingPeakBytes">The backend's peak bytes after the MeZO steps as well.</param>
 public sealed record StepBenchmarkResult(string Model, long Parameters, long WeightBytes, int Batch, int Length, int Steps,
-    double ForwardSeconds, double StepSeconds, double PerturbSeconds, long InferencePeakBytes, long TrainingPeakBytes)
+    double ForwardSeconds, double StepSeconds, double StepOverTwoForwards, double UpdateSeconds, long InferencePeakBytes,
+    long TrainingPeakBytes)
 {
     public double TokensPerSecond => Batch * (double)Length / ForwardSeconds;
 
-    /// <summary>The target: a step costs at most 1.15× two forward passes.</summary>
-    public double StepOverTwoForwards => StepSeconds / (2 * ForwardSeconds);
-
-    /// <summary>The target: training needs at most 1.05× the memory of inference at the same batch.</summary>
+    /// <summary>Training memory over inference memory at the same batch.</summary>
     public double TrainingOverInferenceMemory => TrainingPeakBytes / (double)InferencePeakBytes;
 }
 
 /// <summary>
-/// Times the work of MeZO training on a loaded model with a random full-length batch: the same ops, in the same
-/// order, as ZerothOrderSgd (every parameter perturbed in name order with its z offset), so the time is the engine's.
-/// Used by `mezo verify --bench` and tools/gpu-check.sh; never by tests (tests do not time).
+/// Times the work of MeZO training on a loaded model with a random full-length batch, through the same
+/// <see cref="MezoStep"/> and lockstep forward the trainer uses, so the time is the engine's. Rounds interleave two
+/// forward passes, one step and one update pass, and each figure is a median over rounds: a machine that is busy
+/// for a while slows both sides of a round alike. Used by `mezo bench step`, `mezo verify --bench` and
+/// tools/gpu-check.sh; never by tests (tests do not time).
 /// </summary>
 public static class StepBenchmark
 {
-    public static StepBenchmarkResult Run(Transformer model, int batch, int length, int steps, ulong seed = 1)
+    public static StepBenchmarkResult Run(Transformer model, int batch, int length, int rounds, ulong seed = 1)
     {
         var backend = model.Backend;
         var spec = model.Spec;
@@ -39,6 +40,7 @@ public static class StepBenchmark
         var rows = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(0, length - 1).Select(t => tokens.Row(b, t))).ToArray();
         var targets = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(1, length - 1).Select(t => tokens.Ids[b * length + t])).ToArray();
         var logProbs = new float[rows.Length];
+        var minusLogProbs = new float[rows.Length];
         using var ws = model.CreateWorkspace(batch, length);
 
         double Loss()
@@ -47,48 +49,49 @@ public static class StepBenchmark
             return -logProbs.Average();
         }
 
-        var parameters = model.Weights.Parameters;
-        var firsts = NoiseLayout.FirstIndices(parameters);
-        void Perturb(ulong stepSeed, float scale)
-        {
-            for (int i = 0; i < parameters.Count; i++) backend.Perturb(parameters[i].Tensor, stepSeed, firsts[i], scale);
-        }
-
-        const float eps = 1e-3f, lr = 1e-7f, weightDecay = 0f;
+        // lr 0 keeps the weights as they are while every pass runs in full.
+        var step = new MezoStep(TrainableSet.Select(model.Weights, nameFilter: null), eps: 1e-3, weightDecay: 0);
         Loss(); // warm-up: kernels compiled or loaded, workspaces sized
-        var forwards = Timed(2 * steps, () => Loss());
         long inferencePeak = backend.Memory.PeakTotal;
-        var perturbs = Timed(steps, () =>
+        using var minusWs = model.CreateWorkspace(batch, length);
+        LossPair Losses(WeightPerturbation plus)
         {
-            Perturb(seed, 0f); // z generated and the weights rewritten, values unchanged
-            backend.Synchronize();
-        });
-        var stepTimes = Timed(steps, () =>
+            model.ScoreTokensLockstep(ws, minusWs, tokens, rows, targets, plus, logProbs, minusLogProbs);
+            return new LossPair(-logProbs.Average(), -minusLogProbs.Average());
+        }
+        void Step()
         {
-            Perturb(seed, eps);
-            double plus = Loss();
-            Perturb(seed, -2 * eps);
-            double minus = Loss();
-            float g = (float)((plus - minus) / (2 * eps));
-            for (int i = 0; i < parameters.Count; i++)
-                backend.PerturbUpdate(parameters[i].Tensor, seed, firsts[i], eps, lr, parameters[i].IsBiasOrNorm ? 0 : weightDecay, g);
+            var (_, g) = step.Evaluate(seed, Losses);
+            step.Update(seed, learningRate: 0, g);
             backend.Synchronize();
             seed++;
-        });
+        }
+        Step(); // warm-up of the perturbed paths
+
+        var forwards = new double[rounds];
+        var steps = new double[rounds];
+        var ratios = new double[rounds];
+        var updates = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            forwards[r] = Timed(() => { Loss(); Loss(); }) / 2;
+            steps[r] = Timed(Step);
+            ratios[r] = steps[r] / (2 * forwards[r]);
+            updates[r] = Timed(() =>
+            {
+                step.Update(seed, learningRate: 0, projectedGradient: 0);
+                backend.Synchronize();
+            });
+        }
         return new StepBenchmarkResult(Path.GetFileName(model.Directory), model.Weights.ParameterCount, model.Weights.Bytes, batch, length,
-            steps, Median(forwards), Median(stepTimes), Median(perturbs), inferencePeak, backend.Memory.PeakTotal);
+            rounds, Median(forwards), Median(steps), Median(ratios), Median(updates), inferencePeak, backend.Memory.PeakTotal);
     }
 
-    private static double[] Timed(int repeats, Action work)
+    private static double Timed(Action work)
     {
-        var seconds = new double[repeats];
-        for (int r = 0; r < repeats; r++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            work();
-            seconds[r] = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }
-        return seconds;
+        long start = Stopwatch.GetTimestamp();
+        work();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     private static double Median(double[] values)

@@ -244,7 +244,7 @@ public sealed class VerifyCommand : ICommand
                 j.WriteNumber("forward_seconds", r.ForwardSeconds);
                 j.WriteNumber("tokens_per_second", r.TokensPerSecond);
                 j.WriteNumber("step_seconds", r.StepSeconds);
-                j.WriteNumber("perturb_pass_seconds", r.PerturbSeconds);
+                j.WriteNumber("update_pass_seconds", r.UpdateSeconds);
                 j.WriteNumber("step_over_two_forwards", r.StepOverTwoForwards);
                 j.WriteNumber("inference_peak_bytes", r.InferencePeakBytes);
                 j.WriteNumber("training_peak_bytes", r.TrainingPeakBytes);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu.MatMul;
@@ -16,6 +17,11 @@ namespace MeZO.Engine.Backends.Cpu.MatMul;
 /// </list>
 /// Determinism: every element of C is summed over k blocks in order, each block one FMA chain, whatever the item
 /// split, the thread that ran it or the kernel's row count — so the result depends on the shape alone.
+/// <para>
+/// MeZO's perturbed product (<see cref="RunPerturbed"/>) multiplies one or two streams of A by B + scale·z without
+/// ever writing B: each packed B panel gets its z panel (generated once, shared by both streams) added in L1, then
+/// each stream's rows run against its own sum. Items then span all rows, so each panel's z is generated once.
+/// </para>
 /// </summary>
 internal sealed unsafe class PackedGemm
 {
@@ -38,11 +44,20 @@ internal sealed unsafe class PackedGemm
     /// <summary>The B panel of whichever thread runs an item.</summary>
     [ThreadStatic] private static PackBuffer? t_weightPanel;
 
-    private readonly PackBuffer _packedActivations = new();
+    /// <summary>A perturbed product's z for one panel: as generated (rows of the stored weight), then packed, then B + scale·z.</summary>
+    [ThreadStatic] private static PackBuffer? t_noiseRows, t_noisePanel, t_perturbedPanel;
+
+    private const int MaxStreams = 2;
+
+    private readonly PackBuffer[] _packedActivations = [new(), new()];
     private readonly Action<int> _packItem;
     private readonly Action<int> _computeItem;
 
-    private float* _a, _packedA, _bias, _c;
+    private readonly nint[] _a = new nint[MaxStreams], _packedA = new nint[MaxStreams], _bias = new nint[MaxStreams], _c = new nint[MaxStreams];
+    private readonly float[] _scales = new float[MaxStreams];
+    private int _streams;
+    private bool _perturbed;
+    private ulong _seed, _firstIndex;
     private WeightMatrix _w;
     private int _m;
     private SimdLevel _simd;
@@ -60,18 +75,43 @@ internal sealed unsafe class PackedGemm
     public static void Run(float* a, int m, in WeightMatrix w, float* bias, float* c, SimdLevel simd)
     {
         var job = t_job ??= new PackedGemm();
-        job.Execute(a, m, w, bias, c, simd);
+        job._streams = 1;
+        job._perturbed = false;
+        job._a[0] = (nint)a;
+        job._bias[0] = (nint)bias;
+        job._c[0] = (nint)c;
+        job.Execute(m, w, simd);
     }
 
-    private void Execute(float* a, int m, in WeightMatrix w, float* bias, float* c, SimdLevel simd)
+    /// <summary>
+    /// C_s = A_s·(B + scales[s]·z)ᵀ + bias_s for each stream s (one or two, all of m rows), where B's stored element j
+    /// has z(seed, firstIndex + j). Each perturbed element is fl(b + fl(scale·z)), the rule of every perturbed read.
+    /// </summary>
+    public static void RunPerturbed(ReadOnlySpan<nint> a, int m, in WeightMatrix w, ulong seed, ulong firstIndex,
+        ReadOnlySpan<float> scales, ReadOnlySpan<nint> bias, ReadOnlySpan<nint> c, SimdLevel simd)
     {
-        _a = a;
+        var job = t_job ??= new PackedGemm();
+        job._streams = a.Length;
+        job._perturbed = true;
+        job._seed = seed;
+        job._firstIndex = firstIndex;
+        for (int s = 0; s < a.Length; s++)
+        {
+            job._a[s] = a[s];
+            job._bias[s] = bias[s];
+            job._c[s] = c[s];
+            job._scales[s] = scales[s];
+        }
+        job.Execute(m, w, simd);
+    }
+
+    private void Execute(int m, in WeightMatrix w, SimdLevel simd)
+    {
         _m = m;
         _w = w;
-        _bias = bias;
-        _c = c;
         _simd = simd;
-        _packedA = _packedActivations.Get(ActivationPacking.PackedLength(m, w.K));
+        for (int s = 0; s < _streams; s++)
+            _packedA[s] = (nint)_packedActivations[s].Get(ActivationPacking.PackedLength(m, w.K));
         int workers = CpuParallel.Workers;
 
         _panelsM = (m + Mr - 1) / Mr;
@@ -79,11 +119,12 @@ internal sealed unsafe class PackedGemm
         _tallerPanels = m % _panelsM;
         _panelsPerPackItem = Math.Max(1, _panelsM / (workers * ItemsPerWorker));
         int packItems = (_panelsM + _panelsPerPackItem - 1) / _panelsPerPackItem;
-        ParallelItems.Run(packItems, (long)m * w.K >= ParallelMinPackElements, _packItem);
+        ParallelItems.Run(packItems * _streams, (long)m * w.K * _streams >= ParallelMinPackElements, _packItem);
 
-        // Rows: as few blocks as keep each block's packed A in L2, of equal size. Columns: enough chunks for
-        // every core to take several items, each narrow enough for its C block to stay in L2.
-        int mBlocks = (_panelsM + GemmBlocking.Mc / Mr - 1) / (GemmBlocking.Mc / Mr);
+        // Rows: as few blocks as keep each block's packed A in L2, of equal size (a perturbed product: one block, so
+        // z is made once per panel). Columns: enough chunks for every core to take several items, each narrow enough
+        // for its C block to stay in L2.
+        int mBlocks = _perturbed ? 1 : (_panelsM + GemmBlocking.Mc / Mr - 1) / (GemmBlocking.Mc / Mr);
         _panelsPerMBlock = (_panelsM + mBlocks - 1) / mBlocks;
         mBlocks = (_panelsM + _panelsPerMBlock - 1) / _panelsPerMBlock;
         _panelsN = (w.N + Nr - 1) / Nr;
@@ -91,17 +132,23 @@ internal sealed unsafe class PackedGemm
         _panelsPerNChunk = (_panelsN + wantedChunks - 1) / wantedChunks;
         _panelsPerNChunk = Math.Clamp(GemmBlocking.ItemBytes / (_panelsPerMBlock * Mr * Nr * sizeof(float)), 1, _panelsPerNChunk);
         _nChunks = (_panelsN + _panelsPerNChunk - 1) / _panelsPerNChunk;
-        ParallelItems.Run(mBlocks * _nChunks, (long)m * w.N * w.K >= ParallelMinMultiplyAdds, _computeItem);
+        ParallelItems.Run(mBlocks * _nChunks, (long)m * w.N * w.K * _streams >= ParallelMinMultiplyAdds, _computeItem);
 
-        _a = _packedA = _bias = _c = null;
+        Array.Clear(_a);
+        Array.Clear(_packedA);
+        Array.Clear(_bias);
+        Array.Clear(_c);
     }
 
     private void PackItem(int item)
     {
-        int firstPanel = item * _panelsPerPackItem;
+        int packItems = (_panelsM + _panelsPerPackItem - 1) / _panelsPerPackItem;
+        int stream = item / packItems;
+        int firstPanel = item % packItems * _panelsPerPackItem;
         int endPanel = Math.Min(_panelsM, firstPanel + _panelsPerPackItem);
         for (int p = firstPanel; p < endPanel; p++)
-            ActivationPacking.PackRows(_a, _m, _w.K, PanelStart(p), PanelStart(p + 1) - PanelStart(p), _packedA, _simd);
+            ActivationPacking.PackRows((float*)_a[stream], _m, _w.K, PanelStart(p), PanelStart(p + 1) - PanelStart(p),
+                (float*)_packedA[stream], _simd);
     }
 
     /// <summary>First row of A panel <paramref name="p"/>: the first m mod panels panels have one row more.</summary>
@@ -126,6 +173,13 @@ internal sealed unsafe class PackedGemm
         int pStart = nChunk * _panelsPerNChunk, pEnd = Math.Min(_panelsN, pStart + _panelsPerNChunk);
         int n = _w.N, k = _w.K;
         float* panel = (t_weightPanel ??= new PackBuffer()).Get((long)Kc * Nr);
+        float* noisePanel = null, perturbedPanel = null, noiseRows = null;
+        if (_perturbed)
+        {
+            noiseRows = (t_noiseRows ??= new PackBuffer()).Get((long)Kc * Nr);
+            noisePanel = (t_noisePanel ??= new PackBuffer()).Get((long)Kc * Nr);
+            perturbedPanel = (t_perturbedPanel ??= new PackBuffer()).Get((long)Kc * Nr);
+        }
         float* edgeTile = stackalloc float[Mr * Nr];
         bool prefetch = PanelStart(endPanel) - PanelStart(firstPanel) <= GemmBlocking.PrefetchMaxRows;
         for (int k0 = 0; k0 < k; k0 += Kc)
@@ -137,24 +191,58 @@ internal sealed unsafe class PackedGemm
             {
                 int n0 = p * Nr, cols = Math.Min(Nr, n - n0);
                 WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: prefetch && p + 1 < pEnd);
-                float* bias = lastBlock && _bias != null ? _bias + n0 : null;
-                for (int ap = firstPanel; ap < endPanel; ap++)
+                if (_perturbed) PackNoise(n0, cols, k0, kc, noiseRows, noisePanel);
+                for (int s = 0; s < _streams; s++)
                 {
-                    int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
-                    float* aPanel = ActivationPacking.Panel(_packedA, _m, i0, k0, kc);
-                    float* cTile = _c + (long)i0 * n + n0;
-                    if (cols == Nr)
+                    float* b = panel;
+                    if (_perturbed)
                     {
-                        Kernel(rows, aPanel, panel, kc, cTile, n, accumulate, bias);
+                        CpuPerturbation.AddScaled(panel, _scales[s], noisePanel, perturbedPanel, kc * Nr);
+                        b = perturbedPanel;
                     }
-                    else
+                    float* c = (float*)_c[s], packedA = (float*)_packedA[s];
+                    float* bias = lastBlock && _bias[s] != 0 ? (float*)_bias[s] + n0 : null;
+                    for (int ap = firstPanel; ap < endPanel; ap++)
                     {
-                        Kernel(rows, aPanel, panel, kc, edgeTile, Nr, accumulate: false, bias: null);
-                        MergeEdge(edgeTile, rows, cols, cTile, n, accumulate, bias);
+                        int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
+                        float* aPanel = ActivationPacking.Panel(packedA, _m, i0, k0, kc);
+                        float* cTile = c + (long)i0 * n + n0;
+                        if (cols == Nr)
+                        {
+                            Kernel(rows, aPanel, b, kc, cTile, n, accumulate, bias);
+                        }
+                        else
+                        {
+                            Kernel(rows, aPanel, b, kc, edgeTile, Nr, accumulate: false, bias: null);
+                            MergeEdge(edgeTile, rows, cols, cTile, n, accumulate, bias);
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// z of the panel's elements B(k0 .. k0 + kc, n0 .. n0 + cols) in the packed layout (columns cols..31 zero). In
+    /// the (N,K) layout each column is a run of kc consecutive stored elements: generated as rows, then packed by the
+    /// same transpose as the weight; in the (K,N) layout each k holds the panel's columns side by side.
+    /// </summary>
+    private void PackNoise(int n0, int cols, int k0, int kc, float* noiseRows, float* noisePanel)
+    {
+        if (_w.Transposed)
+        {
+            for (int kk = 0; kk < kc; kk++)
+            {
+                var row = new Span<float>(noisePanel + (long)kk * Nr, Nr);
+                GaussianNoise.Fill(_seed, _firstIndex + (ulong)_w.IndexOf(k0 + kk, n0), row[..cols]);
+                row[cols..].Clear();
+            }
+            return;
+        }
+        for (int j = 0; j < cols; j++)
+            GaussianNoise.Fill(_seed, _firstIndex + (ulong)_w.IndexOf(k0, n0 + j), new Span<float>(noiseRows + (long)j * kc, kc));
+        var generated = new WeightMatrix(noiseRows, DType.F32, transposed: false, cols, kc);
+        WeightPacking.PackPanel<Float32Storage>(generated, 0, cols, 0, kc, noisePanel, _simd, prefetchNext: false);
     }
 
     private void Kernel(int rows, float* a, float* b, int kc, float* c, long ldc, bool accumulate, float* bias)

@@ -1,8 +1,7 @@
 using System.Text.RegularExpressions;
-using MeZO.Engine;
 using MeZO.Engine.Models;
 
-namespace MeZO.Trainer.Optimizer;
+namespace MeZO.Engine.Mezo;
 
 /// <summary>One trainable tensor and where its elements start in the concatenated z stream.</summary>
 public sealed record TrainableTensor(NamedTensor Parameter, ulong FirstIndex, bool TakesWeightDecay);
@@ -13,14 +12,23 @@ public sealed record TrainableTensor(NamedTensor Parameter, ulong FirstIndex, bo
 /// </summary>
 public sealed class TrainableSet
 {
+    private readonly Dictionary<Tensor, TrainableTensor> _byTensor;
+
     private TrainableSet(IReadOnlyList<TrainableTensor> tensors)
     {
         Tensors = tensors;
         ElementCount = tensors.Sum(t => t.Parameter.Tensor.ElementCount);
+        _byTensor = tensors.ToDictionary<TrainableTensor, Tensor>(t => t.Parameter.Tensor, ReferenceEqualityComparer.Instance);
     }
 
     public IReadOnlyList<TrainableTensor> Tensors { get; }
     public long ElementCount { get; }
+
+    /// <summary>
+    /// The entry of a tensor the forward pass reads, or null when it is frozen. By reference: a tied LM head is the
+    /// embedding tensor itself, so it finds the embedding's entry and reads the same z.
+    /// </summary>
+    public TrainableTensor? Find(Tensor tensor) => _byTensor.GetValueOrDefault(tensor);
 
     /// <summary>Every parameter, or those whose name matches <paramref name="nameFilter"/> (a .NET regular expression).</summary>
     public static TrainableSet Select(ModelWeights weights, string? nameFilter)
