@@ -13,7 +13,8 @@ public sealed class ForwardWorkspace : IDisposable
     private readonly List<Tensor> _owned = [];
     private readonly Dictionary<(int Batch, int Length), ForwardViews> _views = [];
 
-    internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity)
+    internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity,
+        bool lockstepPartner = false)
     {
         if (maxBatch <= 0 || maxLength <= 0)
             throw new ArgumentOutOfRangeException(nameof(maxBatch), "a workspace needs a positive batch and length");
@@ -23,7 +24,7 @@ public sealed class ForwardWorkspace : IDisposable
         MaxLength = maxLength;
         CacheCapacity = cacheCapacity;
         var made = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var b in Plan(spec, maxBatch, maxLength, cacheCapacity))
+        foreach (var b in Plan(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner))
         {
             var t = backend.Allocate(new TensorShape(b.Dims), b.Type, b.Category, b.Name);
             _owned.Add(t);
@@ -67,7 +68,12 @@ public sealed class ForwardWorkspace : IDisposable
     }
 
     /// <summary>Every buffer a workspace of this size holds; the same list sizes an estimate without allocating.</summary>
-    internal static IEnumerable<BufferSpec> Plan(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity)
+    /// <param name="lockstepPartner">
+    /// the −ε stream of a lockstep pass, whose LM head writes into half of the +ε workspace's logits buffer: it keeps a
+    /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
+    /// </param>
+    internal static IEnumerable<BufferSpec> Plan(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity,
+        bool lockstepPartner = false)
     {
         int n = maxBatch * maxLength, c = spec.HiddenSize, f = spec.IntermediateSize;
         const MemoryCategory A = MemoryCategory.Activations;
@@ -89,8 +95,9 @@ public sealed class ForwardWorkspace : IDisposable
         yield return new("rows", DType.I32, A, [n]);
         yield return new("targets", DType.I32, A, [n]);
         yield return new("picked", DType.F32, A, [n, spec.WordEmbeddingSize]);
-        // The LM head runs over at most this many rows at a time, so a 50k-word vocabulary costs a bounded buffer.
-        int logitRows = (int)Math.Clamp(8_388_608L / spec.VocabSize, 1, n);
+        // The LM head runs over at most this many rows at a time, so a 50k-word vocabulary costs a bounded buffer; at
+        // least two, so a lockstep pass can give each stream half.
+        int logitRows = lockstepPartner ? 1 : (int)Math.Clamp(8_388_608L / spec.VocabSize, Math.Min(2, n), n);
         yield return new("logits", DType.F32, MemoryCategory.Workspace, [logitRows, spec.VocabSize]);
         yield return new("row_results", DType.F32, A, [n]);
         yield return new("row_argmax", DType.I32, A, [n]);

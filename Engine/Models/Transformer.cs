@@ -36,6 +36,13 @@ public sealed class Transformer : IDisposable
         new(Spec, Backend, maxBatch, maxLength, cacheCapacity);
 
     /// <summary>
+    /// The −ε stream's workspace for <see cref="ScoreTokensLockstep"/>, beside a <see cref="CreateWorkspace"/> one of
+    /// the same size: its own activations, but no logits buffer (the LM head of a lockstep pass splits the other's).
+    /// </summary>
+    public ForwardWorkspace CreateLockstepWorkspace(int maxBatch, int maxLength) =>
+        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true);
+
+    /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
     /// flat index b·T + t into the batch (see <see cref="TokenBatch.Row"/>). Under a <paramref name="perturbation"/>
     /// the pass computes with θ + scale·z without writing θ.
@@ -53,6 +60,8 @@ public sealed class Transformer : IDisposable
     /// <paramref name="plusLogProbs"/>, with <paramref name="plusWs"/>) and under its −ε twin (into
     /// <paramref name="minusLogProbs"/>, with <paramref name="minusWs"/>), layer by layer in lockstep, so each large
     /// weight's z is generated once for both signs. Each result equals the one ScoreTokens gives under that perturbation.
+    /// <paramref name="minusWs"/> may be a <see cref="CreateLockstepWorkspace"/> one: the LM head then splits
+    /// <paramref name="plusWs"/>'s logits buffer between the streams.
     /// </summary>
     public void ScoreTokensLockstep(ForwardWorkspace plusWs, ForwardWorkspace minusWs, TokenBatch batch, ReadOnlySpan<int> rows,
         ReadOnlySpan<int> targets, WeightPerturbation plus, Span<float> plusLogProbs, Span<float> minusLogProbs)
@@ -116,8 +125,8 @@ public sealed class Transformer : IDisposable
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            LmHead(one, start, count);
-            Backend.Download(ws.Logits.View(new TensorShape(count, Spec.VocabSize)), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
+            LmHead(one, start, count, ws.Logits, ws.LogitRows);
+            Backend.Download(LogitsOf(ws.Logits, 0, ws.LogitRows, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
 
@@ -270,10 +279,11 @@ public sealed class Transformer : IDisposable
     /// output = x·Wᵀ + bias for every stream. A trainable W is perturbed inside the product, one z for all streams; a
     /// trainable bias is read through the stream's own scratch copy of θ + scale·z.
     /// </summary>
+    /// <param name="stored">how the weight is stored: the architecture's layout, or (the LM head) always nn.Linear's</param>
     private void Linear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, Tensor? bias,
-        Func<ForwardViews, Tensor> output)
+        Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture)
     {
-        bool t = Spec.TransposedWeights;
+        bool t = stored == WeightLayout.Architecture && Spec.TransposedWeights;
         var noise = streams[0].Perturbation?.NoiseOf(weight);
         if (noise is null)
         {
@@ -349,16 +359,18 @@ public sealed class Transformer : IDisposable
             Backend.Upload(ws.Targets.View(new TensorShape(rows.Length)), targets);
             results[i] = ws.RowResults.View(new TensorShape(rows.Length));
         }
-        int logitRows = streams[0].Views.Workspace.LogitRows;
-        foreach (var st in streams) logitRows = Math.Min(logitRows, st.Views.Workspace.LogitRows);
+        // Chunks of half the first workspace's logits buffer, one half per stream of a lockstep pair; a single stream
+        // takes the same chunks, so its products have the same shapes and its results the same bits as in lockstep.
+        var logitsWs = streams[0].Views.Workspace;
+        int logitRows = Math.Max(1, logitsWs.LogitRows / 2);
         for (int start = 0; start < rows.Length; start += logitRows)
         {
             int count = Math.Min(logitRows, rows.Length - start);
-            LmHead(streams, start, count);
+            LmHead(streams, start, count, logitsWs.Logits, logitRows);
             for (int i = 0; i < streams.Length; i++)
             {
                 var ws = streams[i].Views.Workspace;
-                Backend.LogSoftmaxGather(ws.Logits.View(new TensorShape(count, Spec.VocabSize)),
+                Backend.LogSoftmaxGather(LogitsOf(logitsWs.Logits, i, logitRows, count),
                     ws.Targets.View(new TensorShape(count), start), results[i].View(new TensorShape(count), start));
             }
         }
@@ -380,8 +392,8 @@ public sealed class Transformer : IDisposable
         for (int start = 0; start < rows.Length; start += ws.LogitRows)
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
-            LmHead(one, start, count);
-            Backend.Argmax(ws.Logits.View(new TensorShape(count, Spec.VocabSize)), results.View(new TensorShape(count), start));
+            LmHead(one, start, count, ws.Logits, ws.LogitRows);
+            Backend.Argmax(LogitsOf(ws.Logits, 0, ws.LogitRows, count), results.View(new TensorShape(count), start));
         }
         Backend.Download(results, tokens);
     }
@@ -395,16 +407,21 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// The LM head over each stream's picked rows (<see cref="PickRows"/>) [start, start + count), count ≤ its
-    /// workspace's LogitRows: logits (count, V) in each workspace's one bounded logits buffer, valid until the next chunk.
+    /// The LM head over each stream's picked rows (<see cref="PickRows"/>) [start, start + count): stream i's logits
+    /// (count, V) land in part i of <paramref name="logits"/>, parts of <paramref name="partRows"/> rows each
+    /// (count ≤ partRows), valid until the next chunk.
     /// </summary>
-    private void LmHead(ReadOnlySpan<Stream> streams, int start, int count)
+    private void LmHead(ReadOnlySpan<Stream> streams, int start, int count, Tensor logits, int partRows)
     {
         int e = Spec.WordEmbeddingSize;
-        int vocab = Spec.VocabSize;
+        var a = streams[0].Views;
         Linear(streams, v => v.Workspace.Picked.View(new TensorShape(count, e), (long)start * e),
-            Weights.LmHead, null, v => v.Workspace.Logits.View(new TensorShape(count, vocab)));
+            Weights.LmHead, null, v => LogitsOf(logits, ReferenceEquals(v, a) ? 0 : 1, partRows, count), WeightLayout.Linear);
     }
+
+    /// <summary>Rows [part·partRows, part·partRows + count) of a logits buffer, as (count, V).</summary>
+    private Tensor LogitsOf(Tensor logits, int part, int partRows, int count) =>
+        logits.View(new TensorShape(count, Spec.VocabSize), (long)part * partRows * Spec.VocabSize);
 
     private void CheckToken(int id)
     {
@@ -427,6 +444,9 @@ public sealed class Transformer : IDisposable
         _ropeTable?.Dispose();
         Weights.Dispose();
     }
+
+    /// <summary>A weight stored as the architecture stores its projections (GPT-2: Conv1D, (in, out)), or as nn.Linear (out, in).</summary>
+    private enum WeightLayout { Architecture, Linear }
 
     /// <summary>One forward stream: the workspace views it computes in and the perturbation its weights carry (null: θ itself).</summary>
     internal readonly record struct Stream(ForwardViews Views, WeightPerturbation? Perturbation);

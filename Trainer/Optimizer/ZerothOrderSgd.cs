@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Noise;
 
 namespace MeZO.Trainer.Optimizer;
@@ -7,61 +8,41 @@ public sealed record StepRecord(long Step, int Sample, ulong Seed, double Projec
     double LossPlus, double LossMinus);
 
 /// <summary>
-/// ZO-SGD as MeZO's Algorithm 1 and DESIGN §3 define it. Per sample: θ += εz, L+, θ −= 2εz, L−,
-/// g = (L+ − L−)/2ε, then one fused pass θ = (θ + εz)(1 − ηλ) − ηgz. z is regenerated from the seed in every
-/// pass, so the optimizer owns no buffer at all: no gradient, no state, no copy of the weights.
+/// ZO-SGD as MeZO's Algorithm 1 and DESIGN §3 define it, over n samples per step, each with its own seed from the
+/// run seed (<see cref="StepSeeds"/>) and one <see cref="MezoStep"/>: L+ and L− from forward passes that add ±εz
+/// as they read the weights, g = (L+ − L−)/2ε, then θ ← round(θ(1 − ηλ) − ηgz). The optimizer owns no buffer at all:
+/// no gradient, no state, no copy of the weights, and z is regenerated from the seed wherever it is needed.
 /// </summary>
 public sealed class ZerothOrderSgd(TrainableSet trainable, double eps, double weightDecay, ulong runSeed, int samples)
 {
+    private readonly MezoStep _step = new(trainable, eps, weightDecay);
+
     /// <summary>
-    /// Runs one step. <paramref name="loss"/> evaluates the batch of this step at the current weights;
-    /// <paramref name="record"/> is called with each sample's record before that sample's update is applied (so a
-    /// trajectory written there is never behind the weights). <paramref name="learningRate"/> is the step's η before
-    /// division by the number of samples. A resumed step starts at <paramref name="firstSample"/>. Returns the records.
+    /// Runs one step. <paramref name="losses"/> evaluates this step's batch under a +ε perturbation and its −ε twin
+    /// (<see cref="MezoStep.Minus"/>); <paramref name="record"/> is called with each sample's record before that
+    /// sample's update is applied (so a trajectory written there is never behind the weights).
+    /// <paramref name="learningRate"/> is the step's η before division by the number of samples. A resumed step starts
+    /// at <paramref name="firstSample"/>. Returns the records.
     /// </summary>
-    public IReadOnlyList<StepRecord> Step(long step, double learningRate, Func<double> loss, Action<StepRecord> record, int firstSample = 0)
+    public IReadOnlyList<StepRecord> Step(long step, double learningRate, Func<WeightPerturbation, LossPair> losses,
+        Action<StepRecord> record, int firstSample = 0)
     {
         var records = new List<StepRecord>(samples);
         double eta = learningRate / samples;
         for (int q = firstSample; q < samples; q++)
         {
             ulong seed = StepSeeds.For(runSeed, step, (uint)q);
-            Perturb(seed, eps);
-            double lossPlus = loss();
-            Perturb(seed, -2 * eps);
-            double lossMinus = loss();
-            double g = (lossPlus - lossMinus) / (2 * eps);
-            if (!double.IsFinite(g))
-            {
-                Perturb(seed, eps); // back to θ before throwing, so the last good weights stay intact
-                throw new NonFiniteLossException(step, lossPlus, lossMinus);
-            }
-            var r = new StepRecord(step, q, seed, g, eta, eps, lossPlus, lossMinus);
+            var (pair, g) = _step.Evaluate(seed, losses);
+            // The weights are untouched until the update, so a bad loss leaves the last good ones as they are.
+            if (!double.IsFinite(g)) throw new NonFiniteLossException(step, pair.Plus, pair.Minus);
+            var r = new StepRecord(step, q, seed, g, eta, eps, pair.Plus, pair.Minus);
             record(r);
-            Update(r);
+            _step.Update(seed, eta, g);
             records.Add(r);
         }
         return records;
     }
 
-    /// <summary>Applies a recorded sample exactly as the step did: the same three passes, so the result is bit-identical.</summary>
-    public void Replay(StepRecord r)
-    {
-        Perturb(r.Seed, r.Eps);
-        Perturb(r.Seed, -2 * r.Eps);
-        Update(r);
-    }
-
-    private void Perturb(ulong seed, double scale)
-    {
-        foreach (var t in trainable.Tensors)
-            t.Parameter.Tensor.Backend.Perturb(t.Parameter.Tensor, seed, t.FirstIndex, (float)scale);
-    }
-
-    private void Update(StepRecord r)
-    {
-        foreach (var t in trainable.Tensors)
-            t.Parameter.Tensor.Backend.PerturbUpdate(t.Parameter.Tensor, r.Seed, t.FirstIndex, (float)r.Eps,
-                (float)r.LearningRate, t.TakesWeightDecay ? (float)weightDecay : 0f, (float)r.ProjectedGradient);
-    }
+    /// <summary>Applies a recorded sample exactly as the step did: the same update pass, so the result is bit-identical.</summary>
+    public void Replay(StepRecord r) => _step.Update(r.Seed, r.LearningRate, r.ProjectedGradient);
 }

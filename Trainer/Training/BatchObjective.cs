@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tasks;
 
@@ -17,24 +18,46 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
             throw new MeZO.Engine.InvalidInputException("--objective f1 applies to generation tasks (squad, drop); use accuracy for this task");
     }
 
+    /// <summary>The objective on a batch at the stored weights θ.</summary>
     public double Of(IReadOnlyList<EncodedExample> batch) => objective switch
     {
         Objective.Loss when kind == TaskKind.Classification => CandidateScorer.ClassificationLoss(batch, scorer.Scores(batch)),
         Objective.Loss => scorer.TeacherForcedLoss(batch),
-        Objective.Accuracy => -Accuracy(batch),
-        Objective.F1 => -MeanF1(batch),
+        Objective.Accuracy => -Accuracy(batch, evaluator.Predict(batch)),
+        Objective.F1 => -MeanF1(batch, null),
         _ => throw new ArgumentOutOfRangeException(nameof(objective)),
     };
 
-    private double Accuracy(IReadOnlyList<EncodedExample> batch)
+    /// <summary>
+    /// MeZO's two values on a batch: the objective under <paramref name="plus"/> and under its −ε twin. Scoring
+    /// objectives run both in one lockstep sweep of the model; F1 generates under each in turn.
+    /// </summary>
+    public LossPair Of(IReadOnlyList<EncodedExample> batch, WeightPerturbation plus)
     {
-        var predictions = evaluator.Predict(batch);
-        return batch.Where((e, i) => e.Example.IsCorrect(predictions[i])).Count() / (double)batch.Count;
+        switch (objective)
+        {
+            case Objective.Loss when kind == TaskKind.Classification:
+                var (scoresPlus, scoresMinus) = scorer.ScoresLockstep(batch, plus);
+                return new LossPair(CandidateScorer.ClassificationLoss(batch, scoresPlus), CandidateScorer.ClassificationLoss(batch, scoresMinus));
+            case Objective.Loss:
+                var (lossPlus, lossMinus) = scorer.TeacherForcedLossLockstep(batch, plus);
+                return new LossPair(lossPlus, lossMinus);
+            case Objective.Accuracy:
+                var (predictedPlus, predictedMinus) = scorer.ScoresLockstep(batch, plus);
+                return new LossPair(-Accuracy(batch, Evaluator.Best(predictedPlus)), -Accuracy(batch, Evaluator.Best(predictedMinus)));
+            case Objective.F1:
+                return new LossPair(-MeanF1(batch, plus), -MeanF1(batch, MezoStep.Minus(plus)));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(objective));
+        }
     }
 
-    private double MeanF1(IReadOnlyList<EncodedExample> batch)
+    private static double Accuracy(IReadOnlyList<EncodedExample> batch, int[] predictions) =>
+        batch.Where((e, i) => e.Example.IsCorrect(predictions[i])).Count() / (double)batch.Count;
+
+    private double MeanF1(IReadOnlyList<EncodedExample> batch, WeightPerturbation? perturbation)
     {
-        var answers = evaluator.GenerateAnswers(batch);
+        var answers = evaluator.GenerateAnswers(batch, perturbation);
         return batch.Select((e, i) => SquadMetrics.F1(answers[i], e.Example.GoldAnswers)).Average();
     }
 }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 
 namespace MeZO.Trainer.Training;
@@ -6,12 +7,14 @@ namespace MeZO.Trainer.Training;
 /// Runs candidate sequences through the model in forward calls of at most <see cref="MaxSequences"/> sequences (the
 /// micro-batch), and turns their token log-probabilities into MeZO's quantities: each candidate's mean log-probability
 /// and the teacher-forced loss. One workspace, sized once, serves every call: training and evaluation at the same
-/// micro-batch use the same memory.
+/// micro-batch use the same memory. MeZO's lockstep calls (+ε and −ε in one sweep) add a second workspace of the same
+/// size, made on the first such call: the −ε stream's activations.
 /// </summary>
 public sealed class CandidateScorer : IDisposable
 {
     private readonly Transformer _model;
     private readonly ForwardWorkspace _workspace;
+    private ForwardWorkspace? _minusWorkspace;
 
     public CandidateScorer(Transformer model, int maxSequences, int maxLength)
     {
@@ -23,35 +26,55 @@ public sealed class CandidateScorer : IDisposable
 
     public int MaxSequences { get; }
     public int MaxLength { get; }
-    public long WorkspaceBytes => _workspace.Bytes;
+    public long WorkspaceBytes => _workspace.Bytes + (_minusWorkspace?.Bytes ?? 0);
 
     /// <summary>Tokens processed so far (for throughput reports).</summary>
     public long TokensProcessed { get; private set; }
 
     /// <summary>Mean log-probability of each candidate of each example.</summary>
-    public double[][] Scores(IReadOnlyList<EncodedExample> examples)
+    public double[][] Scores(IReadOnlyList<EncodedExample> examples) => Scores(examples, null)[0];
+
+    /// <summary><see cref="Scores(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
+    public (double[][] Plus, double[][] Minus) ScoresLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus)
+    {
+        var both = Scores(examples, plus);
+        return (both[0], both[1]);
+    }
+
+    private double[][][] Scores(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus)
     {
         var jobs = new List<(int Example, int Candidate, EncodedSequenceView Sequence)>();
         for (int e = 0; e < examples.Count; e++)
             for (int c = 0; c < examples[e].Candidates.Count; c++)
                 jobs.Add((e, c, new EncodedSequenceView(examples[e].Candidates[c].Ids, examples[e].Candidates[c].ScoredTokens)));
-        var sums = Run(jobs.Select(j => j.Sequence).ToArray());
-        var scores = examples.Select(e => new double[e.Candidates.Count]).ToArray();
-        for (int i = 0; i < jobs.Count; i++)
-            scores[jobs[i].Example][jobs[i].Candidate] = sums[i] / jobs[i].Sequence.Scored;
-        return scores;
+        return Run(jobs.Select(j => j.Sequence).ToArray(), plus).Select(sums =>
+        {
+            var scores = examples.Select(e => new double[e.Candidates.Count]).ToArray();
+            for (int i = 0; i < jobs.Count; i++)
+                scores[jobs[i].Example][jobs[i].Candidate] = sums[i] / jobs[i].Sequence.Scored;
+            return scores;
+        }).ToArray();
     }
 
     /// <summary>Mean negative log-likelihood over the correct candidates' tokens, all tokens of the batch weighted alike.</summary>
-    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples)
+    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples) => TeacherForcedLoss(examples, null)[0];
+
+    /// <summary><see cref="TeacherForcedLoss(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
+    public (double Plus, double Minus) TeacherForcedLossLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus)
+    {
+        var both = TeacherForcedLoss(examples, plus);
+        return (both[0], both[1]);
+    }
+
+    private double[] TeacherForcedLoss(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus)
     {
         var sequences = examples.Select(e =>
         {
             var s = e.Candidates[e.Example.CorrectCandidate];
             return new EncodedSequenceView(s.Ids, s.ScoredTokens);
         }).ToArray();
-        var sums = Run(sequences);
-        return -sums.Sum() / sequences.Sum(s => s.Scored);
+        int scored = sequences.Sum(s => s.Scored);
+        return Run(sequences, plus).Select(sums => -sums.Sum() / scored).ToArray();
     }
 
     /// <summary>Cross-entropy over candidate scores (mean log-probabilities), averaged over examples.</summary>
@@ -68,10 +91,14 @@ public sealed class CandidateScorer : IDisposable
         return total / examples.Count;
     }
 
-    /// <summary>The sum of log-probabilities of each sequence's scored tokens, in forward calls of ≤ MaxSequences.</summary>
-    private double[] Run(IReadOnlyList<EncodedSequenceView> sequences)
+    /// <summary>
+    /// The sum of log-probabilities of each sequence's scored tokens, in forward calls of ≤ MaxSequences: at θ, or
+    /// under <paramref name="plus"/> and its −ε twin in lockstep (then two arrays of sums, +ε first).
+    /// </summary>
+    private double[][] Run(IReadOnlyList<EncodedSequenceView> sequences, WeightPerturbation? plus)
     {
-        var sums = new double[sequences.Count];
+        var sums = new double[plus is null ? 1 : 2][];
+        for (int i = 0; i < sums.Length; i++) sums[i] = new double[sequences.Count];
         for (int start = 0; start < sequences.Count; start += MaxSequences)
         {
             int count = Math.Min(MaxSequences, sequences.Count - start);
@@ -100,21 +127,37 @@ public sealed class CandidateScorer : IDisposable
                     targets[k] = s.Ids[t];
                 }
             }
-            var logProbs = new float[scoredTotal];
-            _model.ScoreTokens(_workspace, batch, rows, targets, logProbs);
-            TokensProcessed += batch.Mask.Sum();
-            k = 0;
-            for (int i = 0; i < count; i++)
+            var logProbs = new float[sums.Length][];
+            for (int i = 0; i < sums.Length; i++) logProbs[i] = new float[scoredTotal];
+            if (plus is null)
             {
-                double sum = 0;
-                for (int j = 0; j < sequences[start + i].Scored; j++) sum += logProbs[k++];
-                sums[start + i] = sum;
+                _model.ScoreTokens(_workspace, batch, rows, targets, logProbs[0]);
+            }
+            else
+            {
+                _minusWorkspace ??= _model.CreateLockstepWorkspace(MaxSequences, MaxLength);
+                _model.ScoreTokensLockstep(_workspace, _minusWorkspace, batch, rows, targets, plus, logProbs[0], logProbs[1]);
+            }
+            TokensProcessed += batch.Mask.Sum() * sums.Length;
+            for (int stream = 0; stream < sums.Length; stream++)
+            {
+                k = 0;
+                for (int i = 0; i < count; i++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < sequences[start + i].Scored; j++) sum += logProbs[stream][k++];
+                    sums[stream][start + i] = sum;
+                }
             }
         }
         return sums;
     }
 
-    public void Dispose() => _workspace.Dispose();
+    public void Dispose()
+    {
+        _workspace.Dispose();
+        _minusWorkspace?.Dispose();
+    }
 
     private readonly record struct EncodedSequenceView(IReadOnlyList<int> Ids, int Scored);
 }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Tasks;
@@ -44,21 +45,23 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
     }
 
     /// <summary>The predicted candidate of each example: the highest mean log-probability (lowest index on ties).</summary>
-    public int[] Predict(IReadOnlyList<EncodedExample> examples)
-    {
-        var scores = scorer.Scores(examples);
-        return scores.Select(s => Array.IndexOf(s, s.Max())).ToArray();
-    }
+    public int[] Predict(IReadOnlyList<EncodedExample> examples) => Best(scorer.Scores(examples));
 
-    /// <summary>Greedy answers: at most 50 new tokens, ending at the newline token or end-of-sequence; decoded and stripped.</summary>
-    public string[] GenerateAnswers(IReadOnlyList<EncodedExample> examples)
+    /// <summary>Each example's candidate with the highest score, the lowest index on ties.</summary>
+    public static int[] Best(double[][] scores) => scores.Select(s => Array.IndexOf(s, s.Max())).ToArray();
+
+    /// <summary>
+    /// Greedy answers: at most 50 new tokens, ending at the newline token or end-of-sequence; decoded and stripped.
+    /// Under a <paramref name="perturbation"/>, the model generates with θ + scale·z.
+    /// </summary>
+    public string[] GenerateAnswers(IReadOnlyList<EncodedExample> examples, WeightPerturbation? perturbation = null)
     {
         var inputs = examples.Select(e => e.GenerationInput?.Ids
             ?? throw new InvalidOperationException($"example {e.Example.Id} has no generation input")).ToArray();
         int budget = Math.Min(TaskEncoder.MaxNewTokens, encoder.MaxLength - inputs.Max(i => i.Count));
         int? eos = model.Spec.EosTokenId, newline = encoder.NewlineToken;
         var generated = new GreedyGenerator(model).Generate(inputs, Math.Max(1, budget), eos,
-            tokens => newline is int nl && tokens[^1] == nl);
+            tokens => newline is int nl && tokens[^1] == nl, perturbation);
         return generated.Select(ids => tokenizer.Decode(ids.Where(id => id != eos).ToArray()).Trim()).ToArray();
     }
 }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using System.Diagnostics;
 using MeZO.Engine;
 using MeZO.Engine.Backends;

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using System.Diagnostics;
 using MeZO.Engine;
 using MeZO.Engine.Tensors;
@@ -75,7 +76,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         for (long step = startStep; step < settings.Steps; step++)
         {
             var batch = BatchOf(step, batches, session);
-            var records = optimizer.Step(step, schedule.At(step), () => objective.Of(batch), trajectory.Append,
+            var records = optimizer.Step(step, schedule.At(step), plus => objective.Of(batch, plus), trajectory.Append,
                 step == startStep ? startSample : 0);
             foreach (var r in records) window.Add((r.LossPlus + r.LossMinus) / 2);
             long done = step + 1;

@@ -67,7 +67,7 @@ public static class ModelParity
         (LossPair Losses, double G) Evaluate(Transformer model, Mezo.MezoStep step)
         {
             using var plusWs = model.CreateWorkspace(batch.BatchSize, batch.Length);
-            using var minusWs = model.CreateWorkspace(batch.BatchSize, batch.Length);
+            using var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, batch.Length);
             var plus = new float[rows.Length];
             var minus = new float[rows.Length];
             return step.Evaluate(seed, p =>

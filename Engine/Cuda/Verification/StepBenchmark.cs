@@ -53,7 +53,7 @@ public static class StepBenchmark
         var step = new MezoStep(TrainableSet.Select(model.Weights, nameFilter: null), eps: 1e-3, weightDecay: 0);
         Loss(); // warm-up: kernels compiled or loaded, workspaces sized
         long inferencePeak = backend.Memory.PeakTotal;
-        using var minusWs = model.CreateWorkspace(batch, length);
+        using var minusWs = model.CreateLockstepWorkspace(batch, length);
         LossPair Losses(WeightPerturbation plus)
         {
             model.ScoreTokensLockstep(ws, minusWs, tokens, rows, targets, plus, logProbs, minusLogProbs);

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
@@ -13,8 +14,10 @@ namespace MeZO.Trainer.Tests.Optimizer;
 /// <summary>
 /// ZerothOrderSgd.Step against DESIGN §3 written out in this file: its own z (<see cref="ReferenceNoise"/>), its own
 /// canonical order (the names in the checkpoint's header, sorted ordinally, indices cumulative over the trainable ones),
-/// its own float32 arithmetic one operation at a time and its own bfloat16 rounding. The loss is a quadratic of the
-/// weights read back from the backend, so every pass of the optimizer shows in L+, L− and g.
+/// its own float32 arithmetic one operation at a time, and the engine's stochastic rounding for bfloat16 (itself
+/// checked against an independent reference in the engine's tests). The loss is a quadratic of the weights read back
+/// from the backend plus the perturbation the optimizer asks for (its seed, scale and each tensor's z offset), so the
+/// perturbations and the update all show in L+, L− and g.
 /// </summary>
 public class ZerothOrderSgdTests
 {
@@ -57,12 +60,14 @@ public class ZerothOrderSgdTests
         var trainable = TrainableSet.Select(model.Weights, filter);
         var sgd = new ZerothOrderSgd(trainable, Eps, weightDecay, RunSeed, samples);
         int recorded = 0;
-        var records = sgd.Step(StepNumber, learningRate, () => ReferenceWeights.Loss(reference.ReadBack()), r =>
-        {
-            // The trajectory line is written here: the weights must still be at the −ε point, the update not yet applied.
-            AssertBitsEqual(reference.ReadBack(), expected[recorded].MinusPoint, $"weights when sample {r.Sample} is recorded");
-            recorded++;
-        });
+        var records = sgd.Step(StepNumber, learningRate,
+            plus => new LossPair(ReferenceWeights.Loss(reference.Perturbed(plus)), ReferenceWeights.Loss(reference.Perturbed(MezoStep.Minus(plus)))),
+            r =>
+            {
+                // The trajectory line is written here: the weights must still be those before the sample, the update not yet applied.
+                AssertBitsEqual(reference.ReadBack(), expected[recorded].Before, $"weights when sample {r.Sample} is recorded");
+                recorded++;
+            });
 
         AssertBitsEqual(reference.ReadBack(), reference.Values, "weights after the step");
         Assert.That(records, Has.Count.EqualTo(samples));
@@ -121,13 +126,16 @@ public class ZerothOrderSgdTests
         using var model = Transformer.Load(_model, backend);
         var sgd = new ZerothOrderSgd(TrainableSet.Select(model.Weights, null), Eps, weightDecay: 0, RunSeed, samples: 2);
         int calls = 0, recorded = 0;
+        var before = model.Weights.Parameters.Select(p => ParameterValues.Read(p.Tensor)).ToArray();
 
-        // Sample 0 is fine; sample 1's L− is NaN.
-        Assert.That(() => sgd.Step(StepNumber, 0.01, () => ++calls == 4 ? double.NaN : 1.0 / calls, _ => recorded++),
+        // Sample 0 is fine (L+ = 1/3 after the first sample's 1, 1/2); sample 1's L− is NaN.
+        Assert.That(() => sgd.Step(StepNumber, 0.0, _ => { calls += 2; return new LossPair(1.0 / (calls - 1), calls == 4 ? double.NaN : 1.0 / calls); }, _ => recorded++),
             Throws.InstanceOf<NonFiniteLossException>()
                 .With.Property(nameof(NonFiniteLossException.Step)).EqualTo(StepNumber)
                 .And.Message.StartsWith($"the loss became non-finite at step {StepNumber} (L+ = 0.3333333333333333, L− = NaN)"));
         Assert.That(recorded, Is.EqualTo(1), "only the finite sample reaches the trajectory");
+        // Learning rate 0: the one applied update leaves θ as it was, and the failed sample wrote nothing.
+        Assert.That(model.Weights.Parameters.Select(p => ParameterValues.Read(p.Tensor)).ToArray(), Is.EqualTo(before));
     }
 
     private static void AssertBitsEqual(IReadOnlyList<float[]> actual, IReadOnlyList<float[]> expected, string what)
@@ -140,7 +148,7 @@ public class ZerothOrderSgdTests
     }
 
     /// <summary>What the reference step produced for one sample.</summary>
-    private sealed record ExpectedSample(ulong Seed, double LossPlus, double LossMinus, double ProjectedGradient, float[][] MinusPoint);
+    private sealed record ExpectedSample(ulong Seed, double LossPlus, double LossMinus, double ProjectedGradient, float[][] Before);
 
     /// <summary>
     /// Host copies of every parameter, in the order of the names in the checkpoint's header sorted ordinally, updated by
@@ -196,6 +204,22 @@ public class ZerothOrderSgdTests
             return loss;
         }
 
+        /// <summary>
+        /// The weights read back from the backend as a forward pass under <paramref name="perturbation"/> sees them:
+        /// w + scale·z in float32 on the tensors the perturbation names, with the z offset it gives for each.
+        /// </summary>
+        public float[][] Perturbed(WeightPerturbation perturbation)
+        {
+            var values = ReadBack();
+            for (int k = 0; k < _names.Length; k++)
+            {
+                if (perturbation.NoiseOf(_tensors[k]) is not { } noise) continue;
+                for (int j = 0; j < values[k].Length; j++)
+                    values[k][j] += perturbation.Scale * ReferenceNoise.Z(noise.Seed, noise.FirstIndex + (ulong)j);
+            }
+            return values;
+        }
+
         public IReadOnlyList<ExpectedSample> Step(ulong runSeed, long step, double learningRate, double weightDecay, int samples)
         {
             var result = new List<ExpectedSample>();
@@ -203,34 +227,41 @@ public class ZerothOrderSgdTests
             for (int q = 0; q < samples; q++)
             {
                 ulong seed = ReferenceNoise.StepSeed(runSeed, step, (uint)q);
-                ForEachTrainable(seed, (w, z, _) => w + eps * z);
-                double lossPlus = Loss(Values);
-                ForEachTrainable(seed, (w, z, _) => w + (-2 * eps) * z);
-                double lossMinus = Loss(Values);
-                var minusPoint = Values.Select(v => (float[])v.Clone()).ToArray();
+                double lossPlus = Loss(PerturbedValues(seed, eps));
+                double lossMinus = Loss(PerturbedValues(seed, -eps));
+                var before = Values.Select(v => (float[])v.Clone()).ToArray();
                 double g = (lossPlus - lossMinus) / (2 * Eps);
                 float gradientStep = eta * (float)g;
-                ForEachTrainable(seed, (w, z, decays) =>
+                for (int k = 0; k < _names.Length; k++)
                 {
-                    float decay = 1f - eta * (decays ? (float)weightDecay : 0f);
-                    return (w + eps * z) * decay - gradientStep * z;
-                });
-                result.Add(new ExpectedSample(seed, lossPlus, lossMinus, g, minusPoint));
+                    if (!_trainable[k]) continue;
+                    float decay = 1f - eta * (TakesWeightDecay(_names[k]) ? (float)weightDecay : 0f);
+                    float[] v = Values[k];
+                    for (int j = 0; j < v.Length; j++)
+                    {
+                        ulong index = _first[k] + (ulong)j;
+                        float updated = v[j] * decay - gradientStep * ReferenceNoise.Z(seed, index);
+                        v[j] = _type == DType.F32 ? updated : ScalarStorage(StochasticRounding.Round(updated, _type, StochasticRounding.Draw(seed, index)));
+                    }
+                }
+                result.Add(new ExpectedSample(seed, lossPlus, lossMinus, g, before));
             }
             return result;
         }
 
-        /// <summary>w = f(w, z) for every trainable element, in float32, rounded once to the storage dtype.</summary>
-        private void ForEachTrainable(ulong seed, Func<float, float, bool, float> f)
+        private float ScalarStorage(ushort bits) =>
+            _type == DType.BF16 ? ScalarConversions.BFloat16ToSingle(bits) : ScalarConversions.HalfToSingle(bits);
+
+        /// <summary>θ + scale·z on the trainable elements, in float32: what the perturbed forward passes compute with.</summary>
+        private float[][] PerturbedValues(ulong seed, float scale)
         {
+            var values = Values.Select(v => (float[])v.Clone()).ToArray();
             for (int k = 0; k < _names.Length; k++)
             {
                 if (!_trainable[k]) continue;
-                bool decays = TakesWeightDecay(_names[k]);
-                float[] v = Values[k];
-                for (int j = 0; j < v.Length; j++)
-                    v[j] = ParameterValues.RoundTo(_type, f(v[j], ReferenceNoise.Z(seed, _first[k] + (ulong)j), decays));
+                for (int j = 0; j < values[k].Length; j++) values[k][j] += scale * ReferenceNoise.Z(seed, _first[k] + (ulong)j);
             }
+            return values;
         }
     }
 }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
@@ -35,9 +36,10 @@ public class EmbeddingExampleTests
         int[] targets = ids[1..];
         var logProbs = new float[rows.Length];
         using var workspace = model.CreateWorkspace(maxBatch: 1, maxLength: ids.Length);
-        double Loss()
+        // The objective at θ + scale·z (θ itself when no perturbation is given): MeZO asks for it at +ε and −ε.
+        double Loss(WeightPerturbation? perturbation = null)
         {
-            model.ScoreTokens(workspace, batch, rows, targets, logProbs);
+            model.ScoreTokens(workspace, batch, rows, targets, logProbs, perturbation);
             return -logProbs.Average();
         }
 
@@ -46,7 +48,7 @@ public class EmbeddingExampleTests
             eps: 1e-3, weightDecay: 0, runSeed: 42, samples: 1);
         var trajectory = new List<StepRecord>();
         for (long step = 0; step < 300; step++)
-            optimizer.Step(step, learningRate: 1e-3, Loss, trajectory.Add);
+            optimizer.Step(step, learningRate: 1e-3, plus => new LossPair(Loss(plus), Loss(MezoStep.Minus(plus))), trajectory.Add);
         double after = Loss();
 
         model.Weights.Save(tunedFolder, RunFolder.ModelSideFiles(modelFolder));

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
@@ -55,7 +56,11 @@ public class LearningTests
         for (long step = 0; step < settings.Steps; step++)
         {
             var batch = batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
-            optimizer.Step(step, schedule.At(step), () => -objective.Of(batch), _ => { });
+            optimizer.Step(step, schedule.At(step), plus =>
+            {
+                var losses = objective.Of(batch, plus);
+                return new LossPair(-losses.Plus, -losses.Minus);
+            }, _ => { });
         }
         return session.Evaluator.Evaluate(session.Test, settings.MicroBatchSize).Value;
     }

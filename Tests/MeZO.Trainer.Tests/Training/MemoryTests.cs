@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
@@ -99,7 +100,7 @@ public class MemoryTests
             MicroBatchSize = MicroBatch,
         });
 
-    /// <summary>One MeZO step as TrainingRun takes it (the batch's loss under ±εz, the fused update), trajectory aside.</summary>
+    /// <summary>One MeZO step as TrainingRun takes it (the batch's losses under ±εz in one lockstep sweep, the update), trajectory aside.</summary>
     private static Action<long> Stepper(TrainingSession session)
     {
         var optimizer = new ZerothOrderSgd(TrainableSet.Select(session.Model.Weights, null), eps: 1e-3, weightDecay: 0.1, runSeed: 9, samples: 2);
@@ -108,7 +109,7 @@ public class MemoryTests
         return t =>
         {
             var batch = batches.IndicesOf(t).Select(i => session.Train[i]).ToArray();
-            optimizer.Step(t, 1e-4, () => objective.Of(batch), _ => { });
+            optimizer.Step(t, 1e-4, plus => objective.Of(batch, plus), _ => { });
         };
     }
 

@@ -1,3 +1,4 @@
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
@@ -35,9 +36,9 @@ internal static class MemoryBench
             var optimizer = new ZerothOrderSgd(trainable, eps: 1e-3, weightDecay: 0, runSeed: 1, samples: 1);
             var objective = new BatchObjective(session.Task.Kind, Objective.Loss, session.Scorer, session.Evaluator);
             var examples = session.Test.Take(batch).ToArray();
-            optimizer.Step(0, 1e-6, () => objective.Of(examples), _ => { }); // warm-up
+            optimizer.Step(0, 1e-6, plus => objective.Of(examples, plus), _ => { }); // warm-up
             long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int s = 1; s <= steps; s++) optimizer.Step(s, 1e-6, () => objective.Of(examples), _ => { });
+            for (int s = 1; s <= steps; s++) optimizer.Step(s, 1e-6, plus => objective.Of(examples, plus), _ => { });
             allocatedPerStep = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
             trainPeak = session.Backend.Memory.PeakTotal;
         }
