@@ -70,8 +70,16 @@ internal static class WeightCopy
                 continue;
             }
             Span<ushort> bits = narrow[..count];
+            ushort infinity = type == DType.F16 ? (ushort)0x7C00 : (ushort)0x7F80;
             for (int i = 0; i < count; i++)
+            {
                 bits[i] = type == DType.F16 ? ScalarConversions.SingleToHalf(values[i]) : ScalarConversions.SingleToBFloat16(values[i]);
+                // A finite weight that rounds to ±∞ would poison every forward pass and every update after it.
+                if ((bits[i] & 0x7FFF) == infinity && float.IsFinite(values[i]))
+                    throw new InvalidInputException(
+                        $"{source.FilePath}: tensor '{source.Name}' holds {values[i]:G9} (element {first + i}), beyond the largest finite {type} value; " +
+                        $"keep it in {source.DType}{(type == DType.F16 ? " or use bf16" : "")}");
+            }
             destination.Backend.Upload(destination, first * narrowSize, MemoryMarshal.AsBytes(bits));
         }
     }

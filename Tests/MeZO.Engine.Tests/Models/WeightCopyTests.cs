@@ -103,6 +103,36 @@ public sealed class WeightCopyTests
             Throws.ArgumentException.With.Message.Contains("tensor 'w' has 3 elements, 'w' 4"));
     }
 
+    [TestCase(DType.F32, DType.F16, 70000f)]
+    [TestCase(DType.F32, DType.BF16, 3.4e38f)]
+    [TestCase(DType.BF16, DType.F16, 1e5f)]
+    public void Upload_refuses_a_finite_value_beyond_the_held_dtypes_range_naming_the_tensor(DType stored, DType held, float large)
+    {
+        using var folder = new ScratchFolder();
+        using var reader = WriteOne(folder, stored, [1f, -large, 2f]);
+        using var backend = new CpuBackend();
+        using var tensor = backend.Allocate(new TensorShape(3), held, MemoryCategory.Weights, "w");
+        using var staging = new StagingBuffer();
+        Assert.That(() => WeightCopy.Upload(reader.Get("w"), tensor, staging),
+            Throws.InstanceOf<InvalidInputException>().With.Message.Contains("tensor 'w' holds").And.Message.Contains("(element 1)")
+                .And.Message.Contains($"beyond the largest finite {held} value"));
+    }
+
+    [Test]
+    public void Upload_keeps_an_infinity_that_the_file_holds()
+    {
+        // Only a finite value rounding to ∞ is a conversion error; a stored ∞ is the file's own (issue 9 checks those).
+        using var folder = new ScratchFolder();
+        using var reader = WriteOne(folder, DType.F32, [float.PositiveInfinity]);
+        using var backend = new CpuBackend();
+        using var tensor = backend.Allocate(new TensorShape(1), DType.F16, MemoryCategory.Weights, "w");
+        using var staging = new StagingBuffer();
+        WeightCopy.Upload(reader.Get("w"), tensor, staging);
+        var bits = new ushort[1];
+        backend.Download<ushort>(tensor, bits);
+        Assert.That(bits[0], Is.EqualTo((ushort)0x7C00));
+    }
+
     /// <summary>
     /// Values that round differently in F16 and BF16, with ties to even in both (1 + 2⁻¹¹ is halfway between two F16
     /// neighbours, 1 + 2⁻⁸ between two BF16 neighbours), a negative zero, and an F16 subnormal.

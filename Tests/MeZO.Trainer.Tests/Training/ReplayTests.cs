@@ -11,6 +11,7 @@ public class ReplayTests
 {
     [TestCase(null, TestName = "F32 (the checkpoint's dtype)")]
     [TestCase("bf16", TestName = "BF16 storage (--dtype bf16)")]
+    [TestCase("f16", TestName = "F16 storage (--dtype f16)")]
     public void ReplayRebuildsTheRunsFinalWeightsBitForBit(string? dtype)
     {
         using var folder = new TemporaryFolder();

@@ -20,8 +20,9 @@ public sealed class BenchCommand : ICommand
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
                        product in GFLOP/s and % of the FMA peak measured beside it (default batch 1 × 256 tokens)
-          step         one MeZO step against two forward passes of the same batch, and one perturbation pass over
-                       every weight (default batch 4 × 128 tokens, the median of 3)
+          step         one MeZO step (±εz in one lockstep sweep, then the update) against two forward passes of the
+                       same batch, and one update pass over every weight; --steps N rounds interleave the three,
+                       medians reported (default batch 4 × 128 tokens, 5 rounds)
           memory       peak memory of MeZO training steps vs evaluation at the same batch (default 16), measured,
                        with the managed bytes a step allocates and the backprop+AdamW estimate; default model:
                        generated OPT-125m shape on the bundled synthetic sentiment task
@@ -59,7 +60,7 @@ public sealed class BenchCommand : ICommand
 
     private static Action<string> Step(CommandLine cl, TextWriter output)
     {
-        int batch = cl.Int("batch", 4), length = cl.Int("length", 128), steps = cl.Int("steps", 3);
+        int batch = cl.Int("batch", 4), length = cl.Int("length", 128), steps = cl.Int("steps", 5);
         if (batch <= 0 || length < 2 || steps <= 0) throw cl.Error("--batch and --steps must be positive and --length at least 2");
         string backend = BackendFactory.Validate(cl.String("backend"));
         // The generated checkpoint is already in --dtype; a given model is converted to it on load.
