@@ -109,6 +109,15 @@ public interface IBackend : IDisposable
     /// <summary>output(S) = log softmax(logits[s])[targets[s]]; logits (S, V) F32, targets (S) I32.</summary>
     void LogSoftmaxGather(Tensor logits, Tensor targets, Tensor output);
 
+    /// <summary>
+    /// One vocabulary chunk of a log-softmax: logits (S, W) hold columns [firstColumn, firstColumn + W) of each row's
+    /// logits; state (S, 3) F32 holds per row the running maximum m, the running Σ exp(x − m), and the target's logit,
+    /// which this chunk sets where targets[s] (S, I32) falls inside it. Start from (−∞, 0, NaN); after the last chunk,
+    /// log p(target) = logit − (m + ln Σ). Lets the LM head run over vocabulary slices, so MeZO's perturbed head makes
+    /// each weight's z once for any number of scored rows.
+    /// </summary>
+    void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state);
+
     /// <summary>output(S) = argmax over V of logits (S, V), the lowest index on ties.</summary>
     void Argmax(Tensor logits, Tensor output);
 

@@ -173,6 +173,18 @@ internal static class OpContracts
         ShapeChecks.Elements(output, logits.Shape.Rows, op);
     }
 
+    public static void LogSoftmaxAccumulate(IBackend backend, Tensor logits, Tensor targets, int firstColumn, Tensor state)
+    {
+        const string op = nameof(IBackend.LogSoftmaxAccumulate);
+        Owned(backend, op, logits, targets, state);
+        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Type(targets, DType.I32, op);
+        ShapeChecks.Type(state, DType.F32, op);
+        ShapeChecks.Elements(targets, logits.Shape.Rows, op);
+        ShapeChecks.Elements(state, 3 * logits.Shape.Rows, op);
+        if (firstColumn < 0) throw new ArgumentException($"{op}: the first column {firstColumn} is negative");
+    }
+
     public static void Argmax(IBackend backend, Tensor logits, Tensor output)
     {
         const string op = nameof(IBackend.Argmax);

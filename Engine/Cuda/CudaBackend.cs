@@ -240,6 +240,9 @@ public sealed class CudaBackend : IBackend
         CudaLogits.Argmax(this, logits, output);
     }
 
+    public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state) =>
+        throw new NotSupportedException("LogSoftmaxAccumulate: not yet on CUDA");
+
     public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination) =>
         throw new NotSupportedException("PerturbedCopy: not yet on CUDA");
 

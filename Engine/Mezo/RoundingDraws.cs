@@ -8,7 +8,8 @@ namespace MeZO.Engine.Mezo;
 
 /// <summary>
 /// The stochastic-rounding draws k (U = k·2⁻²⁴) of consecutive global indices, bit-identical to
-/// <see cref="StochasticRounding.Draw"/>, eight Philox blocks per AVX-512 batch where the processor has it.
+/// <see cref="StochasticRounding.Draw"/>, eight Philox blocks per AVX-512 batch where the processor has it (the
+/// tests compare the two on unaligned ranges of every length).
 /// </summary>
 internal static class RoundingDraws
 {
@@ -24,6 +25,14 @@ internal static class RoundingDraws
             ref uint output = ref MemoryMarshal.GetReference(destination);
             for (; i + 32 <= destination.Length; i += 32)
                 Batch((firstIndex + (ulong)i) >> 2, k0, k1, ref Unsafe.Add(ref output, i));
+            if (i < destination.Length)
+            {
+                // The last partial batch through a stack buffer: one vector batch instead of up to 31 scalar blocks.
+                Span<uint> batch = stackalloc uint[32];
+                Batch((firstIndex + (ulong)i) >> 2, k0, k1, ref MemoryMarshal.GetReference(batch));
+                batch[..(destination.Length - i)].CopyTo(destination[i..]);
+                return;
+            }
         }
         for (; i < destination.Length; i++)
             destination[i] = StochasticRounding.Draw(seed, firstIndex + (ulong)i);

@@ -51,6 +51,7 @@ public sealed class ForwardWorkspace : IDisposable
         Logits = made["logits"];
         LogitRows = Logits.Shape[0];
         RowResults = made["row_results"];
+        RowSoftmaxState = made["row_softmax_state"];
         RowIndices = made["row_argmax"];
         PerturbedWeight = made["perturbed_weight"];
         PerturbedBias = made["perturbed_bias"];
@@ -100,6 +101,7 @@ public sealed class ForwardWorkspace : IDisposable
         int logitRows = lockstepPartner ? 1 : (int)Math.Clamp(8_388_608L / spec.VocabSize, Math.Min(2, n), n);
         yield return new("logits", DType.F32, MemoryCategory.Workspace, [logitRows, spec.VocabSize]);
         yield return new("row_results", DType.F32, A, [n]);
+        yield return new("row_softmax_state", DType.F32, A, [n, 3]);
         yield return new("row_argmax", DType.I32, A, [n]);
         // A forward pass under a MeZO perturbation reads each small trainable tensor (norm weights, biases) as
         // θ + scale·z through these two, a weight and its bias at a time; large ones are perturbed inside the ops.
@@ -144,6 +146,7 @@ public sealed class ForwardWorkspace : IDisposable
     internal Tensor Picked { get; }       // (N, E)
     internal Tensor Logits { get; }       // (LogitRows, V)
     internal Tensor RowResults { get; }   // (N) F32
+    internal Tensor RowSoftmaxState { get; } // (N, 3) F32: max, Σ exp, target logit
     internal Tensor RowIndices { get; }   // (N) I32
     internal Tensor PerturbedWeight { get; } // (max small parameter) F32
     internal Tensor PerturbedBias { get; }   // (max small parameter) F32

@@ -280,11 +280,17 @@ public sealed class Transformer : IDisposable
     /// trainable bias is read through the stream's own scratch copy of θ + scale·z.
     /// </summary>
     /// <param name="stored">how the weight is stored: the architecture's layout, or (the LM head) always nn.Linear's</param>
+    /// <param name="slice">rows of an nn.Linear weight to multiply by instead of all of it (their z is the weight's at the same elements)</param>
     private void Linear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, Tensor? bias,
-        Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture)
+        Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture, WeightSlice? slice = null)
     {
         bool t = stored == WeightLayout.Architecture && Spec.TransposedWeights;
         var noise = streams[0].Perturbation?.NoiseOf(weight);
+        if (slice is { } part)
+        {
+            weight = weight.View(new TensorShape(part.Rows, weight.Shape[-1]), part.FirstElement);
+            if (noise is { } whole) noise = whole with { FirstIndex = whole.FirstIndex + (ulong)part.FirstElement };
+        }
         if (noise is null)
         {
             foreach (var st in streams)
@@ -344,41 +350,68 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// Each stream's final hidden states gathered at the rows, the LM head in bounded chunks (both streams' chunk in
-    /// one perturbed product), log-softmax at the targets. The results land in <paramref name="logProbs"/>, stream after
-    /// stream (<paramref name="counts"/>: how many each).
+    /// Each stream's final hidden states gathered at the rows, the LM head, log-softmax at the targets; results land
+    /// in <paramref name="logProbs"/>, stream after stream (<paramref name="counts"/>: how many each). Each stream
+    /// has half of the first workspace's logits buffer (a single stream too, so its products have the shapes, and its
+    /// results the bits, they have in lockstep). Rows that fit in half the buffer go in one product; more rows go
+    /// through the vocabulary in slices, every row against each slice of the head (<see cref="IBackend.LogSoftmaxAccumulate"/>):
+    /// a perturbed head then makes each weight's z once, whatever the number of rows.
     /// </summary>
     private void LogProbsAtRows(ReadOnlySpan<Stream> streams, Tensor[] finals, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
         ReadOnlySpan<int> counts, Span<float> logProbs)
     {
-        var results = new Tensor[streams.Length];
+        int n = rows.Length, vocab = Spec.VocabSize;
         for (int i = 0; i < streams.Length; i++)
         {
             var ws = streams[i].Views.Workspace;
             PickRows(ws, finals[i], rows);
-            Backend.Upload(ws.Targets.View(new TensorShape(rows.Length)), targets);
-            results[i] = ws.RowResults.View(new TensorShape(rows.Length));
+            Backend.Upload(ws.Targets.View(new TensorShape(n)), targets);
         }
-        // Chunks of half the first workspace's logits buffer, one half per stream of a lockstep pair; a single stream
-        // takes the same chunks, so its products have the same shapes and its results the same bits as in lockstep.
-        var logitsWs = streams[0].Views.Workspace;
-        int logitRows = Math.Max(1, logitsWs.LogitRows / 2);
-        for (int start = 0; start < rows.Length; start += logitRows)
+        var logits = streams[0].Views.Workspace.Logits;
+        int partRows = Math.Max(1, streams[0].Views.Workspace.LogitRows / 2);
+        long partElements = (long)partRows * vocab;
+        if (n <= partRows)
         {
-            int count = Math.Min(logitRows, rows.Length - start);
-            LmHead(streams, start, count, logitsWs.Logits, logitRows);
+            LmHead(streams, 0, n, logits, partRows);
+            int offset = 0;
             for (int i = 0; i < streams.Length; i++)
             {
                 var ws = streams[i].Views.Workspace;
-                Backend.LogSoftmaxGather(LogitsOf(logitsWs.Logits, i, logitRows, count),
-                    ws.Targets.View(new TensorShape(count), start), results[i].View(new TensorShape(count), start));
+                var result = ws.RowResults.View(new TensorShape(n));
+                Backend.LogSoftmaxGather(LogitsOf(logits, i, partRows, n), ws.Targets.View(new TensorShape(n)), result);
+                Backend.Download(result, logProbs.Slice(offset, counts[i]));
+                offset += counts[i];
+            }
+            return;
+        }
+
+        int columns = (int)Math.Max(1, partElements / n);
+        var start = new float[3 * n];
+        for (int r = 0; r < n; r++) (start[3 * r], start[3 * r + 1], start[3 * r + 2]) = (float.NegativeInfinity, 0f, float.NaN);
+        foreach (var st in streams) Backend.Upload<float>(st.Views.Workspace.RowSoftmaxState.View(new TensorShape(n, 3)), start);
+        int e = Spec.WordEmbeddingSize;
+        var picked = streams[0].Views;
+        for (int first = 0; first < vocab; first += columns)
+        {
+            int width = Math.Min(columns, vocab - first);
+            Linear(streams, v => v.Workspace.Picked.View(new TensorShape(n, e)), Weights.LmHead, null,
+                v => logits.View(new TensorShape(n, width), (ReferenceEquals(v, picked) ? 0 : 1) * partElements), WeightLayout.Linear,
+                new WeightSlice(first * (long)e, width));
+            for (int i = 0; i < streams.Length; i++)
+            {
+                var ws = streams[i].Views.Workspace;
+                Backend.LogSoftmaxAccumulate(logits.View(new TensorShape(n, width), i * partElements), ws.Targets.View(new TensorShape(n)), first,
+                    ws.RowSoftmaxState.View(new TensorShape(n, 3)));
             }
         }
-        int offset = 0;
+        var state = new float[3 * n];
+        int at = 0;
         for (int i = 0; i < streams.Length; i++)
         {
-            Backend.Download(results[i], logProbs.Slice(offset, counts[i]));
-            offset += counts[i];
+            Backend.Download(streams[i].Views.Workspace.RowSoftmaxState.View(new TensorShape(n, 3)), state);
+            for (int r = 0; r < counts[i]; r++)
+                logProbs[at + r] = (float)(state[3 * r + 2] - (state[3 * r] + Math.Log(state[3 * r + 1])));
+            at += counts[i];
         }
     }
 
@@ -444,6 +477,9 @@ public sealed class Transformer : IDisposable
         _ropeTable?.Dispose();
         Weights.Dispose();
     }
+
+    /// <summary>Rows of a weight: <paramref name="Rows"/> of them from element <paramref name="FirstElement"/>.</summary>
+    private readonly record struct WeightSlice(long FirstElement, int Rows);
 
     /// <summary>A weight stored as the architecture stores its projections (GPT-2: Conv1D, (in, out)), or as nn.Linear (out, in).</summary>
     private enum WeightLayout { Architecture, Linear }

@@ -150,6 +150,13 @@ public sealed class CpuBackend : IBackend
         CpuLogits.LogSoftmaxGather(logits, targets, output);
     }
 
+    public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state)
+    {
+        ThrowIfDisposed();
+        OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
+        CpuLogits.LogSoftmaxAccumulate(logits, targets, firstColumn, state);
+    }
+
     public void Argmax(Tensor logits, Tensor output)
     {
         ThrowIfDisposed();

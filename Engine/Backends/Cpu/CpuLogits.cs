@@ -39,6 +39,40 @@ internal static unsafe class CpuLogits
         });
     }
 
+    /// <summary>The chunk's maximum and Σ exp(x − max) in float32, as LogSoftmaxGather sums a whole row, merged into the state.</summary>
+    public static void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state)
+    {
+        int width = logits.Shape[-1];
+        float* lp = (float*)logits.Address, sp = (float*)state.Address;
+        int* tp = (int*)targets.Address;
+        CpuParallel.For(logits.Shape.Rows, 1, (start, end) =>
+        {
+            float[] scratch = ArrayPool<float>.Shared.Rent(Math.Max(1, width));
+            try
+            {
+                for (long r = start; r < end; r++)
+                {
+                    if (width == 0) continue;
+                    var row = new ReadOnlySpan<float>(lp + r * width, width);
+                    float* s = sp + 3 * r;
+                    float max = Math.Max(s[0], TensorPrimitives.Max(row));
+                    var shifted = scratch.AsSpan(0, width);
+                    TensorPrimitives.Subtract(row, max, shifted);
+                    TensorPrimitives.Exp(shifted, shifted);
+                    // exp(m − m') rescales the earlier chunks' sum to the new maximum (0 before the first chunk: m = −∞).
+                    s[1] = s[1] * MathF.Exp(s[0] - max) + TensorPrimitives.Sum<float>(shifted);
+                    s[0] = max;
+                    long column = (long)tp[r] - firstColumn;
+                    if (column >= 0 && column < width) s[2] = row[(int)column];
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(scratch);
+            }
+        });
+    }
+
     public static void Argmax(Tensor logits, Tensor output)
     {
         int vocab = logits.Shape[-1];

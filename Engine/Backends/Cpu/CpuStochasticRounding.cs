@@ -21,6 +21,8 @@ internal static unsafe class CpuStochasticRounding
     /// <summary>BF16: anything the truncation cannot carry into ∞ (the largest finite bf16 is 0x7F7F).</summary>
     private const uint BFloat16MaxTruncatedBits = 0x7F7F_0000;
 
+    /// <remarks>Compiled fully optimised at once: tier-0 code of the generic vector operations is many times slower.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Store(float* values, uint* draws, int count, ushort* destination, DType type, string tensorName)
     {
         int i = 0;

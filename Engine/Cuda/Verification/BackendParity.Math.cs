@@ -201,6 +201,27 @@ public static partial class BackendParity
                 b => b.LogSoftmaxGather(logits.On(b), targets.On(b), output.On(b)));
         });
 
+        foreach (var (vocab, chunk) in new[] { (17, 5), (1000, 1000), (50272, 8192), (3, 1) })
+            yield return new ParityCase("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", (reference, candidate) =>
+            {
+                var random = new ParityRandom(vocab + chunk);
+                var all = random.Normal(4L * vocab, 3);
+                using var targets = TensorPair.Ints(reference, candidate, random.Ints(4, 0, vocab), "targets", 4);
+                using var state = TensorPair.Floats(reference, candidate,
+                    Enumerable.Range(0, 4).SelectMany(_ => new[] { float.NegativeInfinity, 0f, float.NaN }).ToArray(), DType.F32, "state", 4, 3);
+                for (int first = 0; first < vocab; first += chunk)
+                {
+                    int width = Math.Min(chunk, vocab - first);
+                    var part = Enumerable.Range(0, 4).SelectMany(r => all.Skip(r * vocab + first).Take(width)).ToArray();
+                    using var logits = TensorPair.Floats(reference, candidate, part, DType.F32, "logits", 4, width);
+                    foreach (var b in new[] { reference, candidate }) b.LogSoftmaxAccumulate(logits.On(b), targets.On(b), first, state.On(b));
+                }
+                var expected = TensorPair.Read(state.Reference);
+                // Maximum and target logit are copies (exact); the sum as LogSoftmaxGather's, relative √V·2^-24 and the rescaling.
+                return Compare("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", expected, TensorPair.Read(state.Candidate),
+                    i => i % 3 == 1 ? 2e-5 * Math.Abs(expected[i]) : 0);
+            });
+
         foreach (int vocab in new[] { 1, 17, 1000, 50272 })
             yield return new ParityCase("Argmax", $"6 rows × {vocab} with ties, -inf and NaN", (reference, candidate) =>
             {

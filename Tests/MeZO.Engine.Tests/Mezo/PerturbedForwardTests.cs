@@ -22,20 +22,25 @@ public sealed class PerturbedForwardTests
     private const ulong Seed = 0x0DDB_A11C_0FFE_E123ul;
     private const float Eps = 1e-2f;
 
-    /// <summary>Room for 2 × 8 positions: the LM head then takes the 8 scored rows in one chunk of half its buffer.</summary>
+    /// <summary>
+    /// Room for 2 × 8 positions: the LM head then takes the 8 scored rows in one product into half its buffer (2 × 7
+    /// leaves room for 7, so the head runs over vocabulary slices instead).
+    /// </summary>
     private const int WorkspaceLength = 8;
 
     public static IEnumerable<TestCaseData> Cases()
     {
+        yield return new TestCaseData(TinyVariant.LlamaUntied, DType.BF16, null, 7).SetName("Llama, BF16, more rows than half the logits buffer: vocabulary slices");
+        yield return new TestCaseData(TinyVariant.OptPreLayerNorm, DType.F32, null, 7).SetName("OPT (tied head), F32, vocabulary slices");
         foreach (var variant in new[] { TinyVariant.OptPreLayerNorm, TinyVariant.OptPostLayerNorm, TinyVariant.LlamaTied, TinyVariant.Qwen2, TinyVariant.Gpt2 })
             foreach (var type in new[] { DType.F32, DType.BF16 })
-                yield return new TestCaseData(variant, type, null).SetName($"{variant}, {type}, every tensor");
-        yield return new TestCaseData(TinyVariant.Qwen2, DType.F16, @"q_proj|norm").SetName("Qwen2, F16, q_proj and norms only (biases too)");
-        yield return new TestCaseData(TinyVariant.OptPreLayerNorm, DType.BF16, @"embed|fc2\.bias").SetName("OPT, BF16, embeddings and fc2 biases only");
+                yield return new TestCaseData(variant, type, null, WorkspaceLength).SetName($"{variant}, {type}, every tensor");
+        yield return new TestCaseData(TinyVariant.Qwen2, DType.F16, @"q_proj|norm", WorkspaceLength).SetName("Qwen2, F16, q_proj and norms only (biases too)");
+        yield return new TestCaseData(TinyVariant.OptPreLayerNorm, DType.BF16, @"embed|fc2\.bias", WorkspaceLength).SetName("OPT, BF16, embeddings and fc2 biases only");
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void PerturbedScoresEqualThoseOfMaterialisedWeights(TinyVariant variant, DType type, string? filter)
+    public void PerturbedScoresEqualThoseOfMaterialisedWeights(TinyVariant variant, DType type, string? filter, int workspaceLength)
     {
         using var checkpoint = TinyCheckpoints.Create(variant, new TinyCheckpointOptions { DType = type });
         using var backend = new CpuBackend();
@@ -58,14 +63,14 @@ public sealed class PerturbedForwardTests
                     values[j] += scale * GaussianNoise.Z(Seed, t.FirstIndex + (ulong)j);
                 TensorPair.Write(f32.Weights.Get(t.Parameter.Name), values);
             }
-            using var ws = f32.CreateWorkspace(batch.BatchSize, WorkspaceLength);
+            using var ws = f32.CreateWorkspace(batch.BatchSize, workspaceLength);
             var result = new float[rows.Length];
             f32.ScoreTokens(ws, batch, rows, targets, result);
             return result;
         }
 
-        using var plusWs = model.CreateWorkspace(batch.BatchSize, WorkspaceLength);
-        using var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, WorkspaceLength);
+        using var plusWs = model.CreateWorkspace(batch.BatchSize, workspaceLength);
+        using var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, workspaceLength);
         var single = new float[rows.Length];
         var lockPlus = new float[rows.Length];
         var lockMinus = new float[rows.Length];
@@ -83,6 +88,30 @@ public sealed class PerturbedForwardTests
         Assert.That(unperturbed, Is.Not.EqualTo(lockPlus));
         var after = model.Weights.Parameters.Select(p => StoredBits(p.Tensor)).ToArray();
         Assert.That(after, Is.EqualTo(before), "θ itself is never written by a perturbed pass");
+    }
+
+    [Test]
+    public void ScoresOverVocabularySlicesEqualThoseOfOneProductWithinFloat32Sums()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2, new TinyCheckpointOptions { DType = DType.F32 });
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack([[5, 9, 2, 31, 7, 11, 3], [8, 1, 4]], PaddingSide.Left);
+        int[] rows = Enumerable.Range(0, 6).Select(t => batch.Row(0, t)).Concat([batch.Row(1, 0), batch.Row(1, 1)]).ToArray();
+        int[] targets = [9, 2, 31, 7, 11, 3, 1, 4];
+        float[] ScoresWith(int length)
+        {
+            using var ws = model.CreateWorkspace(batch.BatchSize, length);
+            var result = new float[rows.Length];
+            model.ScoreTokens(ws, batch, rows, targets, result);
+            return result;
+        }
+        var whole = ScoresWith(WorkspaceLength);
+        var sliced = ScoresWith(7);
+        // The one-product path is checked against the double-precision oracle (TransformerParityTests); the slices sum
+        // the same exponentials in another order.
+        for (int i = 0; i < rows.Length; i++)
+            Assert.That(sliced[i], Is.EqualTo(whole[i]).Within(1e-5 * (1 + Math.Abs(whole[i]))), $"row {i}");
     }
 
     [Test]
