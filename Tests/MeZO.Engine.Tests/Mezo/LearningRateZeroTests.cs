@@ -33,7 +33,7 @@ public sealed class LearningRateZeroTests
         string folder = tiny?.Folder ?? SharedData.Path("models/stories260K");
         using var backend = new CpuBackend();
         using var transformer = Transformer.Load(folder, backend, type);
-        var before = transformer.Weights.Parameters.Select(p => Bits(p.Tensor)).ToArray();
+        var before = transformer.Weights.Parameters.Select(p => PerturbedForwardTests.StoredBits(p.Tensor)).ToArray();
         var step = new MezoStep(TrainableSet.Select(transformer.Weights, null), eps: 1e-3, weightDecay: 0.1);
 
         var batch = TokenBatch.Pack([[1, 5, 9, 13, 2, 7], [1, 8, 3]], PaddingSide.Right);
@@ -57,14 +57,7 @@ public sealed class LearningRateZeroTests
         }
 
         Assert.That(gradients, Has.All.Not.EqualTo(0.0), "the perturbed passes must see the perturbation");
-        var after = transformer.Weights.Parameters.Select(p => Bits(p.Tensor)).ToArray();
+        var after = transformer.Weights.Parameters.Select(p => PerturbedForwardTests.StoredBits(p.Tensor)).ToArray();
         Assert.That(after, Is.EqualTo(before));
-    }
-
-    private static byte[] Bits(Tensor t)
-    {
-        var bytes = new byte[t.ByteCount];
-        t.Backend.Download(t, 0, bytes);
-        return bytes;
     }
 }

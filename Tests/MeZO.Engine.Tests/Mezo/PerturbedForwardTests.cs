@@ -55,14 +55,7 @@ public sealed class PerturbedForwardTests
 
         float[] Materialised(float scale)
         {
-            using var f32 = Transformer.Load(checkpoint.Folder, backend, DType.F32);
-            foreach (var t in trainable.Tensors)
-            {
-                var values = TensorPair.Read(f32.Weights.Get(t.Parameter.Name));
-                for (int j = 0; j < values.Length; j++)
-                    values[j] += scale * GaussianNoise.Z(Seed, t.FirstIndex + (ulong)j);
-                TensorPair.Write(f32.Weights.Get(t.Parameter.Name), values);
-            }
+            using var f32 = MaterialisedModel(checkpoint.Folder, backend, trainable, scale);
             using var ws = f32.CreateWorkspace(batch.BatchSize, workspaceLength);
             var result = new float[rows.Length];
             f32.ScoreTokens(ws, batch, rows, targets, result);
@@ -124,13 +117,7 @@ public sealed class PerturbedForwardTests
         const float scale = 0.5f; // large, so the generated tokens change
         IReadOnlyList<IReadOnlyList<int>> prompts = [[3, 5, 7], [9, 2]];
 
-        using var f32 = Transformer.Load(checkpoint.Folder, backend, DType.F32);
-        foreach (var t in trainable.Tensors)
-        {
-            var values = TensorPair.Read(f32.Weights.Get(t.Parameter.Name));
-            for (int j = 0; j < values.Length; j++) values[j] += scale * GaussianNoise.Z(Seed, t.FirstIndex + (ulong)j);
-            TensorPair.Write(f32.Weights.Get(t.Parameter.Name), values);
-        }
+        using var f32 = MaterialisedModel(checkpoint.Folder, backend, trainable, scale);
 
         var perturbed = new GreedyGenerator(model).Generate(prompts, 6, null, perturbation: new WeightPerturbation(trainable, Seed, scale));
         var materialised = new GreedyGenerator(f32).Generate(prompts, 6, null);
@@ -139,7 +126,23 @@ public sealed class PerturbedForwardTests
         Assert.That(perturbed, Is.Not.EqualTo(plain), "a perturbation this large changes what is generated");
     }
 
-    private static byte[] StoredBits(Tensor t)
+    /// <summary>
+    /// The model in float32 with each trainable tensor set on the host to fl(θ + fl(scale·z)), from the trainable set
+    /// of a model of the same checkpoint (its z offsets).
+    /// </summary>
+    private static Transformer MaterialisedModel(string folder, CpuBackend backend, TrainableSet trainable, float scale)
+    {
+        var f32 = Transformer.Load(folder, backend, DType.F32);
+        foreach (var t in trainable.Tensors)
+        {
+            var values = TensorPair.Read(f32.Weights.Get(t.Parameter.Name));
+            for (int j = 0; j < values.Length; j++) values[j] += scale * GaussianNoise.Z(Seed, t.FirstIndex + (ulong)j);
+            TensorPair.Write(f32.Weights.Get(t.Parameter.Name), values);
+        }
+        return f32;
+    }
+
+    internal static byte[] StoredBits(Tensor t)
     {
         var bytes = new byte[t.ByteCount];
         t.Backend.Download(t, 0, bytes);
