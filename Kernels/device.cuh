@@ -11,11 +11,13 @@
 #define MEZO_BF16 2
 #define MEZO_NO_TENSOR (-1)
 
-// Codes of the fault record (MeZO.Engine.Cuda.DeviceFault): an op that finds a bad index in device data cannot throw,
-// so the first one records {code, position, value, limit} and the backend raises it at the next synchronisation.
+// Codes of the fault record (MeZO.Engine.Cuda.DeviceFault): an op that finds a bad index in device data, or a result
+// it cannot store, cannot throw, so the first one records {code, position, value, limit} and the backend raises it at
+// the next synchronisation.
 #define MEZO_FAULT_EMBEDDING_ID 1
 #define MEZO_FAULT_GATHER_ROW 2
 #define MEZO_FAULT_TARGET 3
+#define MEZO_FAULT_UPDATE_OVERFLOW 4 // position: the element; value: its result's float32 bits; limit: the tensor's subject number
 
 #define MEZO_FULL_MASK 0xFFFFFFFFu
 

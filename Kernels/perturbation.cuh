@@ -1,9 +1,10 @@
-// perturbation.cuh — one thread's share of a MeZO perturbation: one Philox block, four elements, one read and one
-// write each. Host and device alike, so the host tests run the very code the kernel runs.
+// perturbation.cuh — one thread's share of a MeZO pass over a weight (a perturbed read or the update): one Philox
+// block, four elements. Host and device alike, so the host tests run the very code the kernels run.
 #pragma once
 #include "portable.cuh"
 #include "numeric.cuh"
 #include "philox.cuh"
+#include "stochastic_rounding.cuh"
 
 // Index math. A tensor of n elements occupies global z indices [first, first + n); z-stream block b covers global
 // indices [4b, 4b + 4), i.e. local indices [4b - first, 4b - first + 4), of which those inside [0, n) are the
@@ -19,105 +20,145 @@ MEZO_FN mezo_i64 mezo_block_first_local(mezo_u64 first, mezo_u64 block)
     return (mezo_i64)(block * 4 - first); // -3 .. -1 for a first block that starts before the tensor
 }
 
-// The two updates, each float32 operation spelled out (no fused multiply-add: compile with --fmad=false /
-// -ffp-contract=off) exactly as MeZO.Engine.Backends.Cpu.CpuPerturbation evaluates them, so the results agree bit
-// for bit whenever z does.
-
-struct mezo_add_scaled
-{
-    float scale;
-    MEZO_METHOD float operator()(float w, float z) const { return w + scale * z; }
-};
-
-/// w = (w + eps·z)·decay - step·z with decay = 1 - lr·wd and step = lr·g computed once per call on the host.
-struct mezo_restore_update
-{
-    float eps, decay, step;
-    MEZO_METHOD float operator()(float w, float z) const { return (w + eps * z) * decay - step * z; }
-};
-
-// Storage: how four consecutive weights are read as float32 and written back rounded, one vector access each when
-// the four are aligned.
+// Storage: four consecutive weights as stored, one vector access when the four are aligned; widening to float32,
+// and the update's rounding back (stochastic for 16 bits, DESIGN §3).
 
 struct mezo_storage_f32
 {
     typedef float element;
+    static constexpr bool stochastic = false;
     static MEZO_METHOD float widen(element e) { return e; }
-    static MEZO_METHOD element narrow(float v) { return v; }
-    static MEZO_METHOD void load4(const element* p, float v[4])
+    /// float32 storage keeps the update as computed.
+    static MEZO_METHOD bool round(float v, mezo_u32, element* e)
+    {
+        *e = v;
+        return true;
+    }
+    static MEZO_METHOD void load4(const element* p, element e[4])
     {
         float4 q = *(const float4*)p;
-        v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
+        e[0] = q.x; e[1] = q.y; e[2] = q.z; e[3] = q.w;
     }
-    static MEZO_METHOD void store4(element* p, const float v[4])
+    static MEZO_METHOD void store4(element* p, const element e[4])
     {
         float4 q;
-        q.x = v[0]; q.y = v[1]; q.z = v[2]; q.w = v[3];
+        q.x = e[0]; q.y = e[1]; q.z = e[2]; q.w = e[3];
         *(float4*)p = q;
     }
 };
 
 /// Four 16-bit elements as one 8-byte access, element 0 in the low half of the first word (little-endian).
-template <class Convert>
+template <class Format>
 struct mezo_storage_16
 {
     typedef mezo_u16 element;
-    static MEZO_METHOD float widen(element e) { return Convert::to_float(e); }
-    static MEZO_METHOD element narrow(float v) { return Convert::from_float(v); }
-    static MEZO_METHOD void load4(const element* p, float v[4])
+    static constexpr bool stochastic = true;
+    static MEZO_METHOD float widen(element e) { return Format::to_float(e); }
+    static MEZO_METHOD bool round(float v, mezo_u32 k, element* e) { return mezo_round_stochastic<Format>(v, k, e); }
+    static MEZO_METHOD void load4(const element* p, element e[4])
     {
         uint2 q = *(const uint2*)p;
-        v[0] = widen((mezo_u16)(q.x & 0xFFFFu));
-        v[1] = widen((mezo_u16)(q.x >> 16));
-        v[2] = widen((mezo_u16)(q.y & 0xFFFFu));
-        v[3] = widen((mezo_u16)(q.y >> 16));
+        e[0] = (mezo_u16)(q.x & 0xFFFFu);
+        e[1] = (mezo_u16)(q.x >> 16);
+        e[2] = (mezo_u16)(q.y & 0xFFFFu);
+        e[3] = (mezo_u16)(q.y >> 16);
     }
-    static MEZO_METHOD void store4(element* p, const float v[4])
+    static MEZO_METHOD void store4(element* p, const element e[4])
     {
         uint2 q;
-        q.x = (mezo_u32)narrow(v[0]) | ((mezo_u32)narrow(v[1]) << 16);
-        q.y = (mezo_u32)narrow(v[2]) | ((mezo_u32)narrow(v[3]) << 16);
+        q.x = (mezo_u32)e[0] | ((mezo_u32)e[1] << 16);
+        q.y = (mezo_u32)e[2] | ((mezo_u32)e[3] << 16);
         *(uint2*)p = q;
     }
 };
 
-struct mezo_bf16_convert
+typedef mezo_storage_16<mezo_bf16_format> mezo_storage_bf16;
+typedef mezo_storage_16<mezo_f16_format> mezo_storage_f16;
+
+// The per-element arithmetic, each float32 operation spelled out (no fused multiply-add: compile with --fmad=false /
+// -ffp-contract=off) exactly as MeZO.Engine.Backends.Cpu.CpuPerturbation evaluates it, so the results agree bit for
+// bit whenever z does.
+
+/// A perturbed read, fl(w + fl(scale·z)): CpuPerturbation.AddScaled.
+MEZO_FN float mezo_perturbed(float w, float scale, float z)
 {
-    static MEZO_METHOD float to_float(mezo_u16 e) { return mezo_bf16_to_float(e); }
-    static MEZO_METHOD mezo_u16 from_float(float v) { return mezo_float_to_bf16(v); }
-};
+    return w + scale * z;
+}
 
-struct mezo_f16_convert
+/// The update before rounding, fl(fl(w·decay) - fl(step·z)) with decay = 1 - ηλ and step = ηg (UpdateFactors).
+MEZO_FN float mezo_updated(float w, float decay, float step, float z)
 {
-    static MEZO_METHOD float to_float(mezo_u16 e) { return mezo_half_to_float(e); }
-    static MEZO_METHOD mezo_u16 from_float(float v) { return mezo_float_to_half(v); }
-};
+    return w * decay - step * z;
+}
 
-typedef mezo_storage_16<mezo_bf16_convert> mezo_storage_bf16;
-typedef mezo_storage_16<mezo_f16_convert> mezo_storage_f16;
-
-/// Applies update(w, z) to the tensor's elements in z-stream block `block`. `vectorized` says that every full block's
-/// four elements are aligned for one vector access (the launcher checks the address); partial blocks go one by one.
-template <class Storage, bool Fast, class Update>
-MEZO_FN void mezo_perturb_block(typename Storage::element* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, mezo_u64 block,
-                                bool vectorized, Update update)
+/// destination = w + scale·z (float32) for the tensor's elements in z-stream block `block`. `vectorized` says that
+/// every full block's four elements are aligned for one vector access in both w and destination (the launcher checks
+/// the addresses); partial blocks go one by one.
+template <class Storage, bool Fast>
+MEZO_FN void mezo_perturbed_copy_block(const typename Storage::element* w, float* destination, mezo_u64 n, mezo_u64 first,
+                                       mezo_u64 seed, mezo_u64 block, float scale, bool vectorized)
 {
     float z[4];
     mezo_noise_block<Fast>(seed, block, z);
     mezo_i64 i0 = mezo_block_first_local(first, block);
     if (vectorized && i0 >= 0 && i0 + 4 <= (mezo_i64)n)
     {
+        typename Storage::element e[4];
         float v[4];
-        Storage::load4(w + i0, v);
+        Storage::load4(w + i0, e);
         MEZO_UNROLL
-        for (int l = 0; l < 4; l++) v[l] = update(v[l], z[l]);
-        Storage::store4(w + i0, v);
+        for (int l = 0; l < 4; l++) v[l] = mezo_perturbed(Storage::widen(e[l]), scale, z[l]);
+        mezo_storage_f32::store4(destination + i0, v);
         return;
     }
     MEZO_UNROLL
     for (int l = 0; l < 4; l++)
     {
         mezo_i64 i = i0 + l;
-        if (i >= 0 && i < (mezo_i64)n) w[i] = Storage::narrow(update(Storage::widen(w[i]), z[l]));
+        if (i >= 0 && i < (mezo_i64)n) destination[i] = mezo_perturbed(Storage::widen(w[i]), scale, z[l]);
     }
+}
+
+/// MeZO's update of the tensor's elements in z-stream block `block`, in place: stored as computed (f32) or rounded
+/// stochastically with each element's draw (f16, bf16). An element whose result lies beyond the dtype's largest
+/// finite value is left as it was and the first such one returned (its local index; its result in *overflow_value);
+/// -1 when there is none. `vectorized` as for mezo_perturbed_copy_block, for w.
+template <class Storage, bool Fast>
+MEZO_FN mezo_i64 mezo_update_block(typename Storage::element* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, mezo_u64 block,
+                                   float decay, float step, bool vectorized, float* overflow_value)
+{
+    float z[4];
+    mezo_noise_block<Fast>(seed, block, z);
+    mezo_u32 k[4] = { 0, 0, 0, 0 };
+    if constexpr (Storage::stochastic)
+    {
+        mezo_philox_block x = mezo_rounding_words(seed, block);
+        k[0] = x.x0 >> 8;
+        k[1] = x.x1 >> 8;
+        k[2] = x.x2 >> 8;
+        k[3] = x.x3 >> 8;
+    }
+    mezo_i64 i0 = mezo_block_first_local(first, block), overflow = -1;
+    bool whole = vectorized && i0 >= 0 && i0 + 4 <= (mezo_i64)n;
+    typename Storage::element e[4];
+    if (whole) Storage::load4(w + i0, e);
+    MEZO_UNROLL
+    for (int l = 0; l < 4; l++)
+    {
+        mezo_i64 i = i0 + l;
+        if (!whole && (i < 0 || i >= (mezo_i64)n)) continue;
+        if (!whole) e[l] = w[i];
+        float v = mezo_updated(Storage::widen(e[l]), decay, step, z[l]);
+        if (Storage::round(v, k[l], &e[l]))
+        {
+            if (!whole) w[i] = e[l];
+        }
+        else if (overflow < 0)
+        {
+            overflow = i;
+            *overflow_value = v;
+        }
+    }
+    if (whole) Storage::store4(w + i0, e);
+    return overflow;
 }

@@ -14,12 +14,13 @@ namespace MeZO.Engine.Cuda;
 /// Each op validates its arguments through <see cref="OpContracts"/>, as the CPU backend does, then launches in the
 /// per-op classes of Cuda/Ops. Ops are asynchronous: <see cref="Download{T}"/> and <see cref="Synchronize"/> wait,
 /// and raise any bad index a kernel found in device data (an embedding id, a row, a target) as the ArgumentException
-/// the CPU would have thrown at once.
+/// the CPU would have thrown at once, and a MeZO update beyond a 16-bit dtype's range as its OverflowException.
 /// </summary>
 public sealed class CudaBackend : IBackend
 {
     private readonly IDeviceRuntime _runtime;
     private readonly BackendMemory _fault; // DeviceFault: four int32
+    private readonly FaultSubjects _faultSubjects = new();
     private bool _capturing;
     private bool _disposed;
 
@@ -29,6 +30,7 @@ public sealed class CudaBackend : IBackend
         Options = options;
         Memory = memory;
         Scratch = new CudaScratch(runtime, memory);
+        PerturbedWeight = new CudaScratch(runtime, memory);
         _fault = runtime.Allocate(DeviceFault.Ints * sizeof(int), memory, MemoryCategory.Workspace);
         runtime.Zero(_fault.DangerousGetHandle(), _fault.Bytes);
     }
@@ -68,6 +70,13 @@ public sealed class CudaBackend : IBackend
 
     internal IDeviceRuntime Runtime => _runtime;
     internal CudaScratch Scratch { get; }
+
+    /// <summary>
+    /// PerturbedLinear's float32 W + scale·z, the size of the largest weight it has perturbed: apart from
+    /// <see cref="Scratch"/>, which the product it feeds may reserve for its own operands.
+    /// </summary>
+    internal CudaScratch PerturbedWeight { get; }
+
     internal bool Capturing => _capturing;
     internal nint FaultAddress => _fault.DangerousGetHandle();
 
@@ -243,18 +252,35 @@ public sealed class CudaBackend : IBackend
     public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state) =>
         throw new NotSupportedException("LogSoftmaxAccumulate: not yet on CUDA");
 
-    public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination) =>
-        throw new NotSupportedException("PerturbedCopy: not yet on CUDA");
+    public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination)
+    {
+        ThrowIfDisposed();
+        OpContracts.PerturbedCopy(this, weight, destination);
+        CudaPerturbation.Copy(this, weight, noise, scale, destination);
+    }
 
-    public void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate) =>
-        throw new NotSupportedException("PerturbedEmbedding: not yet on CUDA");
+    public void PerturbedEmbedding(Tensor table, TensorNoise noise, float scale, Tensor ids, Tensor output, bool accumulate)
+    {
+        ThrowIfDisposed();
+        OpContracts.Embedding(this, table, ids, output);
+        CudaPerturbation.Embedding(this, table, noise, scale, ids, output, accumulate);
+    }
 
     public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs) =>
-        throw new NotSupportedException("PerturbedLinear: not yet on CUDA");
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+    {
+        ThrowIfDisposed();
+        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
+        CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
+    }
 
-    public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors) =>
-        throw new NotSupportedException("MezoUpdate: not yet on CUDA");
+    /// <summary>A result beyond the dtype's range is found on the GPU and raised at the next synchronisation.</summary>
+    public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors)
+    {
+        ThrowIfDisposed();
+        OpContracts.MezoUpdate(this, weight);
+        CudaPerturbation.Update(this, weight, noise, factors, _faultSubjects.Number(weight));
+    }
 
     public void Dispose()
     {
@@ -262,10 +288,11 @@ public sealed class CudaBackend : IBackend
         _disposed = true;
         _runtime.Dispose(); // first: it waits for queued work, which may still use the scratch or the fault record
         Scratch.Dispose();
+        PerturbedWeight.Dispose();
         _fault.Dispose();
     }
 
-    /// <summary>Raises (and clears) the first bad index a kernel recorded since the last check.</summary>
+    /// <summary>Raises (and clears) the first fault a kernel recorded since the last check.</summary>
     private void ThrowIfFaulted()
     {
         Span<int> record = stackalloc int[DeviceFault.Ints];
@@ -273,7 +300,7 @@ public sealed class CudaBackend : IBackend
         var fault = new DeviceFault(record[0], record[1], record[2], record[3]);
         if (!fault.IsSet) return;
         _runtime.Zero(FaultAddress, _fault.Bytes);
-        throw fault.ToException();
+        throw fault.ToException(_faultSubjects);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

@@ -5,9 +5,10 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Cuda;
 
 /// <summary>
-/// The backend's own workspace (operands converted for cuBLASLt, a widened bias): one allocation that grows to the
-/// largest request and is then reused, so steady-state steps allocate nothing. Counted as workspace memory. Growing
-/// waits for queued work first (an op in flight may still read the old buffer) and is refused during graph capture.
+/// A workspace of the backend's own (operands converted for cuBLASLt and a widened bias; in a second instance, the
+/// float32 perturbed weight of PerturbedLinear): one allocation that grows to the largest request and is then reused,
+/// so steady-state steps allocate nothing. Counted as workspace memory. Growing waits for queued work first (an op in
+/// flight may still read the old buffer) and is refused during graph capture.
 /// </summary>
 internal sealed class CudaScratch(IDeviceRuntime runtime, MemoryReport report) : IDisposable
 {

@@ -29,10 +29,11 @@ internal static class KernelCatalog
     public static readonly KernelFile GemmSimt = new("gemm_simt.cu", ["mezo_gemm_simt"], []);
     public static readonly KernelFile GemmMma = new("gemm_mma.cu", ["mezo_gemm_mma_bf16", "mezo_gemm_mma_f16"], []);
 
-    /// <summary>No fused multiply-add: the float32 updates must round exactly as the CPU backend's.</summary>
+    /// <summary>No fused multiply-add: perturbed reads and updates must round exactly as the CPU backend's.</summary>
     public static readonly KernelFile Perturbation = new("perturbation.cu",
         new[] { "f32_exact", "f16_exact", "bf16_exact", "f32_fast", "f16_fast", "bf16_fast" }
-            .SelectMany(s => new[] { "mezo_perturb_" + s, "mezo_perturb_update_" + s }).ToArray(),
+            .SelectMany(s => new[] { "mezo_perturbed_copy_" + s, "mezo_update_" + s })
+            .Concat(["mezo_perturbed_embedding_exact", "mezo_perturbed_embedding_fast"]).ToArray(),
         ["--fmad=false"]);
 
     public static IReadOnlyList<KernelFile> All { get; } =
@@ -43,7 +44,7 @@ internal static class KernelCatalog
 
     /// <summary>
     /// The kernel files behind each IBackend op (Linear may also run on cuBLASLt, which still uses convert.cu to
-    /// stage its operands).
+    /// stage its operands; PerturbedLinear writes W + scale·z with perturbation.cu, then runs Linear's path).
     /// </summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<KernelFile>> ByOperation { get; } =
         new Dictionary<string, IReadOnlyList<KernelFile>>(StringComparer.Ordinal)
@@ -62,7 +63,9 @@ internal static class KernelCatalog
             ["GatherRows"] = [GatherRows],
             ["LogSoftmaxGather"] = [LogSoftmaxGather],
             ["Argmax"] = [Argmax],
-            ["Perturb"] = [Perturbation],
-            ["PerturbUpdate"] = [Perturbation],
+            ["PerturbedCopy"] = [Perturbation],
+            ["PerturbedEmbedding"] = [Perturbation],
+            ["PerturbedLinear"] = [Perturbation, GemmSimt, GemmMma, Convert],
+            ["MezoUpdate"] = [Perturbation],
         };
 }

@@ -42,7 +42,15 @@ internal static class CudaLinear
         return computeCapability >= 80 ? LinearPath.TensorCoreKernel : LinearPath.SimtKernel;
     }
 
-    public static void Run(CudaBackend backend, Tensor x, Tensor weight, bool transposed, Tensor? bias, Tensor output)
+    public static void Run(CudaBackend backend, Tensor x, Tensor weight, bool transposed, Tensor? bias, Tensor output) =>
+        Run(backend, x, weight.Address, weight.DType, transposed, bias, output);
+
+    /// <summary>
+    /// As <see cref="Run(CudaBackend, Tensor, Tensor, bool, Tensor?, Tensor)"/> with the weight at a device address, laid
+    /// out as a tensor of <paramref name="weightType"/> of the shape the call implies: how a perturbed product multiplies
+    /// the float32 copy of W + scale·z it wrote into scratch.
+    /// </summary>
+    public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output)
     {
         long m = x.Shape.Rows;
         int k = x.Shape[-1], n = output.Shape[-1];
@@ -50,30 +58,30 @@ internal static class CudaLinear
         if ((m + Tile - 1) / Tile > LaunchShape.MaxGridYZ)
             throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({LaunchShape.MaxGridYZ * Tile} rows)");
         var runtime = backend.Runtime;
-        var path = Choose(backend.Options.Precision, weight.DType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
+        var path = Choose(backend.Options.Precision, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
         if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)
-            Kernel(backend, path, x, weight, transposed, bias, output, (int)m, n, k);
-        else if (!Cublas(backend, path, x, weight, transposed, bias, output, (int)m, n, k))
-            Kernel(backend, Choose(backend.Options.Precision, weight.DType, haveCublasLt: false, runtime.ComputeCapability, k),
-                x, weight, transposed, bias, output, (int)m, n, k);
+            Kernel(backend, path, x, weight, weightType, transposed, bias, output, (int)m, n, k);
+        else if (!Cublas(backend, path, x, weight, weightType, transposed, bias, output, (int)m, n, k))
+            Kernel(backend, Choose(backend.Options.Precision, weightType, haveCublasLt: false, runtime.ComputeCapability, k),
+                x, weight, weightType, transposed, bias, output, (int)m, n, k);
     }
 
-    private static void Kernel(CudaBackend backend, LinearPath path, Tensor x, Tensor weight, bool transposed, Tensor? bias,
-        Tensor output, int m, int n, int k)
+    private static void Kernel(CudaBackend backend, LinearPath path, Tensor x, nint weight, DType weightType, bool transposed,
+        Tensor? bias, Tensor output, int m, int n, int k)
     {
         if (path == LinearPath.TensorCoreKernel)
-            Kernel(backend, KernelCatalog.GemmMma, weight.DType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", 128,
-                x, weight, transposed, bias, output, m, n, k);
+            Kernel(backend, KernelCatalog.GemmMma, weightType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", 128,
+                x, weight, weightType, transposed, bias, output, m, n, k);
         else
-            Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", 256, x, weight, transposed, bias, output, m, n, k);
+            Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", 256, x, weight, weightType, transposed, bias, output, m, n, k);
     }
 
-    private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, Tensor x, Tensor weight,
-        bool transposed, Tensor? bias, Tensor output, int m, int n, int k)
+    private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, Tensor x, nint weight,
+        DType weightType, bool transposed, Tensor? bias, Tensor output, int m, int n, int k)
     {
         var grid = new Dim3((uint)((n + Tile - 1) / Tile), (uint)((m + Tile - 1) / Tile));
         backend.Launch(file, kernel, new LaunchShape(grid, new Dim3(threads)),
-            Pointer(x.Address), Pointer(weight.Address), I32((int)weight.DType), I32(transposed ? 1 : 0),
+            Pointer(x.Address), Pointer(weight), I32((int)weightType), I32(transposed ? 1 : 0),
             Pointer(bias?.Address ?? 0), I32(bias is null ? CudaNorms.NoTensor : (int)bias.DType), Pointer(output.Address),
             I32(m), I32(n), I32(k));
     }
@@ -83,8 +91,8 @@ internal static class CudaLinear
     /// 16-bit type and a 16-bit bias widened, into the backend's scratch, by Kernels/convert.cu. False (nothing queued)
     /// when cuBLASLt has no algorithm for the call.
     /// </summary>
-    private static bool Cublas(CudaBackend backend, LinearPath path, Tensor x, Tensor weight, bool transposed, Tensor? bias,
-        Tensor output, int m, int n, int k)
+    private static bool Cublas(CudaBackend backend, LinearPath path, Tensor x, nint weight, DType weightType, bool transposed,
+        Tensor? bias, Tensor output, int m, int n, int k)
     {
         bool convertX = path == LinearPath.CublasLtMixed;
         bool convertBias = bias is not null && bias.DType != DType.F32;
@@ -92,16 +100,16 @@ internal static class CudaLinear
         if (convertX || convertBias)
         {
             var (xScratch, biasScratch) = backend.Scratch.Reserve(backend.Capturing,
-                convertX ? (long)m * k * weight.DType.SizeOf() : 0, convertBias ? (long)n * sizeof(float) : 0);
+                convertX ? (long)m * k * weightType.SizeOf() : 0, convertBias ? (long)n * sizeof(float) : 0);
             if (convertX) xAddress = xScratch;
             if (convertBias) biasAddress = biasScratch;
         }
         var compute = path == LinearPath.CublasLtTensorFloat32 ? CublasComputeType.Compute32FFastTF32 : CublasComputeType.Compute32F;
-        var call = new MatmulCall(m, n, k, xAddress, DataType(convertX ? weight.DType : DType.F32), weight.Address,
-            DataType(weight.DType), transposed, biasAddress, output.Address, compute);
+        var call = new MatmulCall(m, n, k, xAddress, DataType(convertX ? weightType : DType.F32), weight,
+            DataType(weightType), transposed, biasAddress, output.Address, compute);
         var products = backend.Runtime.MatrixProducts!;
         if (!products.Supports(call)) return false;
-        if (convertX) Convert(backend, x.Address, DType.F32, xAddress, weight.DType, (long)m * k);
+        if (convertX) Convert(backend, x.Address, DType.F32, xAddress, weightType, (long)m * k);
         if (convertBias) Convert(backend, bias!.Address, bias.DType, biasAddress, DType.F32, n);
         products.Linear(call);
         return true;

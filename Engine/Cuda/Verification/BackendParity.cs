@@ -93,8 +93,12 @@ public static partial class BackendParity
                 : $"element {mismatch}: expected {expected[mismatch]}, got {actual[mismatch]}");
     }
 
-    /// <summary>Both backends must reject the same bad input with an ArgumentException (the GPU at its next synchronisation).</summary>
-    internal static ParityResult BothThrow(string operation, string name, IBackend reference, IBackend candidate, Action<IBackend> run)
+    /// <summary>
+    /// Both backends must reject the same bad input with a <typeparamref name="TException"/> (the GPU at its next
+    /// synchronisation): ArgumentException for a bad index, OverflowException for a MeZO update beyond the dtype's range.
+    /// </summary>
+    internal static ParityResult BothThrow<TException>(string operation, string name, IBackend reference, IBackend candidate,
+        Action<IBackend> run) where TException : Exception
     {
         string Outcome(IBackend backend)
         {
@@ -104,13 +108,13 @@ public static partial class BackendParity
                 backend.Synchronize();
                 return "no error";
             }
-            catch (ArgumentException)
+            catch (TException)
             {
-                return "ArgumentException";
+                return typeof(TException).Name;
             }
         }
         string expected = Outcome(reference), actual = Outcome(candidate);
-        bool passed = expected == "ArgumentException" && actual == expected;
+        bool passed = expected == typeof(TException).Name && actual == expected;
         return new ParityResult(operation, name, passed, 0, 0, passed ? "" : $"reference: {expected}, candidate: {actual}");
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 using NUnit.Framework;
@@ -7,9 +8,10 @@ using NUnit.Framework;
 namespace MeZO.Engine.Tests.Cuda;
 
 /// <summary>
-/// DESIGN §6: the kernels' pure device functions (Kernels/philox.cuh, numeric.cuh, perturbation.cuh), compiled as
-/// host C++ by g++, against their C# twins. The GPU runs the same source with the same IEEE operations (float
-/// contraction off), so agreement here is agreement of the GPU's arithmetic, checked where no GPU exists.
+/// DESIGN §6: the kernels' pure device functions (Kernels/philox.cuh, numeric.cuh, stochastic_rounding.cuh,
+/// perturbation.cuh), compiled as host C++ by g++, against their C# twins. The GPU runs the same source with the same
+/// IEEE operations (float contraction off), so agreement here is agreement of the GPU's arithmetic, checked where no
+/// GPU exists.
 /// </summary>
 [Category("HostKernels")]
 public class DeviceFunctionTests
@@ -197,49 +199,227 @@ public class DeviceFunctionTests
     }
 
     /// <summary>
-    /// The perturbation kernels' per-thread body (Kernels/perturbation.cuh: index math, 16-bit packing, vector and
-    /// scalar paths, both updates) against CpuBackend's Perturb and PerturbUpdate, bit for bit with exact z. For the
-    /// vector path the host copy is placed so that every whole block is 4-element aligned, as the launcher requires.
+    /// The perturbed-copy kernels' per-thread body (Kernels/perturbation.cuh: index math, 16-bit unpacking, vector and
+    /// scalar paths) against CpuBackend.PerturbedCopy, bit for bit with exact z.
     /// </summary>
-    [TestCase(DType.F32, 1, 0ul)]
-    [TestCase(DType.F32, 17, 3ul)]
-    [TestCase(DType.F16, 129, 1ul)]
-    [TestCase(DType.BF16, 1029, 2ul)]
-    [TestCase(DType.BF16, 3, (1ul << 34) + 1)]
-    [TestCase(DType.F16, 64, 0ul)]
-    public unsafe void PerturbationBodyMatchesTheCpuBackendBitForBit(DType type, int n, ulong first)
+    [TestCaseSource(nameof(Layouts))]
+    public void PerturbedCopyBodyMatchesTheCpuBackendBitForBit(DType type, int n, ulong first)
     {
         using var cpu = new CpuBackend();
-        var initial = Enumerable.Range(0, n).Select(i => (float)Math.Sin(i * 0.37) * 0.05f).ToArray();
-        int size = type.SizeOf(), head = (int)((4 - first % 4) % 4);
-        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)((n + 8) * size), 64);
-        try
+        using var weight = cpu.Allocate(new TensorShape(n), type, MemoryCategory.Weights, "w");
+        Write(weight, Initial(n));
+        using var copy = cpu.Allocate(new TensorShape(n), DType.F32, MemoryCategory.Activations, "copy");
+        cpu.PerturbedCopy(weight, new TensorNoise(Seed, first), 2e-3f, copy);
+        var expected = new float[n];
+        cpu.Download<float>(copy, expected);
+        foreach (bool vectorized in new[] { false, true })
         {
-            foreach (bool update in new[] { false, true })
-                foreach (bool vectorized in new[] { false, true })
-                {
-                    using var tensor = cpu.Allocate(new TensorShape(n), type, MemoryCategory.Weights, "w");
-                    Write(tensor, initial);
-                    var host = new Span<byte>(buffer + (4 - head) % 4 * size, n * size); // whole blocks start 4-aligned
-                    Bytes(tensor).CopyTo(host);
-                    const float eps = 1e-3f, lr = 1e-4f, wd = 0.1f, g = -3.25f;
-                    if (update)
-                    {
-                        cpu.PerturbUpdate(tensor, Seed, first, eps, lr, wd, g);
-                        HostDeviceFunctions.PerturbUpdate(type, false, host, n, first, Seed, eps, 1f - lr * wd, lr * g, vectorized);
-                    }
-                    else
-                    {
-                        cpu.Perturb(tensor, Seed, first, 2e-3f);
-                        HostDeviceFunctions.Perturb(type, false, host, n, first, Seed, 2e-3f, vectorized);
-                    }
-                    Assert.That(host.ToArray(), Is.EqualTo(Bytes(tensor)).AsCollection, $"{(update ? "update" : "perturb")}, vector path {vectorized}");
-                }
+            using var w = new BlockAlignedBuffer(n, type.SizeOf(), first);
+            using var destination = new BlockAlignedBuffer(n, sizeof(float), first);
+            Bytes(weight).CopyTo(w.Bytes);
+            HostDeviceFunctions.PerturbedCopy(type, false, w.Bytes, destination.Floats, n, first, Seed, 2e-3f, vectorized);
+            Assert.That(destination.Floats.ToArray(), Is.EqualTo(expected).AsCollection, $"vector path {vectorized}");
         }
-        finally
+    }
+
+    /// <summary>
+    /// The update kernels' per-thread body (z, the rounding draws, stochastic rounding, 16-bit packing, vector and scalar
+    /// paths) against CpuBackend.MezoUpdate, bit for bit with exact z: an update of a fraction of an ulp (rounding decides
+    /// most 16-bit elements) and one of several ulps.
+    /// </summary>
+    [TestCaseSource(nameof(Layouts))]
+    public void UpdateBodyMatchesTheCpuBackendBitForBit(DType type, int n, ulong first)
+    {
+        using var cpu = new CpuBackend();
+        foreach (var factors in new[] { UpdateFactors.For(1e-4, 0.1, 3.7), UpdateFactors.For(1e-2, 0.1, -50) })
+            foreach (bool vectorized in new[] { false, true })
+            {
+                using var weight = cpu.Allocate(new TensorShape(n), type, MemoryCategory.Weights, "w");
+                Write(weight, Initial(n));
+                using var w = new BlockAlignedBuffer(n, type.SizeOf(), first);
+                Bytes(weight).CopyTo(w.Bytes);
+                cpu.MezoUpdate(weight, new TensorNoise(Seed, first), factors);
+                var overflow = HostDeviceFunctions.Update(type, false, w.Bytes, n, first, Seed, factors.Decay, factors.Step, vectorized);
+                Assert.That(overflow, Is.Null);
+                Assert.That(w.Bytes.ToArray(), Is.EqualTo(Bytes(weight)).AsCollection, $"{factors}, vector path {vectorized}");
+            }
+    }
+
+    /// <summary>
+    /// Where the CPU throws (a result beyond the largest finite value), the body reports the first such element and its
+    /// result, leaves it (and every other overflowing one) as it was, and stores the rest.
+    /// </summary>
+    [TestCase(DType.F16, 65504f)]
+    [TestCase(DType.BF16, 3.38e38f)]
+    public void UpdateBodyReportsTheFirstOverflowingElement(DType type, float near)
+    {
+        using var cpu = new CpuBackend();
+        float[] initial = [1f, near, -near, 2f];
+        var factors = new UpdateFactors(Decay: 1.5f, Step: 0f);
+        using var weight = cpu.Allocate(new TensorShape(4), type, MemoryCategory.Weights, "huge");
+        Write(weight, initial);
+        var before = Bytes(weight);
+        var error = Assert.Throws<OverflowException>(() => cpu.MezoUpdate(weight, new TensorNoise(Seed, 0), factors))!;
+        Assert.That(error.Message, Does.Contain("'huge'"));
+        foreach (bool vectorized in new[] { false, true })
         {
-            NativeMemory.AlignedFree(buffer);
+            using var w = new BlockAlignedBuffer(4, type.SizeOf(), 0);
+            before.CopyTo(w.Bytes);
+            var overflow = HostDeviceFunctions.Update(type, false, w.Bytes, 4, 0, Seed, factors.Decay, factors.Step, vectorized);
+            float widened = type == DType.F16 ? ScalarConversions.HalfToSingle(ScalarConversions.SingleToHalf(near))
+                : ScalarConversions.BFloat16ToSingle(ScalarConversions.SingleToBFloat16(near));
+            Assert.That(overflow, Is.EqualTo(((long, float)?)(1L, widened * 1.5f)), $"vector path {vectorized}");
+            var stored = MemoryMarshal.Cast<byte, ushort>(w.Bytes).ToArray();
+            var original = MemoryMarshal.Cast<byte, ushort>(before).ToArray();
+            Assert.That(stored[1..3], Is.EqualTo(original[1..3]), "the overflowing elements are left as they were");
+            Assert.That(new[] { stored[0], stored[3] }, Is.EqualTo(new[] { Bits(type, 1.5f), Bits(type, 3f) }), "the others are stored");
         }
+    }
+
+    [Test]
+    public void RoundingDrawsMatchStochasticRoundingDraw()
+    {
+        foreach (ulong first in new[] { 0ul, 3ul, (1ul << 34) + 1 })
+        {
+            var actual = HostDeviceFunctions.RoundingDraws(Seed, first, 1029);
+            for (int i = 0; i < actual.Length; i++)
+                Assert.That(actual[i], Is.EqualTo(StochasticRounding.Draw(Seed, first + (ulong)i)), $"element {first + (ulong)i}");
+        }
+    }
+
+    /// <summary>
+    /// mezo_round_stochastic (Kernels/stochastic_rounding.cuh) against StochasticRounding.Round, the one scalar
+    /// definition: the stored bits, or an overflow where the C# throws, for random values and bit patterns, exactly
+    /// representable values, signed zeros, the dtype's subnormals and the values below them, the edge of its finite
+    /// range, infinities and NaNs, each with both signs; and draws 0, 1, 2^23, 2^24 − 2, 2^24 − 1, random ones and those
+    /// on either side of the value's threshold (v − a)/(b − a)·2^24, where a double's last bit decides.
+    /// </summary>
+    [TestCase(DType.F16)]
+    [TestCase(DType.BF16)]
+    public void StochasticRoundingMatchesTheScalarDefinition(DType type)
+    {
+        var random = new Random(type == DType.F16 ? 16 : 17);
+        var values = new List<float>();
+        var draws = new List<uint>();
+        foreach (float v in RoundingValues(type, random))
+            foreach (uint k in RoundingDraws(type, v, random))
+            {
+                values.Add(v);
+                draws.Add(k);
+            }
+        var actual = HostDeviceFunctions.RoundStochastic(type, values.ToArray(), draws.ToArray());
+        for (int i = 0; i < values.Count; i++)
+        {
+            ushort? expected;
+            try
+            {
+                expected = StochasticRounding.Round(values[i], type, draws[i]);
+            }
+            catch (OverflowException)
+            {
+                expected = null;
+            }
+            if (actual[i] != expected)
+                Assert.Fail($"{type} round({BitConverter.SingleToUInt32Bits(values[i]):x8} = {values[i]:R}, k {draws[i]}): " +
+                            $"{Describe(actual[i])}, C# {Describe(expected)}");
+        }
+        Assert.That(values.Count, Is.GreaterThan(50_000), "cases compared");
+    }
+
+    private static string Describe(ushort? bits) => bits is { } b ? $"{b:x4}" : "overflow";
+
+    private static IEnumerable<float> RoundingValues(DType type, Random random)
+    {
+        var values = new List<float> { 0f, 1f, 1e-45f, 1e-10f, float.MaxValue, float.PositiveInfinity };
+        for (int i = 0; i < 2000; i++)
+            values.Add((float)(random.NextDouble() * 2 - 1) * MathF.Pow(10, random.Next(-12, 6))); // random magnitudes
+        for (int i = 0; i < 2000; i++)
+            values.Add(BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32))); // any float, NaNs included
+        for (int i = 0; i < 1000; i++)
+            values.Add(Widen(type, (ushort)random.Next(0, 1 << 16))); // exactly representable (and 16-bit NaNs, infinities)
+        if (type == DType.F16)
+        {
+            // Subnormal halves m·2^-24, between them, below the smallest, and the smallest normals 2^-14.
+            for (int m = 0; m < 1024; m += 7)
+                foreach (double fraction in new[] { 0, 0.25, 0.5, 0.75, 1e-3 })
+                    values.Add((float)((m + fraction) * Math.Pow(2, -24)));
+            values.AddRange([MathF.Pow(2, -25), MathF.Pow(2, -26), MathF.Pow(2, -14), BitConverter.UInt32BitsToSingle(0x387FFFFF),
+                BitConverter.UInt32BitsToSingle(0x38800001)]);
+            // The edge of the finite range: 65504 is the largest half, 65520 and up round to infinity.
+            values.AddRange([65472f, 65488f, 65503.99f, 65504f, 65504.004f, 65519.99f, 65520f, 65535.99f, 65536f, 1e6f]);
+        }
+        else
+        {
+            // bf16 subnormals are float subnormals: the smallest (0x0001), between, the largest, the smallest normal.
+            values.AddRange(new uint[] { 0x00000001, 0x00008000, 0x00010000, 0x00018000, 0x0001FFFF, 0x007F0000, 0x007F8000, 0x007FFFFF,
+                0x00800000, 0x0080FFFF }.Select(BitConverter.UInt32BitsToSingle));
+            for (int i = 0; i < 200; i++) values.Add(BitConverter.UInt32BitsToSingle((uint)random.Next(1, 0x0080_0000)));
+            // The edge of the finite range: 0x7F7F is the largest bf16; anything above it brackets with infinity.
+            values.AddRange(new uint[] { 0x7F7E0000, 0x7F7E8000, 0x7F7EFFFF, 0x7F7F0000, 0x7F7F0001, 0x7F7F8000, 0x7F7FFFFF }
+                .Select(BitConverter.UInt32BitsToSingle));
+        }
+        values.AddRange(new uint[] { 0x7FC00000, 0x7F800001, 0x7FA00000, 0x7FFFFFFF, 0x7F802000 }.Select(BitConverter.UInt32BitsToSingle));
+        return values.Concat(values.Select(v => -v));
+    }
+
+    private static IEnumerable<uint> RoundingDraws(DType type, float v, Random random)
+    {
+        const uint top = (1u << 24) - 1;
+        var draws = new List<uint> { 0, 1, 1u << 23, top - 1, top };
+        for (int i = 0; i < 3; i++) draws.Add((uint)random.Next(0, 1 << 24));
+        if (float.IsFinite(v))
+        {
+            var (a, b) = StochasticRounding.Bracket(v, type);
+            double lower = Widen(type, a), upper = Widen(type, b);
+            if (a != b && double.IsFinite(lower) && double.IsFinite(upper))
+            {
+                double threshold = Math.Floor(((double)v - lower) / (upper - lower) * (1 << 24));
+                for (double k = threshold - 1; k <= threshold + 1; k++)
+                    if (k >= 0 && k <= top) draws.Add((uint)k);
+            }
+        }
+        return draws;
+    }
+
+    private static float Widen(DType type, ushort bits) =>
+        type == DType.F16 ? ScalarConversions.HalfToSingle(bits) : ScalarConversions.BFloat16ToSingle(bits);
+
+    private static ushort Bits(DType type, float v) =>
+        type == DType.F16 ? ScalarConversions.SingleToHalf(v) : ScalarConversions.SingleToBFloat16(v);
+
+    /// <summary>Lengths 1 to 1029, first indices mid-block and past 2^34 (the counter's high word).</summary>
+    private static readonly object[] Layouts =
+    [
+        new object[] { DType.F32, 1, 0ul }, new object[] { DType.F32, 17, 3ul }, new object[] { DType.F16, 129, 1ul },
+        new object[] { DType.BF16, 1029, 2ul }, new object[] { DType.BF16, 3, (1ul << 34) + 1 }, new object[] { DType.F16, 64, 0ul },
+        new object[] { DType.F32, 1029, 1_000_003ul },
+    ];
+
+    /// <summary>Weights of a typical scale (0.05), with both signs.</summary>
+    private static float[] Initial(int n) => Enumerable.Range(0, n).Select(i => (float)Math.Sin(i * 0.37) * 0.05f).ToArray();
+
+    /// <summary>
+    /// A host buffer of n elements placed as the kernels' launcher requires for the vector path: the first whole Philox
+    /// block of a tensor at z index <c>first</c> starts (4 − first % 4) % 4 elements in, on a 4-element boundary.
+    /// </summary>
+    private sealed unsafe class BlockAlignedBuffer : IDisposable
+    {
+        private readonly byte* _allocation;
+        private readonly int _bytes, _offset;
+
+        public BlockAlignedBuffer(int n, int size, ulong first)
+        {
+            int head = (int)((4 - first % 4) % 4);
+            _offset = (4 - head) % 4 * size;
+            _bytes = n * size;
+            _allocation = (byte*)NativeMemory.AlignedAlloc((nuint)(_offset + _bytes), 64);
+        }
+
+        public Span<byte> Bytes => new(_allocation + _offset, _bytes);
+
+        public Span<float> Floats => MemoryMarshal.Cast<byte, float>(Bytes);
+
+        public void Dispose() => NativeMemory.AlignedFree(_allocation);
     }
 
     private static void Write(Tensor t, float[] values)

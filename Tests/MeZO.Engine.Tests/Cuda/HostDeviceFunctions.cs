@@ -63,20 +63,50 @@ internal static unsafe class HostDeviceFunctions
     public static ulong BlockCount(ulong first, ulong n) =>
         ((delegate* unmanaged<ulong, ulong, ulong>)Export("host_block_count"))(first, n);
 
-    /// <summary>The perturbation kernels' per-thread body over every block of a host buffer of raw storage bits.</summary>
-    public static void Perturb(DType type, bool fast, Span<byte> weights, long n, ulong first, ulong seed, float scale, bool vectorized)
+    /// <summary>The stochastic-rounding draws k of global elements [first, first + count) under a step seed.</summary>
+    public static uint[] RoundingDraws(ulong seed, ulong first, int count)
     {
-        fixed (byte* w = weights)
-            ((delegate* unmanaged<int, int, byte*, ulong, ulong, ulong, float, int, void>)Export("host_perturb"))(
-                (int)type, fast ? 1 : 0, w, (ulong)n, first, seed, scale, vectorized ? 1 : 0);
+        var k = new uint[count];
+        fixed (uint* p = k) ((delegate* unmanaged<ulong, ulong, uint*, long, void>)Export("host_rounding_draws"))(seed, first, p, count);
+        return k;
     }
 
-    public static void PerturbUpdate(DType type, bool fast, Span<byte> weights, long n, ulong first, ulong seed, float eps, float decay,
-        float step, bool vectorized)
+    /// <summary>Each v rounded to F16 or BF16 with its draw: the stored bits, or null where the bracket includes an infinity.</summary>
+    public static ushort?[] RoundStochastic(DType type, float[] values, uint[] draws)
+    {
+        var stored = new ushort[values.Length];
+        var ok = new int[values.Length];
+        fixed (float* v = values)
+        fixed (uint* k = draws)
+        fixed (ushort* s = stored)
+        fixed (int* o = ok)
+            ((delegate* unmanaged<int, float*, uint*, ushort*, int*, long, void>)Export("host_round_stochastic"))((int)type, v, k, s, o, values.Length);
+        return stored.Select((bits, i) => ok[i] != 0 ? bits : (ushort?)null).ToArray();
+    }
+
+    /// <summary>The perturbed-copy kernels' per-thread body over every block: destination = w + scale·z in float32.</summary>
+    public static void PerturbedCopy(DType type, bool fast, ReadOnlySpan<byte> weights, Span<float> destination, long n, ulong first,
+        ulong seed, float scale, bool vectorized)
     {
         fixed (byte* w = weights)
-            ((delegate* unmanaged<int, int, byte*, ulong, ulong, ulong, float, float, float, int, void>)Export("host_perturb_update"))(
-                (int)type, fast ? 1 : 0, w, (ulong)n, first, seed, eps, decay, step, vectorized ? 1 : 0);
+        fixed (float* d = destination)
+            ((delegate* unmanaged<int, int, byte*, float*, ulong, ulong, ulong, float, int, void>)Export("host_perturbed_copy"))(
+                (int)type, fast ? 1 : 0, w, d, (ulong)n, first, seed, scale, vectorized ? 1 : 0);
+    }
+
+    /// <summary>
+    /// The update kernels' per-thread body over every block of a host buffer of raw storage bits, in place: the first
+    /// element whose result overflows the dtype (and that result), or null.
+    /// </summary>
+    public static (long Element, float Value)? Update(DType type, bool fast, Span<byte> weights, long n, ulong first, ulong seed,
+        float decay, float step, bool vectorized)
+    {
+        float value = 0;
+        long element;
+        fixed (byte* w = weights)
+            element = ((delegate* unmanaged<int, int, byte*, ulong, ulong, ulong, float, float, int, float*, long>)Export("host_update"))(
+                (int)type, fast ? 1 : 0, w, (ulong)n, first, seed, decay, step, vectorized ? 1 : 0, &value);
+        return element < 0 ? null : (element, value);
     }
 
     private static TOut[] Map<TIn, TOut>(string name, TIn[] input) where TIn : unmanaged where TOut : unmanaged

@@ -4,6 +4,7 @@
 #include "numeric.cuh"
 #include "philox.cuh"
 #include "perturbation.cuh"
+#include "stochastic_rounding.cuh"
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -77,37 +78,91 @@ EXPORT unsigned long long host_block_count(mezo_u64 first, mezo_u64 n)
     return mezo_block_count(first, n);
 }
 
-/// Every thread's body of the perturbation kernels, run for each block in turn: dtype 0 f32, 1 f16, 2 bf16 (DType).
-template <class Storage, bool Fast, class Update>
-static void run_blocks(void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, int vectorized, Update update)
+EXPORT void host_rounding_draws(mezo_u64 seed, mezo_u64 first, mezo_u32* k, long long n)
 {
-    mezo_u64 blocks = mezo_block_count(first, n);
-    for (mezo_u64 t = 0; t < blocks; t++)
-        mezo_perturb_block<Storage, Fast>((typename Storage::element*)w, n, first, seed, (first >> 2) + t, vectorized != 0, update);
-}
-
-template <bool Fast, class Update>
-static void run_typed(int dtype, void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, int vectorized, Update update)
-{
-    switch (dtype)
+    for (long long i = 0; i < n; i++)
     {
-    case 1: run_blocks<mezo_storage_f16, Fast>(w, n, first, seed, vectorized, update); break;
-    case 2: run_blocks<mezo_storage_bf16, Fast>(w, n, first, seed, vectorized, update); break;
-    default: run_blocks<mezo_storage_f32, Fast>(w, n, first, seed, vectorized, update); break;
+        mezo_u64 index = first + i;
+        mezo_philox_block x = mezo_rounding_words(seed, index >> 2);
+        mezo_u32 words[4] = { x.x0, x.x1, x.x2, x.x3 };
+        k[i] = words[index & 3] >> 8;
     }
 }
 
-EXPORT void host_perturb(int dtype, int fast, void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float scale, int vectorized)
+/// mezo_round_stochastic for dtype 1 (f16) or 2 (bf16): stored[i] and ok[i] = 0 where the bracket includes an infinity.
+EXPORT void host_round_stochastic(int dtype, const float* v, const mezo_u32* k, mezo_u16* stored, int* ok, long long n)
 {
-    mezo_add_scaled update = { scale };
-    if (fast) run_typed<true>(dtype, w, n, first, seed, vectorized, update);
-    else run_typed<false>(dtype, w, n, first, seed, vectorized, update);
+    for (long long i = 0; i < n; i++)
+        ok[i] = dtype == 2 ? mezo_round_stochastic<mezo_bf16_format>(v[i], k[i], &stored[i])
+                           : mezo_round_stochastic<mezo_f16_format>(v[i], k[i], &stored[i]);
 }
 
-EXPORT void host_perturb_update(int dtype, int fast, void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float eps, float decay,
-                                float step, int vectorized)
+// The copy and update kernels' per-thread bodies, run for each block in turn: dtype 0 f32, 1 f16, 2 bf16 (DType).
+
+template <class Storage, bool Fast>
+static void copy_blocks(const void* w, float* destination, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float scale, int vectorized)
 {
-    mezo_restore_update update = { eps, decay, step };
-    if (fast) run_typed<true>(dtype, w, n, first, seed, vectorized, update);
-    else run_typed<false>(dtype, w, n, first, seed, vectorized, update);
+    mezo_u64 blocks = mezo_block_count(first, n);
+    for (mezo_u64 t = 0; t < blocks; t++)
+        mezo_perturbed_copy_block<Storage, Fast>((const typename Storage::element*)w, destination, n, first, seed, (first >> 2) + t,
+                                                 scale, vectorized != 0);
+}
+
+template <bool Fast>
+static void copy_typed(int dtype, const void* w, float* destination, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float scale,
+                       int vectorized)
+{
+    switch (dtype)
+    {
+    case 1: copy_blocks<mezo_storage_f16, Fast>(w, destination, n, first, seed, scale, vectorized); break;
+    case 2: copy_blocks<mezo_storage_bf16, Fast>(w, destination, n, first, seed, scale, vectorized); break;
+    default: copy_blocks<mezo_storage_f32, Fast>(w, destination, n, first, seed, scale, vectorized); break;
+    }
+}
+
+EXPORT void host_perturbed_copy(int dtype, int fast, const void* w, float* destination, mezo_u64 n, mezo_u64 first, mezo_u64 seed,
+                                float scale, int vectorized)
+{
+    if (fast) copy_typed<true>(dtype, w, destination, n, first, seed, scale, vectorized);
+    else copy_typed<false>(dtype, w, destination, n, first, seed, scale, vectorized);
+}
+
+/// The first overflowing element in block order (as one thread would meet them), or -1; its result in *overflow_value.
+template <class Storage, bool Fast>
+static long long update_blocks(void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float decay, float step, int vectorized,
+                               float* overflow_value)
+{
+    mezo_u64 blocks = mezo_block_count(first, n);
+    long long overflow = -1;
+    for (mezo_u64 t = 0; t < blocks; t++)
+    {
+        float value = 0.0f;
+        mezo_i64 i = mezo_update_block<Storage, Fast>((typename Storage::element*)w, n, first, seed, (first >> 2) + t, decay, step,
+                                                      vectorized != 0, &value);
+        if (i >= 0 && overflow < 0)
+        {
+            overflow = i;
+            *overflow_value = value;
+        }
+    }
+    return overflow;
+}
+
+template <bool Fast>
+static long long update_typed(int dtype, void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float decay, float step, int vectorized,
+                              float* overflow_value)
+{
+    switch (dtype)
+    {
+    case 1: return update_blocks<mezo_storage_f16, Fast>(w, n, first, seed, decay, step, vectorized, overflow_value);
+    case 2: return update_blocks<mezo_storage_bf16, Fast>(w, n, first, seed, decay, step, vectorized, overflow_value);
+    default: return update_blocks<mezo_storage_f32, Fast>(w, n, first, seed, decay, step, vectorized, overflow_value);
+    }
+}
+
+EXPORT long long host_update(int dtype, int fast, void* w, mezo_u64 n, mezo_u64 first, mezo_u64 seed, float decay, float step,
+                             int vectorized, float* overflow_value)
+{
+    return fast ? update_typed<true>(dtype, w, n, first, seed, decay, step, vectorized, overflow_value)
+                : update_typed<false>(dtype, w, n, first, seed, decay, step, vectorized, overflow_value);
 }
