@@ -1,4 +1,4 @@
-// log_softmax_gather.cu — output[s] = log softmax(logits[s])[targets[s]], one pass over the vocabulary.
+// log_softmax_gather.cu — log softmax(logits[s])[targets[s]]: in one pass over the vocabulary, or slice by slice.
 #include "device.cuh"
 
 // One block per row. Each thread walks its share of the vocabulary keeping a running (max, sum of exp(x - max)),
@@ -14,20 +14,12 @@ __device__ __forceinline__ void mezo_merge_softmax(float* max_a, float* sum_a, f
     *max_a = m;
 }
 
-MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const int* __restrict__ targets,
-                                         float* __restrict__ output, int vocab, int* fault)
+/// The row's (max, Σ exp(x − max)) over its `width` values, merged across the block; valid in thread 0.
+__device__ __forceinline__ void mezo_block_softmax_stats(const float* row, int width, float* max_out, float* sum_out)
 {
     __shared__ float shared_max[32], shared_sum[32];
-    int s = blockIdx.x;
-    int target = targets[s];
-    if ((unsigned)target >= (unsigned)vocab)
-    {
-        if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_TARGET, s, target, vocab);
-        return;
-    }
-    const float* row = logits + (mezo_i64)s * vocab;
     float m = -MEZO_INFINITY, sum = 0.0f;
-    for (int v = threadIdx.x; v < vocab; v += blockDim.x)
+    for (int v = threadIdx.x; v < width; v += blockDim.x)
     {
         float x = row[v];
         if (x > m)
@@ -54,10 +46,45 @@ MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const
     }
     __syncthreads();
     if (threadIdx.x == 0)
-    {
         for (int w = 1; w < (int)(blockDim.x >> 5); w++) mezo_merge_softmax(&m, &sum, shared_max[w], shared_sum[w]);
-        output[s] = (float)((double)(row[target] - m) - log((double)sum));
-    }
+    *max_out = m;
+    *sum_out = sum;
 }
 
-// Launch: grid (S), block (256); logits (S, V) float32, targets (S) int32, output (S) float32.
+MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const int* __restrict__ targets,
+                                         float* __restrict__ output, int vocab, int* fault)
+{
+    int s = blockIdx.x;
+    int target = targets[s];
+    if ((unsigned)target >= (unsigned)vocab)
+    {
+        if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_TARGET, s, target, vocab);
+        return;
+    }
+    const float* row = logits + (mezo_i64)s * vocab;
+    float m, sum;
+    mezo_block_softmax_stats(row, vocab, &m, &sum);
+    if (threadIdx.x == 0) output[s] = (float)((double)(row[target] - m) - log((double)sum));
+}
+
+// One vocabulary slice of a log-softmax (IBackend.LogSoftmaxAccumulate): the slice's (max, sum) merged into the row's
+// running state (max, Σ exp(x − max), target logit), the target's logit taken where it falls inside the slice.
+MEZO_KERNEL void mezo_log_softmax_accumulate(const float* __restrict__ logits, const int* __restrict__ targets,
+                                             float* __restrict__ state, int width, int first_column)
+{
+    int s = blockIdx.x;
+    const float* row = logits + (mezo_i64)s * width;
+    float m, sum;
+    mezo_block_softmax_stats(row, width, &m, &sum);
+    if (threadIdx.x != 0) return;
+    float* st = state + 3 * (mezo_i64)s;
+    float running_max = st[0], running_sum = st[1];
+    mezo_merge_softmax(&running_max, &running_sum, m, sum);
+    st[0] = running_max;
+    st[1] = running_sum;
+    mezo_i64 column = (mezo_i64)targets[s] - first_column;
+    if (column >= 0 && column < width) st[2] = row[column];
+}
+
+// Launch (both): grid (S), block (256). gather: logits (S, V) float32, targets (S) int32, output (S) float32.
+// accumulate: logits (S, W) float32 holding columns [first_column, first_column + W), targets (S) int32, state (S, 3).

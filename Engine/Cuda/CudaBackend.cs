@@ -249,8 +249,12 @@ public sealed class CudaBackend : IBackend
         CudaLogits.Argmax(this, logits, output);
     }
 
-    public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state) =>
-        throw new NotSupportedException("LogSoftmaxAccumulate: not yet on CUDA");
+    public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state)
+    {
+        ThrowIfDisposed();
+        OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
+        CudaLogits.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
+    }
 
     public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination)
     {

@@ -23,7 +23,7 @@ internal static class KernelCatalog
     public static readonly KernelFile Add = new("add.cu", ["mezo_add"], []);
     public static readonly KernelFile SliceColumns = new("slice_columns.cu", ["mezo_slice_columns"], []);
     public static readonly KernelFile GatherRows = new("gather_rows.cu", ["mezo_gather_rows"], []);
-    public static readonly KernelFile LogSoftmaxGather = new("log_softmax_gather.cu", ["mezo_log_softmax_gather"], []);
+    public static readonly KernelFile LogSoftmaxGather = new("log_softmax_gather.cu", ["mezo_log_softmax_gather", "mezo_log_softmax_accumulate"], []);
     public static readonly KernelFile Argmax = new("argmax.cu", ["mezo_argmax"], []);
     public static readonly KernelFile Convert = new("convert.cu", ["mezo_convert"], []);
     public static readonly KernelFile GemmSimt = new("gemm_simt.cu", ["mezo_gemm_simt"], []);
@@ -62,6 +62,7 @@ internal static class KernelCatalog
             ["SliceColumns"] = [SliceColumns],
             ["GatherRows"] = [GatherRows],
             ["LogSoftmaxGather"] = [LogSoftmaxGather],
+            ["LogSoftmaxAccumulate"] = [LogSoftmaxGather],
             ["Argmax"] = [Argmax],
             ["PerturbedCopy"] = [Perturbation],
             ["PerturbedEmbedding"] = [Perturbation],

@@ -16,6 +16,15 @@ internal static class CudaLogits
             Pointer(logits.Address), Pointer(targets.Address), Pointer(output.Address), I32(vocab), Pointer(backend.FaultAddress));
     }
 
+    public static void LogSoftmaxAccumulate(CudaBackend backend, Tensor logits, Tensor targets, int firstColumn, Tensor state)
+    {
+        long rows = logits.Shape.Rows;
+        int width = logits.Shape[-1];
+        if (rows == 0 || width == 0) return;
+        backend.Launch(KernelCatalog.LogSoftmaxGather, "mezo_log_softmax_accumulate", LaunchShape.PerRow(rows, width),
+            Pointer(logits.Address), Pointer(targets.Address), Pointer(state.Address), I32(width), I32(firstColumn));
+    }
+
     public static void Argmax(CudaBackend backend, Tensor logits, Tensor output)
     {
         long rows = logits.Shape.Rows;
