@@ -61,7 +61,7 @@ internal sealed unsafe class PackedGemm
     private WeightMatrix _w;
     private int _m;
     private SimdLevel _simd;
-    private int _panelsM, _panelRows, _tallerPanels, _panelsPerPackItem, _panelsPerMBlock, _panelsN, _panelsPerNChunk, _nChunks;
+    private int _mBlocks, _panelsM, _panelRows, _tallerPanels, _panelsPerPackItem, _panelsPerMBlock, _panelsN, _panelsPerNChunk, _nChunks;
 
     private PackedGemm()
     {
@@ -121,18 +121,20 @@ internal sealed unsafe class PackedGemm
         int packItems = (_panelsM + _panelsPerPackItem - 1) / _panelsPerPackItem;
         ParallelItems.Run(packItems * _streams, (long)m * w.K * _streams >= ParallelMinPackElements, _packItem);
 
-        // Rows: as few blocks as keep each block's packed A in L2, of equal size (a perturbed product: one block, so
-        // z is made once per panel). Columns: enough chunks for every core to take several items, each narrow enough
-        // for its C block to stay in L2.
-        int mBlocks = _perturbed ? 1 : (_panelsM + GemmBlocking.Mc / Mr - 1) / (GemmBlocking.Mc / Mr);
+        // Rows: as few blocks as keep each block's packed A in L2, of equal size. Columns: enough chunks for every core
+        // to take several items, each narrow enough for its C block to stay in L2. A perturbed product's item is a
+        // column chunk over every row block, so each panel's z is made once.
+        int mBlocks = (_panelsM + GemmBlocking.Mc / Mr - 1) / (GemmBlocking.Mc / Mr);
         _panelsPerMBlock = (_panelsM + mBlocks - 1) / mBlocks;
         mBlocks = (_panelsM + _panelsPerMBlock - 1) / _panelsPerMBlock;
+        _mBlocks = mBlocks;
         _panelsN = (w.N + Nr - 1) / Nr;
-        int wantedChunks = Math.Clamp((workers * ItemsPerWorker + mBlocks - 1) / mBlocks, 1, _panelsN);
+        int itemsPerChunk = _perturbed ? 1 : mBlocks;
+        int wantedChunks = Math.Clamp((workers * ItemsPerWorker + itemsPerChunk - 1) / itemsPerChunk, 1, _panelsN);
         _panelsPerNChunk = (_panelsN + wantedChunks - 1) / wantedChunks;
         _panelsPerNChunk = Math.Clamp(GemmBlocking.ItemBytes / (_panelsPerMBlock * Mr * Nr * sizeof(float)), 1, _panelsPerNChunk);
         _nChunks = (_panelsN + _panelsPerNChunk - 1) / _panelsPerNChunk;
-        ParallelItems.Run(mBlocks * _nChunks, (long)m * w.N * w.K * _streams >= ParallelMinMultiplyAdds, _computeItem);
+        ParallelItems.Run(itemsPerChunk * _nChunks, (long)m * w.N * w.K * _streams >= ParallelMinMultiplyAdds, _computeItem);
 
         Array.Clear(_a);
         Array.Clear(_packedA);
@@ -158,6 +160,9 @@ internal sealed unsafe class PackedGemm
     {
         switch (_w.Type)
         {
+            case DType.F32 when _perturbed: ComputePerturbedItem<Float32Storage>(item); break;
+            case DType.F16 when _perturbed: ComputePerturbedItem<Float16Storage>(item); break;
+            case DType.BF16 when _perturbed: ComputePerturbedItem<BFloat16Storage>(item); break;
             case DType.F32: ComputeItem<Float32Storage>(item); break;
             case DType.F16: ComputeItem<Float16Storage>(item); break;
             case DType.BF16: ComputeItem<BFloat16Storage>(item); break;
@@ -171,53 +176,79 @@ internal sealed unsafe class PackedGemm
         int mBlock = item / _nChunks, nChunk = item % _nChunks;
         int firstPanel = mBlock * _panelsPerMBlock, endPanel = Math.Min(_panelsM, firstPanel + _panelsPerMBlock);
         int pStart = nChunk * _panelsPerNChunk, pEnd = Math.Min(_panelsN, pStart + _panelsPerNChunk);
-        int n = _w.N, k = _w.K;
+        int k = _w.K;
         float* panel = (t_weightPanel ??= new PackBuffer()).Get((long)Kc * Nr);
-        float* noisePanel = null, perturbedPanel = null, noiseRows = null;
-        if (_perturbed)
-        {
-            noiseRows = (t_noiseRows ??= new PackBuffer()).Get((long)Kc * Nr);
-            noisePanel = (t_noisePanel ??= new PackBuffer()).Get((long)Kc * Nr);
-            perturbedPanel = (t_perturbedPanel ??= new PackBuffer()).Get((long)Kc * Nr);
-        }
-        float* edgeTile = stackalloc float[Mr * Nr];
         bool prefetch = PanelStart(endPanel) - PanelStart(firstPanel) <= GemmBlocking.PrefetchMaxRows;
         for (int k0 = 0; k0 < k; k0 += Kc)
         {
             int kc = Math.Min(Kc, k - k0);
-            bool accumulate = k0 > 0;
-            bool lastBlock = k0 + kc == k;
             for (int p = pStart; p < pEnd; p++)
             {
-                int n0 = p * Nr, cols = Math.Min(Nr, n - n0);
+                int n0 = p * Nr, cols = Math.Min(Nr, _w.N - n0);
                 WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: prefetch && p + 1 < pEnd);
-                if (_perturbed) PackNoise(n0, cols, k0, kc, noiseRows, noisePanel);
+                RunPanel(0, panel, firstPanel, endPanel, p, k0, kc);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A perturbed product's item: one column chunk over every row block. Per k block, each panel of the chunk is
+    /// packed, its z made and both streams' B + scale·z written once; then the row blocks run against them, each
+    /// block's packed A staying in L2 across the chunk's panels as in the plain product.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ComputePerturbedItem<TFormat>(int nChunk) where TFormat : struct, IStorageFormat
+    {
+        int pStart = nChunk * _panelsPerNChunk, pEnd = Math.Min(_panelsN, pStart + _panelsPerNChunk);
+        int panels = pEnd - pStart, k = _w.K;
+        const long PanelFloats = (long)Kc * Nr;
+        float* panel = (t_weightPanel ??= new PackBuffer()).Get(PanelFloats);
+        float* noiseRows = (t_noiseRows ??= new PackBuffer()).Get(PanelFloats);
+        float* noisePanel = (t_noisePanel ??= new PackBuffer()).Get(PanelFloats);
+        float* perturbed = (t_perturbedPanel ??= new PackBuffer()).Get(_streams * panels * PanelFloats);
+        for (int k0 = 0; k0 < k; k0 += Kc)
+        {
+            int kc = Math.Min(Kc, k - k0);
+            for (int p = pStart; p < pEnd; p++)
+            {
+                int n0 = p * Nr, cols = Math.Min(Nr, _w.N - n0);
+                WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: p + 1 < pEnd);
+                PackNoise(n0, cols, k0, kc, noiseRows, noisePanel);
                 for (int s = 0; s < _streams; s++)
-                {
-                    float* b = panel;
-                    if (_perturbed)
-                    {
-                        CpuPerturbation.AddScaled(panel, _scales[s], noisePanel, perturbedPanel, kc * Nr);
-                        b = perturbedPanel;
-                    }
-                    float* c = (float*)_c[s], packedA = (float*)_packedA[s];
-                    float* bias = lastBlock && _bias[s] != 0 ? (float*)_bias[s] + n0 : null;
-                    for (int ap = firstPanel; ap < endPanel; ap++)
-                    {
-                        int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
-                        float* aPanel = ActivationPacking.Panel(packedA, _m, i0, k0, kc);
-                        float* cTile = c + (long)i0 * n + n0;
-                        if (cols == Nr)
-                        {
-                            Kernel(rows, aPanel, b, kc, cTile, n, accumulate, bias);
-                        }
-                        else
-                        {
-                            Kernel(rows, aPanel, b, kc, edgeTile, Nr, accumulate: false, bias: null);
-                            MergeEdge(edgeTile, rows, cols, cTile, n, accumulate, bias);
-                        }
-                    }
-                }
+                    CpuPerturbation.AddScaled(panel, _scales[s], noisePanel, perturbed + (s * panels + p - pStart) * PanelFloats, kc * Nr);
+            }
+            for (int mBlock = 0; mBlock < _mBlocks; mBlock++)
+            {
+                int firstPanel = mBlock * _panelsPerMBlock, endPanel = Math.Min(_panelsM, firstPanel + _panelsPerMBlock);
+                for (int p = pStart; p < pEnd; p++)
+                    for (int s = 0; s < _streams; s++)
+                        RunPanel(s, perturbed + (s * panels + p - pStart) * PanelFloats, firstPanel, endPanel, p, k0, kc);
+            }
+        }
+    }
+
+    /// <summary>Stream <paramref name="stream"/>'s A panels [firstPanel, endPanel) against one packed B panel for one k block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RunPanel(int stream, float* b, int firstPanel, int endPanel, int p, int k0, int kc)
+    {
+        int n = _w.N, n0 = p * Nr, cols = Math.Min(Nr, n - n0);
+        bool accumulate = k0 > 0, lastBlock = k0 + kc == _w.K;
+        float* c = (float*)_c[stream], packedA = (float*)_packedA[stream];
+        float* bias = lastBlock && _bias[stream] != 0 ? (float*)_bias[stream] + n0 : null;
+        float* edgeTile = stackalloc float[cols == Nr ? 0 : Mr * Nr];
+        for (int ap = firstPanel; ap < endPanel; ap++)
+        {
+            int i0 = PanelStart(ap), rows = PanelStart(ap + 1) - i0;
+            float* aPanel = ActivationPacking.Panel(packedA, _m, i0, k0, kc);
+            float* cTile = c + (long)i0 * n + n0;
+            if (cols == Nr)
+            {
+                Kernel(rows, aPanel, b, kc, cTile, n, accumulate, bias);
+            }
+            else
+            {
+                Kernel(rows, aPanel, b, kc, edgeTile, Nr, accumulate: false, bias: null);
+                MergeEdge(edgeTile, rows, cols, cTile, n, accumulate, bias);
             }
         }
     }

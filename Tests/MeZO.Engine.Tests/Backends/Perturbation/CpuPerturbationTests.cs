@@ -163,6 +163,55 @@ public class CpuPerturbationTests
             Throws.InstanceOf<OverflowException>().With.Message.Contains("model.layers.0.mlp.up_proj.weight"));
     }
 
+    /// <summary>
+    /// The packed product with z added in its panels equals the plain product of a float32 weight holding
+    /// fl(w + fl(scale·z)), bit for bit (the same sums in the same order), for each of two streams: 700 rows span three
+    /// row blocks, K = 300 two k blocks, N = 70 a partial panel; both storage layouts; F32 and BF16 weights.
+    /// </summary>
+    [TestCase(DType.F32, false, 700)]
+    [TestCase(DType.BF16, false, 700)]
+    [TestCase(DType.BF16, true, 700)]
+    [TestCase(DType.F32, true, 5)]
+    public void PerturbedLinearEqualsTheLinearOfTheMaterialisedWeightBitForBit(DType type, bool transposed, int m)
+    {
+        const int k = 300, n = 70;
+        const ulong first = 13;
+        float[] scales = [3e-3f, -3e-3f];
+        using var backend = new CpuBackend();
+        int[] shape = transposed ? [k, n] : [n, k];
+        using var weight = backend.Allocate(new TensorShape(shape), type, MemoryCategory.Weights, "w");
+        Write(weight, InitialValues(n * k).Select(v => ScalarConversions.RoundTo(type, v)).ToArray());
+        float[] stored = Read(weight);
+        var inputs = new Tensor[2];
+        var outputs = new Tensor[2];
+        var biases = new Tensor?[2];
+        try
+        {
+            for (int s = 0; s < 2; s++)
+            {
+                inputs[s] = backend.Allocate(new TensorShape(m, k), DType.F32, MemoryCategory.Activations, $"x{s}");
+                Write(inputs[s], InitialValues(m * k + s)[..(m * k)]);
+                outputs[s] = backend.Allocate(new TensorShape(m, n), DType.F32, MemoryCategory.Activations, $"y{s}");
+                biases[s] = backend.Allocate(new TensorShape(n), DType.F32, MemoryCategory.Activations, $"b{s}");
+                Write(biases[s]!, InitialValues(n + 7 * s)[..n]);
+            }
+            backend.PerturbedLinear(weight, transposed, new TensorNoise(Seed, first), scales, inputs, biases, outputs);
+
+            using var materialised = backend.Allocate(new TensorShape(shape), DType.F32, MemoryCategory.Weights, "m");
+            using var expected = backend.Allocate(new TensorShape(m, n), DType.F32, MemoryCategory.Activations, "e");
+            for (int s = 0; s < 2; s++)
+            {
+                Write(materialised, stored.Select((w, j) => w + scales[s] * GaussianNoise.Z(Seed, first + (ulong)j)).ToArray());
+                backend.Linear(inputs[s], materialised, transposed, biases[s], expected);
+                AssertBitsEqual(Read(outputs[s]), Read(expected), DType.F32);
+            }
+        }
+        finally
+        {
+            foreach (var t in inputs.Concat(outputs).Concat(biases)) t?.Dispose();
+        }
+    }
+
     [Test]
     public void PerturbedEmbeddingEqualsAPlainLoopOverTheGatheredRows()
     {
