@@ -63,6 +63,16 @@ __device__ __forceinline__ void mezo_report_fault(int* fault, int code, int posi
     }
 }
 
+/// The table row of embedding output row n, or -1 when ids[n] lies outside the table (then thread 0 records the fault
+/// and the row is left untouched): the plain and the perturbed gather check ids alike.
+__device__ __forceinline__ int mezo_embedding_id(const int* ids, int n, int vocab, int* fault)
+{
+    int id = ids[n];
+    if ((unsigned)id < (unsigned)vocab) return id;
+    if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_EMBEDDING_ID, n, id, vocab);
+    return -1;
+}
+
 // Reductions. Every lane of the warp (and every thread of the block) must take part: kernels launch whole warps.
 
 __device__ __forceinline__ float mezo_warp_sum(float v)

@@ -7,12 +7,8 @@ MEZO_KERNEL void mezo_embedding(const void* __restrict__ table, int table_dtype,
                                 float* __restrict__ output, int width, int vocab, int accumulate, int* fault)
 {
     int n = blockIdx.x;
-    int id = ids[n];
-    if ((unsigned)id >= (unsigned)vocab)
-    {
-        if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_EMBEDDING_ID, n, id, vocab);
-        return;
-    }
+    int id = mezo_embedding_id(ids, n, vocab, fault);
+    if (id < 0) return;
     mezo_i64 source = (mezo_i64)id * width;
     float* out = output + (mezo_i64)n * width;
     for (int c = threadIdx.x; c < width; c += blockDim.x)

@@ -63,12 +63,8 @@ __device__ __forceinline__ void mezo_perturbed_embedding_row(const void* __restr
                                                              float scale, int accumulate, int* fault)
 {
     int n = blockIdx.x;
-    int id = ids[n];
-    if ((unsigned)id >= (unsigned)vocab)
-    {
-        if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_EMBEDDING_ID, n, id, vocab);
-        return;
-    }
+    int id = mezo_embedding_id(ids, n, vocab, fault);
+    if (id < 0) return;
     mezo_i64 source = (mezo_i64)id * width;
     mezo_u64 row_first = first + (mezo_u64)source;
     float* out = output + (mezo_i64)n * width;
