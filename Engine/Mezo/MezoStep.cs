@@ -15,16 +15,13 @@ public sealed class MezoStep(TrainableSet trainable, double eps, double weightDe
     public double Eps { get; } = eps;
     public double WeightDecay { get; } = weightDecay;
 
-    /// <summary>The perturbation of one forward stream: +ε or −ε along z(seed).</summary>
-    public WeightPerturbation Perturbation(ulong seed, int sign) => new(Trainable, seed, sign * (float)Eps);
-
     /// <summary>
     /// Evaluates L+ and L− through <paramref name="losses"/> (which receives the +ε perturbation; its −ε twin is
     /// <see cref="Minus"/>), and returns them with g. Does not touch the weights.
     /// </summary>
     public (LossPair Losses, double ProjectedGradient) Evaluate(ulong seed, Func<WeightPerturbation, LossPair> losses)
     {
-        var pair = losses(Perturbation(seed, +1));
+        var pair = losses(new WeightPerturbation(Trainable, seed, (float)Eps));
         return (pair, (pair.Plus - pair.Minus) / (2 * Eps));
     }
 

@@ -52,7 +52,7 @@ public sealed class Transformer : IDisposable
     {
         CheckScoring(rows, targets, logProbs);
         ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), perturbation)];
-        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, [logProbs.Length], logProbs);
+        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, logProbs, []);
     }
 
     /// <summary>
@@ -72,13 +72,9 @@ public sealed class Transformer : IDisposable
         ReadOnlySpan<Stream> streams =
         [
             new(plusWs.ViewsFor(batch.BatchSize, batch.Length), plus),
-            new(minusWs.ViewsFor(batch.BatchSize, batch.Length), plus with { Scale = -plus.Scale }),
+            new(minusWs.ViewsFor(batch.BatchSize, batch.Length), MezoStep.Minus(plus)),
         ];
-        int n = plusLogProbs.Length;
-        var both = new float[2 * n];
-        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, [n, n], both);
-        both.AsSpan(0, n).CopyTo(plusLogProbs);
-        both.AsSpan(n, n).CopyTo(minusLogProbs);
+        LogProbsAtRows(streams, Forward(streams, batch), rows, targets, plusLogProbs, minusLogProbs);
     }
 
     /// <summary>Runs the batch and returns the logits (rows × V) at the given flat rows.</summary>
@@ -100,7 +96,7 @@ public sealed class Transformer : IDisposable
         CheckLogitsLength(logitRows, logits);
         ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), null)];
         var final = Forward(streams, batch);
-        LogProbsAtRows(streams, final, rows, targets, [logProbs.Length], logProbs);
+        LogProbsAtRows(streams, final, rows, targets, logProbs, []);
         LogitsAtRows(streams[0], final[0], logitRows, logits);
     }
 
@@ -297,18 +293,19 @@ public sealed class Transformer : IDisposable
                 Backend.Linear(input(st.Views), weight, t, Small(st, bias, st.Views.Workspace.PerturbedBias), output(st.Views));
             return;
         }
-        if (streams.Length == 1)
+        StreamPair<float> scales = default;
+        StreamPair<Tensor> inputs = default, outputs = default;
+        StreamPair<Tensor?> biases = default;
+        for (int i = 0; i < streams.Length; i++)
         {
-            var st = streams[0];
-            Backend.PerturbedLinear(weight, t, noise.Value, [st.Perturbation!.Scale], [input(st.Views)],
-                [Small(st, bias, st.Views.Workspace.PerturbedBias)], [output(st.Views)]);
-            return;
+            var st = streams[i];
+            scales[i] = st.Perturbation!.Scale;
+            inputs[i] = input(st.Views);
+            biases[i] = Small(st, bias, st.Views.Workspace.PerturbedBias);
+            outputs[i] = output(st.Views);
         }
-        Stream a = streams[0], b = streams[1];
-        Backend.PerturbedLinear(weight, t, noise.Value, [a.Perturbation!.Scale, b.Perturbation!.Scale],
-            [input(a.Views), input(b.Views)],
-            [Small(a, bias, a.Views.Workspace.PerturbedBias), Small(b, bias, b.Views.Workspace.PerturbedBias)],
-            [output(a.Views), output(b.Views)]);
+        int count = streams.Length;
+        Backend.PerturbedLinear(weight, t, noise.Value, scales[..count], inputs[..count], biases[..count], outputs[..count]);
     }
 
     private void Embedding(Stream st, Tensor table, Tensor ids, Tensor output, bool accumulate)
@@ -350,15 +347,15 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// Each stream's final hidden states gathered at the rows, the LM head, log-softmax at the targets; results land
-    /// in <paramref name="logProbs"/>, stream after stream (<paramref name="counts"/>: how many each). Each stream
+    /// Each stream's final hidden states gathered at the rows, the LM head, log-softmax at the targets; the first
+    /// stream's results land in <paramref name="first"/>, a second stream's in <paramref name="second"/>. Each stream
     /// has half of the first workspace's logits buffer (a single stream too, so its products have the shapes, and its
     /// results the bits, they have in lockstep). Rows that fit in half the buffer go in one product; more rows go
     /// through the vocabulary in slices, every row against each slice of the head (<see cref="IBackend.LogSoftmaxAccumulate"/>):
     /// a perturbed head then makes each weight's z once, whatever the number of rows.
     /// </summary>
     private void LogProbsAtRows(ReadOnlySpan<Stream> streams, Tensor[] finals, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
-        ReadOnlySpan<int> counts, Span<float> logProbs)
+        Span<float> first, Span<float> second)
     {
         int n = rows.Length, vocab = Spec.VocabSize;
         for (int i = 0; i < streams.Length; i++)
@@ -373,14 +370,12 @@ public sealed class Transformer : IDisposable
         if (n <= partRows)
         {
             LmHead(streams, 0, n, logits, partRows);
-            int offset = 0;
             for (int i = 0; i < streams.Length; i++)
             {
                 var ws = streams[i].Views.Workspace;
                 var result = ws.RowResults.View(new TensorShape(n));
                 Backend.LogSoftmaxGather(LogitsOf(logits, i, partRows, n), ws.Targets.View(new TensorShape(n)), result);
-                Backend.Download(result, logProbs.Slice(offset, counts[i]));
-                offset += counts[i];
+                Backend.Download(result, i == 0 ? first : second);
             }
             return;
         }
@@ -391,27 +386,26 @@ public sealed class Transformer : IDisposable
         foreach (var st in streams) Backend.Upload<float>(st.Views.Workspace.RowSoftmaxState.View(new TensorShape(n, 3)), start);
         int e = Spec.WordEmbeddingSize;
         var picked = streams[0].Views;
-        for (int first = 0; first < vocab; first += columns)
+        for (int column = 0; column < vocab; column += columns)
         {
-            int width = Math.Min(columns, vocab - first);
+            int width = Math.Min(columns, vocab - column);
             Linear(streams, v => v.Workspace.Picked.View(new TensorShape(n, e)), Weights.LmHead, null,
                 v => logits.View(new TensorShape(n, width), (ReferenceEquals(v, picked) ? 0 : 1) * partElements), WeightLayout.Linear,
-                new WeightSlice(first * (long)e, width));
+                new WeightSlice(column * (long)e, width));
             for (int i = 0; i < streams.Length; i++)
             {
                 var ws = streams[i].Views.Workspace;
-                Backend.LogSoftmaxAccumulate(logits.View(new TensorShape(n, width), i * partElements), ws.Targets.View(new TensorShape(n)), first,
+                Backend.LogSoftmaxAccumulate(logits.View(new TensorShape(n, width), i * partElements), ws.Targets.View(new TensorShape(n)), column,
                     ws.RowSoftmaxState.View(new TensorShape(n, 3)));
             }
         }
         var state = new float[3 * n];
-        int at = 0;
         for (int i = 0; i < streams.Length; i++)
         {
             Backend.Download(streams[i].Views.Workspace.RowSoftmaxState.View(new TensorShape(n, 3)), state);
-            for (int r = 0; r < counts[i]; r++)
-                logProbs[at + r] = (float)(state[3 * r + 2] - (state[3 * r] + Math.Log(state[3 * r + 1])));
-            at += counts[i];
+            var logProbs = i == 0 ? first : second;
+            for (int r = 0; r < n; r++)
+                logProbs[r] = (float)(state[3 * r + 2] - (state[3 * r] + Math.Log(state[3 * r + 1])));
         }
     }
 
@@ -483,6 +477,13 @@ public sealed class Transformer : IDisposable
 
     /// <summary>A weight stored as the architecture stores its projections (GPT-2: Conv1D, (in, out)), or as nn.Linear (out, in).</summary>
     private enum WeightLayout { Architecture, Linear }
+
+    /// <summary>One value per stream of a lockstep pass, on the stack.</summary>
+    [System.Runtime.CompilerServices.InlineArray(2)]
+    private struct StreamPair<T>
+    {
+        private T _first;
+    }
 
     /// <summary>One forward stream: the workspace views it computes in and the perturbation its weights carry (null: θ itself).</summary>
     internal readonly record struct Stream(ForwardViews Views, WeightPerturbation? Perturbation);

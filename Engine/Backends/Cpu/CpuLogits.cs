@@ -25,10 +25,7 @@ internal static unsafe class CpuLogits
                 {
                     var row = new ReadOnlySpan<float>(lp + r * vocab, vocab);
                     float max = TensorPrimitives.Max(row);
-                    var shifted = scratch.AsSpan(0, vocab);
-                    TensorPrimitives.Subtract(row, max, shifted);
-                    TensorPrimitives.Exp(shifted, shifted);
-                    double sum = TensorPrimitives.Sum<float>(shifted);
+                    double sum = SumOfExp(row, max, scratch);
                     op[r] = (float)(row[tp[r]] - max - Math.Log(sum));
                 }
             }
@@ -56,11 +53,8 @@ internal static unsafe class CpuLogits
                     var row = new ReadOnlySpan<float>(lp + r * width, width);
                     float* s = sp + 3 * r;
                     float max = Math.Max(s[0], TensorPrimitives.Max(row));
-                    var shifted = scratch.AsSpan(0, width);
-                    TensorPrimitives.Subtract(row, max, shifted);
-                    TensorPrimitives.Exp(shifted, shifted);
                     // exp(m − m') rescales the earlier chunks' sum to the new maximum (0 before the first chunk: m = −∞).
-                    s[1] = s[1] * MathF.Exp(s[0] - max) + TensorPrimitives.Sum<float>(shifted);
+                    s[1] = s[1] * MathF.Exp(s[0] - max) + SumOfExp(row, max, scratch);
                     s[0] = max;
                     long column = (long)tp[r] - firstColumn;
                     if (column >= 0 && column < width) s[2] = row[(int)column];
@@ -71,6 +65,15 @@ internal static unsafe class CpuLogits
                 ArrayPool<float>.Shared.Return(scratch);
             }
         });
+    }
+
+    /// <summary>Σ exp(x − max) over a row in float32, through <paramref name="scratch"/> (at least the row's length).</summary>
+    private static float SumOfExp(ReadOnlySpan<float> row, float max, float[] scratch)
+    {
+        var shifted = scratch.AsSpan(0, row.Length);
+        TensorPrimitives.Subtract(row, max, shifted);
+        TensorPrimitives.Exp(shifted, shifted);
+        return TensorPrimitives.Sum<float>(shifted);
     }
 
     public static void Argmax(Tensor logits, Tensor output)

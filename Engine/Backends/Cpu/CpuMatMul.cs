@@ -33,9 +33,7 @@ internal static unsafe class CpuMatMul
         float* b = bias is null ? null : Float32Bias(bias, n);
         if (k == 0)
         {
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++)
-                    c[(long)i * n + j] = b == null ? 0f : b[j];
+            BiasOnly(c, m, n, b);
         }
         else if (simd == SimdLevel.Avx512 && m <= GemmBlocking.StreamingMaxRows)
         {
@@ -65,13 +63,19 @@ internal static unsafe class CpuMatMul
             a[s] = inputs[s].Address;
             c[s] = outputs[s].Address;
             b[s] = biases[s] is { } bias ? (nint)Float32Bias(bias, n, s) : 0;
-            if (k == 0)
-                for (long i = 0; i < (long)m * n; i++)
-                    ((float*)c[s])[i] = b[s] == 0 ? 0f : ((float*)b[s])[i % n];
+            if (k == 0) BiasOnly((float*)c[s], m, n, (float*)b[s]);
         }
         if (k == 0) return;
         var w = new WeightMatrix((void*)weight.Address, weight.DType, weightTransposed, n, k);
         PackedGemm.RunPerturbed(a, m, w, noise.Seed, noise.FirstIndex, scales, b, c, SimdLevels.Best);
+    }
+
+    /// <summary>A product over K = 0: each output row is the bias, or zeros.</summary>
+    private static void BiasOnly(float* c, int m, int n, float* bias)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[(long)i * n + j] = bias == null ? 0f : bias[j];
     }
 
     private static float* Float32Bias(Tensor bias, int n, int stream = 0)
