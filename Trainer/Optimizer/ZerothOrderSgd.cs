@@ -37,7 +37,14 @@ public sealed class ZerothOrderSgd(TrainableSet trainable, double eps, double we
             if (!double.IsFinite(g)) throw new NonFiniteLossException(step, pair.Plus, pair.Minus);
             var r = new StepRecord(step, q, seed, g, eta, eps, pair.Plus, pair.Minus);
             record(r);
-            _step.Update(seed, eta, g);
+            try
+            {
+                _step.Update(seed, eta, g);
+            }
+            catch (OverflowException e)
+            {
+                throw new WeightOverflowException(step, e);
+            }
             records.Add(r);
         }
         return records;

@@ -138,6 +138,21 @@ public class ZerothOrderSgdTests
         Assert.That(model.Weights.Parameters.Select(p => ParameterValues.Read(p.Tensor)).ToArray(), Is.EqualTo(before));
     }
 
+    [Test]
+    public void AnUpdatePastTheLargestBFloat16IsAUserErrorNamingStepAndTensor()
+    {
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(_model, backend, DType.BF16);
+        var sgd = new ZerothOrderSgd(TrainableSet.Select(model.Weights, "fc1.weight"), Eps, weightDecay: 0, RunSeed, samples: 1);
+
+        // g = 1e39 with η = 1: every update of fc1 lands beyond the largest bf16 (3.39e38).
+        Assert.That(() => sgd.Step(StepNumber, 1.0, _ => new LossPair(1e36, -1e36), _ => { }),
+            Throws.InstanceOf<WeightOverflowException>()
+                .With.Property(nameof(WeightOverflowException.Step)).EqualTo(StepNumber)
+                .And.Message.Contains("model.decoder.layers.0.fc1.weight")
+                .And.Message.Contains("lower --lr"));
+    }
+
     private static void AssertBitsEqual(IReadOnlyList<float[]> actual, IReadOnlyList<float[]> expected, string what)
     {
         for (int k = 0; k < expected.Count; k++)
