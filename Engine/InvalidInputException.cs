@@ -10,7 +10,7 @@ public class InvalidInputException : Exception
     {
     }
 
-    public InvalidInputException(string message, Exception inner) : base(message, inner)
+    public InvalidInputException(string message, Exception? inner) : base(message, inner)
     {
     }
 }

@@ -65,19 +65,11 @@ internal sealed class MezoProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public (int ExitCode, string Output, string Error) WaitForExit()
-    {
-        if (!_process.WaitForExit(Timeout))
-        {
-            _process.Kill(entireProcessTree: true);
-            Assert.Fail($"{_commandLine} did not finish within {Timeout.TotalSeconds} s");
-        }
-        _process.WaitForExit(); // drains the asynchronous output readers
-        lock (_output) lock (_error) return (_process.ExitCode, _output.ToString(), _error.ToString());
-    }
+    /// <summary>The process id: mezo.dll runs inside the dotnet host, so this is the id mezo itself sees.</summary>
+    public int Id => _process.Id;
 
-    /// <summary>Polls (every millisecond) until <paramref name="condition"/> holds, then kills the process at once.</summary>
-    public void KillWhen(Func<bool> condition, string moment)
+    /// <summary>Polls (every millisecond) until <paramref name="condition"/> holds; fails if the process ends first or it never does.</summary>
+    public void WaitUntil(Func<bool> condition, string moment)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())
@@ -90,6 +82,31 @@ internal sealed class MezoProcess : IDisposable
             if (clock.Elapsed > Timeout) Assert.Fail($"{_commandLine}: {moment} did not come within {Timeout.TotalSeconds} s");
             Thread.Sleep(1);
         }
+    }
+
+    /// <summary>Sends a signal for real, as a terminal's Ctrl+C (INT) or a service manager's stop (TERM) does.</summary>
+    public void Signal(string name)
+    {
+        using var kill = Process.Start("kill", ["-s", name, Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.That(kill.ExitCode, Is.EqualTo(0), $"kill -s {name} {Id}");
+    }
+
+    public (int ExitCode, string Output, string Error) WaitForExit()
+    {
+        if (!_process.WaitForExit(Timeout))
+        {
+            _process.Kill(entireProcessTree: true);
+            Assert.Fail($"{_commandLine} did not finish within {Timeout.TotalSeconds} s");
+        }
+        _process.WaitForExit(); // drains the asynchronous output readers
+        lock (_output) lock (_error) return (_process.ExitCode, _output.ToString(), _error.ToString());
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, then kills the process at once.</summary>
+    public void KillWhen(Func<bool> condition, string moment)
+    {
+        WaitUntil(condition, moment);
         _process.Kill();
         _process.WaitForExit();
     }

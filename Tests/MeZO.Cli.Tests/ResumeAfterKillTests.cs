@@ -102,7 +102,8 @@ public class ResumeAfterKillTests
         Assert.That(RunState.Read(Path.Combine(run, "checkpoint")).CompletedSteps, Is.EqualTo(CheckpointEvery));
         Assert.That(Weights(run, "checkpoint"), Is.EqualTo(checkpoint), "the previous checkpoint is intact");
         Assert.That(Directory.EnumerateFileSystemEntries(run).Select(Path.GetFileName),
-            Is.EquivalentTo(new[] { "run.json", "trajectory.jsonl", "metrics.jsonl", "checkpoint" }), "nothing half-written is left");
+            Is.EquivalentTo(new[] { "run.json", "trajectory.jsonl", "metrics.jsonl", "checkpoint", RunFolderLock.LockFileName }),
+            "nothing half-written is left (the lock file stays: deleting it would let two processes lock two files)");
 
         var finished = MezoProcess.Run(Train(run, resume: true, evalEvery: 0));
         Assert.That(finished.ExitCode, Is.EqualTo(0), finished.Error);

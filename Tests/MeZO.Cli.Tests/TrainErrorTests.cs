@@ -50,11 +50,17 @@ public class TrainErrorTests
         File.WriteAllLines(path, lines);
     }
 
-    private string[] Train(string data, string run, params string[] more) =>
-    [
-        "train", "--model", _model, "--task", "sst2", "--data", data, "--out", run, "--train-examples", "32", "--eval-examples", "8",
-        "--test-examples", "8", "--steps", "4", "--batch-size", "4", "--checkpoint-every", "2", .. more,
-    ];
+    /// <summary>A small run's arguments; an option in <paramref name="more"/> replaces the one given here (a repeated option is an error).</summary>
+    private string[] Train(string data, string run, params string[] more)
+    {
+        string[] defaults =
+        [
+            "--model", _model, "--task", "sst2", "--data", data, "--out", run, "--train-examples", "32", "--eval-examples", "8",
+            "--test-examples", "8", "--steps", "4", "--batch-size", "4", "--checkpoint-every", "2",
+        ];
+        var kept = defaults.Chunk(2).Where(pair => !more.Contains(pair[0])).SelectMany(pair => pair);
+        return ["train", .. kept, .. more];
+    }
 
     private static void AssertOneLineError((int ExitCode, string Output, string Error) result, string fragment)
     {
@@ -134,12 +140,14 @@ public class TrainErrorTests
         string run = NewFolder("run");
         Assert.That(MezoProcess.Run(Train(_data, run)).ExitCode, Is.EqualTo(0));
 
-        AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume", "--lr", "0.5")), "was made with other settings (LearningRate: 1E-06 → 0.5)");
+        AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume", "--lr", "0.5")),
+            "was made with other settings (--lr 0.5 given, the run's is 1E-06); leave them out");
 
         // The same files in another folder: a different --model.
         string copy = NewFolder("model");
         foreach (string file in Directory.EnumerateFiles(_model)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
-        AssertOneLineError(MezoProcess.Run([.. Train(_data, run, "--resume").Select(a => a == _model ? copy : a)]), "was made with other settings (Model: ");
+        AssertOneLineError(MezoProcess.Run([.. Train(_data, run, "--resume").Select(a => a == _model ? copy : a)]),
+            $"was made with other settings (--model {copy} given, the run's is {_model})");
 
         // The same folder holding other weights.
         string moved = _model + ".moved";
@@ -153,7 +161,8 @@ public class TrainErrorTests
                 stream.Seek(-4, SeekOrigin.End); // the last float of the last tensor (a norm weight or bias: 1 or 0)
                 stream.Write([0, 0, 0, 0x40]); // 2.0f
             }
-            AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume")), $"the weights in {_model} are not the ones the run started from");
+            AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume")),
+                $"--resume: {Path.Combine(_model, "model.safetensors")} has changed since the run started");
         }
         finally
         {
@@ -184,8 +193,8 @@ public class TrainErrorTests
         var result = MezoProcess.Run(args);
 
         AssertOneLineError(result, $"the loss became non-finite at step {poisoned} ");
-        Assert.That(result.Error, Does.Contain("the last good checkpoint is kept"));
         long lastGood = (poisoned - 1) / 3 * 3;
+        Assert.That(result.Error, Does.Contain($"training stopped, the last good checkpoint (step {lastGood}) is kept in {Path.Combine(run, "checkpoint")}"));
         Assert.That(RunState.Read(Path.Combine(run, "checkpoint")).CompletedSteps, Is.EqualTo(lastGood));
         Assert.That(Directory.Exists(Path.Combine(run, "model")), Is.False, "no final model");
         var (records, _) = TrajectoryLog.Read(Path.Combine(run, TrajectoryLog.FileName));
@@ -202,6 +211,8 @@ public class TrainErrorTests
 
         AssertOneLineError(result, "the loss became non-finite at step 1 ");
         Assert.That(Directory.Exists(Path.Combine(run, "checkpoint")), Is.False, "no checkpoint of the blown-up weights");
+        Assert.That(result.Error, Does.Contain("training stopped, before its first checkpoint: the run folder holds no trained weights")
+            .And.Not.Contain("checkpoint is kept"), "no checkpoint is promised that does not exist");
     }
 
     /// <summary>

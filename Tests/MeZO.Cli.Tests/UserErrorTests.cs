@@ -37,7 +37,10 @@ public sealed class UserErrorTests
     {
         TestCaseData Case(string name, string fragment, params string[] args) => new TestCaseData(args, fragment).SetName("Mistake_" + name);
         yield return Case("MissingModel", "--model is required", "score", "--ids", "1,2");
-        yield return Case("ModelWithoutValue", "option --model needs a value", "score", "--ids", "1,2", "--model");
+        yield return Case("ModelWithoutValue", "--model has no value", "score", "--ids", "1,2", "--model");
+        yield return Case("RepeatedOption", "--ids is given twice", "score", "--model", "{tiny}", "--ids", "1", "--ids", "2");
+        yield return Case("RepeatedOptionInline", "--model is given twice", "score", "--model", "{tiny}", "--model={tiny}", "--ids", "1");
+        yield return Case("OptionTakenAsValue", "--steps has no value", "train", "--steps", "--out", "{missing}");
         yield return Case("UnknownOption", "unknown option --bogus", "score", "--model", "{tiny}", "--ids", "1", "--bogus");
         yield return Case("UnknownCommand", "unknown command 'frobnicate'", "frobnicate", "--model", "{tiny}");
         yield return Case("NonexistentFolder", "does not exist", "score", "--model", "{missing}", "--ids", "1");

@@ -24,7 +24,8 @@ public static class DatasetSplits
     /// Samples the three sets. A count of 0 skips that set (and a split that is not needed is not read). When the training
     /// split holds fewer than trainExamples + evalExamples examples, all of them are taken and divided between train and
     /// validation in the proportion asked (validation gets ⌊n·eval/(train+eval)⌋); when the validation split holds fewer than
-    /// testExamples, all of it is the test set. Either is reported in <see cref="SampledSplits.Notes"/>. A set that was asked
+    /// testExamples, all of it is the test set. Either is reported in <see cref="SampledSplits.Notes"/>. The files read, with
+    /// their SHA-256, are in <see cref="SampledSplits.Files"/>. A set that was asked
     /// for and ends up empty throws <see cref="TaskDataException"/>.
     /// </summary>
     public static SampledSplits Sample(ITask task, string dataDir, int trainExamples, int evalExamples, int testExamples, ulong seed)
@@ -33,12 +34,13 @@ public static class DatasetSplits
         ArgumentOutOfRangeException.ThrowIfNegative(evalExamples);
         ArgumentOutOfRangeException.ThrowIfNegative(testExamples);
         var notes = new List<string>();
+        var data = new DataFolder(dataDir);
 
         TaskExample[] train = [], validation = [];
         long wanted = (long)trainExamples + evalExamples;
         if (wanted > 0)
         {
-            IReadOnlyList<TaskExample> pool = task.LoadTrain(dataDir);
+            IReadOnlyList<TaskExample> pool = task.LoadTrain(data);
             TaskExample[] drawn = Draw(pool, (int)Math.Min(wanted, pool.Count), seed);
             int validationCount = evalExamples;
             if (drawn.Length < wanted)
@@ -57,7 +59,7 @@ public static class DatasetSplits
         TaskExample[] test = [];
         if (testExamples > 0)
         {
-            IReadOnlyList<TaskExample> pool = task.LoadTest(dataDir);
+            IReadOnlyList<TaskExample> pool = task.LoadTest(data);
             test = Draw(pool, Math.Min(testExamples, pool.Count), seed);
             if (test.Length < testExamples && pool.Count > 0)
                 notes.Add($"{task.Name}: the official validation split has {pool.Count} examples, fewer than the " +
@@ -65,7 +67,7 @@ public static class DatasetSplits
             RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the official validation split", "--test-examples");
         }
 
-        return new SampledSplits(train, validation, test, notes);
+        return new SampledSplits(train, validation, test, notes, data.FilesRead);
     }
 
     /// <summary>The first <paramref name="count"/> examples of the seeded permutation of <paramref name="pool"/>.</summary>

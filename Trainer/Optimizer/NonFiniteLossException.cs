@@ -1,19 +1,13 @@
-using MeZO.Engine;
-
 namespace MeZO.Trainer.Optimizer;
 
-/// <summary>The loss became NaN or infinite: training stops, keeping the last good checkpoint.</summary>
-public sealed class NonFiniteLossException : InvalidInputException
+/// <summary>The loss became NaN or infinite: training stops.</summary>
+public sealed class NonFiniteLossException : TrainingStoppedException
 {
     /// <summary>L+ or L− of a step's perturbation was not finite.</summary>
     public NonFiniteLossException(long step, double lossPlus, double lossMinus)
-        : base($"the loss became non-finite at step {step} (L+ = {lossPlus}, L− = {lossMinus}); training stopped, the last good checkpoint is kept") =>
-        Step = step;
+        : base($"the loss became non-finite at step {step} (L+ = {lossPlus}, L− = {lossMinus})", step) { }
 
     /// <summary>The loss at the weights about to be saved after <paramref name="step"/> steps was not finite.</summary>
     public NonFiniteLossException(long step, double loss)
-        : base($"the loss became non-finite at step {step} (L = {loss} at the weights the step's checkpoint would save); training stopped, the last good checkpoint is kept") =>
-        Step = step;
-
-    public long Step { get; }
+        : base($"the loss became non-finite at step {step} (L = {loss} at the weights the step's checkpoint would save)", step) { }
 }

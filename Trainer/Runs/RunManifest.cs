@@ -4,12 +4,20 @@ using MeZO.Engine;
 
 namespace MeZO.Trainer.Runs;
 
-/// <summary>run.json: the settings, the base model (path and SHA-256 of each weight file) and the engine version.</summary>
+/// <summary>
+/// run.json: the settings, the engine version, and the SHA-256 of every file the run depends on: the base model's weight
+/// files, its config and tokenizer files, and the task data files read. A resume refuses any of them changed, since each
+/// changes the trajectory (config.json's rope_theta, a reshuffled train.tsv) while the run would still finish with exit 0.
+/// </summary>
 public sealed record RunManifest
 {
     public required TrainSettings Settings { get; init; }
     public required string BaseModel { get; init; }
     public required IReadOnlyDictionary<string, string> BaseWeightsSha256 { get; init; }
+    /// <summary>config.json, tokenizer.json and the other side files of the base model; null in run folders made before they were recorded.</summary>
+    public IReadOnlyDictionary<string, string>? BaseFilesSha256 { get; init; }
+    /// <summary>The task data files read, by name in the data folder; null in run folders made before they were recorded.</summary>
+    public IReadOnlyDictionary<string, string>? DataFilesSha256 { get; init; }
     public required string EngineVersion { get; init; }
     public required long TrainableParameters { get; init; }
     public required DateTimeOffset Created { get; init; }
@@ -19,11 +27,17 @@ public sealed record RunManifest
     /// <summary>SHA-256 of each weight file of a model folder, by file name.</summary>
     public static IReadOnlyDictionary<string, string> HashWeights(string modelDirectory)
     {
-        string[] weightFiles;
-        using (var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory))
-            weightFiles = [.. reader.WeightFiles];
+        using var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory);
+        return Hash(reader.WeightFiles);
+    }
+
+    /// <summary>SHA-256 of the base model's config, tokenizer and other side files that exist, by file name.</summary>
+    public static IReadOnlyDictionary<string, string> HashSideFiles(string modelDirectory) => Hash(RunFolder.ModelSideFiles(modelDirectory));
+
+    private static SortedDictionary<string, string> Hash(IEnumerable<string> files)
+    {
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (string file in weightFiles)
+        foreach (string file in files)
         {
             using var stream = File.OpenRead(file);
             hashes[Path.GetFileName(file)] = Convert.ToHexStringLower(SHA256.HashData(stream));
@@ -32,8 +46,45 @@ public sealed record RunManifest
     }
 
     /// <summary>Whether <paramref name="modelDirectory"/> holds exactly the weights this run started from.</summary>
-    public bool MatchesBase(string modelDirectory) =>
-        HashWeights(modelDirectory).OrderBy(h => h.Key).SequenceEqual(BaseWeightsSha256.OrderBy(h => h.Key));
+    public bool MatchesBase(string modelDirectory) => Differs(BaseWeightsSha256, HashWeights(modelDirectory)) is null;
+
+    /// <summary>
+    /// Throws, naming the first file, when the base model's weights or side files are not those the run started from.
+    /// Runs made before side files were recorded are checked on their weights, with a note in <paramref name="notes"/>.
+    /// </summary>
+    public void RequireSameBase(string modelDirectory, string manifestPath, ICollection<string> notes)
+    {
+        RequireSame(BaseWeightsSha256, HashWeights(modelDirectory), modelDirectory, manifestPath);
+        if (BaseFilesSha256 is null)
+            notes.Add($"{manifestPath} records no hashes of config.json and tokenizer.json (an older run folder); they are not checked");
+        else
+            RequireSame(BaseFilesSha256, HashSideFiles(modelDirectory), modelDirectory, manifestPath);
+    }
+
+    /// <summary>Throws, naming the first file, when the data files read now are not those the run was trained on.</summary>
+    public void RequireSameData(string dataDirectory, IReadOnlyDictionary<string, string> filesRead, string manifestPath, ICollection<string> notes)
+    {
+        if (DataFilesSha256 is null)
+            notes.Add($"{manifestPath} records no hashes of the task data files (an older run folder); they are not checked");
+        else
+            RequireSame(DataFilesSha256, filesRead, dataDirectory, manifestPath);
+    }
+
+    /// <summary>The first file name whose hash differs or that is on one side only, or null when both agree.</summary>
+    private static string? Differs(IReadOnlyDictionary<string, string> recorded, IReadOnlyDictionary<string, string> now) =>
+        recorded.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
+            .FirstOrDefault(name => recorded.GetValueOrDefault(name) != now.GetValueOrDefault(name));
+
+    private static void RequireSame(IReadOnlyDictionary<string, string> recorded, IReadOnlyDictionary<string, string> now,
+        string folder, string manifestPath)
+    {
+        if (Differs(recorded, now) is not { } name) return;
+        string problem = !now.ContainsKey(name) ? "is gone"
+            : !recorded.ContainsKey(name) ? "was not there when the run started"
+            : "has changed since the run started (its SHA-256 differs from the one recorded)";
+        throw new InvalidInputException($"--resume: {Path.Combine(folder, name)} {problem} ({manifestPath}); " +
+                                        "restore it, or start a new run");
+    }
 
     public static string EngineVersionString =>
         typeof(InvalidInputException).Assembly.GetName().Version?.ToString(3) ?? "unknown";

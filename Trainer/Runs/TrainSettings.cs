@@ -69,6 +69,19 @@ public sealed record TrainSettings
         MaxLength = MaxLength,
     };
 
-    /// <summary>The settings that decide the trajectory; everything but where the run lives and how often it logs.</summary>
-    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "" };
+    /// <summary>
+    /// The settings that decide the trajectory up to a step: everything but how often the run logs, the backend it runs on
+    /// (CPU and CUDA steps are bit-identical) and the number of steps (a constant-rate run may be extended).
+    /// </summary>
+    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "", Steps = 0 };
+
+    /// <summary>The model and data folders as full paths, so a run folder does not depend on where it was started from.</summary>
+    public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };
+
+    /// <summary>Each property whose value differs, with this value as the run's and <paramref name="given"/>'s as given.</summary>
+    public IReadOnlyList<SettingDifference> DifferencesFrom(TrainSettings given) =>
+        typeof(TrainSettings).GetProperties()
+            .Where(p => !Equals(p.GetValue(this), p.GetValue(given)))
+            .Select(p => new SettingDifference(p.Name, p.GetValue(this), p.GetValue(given)))
+            .ToArray();
 }

@@ -23,12 +23,12 @@ internal sealed class DropTask : ITask
     public string DataLayout =>
         "drop_dataset_train.json (the training split) and drop_dataset_dev.json (the official validation split), DROP JSON";
 
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) =>
-        Load(DataFiles.Require(Name, dataDir, "drop_dataset_train.json", "the DROP training split (official JSON)", DataLayout),
+    public IReadOnlyList<TaskExample> LoadTrain(DataFolder data) =>
+        Load(data.Require(Name, "drop_dataset_train.json", "the DROP training split (official JSON)", DataLayout),
             train: true);
 
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) =>
-        Load(DataFiles.Require(Name, dataDir, "drop_dataset_dev.json", "the DROP validation split (official JSON)", DataLayout),
+    public IReadOnlyList<TaskExample> LoadTest(DataFolder data) =>
+        Load(data.Require(Name, "drop_dataset_dev.json", "the DROP validation split (official JSON)", DataLayout),
             train: false);
 
     public PromptedExample Render(TaskExample example)

@@ -1,3 +1,5 @@
+using MeZO.Trainer.Data;
+
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
@@ -11,14 +13,14 @@ public interface ITask
 
     TaskKind Kind { get; }
 
-    /// <summary>The files <paramref name="dataDir"/> must hold, for help texts and errors.</summary>
+    /// <summary>The files the data folder must hold, for help texts and errors.</summary>
     string DataLayout { get; }
 
     /// <summary>The official training split, in file order; train and validation examples are sampled from it.</summary>
-    IReadOnlyList<TaskExample> LoadTrain(string dataDir);
+    IReadOnlyList<TaskExample> LoadTrain(DataFolder data);
 
     /// <summary>The official validation split (the paper reports it as test), in file order.</summary>
-    IReadOnlyList<TaskExample> LoadTest(string dataDir);
+    IReadOnlyList<TaskExample> LoadTest(DataFolder data);
 
     /// <summary>The example as MeZO's template casts it. Only examples this task loaded can be rendered.</summary>
     PromptedExample Render(TaskExample example);

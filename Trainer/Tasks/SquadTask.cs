@@ -17,11 +17,11 @@ internal sealed class SquadTask : ITask
     public string DataLayout =>
         "train-v1.1.json (the training split) and dev-v1.1.json (the official validation split), SQuAD v1.1 JSON";
 
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) =>
-        Load(DataFiles.Require(Name, dataDir, "train-v1.1.json", "the SQuAD v1.1 training split (official JSON)", DataLayout));
+    public IReadOnlyList<TaskExample> LoadTrain(DataFolder data) =>
+        Load(data.Require(Name, "train-v1.1.json", "the SQuAD v1.1 training split (official JSON)", DataLayout));
 
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) =>
-        Load(DataFiles.Require(Name, dataDir, "dev-v1.1.json", "the SQuAD v1.1 validation split (official JSON)", DataLayout));
+    public IReadOnlyList<TaskExample> LoadTest(DataFolder data) =>
+        Load(data.Require(Name, "dev-v1.1.json", "the SQuAD v1.1 validation split (official JSON)", DataLayout));
 
     public PromptedExample Render(TaskExample example)
     {

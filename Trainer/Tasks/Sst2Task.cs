@@ -21,18 +21,18 @@ internal sealed class Sst2Task : ITask
         "train.tsv and dev.tsv (together GLUE's SST-2 training split) and test.tsv (GLUE's validation split, the paper's test), " +
         "each with the header line sentence<TAB>label";
 
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir)
+    public IReadOnlyList<TaskExample> LoadTrain(DataFolder data)
     {
         var examples = new List<TaskExample>();
-        Read(Require(dataDir, "train.tsv", "the first part of GLUE's SST-2 training split"), examples);
-        Read(Require(dataDir, "dev.tsv", "the second part of GLUE's SST-2 training split"), examples);
+        Read(Require(data, "train.tsv", "the first part of GLUE's SST-2 training split"), examples);
+        Read(Require(data, "dev.tsv", "the second part of GLUE's SST-2 training split"), examples);
         return examples;
     }
 
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir)
+    public IReadOnlyList<TaskExample> LoadTest(DataFolder data)
     {
         var examples = new List<TaskExample>();
-        Read(Require(dataDir, "test.tsv", "GLUE's SST-2 validation split with labels"), examples);
+        Read(Require(data, "test.tsv", "GLUE's SST-2 validation split with labels"), examples);
         return examples;
     }
 
@@ -45,8 +45,8 @@ internal sealed class Sst2Task : ITask
         return TemplateOutput.Build(example, $"{text} It was", verbalized, label, [Verbalizer[label]]);
     }
 
-    private string Require(string dataDir, string file, string role) =>
-        DataFiles.Require(Name, dataDir, file, role, DataLayout);
+    private string Require(DataFolder data, string file, string role) =>
+        data.Require(Name, file, role, DataLayout);
 
     private static void Read(string path, List<TaskExample> examples)
     {

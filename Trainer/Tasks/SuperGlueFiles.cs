@@ -10,11 +10,11 @@ internal static class SuperGlueFiles
 {
     public const string Layout = "train.jsonl (the training split) and val.jsonl (the official validation split), SuperGLUE jsonl";
 
-    public static List<TaskExample> Load(string task, string dataDir, bool train, Action<JsonRecord, List<TaskExample>> read)
+    public static List<TaskExample> Load(string task, DataFolder data, bool train, Action<JsonRecord, List<TaskExample>> read)
     {
         string path = train
-            ? DataFiles.Require(task, dataDir, "train.jsonl", "the SuperGLUE training split as jsonl", Layout)
-            : DataFiles.Require(task, dataDir, "val.jsonl", "the official SuperGLUE validation split as jsonl", Layout);
+            ? data.Require(task, "train.jsonl", "the SuperGLUE training split as jsonl", Layout)
+            : data.Require(task, "val.jsonl", "the official SuperGLUE validation split as jsonl", Layout);
         var examples = new List<TaskExample>();
         JsonFiles.ForEachLine(path, record => read(record, examples));
         return examples;

@@ -14,9 +14,9 @@ internal abstract class SuperGlueTask : ITask
 
     public string DataLayout => SuperGlueFiles.Layout;
 
-    public IReadOnlyList<TaskExample> LoadTrain(string dataDir) => SuperGlueFiles.Load(Name, dataDir, train: true, Read);
+    public IReadOnlyList<TaskExample> LoadTrain(DataFolder data) => SuperGlueFiles.Load(Name, data, train: true, Read);
 
-    public IReadOnlyList<TaskExample> LoadTest(string dataDir) => SuperGlueFiles.Load(Name, dataDir, train: false, Read);
+    public IReadOnlyList<TaskExample> LoadTest(DataFolder data) => SuperGlueFiles.Load(Name, data, train: false, Read);
 
     public abstract PromptedExample Render(TaskExample example);
 

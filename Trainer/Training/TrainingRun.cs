@@ -18,16 +18,31 @@ public sealed record TrainResult(EvalResult? ValidationBefore, EvalResult? Valid
 /// </summary>
 public sealed class TrainingRun(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress = null)
 {
+    private readonly TrainSettings settings = settings.WithFullPaths();
+    private long _completedSteps = -1, _checkpointStep = -1;
+
+    /// <summary>Steps completed so far; -1 before training began. Safe to read from another thread (a signal handler).</summary>
+    public long CompletedSteps => Volatile.Read(ref _completedSteps);
+
+    /// <summary>The step of the last checkpoint in the run folder, or -1 when it has none. Safe to read from another thread.</summary>
+    public long CheckpointStep => Volatile.Read(ref _checkpointStep);
+
     public TrainResult Run()
     {
         var run = new RunFolder(outDirectory);
         Validate(run);
         var clock = Stopwatch.StartNew();
+        // Held until the run ends: a second process on the same folder would interleave two runs' files.
+        using var owner = RunFolderLock.Acquire(run.Directory);
+        var manifest = resume ? CheckResume(run) : CheckNew(run);
 
         using var session = TrainingSession.Open(settings.SessionOptions());
         BatchObjective.Validate(session.Task.Kind, settings.Objective);
         if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
-        foreach (string note in session.Notes) log.WriteLine("note: " + note);
+        var notes = new List<string>(session.Notes);
+        if (manifest is not null)
+            manifest.RequireSameData(settings.Data, session.DataFiles, run.Manifest, notes);
+        foreach (string note in notes) log.WriteLine("note: " + note);
 
         var trainable = TrainableSet.Select(session.Model.Weights, settings.Trainable);
         var optimizer = new ZerothOrderSgd(trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
@@ -43,16 +58,24 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         var best = new BestValidation();
         EvalResult? validationBefore = null, testBefore = null;
         long trajectoryBytes = 0;
-        if (resume)
+        if (manifest is not null)
+        {
             (startStep, startSample, validationBefore, trajectoryBytes) = Restore(run, session, optimizer, best);
+            if (manifest.Settings.Steps != settings.Steps)
+            {
+                log.WriteLine($"extending the run from {manifest.Settings.Steps} to {settings.Steps} steps");
+                (manifest with { Settings = manifest.Settings with { Steps = settings.Steps } }).Write(run.Directory);
+            }
+        }
         else
         {
-            System.IO.Directory.CreateDirectory(run.Directory);
             new RunManifest
             {
                 Settings = settings,
-                BaseModel = Path.GetFullPath(settings.Model),
+                BaseModel = settings.Model,
                 BaseWeightsSha256 = RunManifest.HashWeights(settings.Model),
+                BaseFilesSha256 = RunManifest.HashSideFiles(settings.Model),
+                DataFilesSha256 = session.DataFiles,
                 EngineVersion = RunManifest.EngineVersionString,
                 TrainableParameters = trainable.ElementCount,
                 Created = DateTimeOffset.UtcNow,
@@ -70,6 +93,40 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             best.Offer(validationBefore, 0, run, session, settings);
         }
 
+        Volatile.Write(ref _completedSteps, startStep);
+        try
+        {
+            Train(run, session, optimizer, schedule, batches, objective, best, trajectory, metrics, startStep, startSample);
+        }
+        catch (TrainingStoppedException stopped)
+        {
+            throw new InvalidInputException($"{stopped.Message}; training stopped, {WhatIsKept(run)}", stopped);
+        }
+        progress?.Done();
+
+        session.Model.Weights.Save(run.Model, RunFolder.ModelSideFiles(settings.Model));
+        SaveCheckpoint(run, session, new RunState(settings.Steps, best.Metric, best.Step));
+        EvalResult? validationBest = null;
+        if (best.Step is > 0 && Directory.Exists(run.Best))
+        {
+            // The test split is scored with the weights of the best validation result, as MeZO reports it.
+            session.Model.Weights.Restore(run.Best);
+            validationBest = new EvalResult(session.Evaluator.Metric, best.Metric!.Value, null, session.Validation.Count);
+        }
+        var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
+        Plots.Write(run);
+        return new TrainResult(validationBefore, validationBest, best.Step, testBefore, test, settings.Steps, clock.Elapsed,
+            session.Backend.Memory.PeakTotal);
+    }
+
+    /// <summary>
+    /// The steps from <paramref name="startStep"/> (its samples from <paramref name="startSample"/>) to the last, with their
+    /// logging, validations and checkpoints; ends by checking the final weights' loss is finite.
+    /// </summary>
+    private void Train(RunFolder run, TrainingSession session, ZerothOrderSgd optimizer, LearningRateSchedule schedule,
+        BatchSchedule batches, BatchObjective objective, BestValidation best, TrajectoryLog trajectory, MetricsLog metrics,
+        long startStep, int startSample)
+    {
         var window = new List<double>();
         var stepClock = Stopwatch.StartNew();
         long tokensAtWindow = session.Scorer.TokensProcessed;
@@ -80,6 +137,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
                 step == startStep ? startSample : 0);
             foreach (var r in records) window.Add((r.LossPlus + r.LossMinus) / 2);
             long done = step + 1;
+            Volatile.Write(ref _completedSteps, done);
 
             if (done % Math.Max(1, settings.LogEvery) == 0 || done == settings.Steps)
             {
@@ -109,23 +167,14 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
                 SaveCheckpoint(run, session, new RunState(done, best.Metric, best.Step));
             }
         }
-        progress?.Done();
-
         RequireFiniteLoss(settings.Steps, batches, session, objective);
-        session.Model.Weights.Save(run.Model, RunFolder.ModelSideFiles(settings.Model));
-        SaveCheckpoint(run, session, new RunState(settings.Steps, best.Metric, best.Step));
-        EvalResult? validationBest = null;
-        if (best.Step is > 0 && Directory.Exists(run.Best))
-        {
-            // The test split is scored with the weights of the best validation result, as MeZO reports it.
-            session.Model.Weights.Restore(run.Best);
-            validationBest = new EvalResult(session.Evaluator.Metric, best.Metric!.Value, null, session.Validation.Count);
-        }
-        var test = Evaluate(session, session.Test, "test", settings.Steps, metrics, log);
-        Plots.Write(run);
-        return new TrainResult(validationBefore, validationBest, best.Step, testBefore, test, settings.Steps, clock.Elapsed,
-            session.Backend.Memory.PeakTotal);
     }
+
+    /// <summary>What a stopped run leaves to come back to: its last checkpoint, if it has one.</summary>
+    private static string WhatIsKept(RunFolder run) =>
+        Directory.Exists(run.Checkpoint)
+            ? $"the last good checkpoint (step {RunState.Read(run.Checkpoint).CompletedSteps}) is kept in {run.Checkpoint}"
+            : "before its first checkpoint: the run folder holds no trained weights";
 
     /// <summary>Validation runs every EvalEvery steps and after the last step.</summary>
     private bool IsValidationStep(long done) => settings.EvalEvery > 0 && (done % settings.EvalEvery == 0 || done == settings.Steps);
@@ -141,29 +190,40 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         if (settings.WeightDecay < 0) throw new InvalidInputException("--weight-decay must not be negative");
         if (settings.EvalEvery < 0 || settings.CheckpointEvery < 0 || settings.LogEvery < 0)
             throw new InvalidInputException("--eval-every, --checkpoint-every and --log-every must not be negative (0: never)");
-        if (run.HoldsRun && !resume)
-            throw new InvalidInputException($"{run.Directory} already holds a run; pass --resume to continue it or choose another --out");
-        if (!run.HoldsRun && resume)
-            throw new InvalidInputException($"{run.Directory} holds no run to resume (no {RunManifest.FileName})");
-        if (resume)
-        {
-            var manifest = RunManifest.Read(run.Directory);
-            var before = manifest.Settings.WithoutBookkeeping();
-            var now = settings.WithoutBookkeeping() with { Model = Path.GetFullPath(settings.Model) };
-            before = before with { Model = Path.GetFullPath(before.Model) };
-            if (before != now)
-                throw new InvalidInputException($"--resume: {run.Manifest} was made with other settings ({Differences(before, now)}); resume with the same options");
-            if (!manifest.MatchesBase(settings.Model))
-                throw new InvalidInputException($"--resume: the weights in {settings.Model} are not the ones the run started from ({run.Manifest})");
-        }
+        if (File.Exists(run.Directory)) throw new InvalidInputException($"--out {run.Directory} is a file, not a run folder");
+        if (resume && !Directory.Exists(run.Directory)) throw NoRunToResume(run);
     }
 
-    private static string Differences(TrainSettings a, TrainSettings b)
+    private static InvalidInputException NoRunToResume(RunFolder run) =>
+        new($"{run.Directory} holds no run to resume (no {RunManifest.FileName})");
+
+    /// <summary>A new run needs a folder that holds none (checked under the lock: another process may have just made one).</summary>
+    private RunManifest? CheckNew(RunFolder run)
     {
-        var diffs = typeof(TrainSettings).GetProperties()
-            .Where(p => !Equals(p.GetValue(a), p.GetValue(b)))
-            .Select(p => $"{p.Name}: {p.GetValue(a)} → {p.GetValue(b)}");
-        return string.Join(", ", diffs);
+        if (run.HoldsRun)
+            throw new InvalidInputException($"{run.Directory} already holds a run; pass --resume to continue it or choose another --out");
+        return null;
+    }
+
+    /// <summary>
+    /// The run's manifest, once the settings given equal the run's (all but the bookkeeping ones; a constant-rate run may
+    /// be given more steps) and the base model's weights, config and tokenizer are the files the run started from.
+    /// </summary>
+    private RunManifest CheckResume(RunFolder run)
+    {
+        if (!run.HoldsRun) throw NoRunToResume(run);
+        var manifest = RunManifest.Read(run.Directory);
+        var recorded = manifest.Settings.WithFullPaths();
+        var differences = recorded.WithoutBookkeeping().DifferencesFrom(settings.WithoutBookkeeping());
+        if (differences.Count > 0) throw new SettingsMismatchException(run.Manifest, differences);
+        // The linear schedule's rate at every step depends on the total: more steps would change the steps already taken.
+        if (settings.Steps != recorded.Steps && settings.Schedule != ScheduleKind.Constant)
+            throw new InvalidInputException($"--resume: --steps {settings.Steps} differs from the run's {recorded.Steps}; only a run " +
+                                            "with the constant schedule can be extended (the linear rate depends on the total steps)");
+        var notes = new List<string>();
+        manifest.RequireSameBase(settings.Model, run.Manifest, notes);
+        foreach (string note in notes) log.WriteLine("note: " + note);
+        return manifest;
     }
 
     /// <summary>
@@ -182,10 +242,14 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             var state = RunState.Read(run.Checkpoint);
             session.Model.Weights.Restore(run.Checkpoint);
             checkpointStep = state.CompletedSteps;
+            Volatile.Write(ref _checkpointStep, checkpointStep);
             best.Restore(state.BestMetric, state.BestStep);
         }
         var (records, bytes) = File.Exists(run.Trajectory) ? TrajectoryLog.Read(run.Trajectory) : ([], 0);
         var replayed = records.Where(r => r.Step >= checkpointStep).ToArray();
+        long done = replayed.Length > 0 ? replayed[^1].Step + 1 : checkpointStep;
+        if (done > settings.Steps)
+            throw new InvalidInputException($"--resume: --steps {settings.Steps} is fewer than the {done} steps the run has taken ({run.Trajectory})");
         EvalResult? validationBefore = null;
         if (checkpointStep == 0 && replayed.Length > 0 && session.Validation.Count > 0)
         {
@@ -233,6 +297,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             string stateFile = Path.Combine(pending, RunState.FileName);
             AtomicFile.WriteAllText(stateFile, state.ToJson());
             session.Model.Weights.Save(run.Checkpoint, RunFolder.ModelSideFiles(settings.Model).Append(stateFile));
+            Volatile.Write(ref _checkpointStep, state.CompletedSteps);
         }
         finally
         {

@@ -15,7 +15,8 @@ public sealed class TrainingSession : IDisposable
 {
     private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
         IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
-        IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes)
+        IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes,
+        IReadOnlyDictionary<string, string> dataFiles)
     {
         Backend = backend;
         Model = model;
@@ -26,6 +27,7 @@ public sealed class TrainingSession : IDisposable
         Test = test;
         Scorer = scorer;
         Notes = notes;
+        DataFiles = dataFiles;
         Evaluator = new Evaluator(model, tokenizer, encoder, scorer);
     }
 
@@ -41,6 +43,8 @@ public sealed class TrainingSession : IDisposable
     public Evaluator Evaluator { get; }
     /// <summary>What the user should know about the data: smaller splits than asked, truncated prompts.</summary>
     public IReadOnlyList<string> Notes { get; }
+    /// <summary>SHA-256 of each task data file the examples were read from, by its name in the data folder.</summary>
+    public IReadOnlyDictionary<string, string> DataFiles { get; }
 
     public static TrainingSession Open(SessionOptions options)
     {
@@ -76,7 +80,7 @@ public sealed class TrainingSession : IDisposable
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
             var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
-            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes);
+            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files);
         }
         catch
         {

@@ -33,27 +33,36 @@ public sealed class CommandLine
                 inline = name[(eq + 1)..];
                 name = name[..eq];
             }
+            if (!flags.Contains(name) && !valueOptions.Contains(name))
+                throw Error($"unknown option --{name} (see 'mezo {command} --help')");
+            // The last of two values would silently win; which one was meant is the user's to say.
+            if (_values.ContainsKey(name)) throw Error($"--{name} is given twice");
             if (flags.Contains(name) && inline is null)
             {
                 _values[name] = null;
+                continue;
             }
-            else if (valueOptions.Contains(name))
+            if (inline is null)
             {
-                if (inline is null)
-                {
-                    if (i + 1 >= args.Count) throw Error($"option --{name} needs a value");
-                    inline = args[++i];
-                }
-                _values[name] = inline;
+                // "--steps --out X" is a forgotten value, not a run folder named "--out".
+                if (i + 1 >= args.Count || IsOption(args[i + 1], valueOptions, flags)) throw Error($"--{name} has no value");
+                inline = args[++i];
             }
-            else
-            {
-                throw Error($"unknown option --{name} (see 'mezo {command} --help')");
-            }
+            _values[name] = inline;
         }
     }
 
+    private static bool IsOption(string arg, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flags)
+    {
+        if (!arg.StartsWith("--", StringComparison.Ordinal)) return false;
+        string name = arg[2..].Split('=', 2)[0];
+        return valueOptions.Contains(name) || flags.Contains(name);
+    }
+
     public IReadOnlyList<string> Positional => _positional;
+
+    /// <summary>The options given, in no particular order (flags and options with a value alike).</summary>
+    public IEnumerable<string> Given => _values.Keys;
 
     public bool Has(string name) => _values.ContainsKey(name);
 

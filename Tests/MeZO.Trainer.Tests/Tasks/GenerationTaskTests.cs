@@ -1,3 +1,4 @@
+using MeZO.Trainer.Data;
 using MeZO.Trainer.Tasks;
 using NUnit.Framework;
 
@@ -45,9 +46,9 @@ public class GenerationTaskTests
         folder.Write("dev-v1.1.json", SquadJson);
         ITask task = TaskRegistry.Get("squad");
 
-        IReadOnlyList<TaskExample> test = task.LoadTest(folder.Path);
+        IReadOnlyList<TaskExample> test = task.LoadTest(new DataFolder(folder.Path));
         Assert.That(test.Select(e => e.Id), Is.EqualTo(new[] { "q1", "q2", "q3" }));
-        Assert.That(task.LoadTrain(folder.Path), Has.Count.EqualTo(3));
+        Assert.That(task.LoadTrain(new DataFolder(folder.Path)), Has.Count.EqualTo(3));
 
         PromptedExample first = task.Render(test[0]);
         Assert.That(first.Prompt, Is.EqualTo(
@@ -70,7 +71,7 @@ public class GenerationTaskTests
         ITask task = TaskRegistry.Get("drop");
 
         // Training split: "answer" only. a4 has an empty answer and is left out, as the Hugging Face loader does.
-        IReadOnlyList<TaskExample> train = task.LoadTrain(folder.Path);
+        IReadOnlyList<TaskExample> train = task.LoadTrain(new DataFolder(folder.Path));
         Assert.That(train.Select(e => e.Id), Is.EqualTo(new[] { "a1", "a2", "a3" }));
         Assert.That(train[0].List("answers"), Is.EqualTo(new[] { "3" }));
         Assert.That(train[1].List("answers"), Is.EqualTo(new[] { "9 March 2021" }));
@@ -78,7 +79,7 @@ public class GenerationTaskTests
 
         // Validation split: "validated_answers" only; a3 mixes a number and spans and a4 has none: both left out. A date
         // without a month keeps both separating spaces ("9  2021"), as " ".join(day, month, year).strip() does.
-        IReadOnlyList<TaskExample> test = task.LoadTest(folder.Path);
+        IReadOnlyList<TaskExample> test = task.LoadTest(new DataFolder(folder.Path));
         Assert.That(test.Select(e => e.Id), Is.EqualTo(new[] { "a1", "a2" }));
         Assert.That(test[0].List("answers"), Is.EqualTo(new[] { "3", "three" }));
         Assert.That(test[1].List("answers"), Is.EqualTo(new[] { "9  2021" }));

@@ -1,3 +1,4 @@
+using MeZO.Trainer.Data;
 using MeZO.Trainer.Tasks;
 using NUnit.Framework;
 
@@ -16,8 +17,8 @@ public class Sst2TaskTests
                     TaskFiles.NonBlankLines(TaskFiles.File("SST-2", "dev.tsv")) - 1;
         int test = TaskFiles.NonBlankLines(TaskFiles.File("SST-2", "test.tsv")) - 1;
 
-        Assert.That(Task.LoadTrain(folder), Has.Count.EqualTo(train));
-        Assert.That(Task.LoadTest(folder), Has.Count.EqualTo(test));
+        Assert.That(Task.LoadTrain(new DataFolder(folder)), Has.Count.EqualTo(train));
+        Assert.That(Task.LoadTest(new DataFolder(folder)), Has.Count.EqualTo(test));
         Assert.That(train, Is.EqualTo(67_349), "GLUE's SST-2 training split (README of shared/data)");
         Assert.That(test, Is.EqualTo(872), "GLUE's SST-2 validation split");
     }
@@ -27,7 +28,7 @@ public class Sst2TaskTests
     {
         // test.tsv line 2: "it 's a charming and often affecting journey . <TAB>1". SST2Template strips the sentence and
         // appends " It was"; verbalizer 0 → terrible, 1 → great.
-        TaskExample first = Task.LoadTest(TaskFiles.Folder("SST-2"))[0];
+        TaskExample first = Task.LoadTest(new DataFolder(TaskFiles.Folder("SST-2")))[0];
         PromptedExample prompted = Task.Render(first);
 
         Assert.That(prompted.Prompt, Is.EqualTo("it 's a charming and often affecting journey . It was"));
@@ -41,7 +42,7 @@ public class Sst2TaskTests
     [Test]
     public void ExampleIdsAreUniqueAcrossTrainAndDevFiles()
     {
-        IReadOnlyList<TaskExample> train = Task.LoadTrain(TaskFiles.Folder("SST-2"));
+        IReadOnlyList<TaskExample> train = Task.LoadTrain(new DataFolder(TaskFiles.Folder("SST-2")));
         Assert.That(train.Select(example => example.Id).Distinct().Count(), Is.EqualTo(train.Count));
     }
 }

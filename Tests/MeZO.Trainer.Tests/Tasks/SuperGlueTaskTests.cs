@@ -19,8 +19,8 @@ public class SuperGlueTaskTests
     public void OneExamplePerLine(string name, string folder)
     {
         ITask task = TaskRegistry.Get(name);
-        Assert.That(task.LoadTrain(TaskFiles.Folder(folder)), Has.Count.EqualTo(TaskFiles.NonBlankLines(TaskFiles.File(folder, "train.jsonl"))));
-        Assert.That(task.LoadTest(TaskFiles.Folder(folder)), Has.Count.EqualTo(TaskFiles.NonBlankLines(TaskFiles.File(folder, "val.jsonl"))));
+        Assert.That(task.LoadTrain(new DataFolder(TaskFiles.Folder(folder))), Has.Count.EqualTo(TaskFiles.NonBlankLines(TaskFiles.File(folder, "train.jsonl"))));
+        Assert.That(task.LoadTest(new DataFolder(TaskFiles.Folder(folder))), Has.Count.EqualTo(TaskFiles.NonBlankLines(TaskFiles.File(folder, "val.jsonl"))));
     }
 
     [Test]
@@ -29,9 +29,9 @@ public class SuperGlueTaskTests
         ITask task = TaskRegistry.Get("multirc");
         string folder = TaskFiles.Folder("superglue/MultiRC");
         // Only MultiRC's answers carry a "label" key.
-        Assert.That(task.LoadTrain(folder), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/MultiRC", "train.jsonl"), "label")));
-        Assert.That(task.LoadTest(folder), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/MultiRC", "val.jsonl"), "label")));
-        Assert.That(task.LoadTest(folder).Select(e => e.Id).Distinct().Count(), Is.EqualTo(task.LoadTest(folder).Count));
+        Assert.That(task.LoadTrain(new DataFolder(folder)), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/MultiRC", "train.jsonl"), "label")));
+        Assert.That(task.LoadTest(new DataFolder(folder)), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/MultiRC", "val.jsonl"), "label")));
+        Assert.That(task.LoadTest(new DataFolder(folder)).Select(e => e.Id).Distinct().Count(), Is.EqualTo(task.LoadTest(new DataFolder(folder)).Count));
     }
 
     [Test]
@@ -39,9 +39,9 @@ public class SuperGlueTaskTests
     {
         ITask task = TaskRegistry.Get("record");
         string folder = TaskFiles.Folder("superglue/ReCoRD");
-        Assert.That(task.LoadTrain(folder), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/ReCoRD", "train.jsonl"), "query")));
+        Assert.That(task.LoadTrain(new DataFolder(folder)), Has.Count.EqualTo(TaskFiles.KeyOccurrences(TaskFiles.File("superglue/ReCoRD", "train.jsonl"), "query")));
         // shared/data ships no ReCoRD validation split (README): loading it must name the missing file.
-        var error = Assert.Throws<TaskDataException>(() => task.LoadTest(folder))!;
+        var error = Assert.Throws<TaskDataException>(() => task.LoadTest(new DataFolder(folder)))!;
         Assert.That(error.Message, Does.Contain(Path.Combine(folder, "val.jsonl")).And.Contain("validation split"));
     }
 
@@ -158,7 +158,7 @@ public class SuperGlueTaskTests
         // train.jsonl line 13, query 45067. "@highlight\n" becomes "- "; the prompt ends with "\n-"; each candidate is " " + the
         // query with @placeholder replaced by an entity, entities in order of first appearance, without repeats.
         ITask task = TaskRegistry.Get("record");
-        TaskExample example = task.LoadTrain(TaskFiles.Folder("superglue/ReCoRD")).Single(e => e.Id == "45067");
+        TaskExample example = task.LoadTrain(new DataFolder(TaskFiles.Folder("superglue/ReCoRD"))).Single(e => e.Id == "45067");
         PromptedExample prompted = task.Render(example);
         const string passage =
             "By Leon Watson PUBLISHED: 12:24 EST, 15 October 2012 | UPDATED: 01:47 EST, 16 October 2012 A thug who stabbed his friend 11 times " +
@@ -188,6 +188,6 @@ public class SuperGlueTaskTests
     private static PromptedExample RenderTest(string name, string folder, string id)
     {
         ITask task = TaskRegistry.Get(name);
-        return task.Render(task.LoadTest(TaskFiles.Folder(folder)).Single(example => example.Id == id));
+        return task.Render(task.LoadTest(new DataFolder(TaskFiles.Folder(folder))).Single(example => example.Id == id));
     }
 }

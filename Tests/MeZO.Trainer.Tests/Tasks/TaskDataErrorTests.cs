@@ -13,7 +13,7 @@ public class TaskDataErrorTests
     public void MissingFolderNamesItAndTheExpectedFiles()
     {
         string missing = Path.Combine(Path.GetTempPath(), "mezo-no-such-folder-" + Guid.NewGuid().ToString("N"));
-        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(missing));
+        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(new DataFolder(missing)));
         Assert.That(error.Message, Does.Contain(missing).And.Contain("train.jsonl").And.Contain("val.jsonl"));
     }
 
@@ -22,7 +22,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         folder.Write("train.jsonl", RteLine + "\n");
-        var error = Throws(() => TaskRegistry.Get("rte").LoadTest(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("rte").LoadTest(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.Contain(Path.Combine(folder.Path, "val.jsonl")).And.Contain("validation split"));
     }
 
@@ -31,7 +31,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         folder.Write("train.tsv", "sentence\tlabel\ngood \t1\n");
-        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.Contain(Path.Combine(folder.Path, "dev.tsv")));
     }
 
@@ -40,7 +40,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.jsonl", RteLine + "\n{\"premise\": \"P.\", \n");
-        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":2:").And.Contain("JSON"));
     }
 
@@ -49,7 +49,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.jsonl", RteLine + "\n\n" + """{"premise": "P.", "label": "entailment", "idx": 1}""" + "\n");
-        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("rte").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":3:").And.Contain("'hypothesis'"));
     }
 
@@ -62,7 +62,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.jsonl", line + "\n");
-        var error = Throws(() => TaskRegistry.Get(task).LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get(task).LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":1:").And.Contain("label " + label));
     }
 
@@ -72,7 +72,7 @@ public class TaskDataErrorTests
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.tsv", "sentence\tlabel\ngood \t1\nmeh \t2\n");
         folder.Write("dev.tsv", "sentence\tlabel\n");
-        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":3:").And.Contain("label \"2\""));
     }
 
@@ -82,7 +82,7 @@ public class TaskDataErrorTests
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.tsv", "sentence\tlabel\ngood\t1\nbad\t0\textra\n");
         folder.Write("dev.tsv", "sentence\tlabel\n");
-        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("sst2").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":3:").And.Contain("expected 2 tab-separated fields, found 3"));
     }
 
@@ -92,7 +92,7 @@ public class TaskDataErrorTests
         // GLUE's own SST-2 test.tsv has no labels (header "index<TAB>sentence"); the paper's test is GLUE's validation split.
         using var folder = new TemporaryFolder();
         string path = folder.Write("test.tsv", "index\tsentence\n0\tuneasy mishmash of styles and genres .\n");
-        var error = Throws(() => TaskRegistry.Get("sst2").LoadTest(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("sst2").LoadTest(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":1:").And.Contain("'label'"));
     }
 
@@ -102,7 +102,7 @@ public class TaskDataErrorTests
         using var folder = new TemporaryFolder();
         string path = folder.Write("train.jsonl",
             """{"premise": "P.", "choice1": "A.", "choice2": "B.", "question": "reason", "label": 0, "idx": 0}""" + "\n");
-        var error = Throws(() => TaskRegistry.Get("copa").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("copa").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":1:").And.Contain("\"reason\""));
     }
 
@@ -113,7 +113,7 @@ public class TaskDataErrorTests
         string path = folder.Write("train.jsonl", """
             {"passage": {"text": "Ann met Bob.", "entities": [{"start": 0, "end": 2}, {"start": 8, "end": 10}]}, "qas": [{"query": "@placeholder smiled.", "answers": [{"start": 4, "end": 6, "text": "met"}], "idx": 7}], "idx": 1}
             """ + "\n");
-        var error = Throws(() => TaskRegistry.Get("record").LoadTrain(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("record").LoadTrain(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":1").And.Contain("\"met\""));
     }
 
@@ -122,7 +122,7 @@ public class TaskDataErrorTests
     {
         using var folder = new TemporaryFolder();
         string path = folder.Write("dev-v1.1.json", "{\"data\": [\n  {\"title\": \"T\",\n   \"paragraphs\": [}\n]}\n");
-        var error = Throws(() => TaskRegistry.Get("squad").LoadTest(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("squad").LoadTest(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path + ":3:"));
     }
 
@@ -132,7 +132,7 @@ public class TaskDataErrorTests
         using var folder = new TemporaryFolder();
         string path = folder.Write("dev-v1.1.json",
             """{"data": [{"title": "T", "paragraphs": [{"context": "C", "qas": [{"id": "x", "question": "Q?", "answers": []}]}]}]}""");
-        var error = Throws(() => TaskRegistry.Get("squad").LoadTest(folder.Path));
+        var error = Throws(() => TaskRegistry.Get("squad").LoadTest(new DataFolder(folder.Path)));
         Assert.That(error.Message, Does.StartWith(path).And.Contain("qas[0]").And.Contain("no answers"));
     }
 

@@ -20,7 +20,9 @@ public sealed class TrainCommand : ICommand
           --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
           --data PATH              folder of the task's files in their official format
           --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
-          --resume                 continue the run in --out (same settings) after an interruption
+          --resume                 continue the run in --out with the settings in its run.json; options given beside it
+                                   must equal the run's, except --steps (a constant-rate run may be extended),
+                                   --log-every and --backend
           --train-examples N       default 1000      --eval-examples N   default 500 (0: no validation)
           --test-examples N        default 1000 (0: no test evaluation)
           --steps N                default 20000     --batch-size N      default 16
@@ -44,12 +46,41 @@ public sealed class TrainCommand : ICommand
         "log-every", "trainable", "objective", "max-length", "dtype", "backend",
     ];
 
+    /// <summary>The option that sets each <see cref="TrainSettings"/> property, so messages name what the user typed.</summary>
+    public static readonly IReadOnlyDictionary<string, string> OptionOf = new Dictionary<string, string>
+    {
+        [nameof(TrainSettings.Model)] = "--model", [nameof(TrainSettings.Task)] = "--task", [nameof(TrainSettings.Data)] = "--data",
+        [nameof(TrainSettings.TrainExamples)] = "--train-examples", [nameof(TrainSettings.EvalExamples)] = "--eval-examples",
+        [nameof(TrainSettings.TestExamples)] = "--test-examples", [nameof(TrainSettings.Steps)] = "--steps",
+        [nameof(TrainSettings.BatchSize)] = "--batch-size", [nameof(TrainSettings.MicroBatchSize)] = "--micro-batch-size",
+        [nameof(TrainSettings.LearningRate)] = "--lr", [nameof(TrainSettings.Schedule)] = "--lr-schedule",
+        [nameof(TrainSettings.Eps)] = "--eps", [nameof(TrainSettings.WeightDecay)] = "--weight-decay",
+        [nameof(TrainSettings.Samples)] = "--samples", [nameof(TrainSettings.Seed)] = "--seed",
+        [nameof(TrainSettings.EvalEvery)] = "--eval-every", [nameof(TrainSettings.CheckpointEvery)] = "--checkpoint-every",
+        [nameof(TrainSettings.LogEvery)] = "--log-every", [nameof(TrainSettings.Trainable)] = "--trainable",
+        [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.DType)] = "--dtype",
+        [nameof(TrainSettings.Backend)] = "--backend", [nameof(TrainSettings.MaxLength)] = "--max-length",
+    };
+
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
         var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume" });
         string outDirectory = cl.RequiredString("out");
-        var settings = Settings(cl, output);
-        var result = new TrainingRun(settings, outDirectory, cl.Has("resume"), output, new ConsoleProgress()).Run();
+        bool resume = cl.Has("resume");
+        var settings = Settings(cl, output, resume ? RecordedSettings(outDirectory) : null);
+        var run = new TrainingRun(settings, outDirectory, resume, output, new ConsoleProgress());
+        TrainResult result;
+        using (InterruptNotice.Register(run, outDirectory))
+        {
+            try
+            {
+                result = run.Run();
+            }
+            catch (SettingsMismatchException e)
+            {
+                throw new MeZO.Engine.InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
+            }
+        }
 
         output.WriteLine();
         output.WriteLine($"trained {result.Steps} steps in {result.Elapsed:hh\\:mm\\:ss}, peak memory {Units.Bytes(result.PeakBytes)}");
@@ -63,12 +94,30 @@ public sealed class TrainCommand : ICommand
         return 0;
     }
 
-    internal static TrainSettings Settings(CommandLine cl, TextWriter output)
+    /// <summary>The settings in RUN/run.json, which a resume continues with.</summary>
+    private static TrainSettings RecordedSettings(string outDirectory)
+    {
+        if (!File.Exists(Path.Combine(outDirectory, RunManifest.FileName)))
+            throw new MeZO.Engine.InvalidInputException($"{Path.GetFullPath(outDirectory)} holds no run to resume (no {RunManifest.FileName})");
+        return RunManifest.Read(outDirectory).Settings;
+    }
+
+    /// <summary>
+    /// The options given over <paramref name="recorded"/> (a resumed run's settings), or over the defaults: the paper's
+    /// with --model, the bundled default's without.
+    /// </summary>
+    internal static TrainSettings Settings(CommandLine cl, TextWriter output, TrainSettings? recorded = null)
     {
         string? model = cl.String("model");
         string task, data;
-        var defaults = new TrainSettings { Model = "", Task = "", Data = "" };
-        if (model is null)
+        var defaults = recorded ?? new TrainSettings { Model = "", Task = "", Data = "" };
+        if (recorded is not null)
+        {
+            model ??= recorded.Model;
+            task = cl.String("task") ?? recorded.Task;
+            data = cl.String("data") ?? recorded.Data;
+        }
+        else if (model is null)
         {
             if (cl.Has("task") || cl.Has("data")) throw cl.Error("--task and --data need --model");
             (model, data) = BundledDefault.Prepare();
@@ -100,7 +149,7 @@ public sealed class TrainCommand : ICommand
             TestExamples = NonNegative(cl, "test-examples", defaults.TestExamples),
             Steps = cl.Long("steps", defaults.Steps),
             BatchSize = batch,
-            MicroBatchSize = cl.Int("micro-batch-size", cl.Has("batch-size") ? batch : defaults.MicroBatchSize),
+            MicroBatchSize = cl.Int("micro-batch-size", cl.Has("batch-size") && recorded is null ? batch : defaults.MicroBatchSize),
             LearningRate = cl.Double("lr", defaults.LearningRate),
             Schedule = cl.Has("lr-schedule") ? LearningRateSchedule.Parse(cl.String("lr-schedule")) : defaults.Schedule,
             Eps = cl.Double("eps", defaults.Eps),
