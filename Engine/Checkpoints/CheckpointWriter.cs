@@ -18,6 +18,7 @@ public static class CheckpointWriter
     /// file name. An existing folder is replaced only once the new one is complete.
     /// </summary>
     /// <exception cref="ArgumentException">inconsistent arguments; nothing was written.</exception>
+    /// <exception cref="InvalidInputException"><paramref name="directory"/> names a file; nothing was written.</exception>
     /// <exception cref="IOException">writing failed: the old folder (if any) is intact and no temporary folder is left.</exception>
     public static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
         IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles) =>
@@ -28,7 +29,7 @@ public static class CheckpointWriter
     {
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         if (File.Exists(target))
-            throw new ArgumentException($"{target}: is a file; expected a model folder to write", nameof(directory));
+            throw new InvalidInputException($"{target}: is a file; expected a model folder to write");
         var files = PlanFiles(target, tensors, shardOf);
         var extras = PlanExtraFiles(target, extraFiles, files.Keys);
 

@@ -32,7 +32,7 @@ public sealed class UserErrorTests
         _corrupt.Dispose();
     }
 
-    /// <summary>Arguments with {tiny}, {corrupt}, {missing} and {gpt2} standing for the fixture's folders, and a fragment the error line must contain.</summary>
+    /// <summary>Arguments with {tiny}, {corrupt}, {missing}, {file} (a file that is not a folder) and {gpt2} standing for the fixture's folders, and a fragment the error line must contain.</summary>
     public static IEnumerable<TestCaseData> Mistakes()
     {
         TestCaseData Case(string name, string fragment, params string[] args) => new TestCaseData(args, fragment).SetName("Mistake_" + name);
@@ -41,6 +41,7 @@ public sealed class UserErrorTests
         yield return Case("RepeatedOption", "--ids is given twice", "score", "--model", "{tiny}", "--ids", "1", "--ids", "2");
         yield return Case("RepeatedOptionInline", "--model is given twice", "score", "--model", "{tiny}", "--model={tiny}", "--ids", "1");
         yield return Case("OptionTakenAsValue", "--steps has no value", "train", "--steps", "--out", "{missing}");
+        yield return Case("ReplayOutIsAFile", "is a file, not a model folder", "replay", "--base", "{tiny}", "--run", "{missing}", "--out", "{file}");
         yield return Case("UnknownOption", "unknown option --bogus", "score", "--model", "{tiny}", "--ids", "1", "--bogus");
         yield return Case("UnknownCommand", "unknown command 'frobnicate'", "frobnicate", "--model", "{tiny}");
         yield return Case("NonexistentFolder", "does not exist", "score", "--model", "{missing}", "--ids", "1");
@@ -127,6 +128,7 @@ public sealed class UserErrorTests
         "{tiny}" => _tiny.Folder,
         "{corrupt}" => _corrupt.Folder,
         "{missing}" => _missing,
+        "{file}" => Path.Combine(_tiny.Folder, "config.json"),
         "{gpt2}" => SharedData.Path("models/tiny-random-gpt2"),
         _ => arg,
     };

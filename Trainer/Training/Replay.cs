@@ -20,6 +20,7 @@ public static class Replay
     public static ReplayResult Run(string baseModel, string runDirectory, string outDirectory, string? backendName)
     {
         var clock = Stopwatch.StartNew();
+        if (File.Exists(outDirectory)) throw new InvalidInputException($"--out {Path.GetFullPath(outDirectory)} is a file, not a model folder");
         var run = new RunFolder(runDirectory);
         var manifest = RunManifest.Read(run.Directory);
         if (!manifest.MatchesBase(baseModel))
