@@ -47,13 +47,19 @@ public class DataFolderTests
     public void BlocksJoinAcrossCharactersAndLinesAreCountedPastTheFirstBlock()
     {
         using var folder = new TemporaryFolder();
+        const int Block = 1 << 20;
         var text = new StringBuilder(Header);
-        int lines = 1;
-        while (Encoding.UTF8.GetByteCount(text.ToString()) < (1 << 20) + 100_000)
+        int lines = 1, bytes = Header.Length;
+        void Line(string line)
         {
-            text.Append($"caf\u00e9 \u20ac{lines} \U0001F600 r\u00e9sum\u00e9\t1\n");
+            text.Append(line);
+            bytes += Encoding.UTF8.GetByteCount(line);
             lines++;
         }
+        while (bytes < Block - 100) Line($"caf\u00e9 \u20ac{lines} r\u00e9sum\u00e9\t1\n");
+        // A four-byte character whose first two bytes end the first block.
+        Line(new string('a', Block - 2 - bytes) + "\U0001F600\t1\n");
+        while (bytes < Block + 100_000) Line($"caf\u00e9 \u20ac{lines} \U0001F600\t1\n");
         string path = folder.Write("train.tsv", text.ToString());
         var data = new DataFolder(folder.Path);
         data.Require("sst2", "train.tsv", "train", "train.tsv");
