@@ -46,4 +46,21 @@ public sealed class NonFiniteOutputTests
         Assert.That(lines, Has.Length.EqualTo(1), result.ToString());
         Assert.That(lines[0], Does.StartWith(_overflowing.Folder).And.Contain("the forward pass produced non-finite values"));
     }
+
+    /// <summary>A NaN bit pattern written into one q_proj element of a copy of stories260K: refused at load, naming it.</summary>
+    [Test]
+    public void ANaNInTheFileIsRefusedAtLoadNamingFileTensorAndElement()
+    {
+        using var model = CheckpointEditor.CopyOf(SharedData.Path("models/stories260K"));
+        model.WriteElementBits("model.layers.0.self_attn.q_proj.weight", 42, 0x7FC0_0000);
+
+        var result = Mezo.Run("score", "--model", model.Folder, "--ids", "1,403", "--json");
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.StandardOutput, Is.Empty);
+        Assert.That(result.ErrorLines, Is.EqualTo(new[]
+        {
+            $"{Path.Combine(model.Folder, "model.safetensors")}: tensor 'model.layers.0.self_attn.q_proj.weight' holds NaN at element 42; weights must be finite",
+        }));
+    }
 }
