@@ -346,8 +346,9 @@ public sealed class Transformer : IDisposable
     {
         if (_ropeTable is null)
         {
-            _ropeTable = Backend.Allocate(new TensorShape(Spec.RopeInvFrequencies.Length), DType.F32, MemoryCategory.Weights, "rope_inv_freq");
-            Backend.Upload<float>(_ropeTable, Spec.RopeInvFrequencies);
+            float[] inverse = Spec.RopeInvFrequencies();
+            _ropeTable = Backend.Allocate(new TensorShape(inverse.Length), DType.F32, MemoryCategory.Weights, "rope_inv_freq");
+            Backend.Upload<float>(_ropeTable, inverse);
         }
         return _ropeTable;
     }

@@ -59,7 +59,7 @@ public static class WeightPlan
 
         Add(n.Global(n.TokenEmbedding) + ".weight", s.VocabSize, e);
         if (n.PositionEmbedding is not null)
-            Add(n.Global(n.PositionEmbedding) + ".weight", s.MaxPositions + s.LearnedPositionOffset, c);
+            Add(n.Global(n.PositionEmbedding) + ".weight", s.PositionRows, c);
         if (s.HasEmbeddingProjection)
         {
             Linear(n.Global(n.ProjectIn!), c, e, bias: false);
@@ -69,7 +69,7 @@ public static class WeightPlan
         {
             Norm(n.Layer(l, n.AttentionNorm));
             if (s.FusedQkv)
-                Linear(n.Layer(l, n.FusedQkv!), 3 * c, c, s.QkvBias);
+                Linear(n.Layer(l, n.FusedQkv!), s.FusedQkvWidth, c, s.QkvBias);
             else
             {
                 Linear(n.Layer(l, n.Query!), s.QueryWidth, c, s.QkvBias);
