@@ -111,7 +111,6 @@ public sealed class ModelWeights : IDisposable
     internal static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage, int chunkBytes)
     {
         spec = WeightPlan.ResolvePrefix(reader, spec);
-        ConfigAgreement.Check(reader, spec); // before the plan, whose length is proportional to the layer count
         var plan = WeightPlan.For(spec);
         var expected = plan.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
         string storedLmHead = spec.Names.LmHead + ".weight";

@@ -50,12 +50,20 @@ public sealed class ConfigBoundsTests
     }
 
     [TestCaseSource(nameof(Edits))]
-    public void ScoreExitsOneNamingConfigJsonAndTheKey(string model, string key, string value, string fragment)
+    public void ScoreExitsOneNamingConfigJsonAndTheKey(string model, string key, string value, string fragment) =>
+        AssertRefused(model, key, value, fragment, "score", "--model", "{model}", "--ids", "1,2,3");
+
+    [TestCase("num_hidden_layers", "1000000000", "'num_hidden_layers' is 1000000000, but the checkpoint holds 5 layers")]
+    [TestCase("hidden_size", "-64", "'hidden_size' must be a positive integer, is -64")]
+    public void InspectExitsOneNamingConfigJsonAndTheKey(string key, string value, string fragment) =>
+        AssertRefused("stories260K", key, value, fragment, "inspect", "{model}");
+
+    private static void AssertRefused(string model, string key, string value, string fragment, params string[] args)
     {
         using var edited = CheckpointEditor.CopyOf(SharedData.Path("models/" + model));
         edited.SetConfig(key, value);
 
-        var result = Mezo.Run("score", "--model", edited.Folder, "--ids", "1,2,3");
+        var result = Mezo.Run(args.Select(a => a == "{model}" ? edited.Folder : a).ToArray());
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.That(result.ErrorLines, Has.Length.EqualTo(1), result.ToString());
