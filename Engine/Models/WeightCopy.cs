@@ -14,7 +14,8 @@ internal static class WeightCopy
     /// <summary>
     /// Copies a checkpoint tensor into a backend tensor of as many elements, rounding to the destination's dtype on the
     /// host when the dtypes differ. Same dtype: straight from the file mapping, no staging (on the CPU backend each chunk
-    /// is one copy from the mapping into the tensor). Every element is checked for NaN and ±∞ on the way: the first one
+    /// is one copy from the mapping into the tensor). Copied bytes leave the process's resident memory at once (the
+    /// mapping's pages are released), so a model is resident once, not twice, while it loads. Every element is checked for NaN and ±∞ on the way: the first one
     /// found is an <see cref="InvalidInputException"/> naming the file, the tensor and the element.
     /// </summary>
     public static void Upload(CheckpointTensor source, Tensor destination, StagingBuffer staging)
@@ -57,6 +58,7 @@ internal static class WeightCopy
                 var bytes = source.BytesAt(piece * size, n * size);
                 ThrowIfNonFinite(source, piece, bytes);
                 destination.Backend.Upload(destination, piece * size, bytes);
+                source.ReleasePages(piece * size, n * size);
             }
         }
     }
@@ -105,6 +107,7 @@ internal static class WeightCopy
             if (type == DType.F32)
             {
                 destination.Backend.Upload(destination, first * sizeof(float), MemoryMarshal.AsBytes(values));
+                source.ReleasePages(first * sourceSize, (long)count * sourceSize);
                 continue;
             }
             Span<ushort> bits = narrow[..count];
@@ -119,6 +122,7 @@ internal static class WeightCopy
                         $"keep it in {source.DType}{(type == DType.F16 ? " or use bf16" : "")}");
             }
             destination.Backend.Upload(destination, first * narrowSize, MemoryMarshal.AsBytes(bits));
+            source.ReleasePages(first * sourceSize, (long)count * sourceSize);
         }
     }
 }
