@@ -8,7 +8,7 @@
 
 MEZO_KERNEL void mezo_relu(float* __restrict__ x, mezo_i64 n)
 {
-    MEZO_ELEMENTWISE_LOOP(i, n) x[i] = fmaxf(x[i], 0.0f);
+    MEZO_ELEMENTWISE_LOOP(i, n) x[i] = mezo_max(x[i], 0.0f); // NaN stays NaN, as on the CPU
 }
 
 MEZO_KERNEL void mezo_gelu_tanh(float* __restrict__ x, mezo_i64 n)

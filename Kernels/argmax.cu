@@ -1,14 +1,14 @@
-// argmax.cu — output[s] = argmax over the vocabulary of logits[s], the lowest index on ties.
+// argmax.cu — output[s] = argmax over the vocabulary of logits[s], the lowest index on ties; -1 for a row that holds
+// a NaN or ±inf, as the CPU backend gives (a broken row has no meaningful argmax, and the caller reports it).
 #include "device.cuh"
 
-// The CPU backend scans left to right keeping the first strict maximum, so a NaN is never chosen unless it is the
-// first element, which then wins (nothing compares greater than it). The same order here: (value, index) pairs
-// where a larger value wins and equal values go to the lower index; NaNs are skipped, except at index 0, which
-// counts as +inf.
+// (value, index) pairs where a larger value wins and equal values go to the lower index; the index -1 marks a
+// non-finite value seen and wins over everything, so it survives every merge of the reduction.
 
 __device__ __forceinline__ void mezo_better(float* best, int* best_index, float value, int index)
 {
-    if (value > *best || (value == *best && index < *best_index))
+    if (*best_index == -1) return;
+    if (index == -1 || value > *best || (value == *best && index < *best_index))
     {
         *best = value;
         *best_index = index;
@@ -25,12 +25,7 @@ MEZO_KERNEL void mezo_argmax(const float* __restrict__ logits, int* __restrict__
     for (int v = threadIdx.x; v < vocab; v += blockDim.x)
     {
         float x = row[v];
-        if (x != x)
-        {
-            if (v != 0) continue;
-            x = MEZO_INFINITY;
-        }
-        mezo_better(&best, &best_index, x, v);
+        mezo_better(&best, &best_index, x, x - x == 0.0f ? v : -1); // x - x is NaN exactly for NaN and ±inf
     }
     for (int offset = 16; offset > 0; offset >>= 1)
     {

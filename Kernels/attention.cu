@@ -7,7 +7,8 @@
 // running max m, a running denominator l and its output row (spread over the lanes, dims lane + 32·r) in registers,
 // rescaled whenever the max grows (Milakov & Gimelshein 2018; FlashAttention's forward pass). Scores and the output
 // are float32, as the CPU backend computes them.
-// A query that may attend no key at all (a padding position) gets zeros, exactly as IBackend.Attention specifies.
+// A query that may attend no key at all (a padding position) gets zeros, exactly as IBackend.Attention specifies; a
+// NaN score, or attended scores that are all -inf, make its output NaN (never zeros, which would hide the fault).
 // With a sliding window (window > 0) query position i attends keys j with i − j < window: a block starts its key
 // tiles at its first query's first key, so tiles entirely before every window are never loaded and a long sequence
 // costs O(T·window) rather than O(T²); a query skips, warp-uniformly, the tiles entirely before its own window.
@@ -98,10 +99,12 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
                 for (int d = 0; d < head_dim; d++) dot = fmaf(query[d], k[d], dot);
                 score = scale * dot;
             }
+            // Whether any lane attends, not the tile's maximum, tells an empty tile: scores that overflowed to -inf
+            // must go on to exp(-inf - -inf) = NaN, as on the CPU.
+            if (!__any_sync(MEZO_FULL_MASK, attend)) continue; // nothing to attend in this tile
             float tile_max = mezo_warp_max(score);
-            if (tile_max == -MEZO_INFINITY) continue; // nothing to attend in this tile
 
-            float new_max = fmaxf(running_max[qq], tile_max);
+            float new_max = mezo_max(running_max[qq], tile_max);
             float rescale = expf(running_max[qq] - new_max); // 0 the first time (exp(-inf))
             float p = attend ? expf(score - new_max) : 0.0f;
             denominator[qq] = denominator[qq] * rescale + mezo_warp_sum(p);
@@ -129,7 +132,7 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
     {
         int t = first_query + warp * ATTENTION_QUERIES_PER_WARP + qq;
         if (t >= length) continue;
-        float inverse = denominator[qq] > 0.0f ? 1.0f / denominator[qq] : 0.0f; // no key attended: zeros
+        float inverse = denominator[qq] == 0.0f ? 0.0f : 1.0f / denominator[qq]; // no key attended: zeros; NaN stays
         float* out = output + (((mezo_i64)b * length + t) * heads + h) * head_dim;
         MEZO_UNROLL
         for (int r = 0; r < ATTENTION_DIMS_PER_LANE; r++)

@@ -82,10 +82,17 @@ __device__ __forceinline__ float mezo_warp_sum(float v)
     return v;
 }
 
+/// max(a, b) that returns NaN when either is NaN, as the CPU backend's MathF.Max and TensorPrimitives.Max do. fmaxf
+/// returns the other operand instead (IEEE maxNum), which would turn a broken forward pass into a finite one.
+__device__ __forceinline__ float mezo_max(float a, float b)
+{
+    return (a != a || b != b) ? a + b : fmaxf(a, b);
+}
+
 __device__ __forceinline__ float mezo_warp_max(float v)
 {
     MEZO_UNROLL
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(MEZO_FULL_MASK, v, offset));
+    for (int offset = 16; offset > 0; offset >>= 1) v = mezo_max(v, __shfl_xor_sync(MEZO_FULL_MASK, v, offset));
     return v;
 }
 

@@ -8,7 +8,7 @@
 /// Merges two (max, sum) pairs of the online softmax into the first.
 __device__ __forceinline__ void mezo_merge_softmax(float* max_a, float* sum_a, float max_b, float sum_b)
 {
-    float m = fmaxf(*max_a, max_b);
+    float m = mezo_max(*max_a, max_b); // a NaN maximum makes the sum NaN below: NaN logits give a NaN result
     if (m == -MEZO_INFINITY) return; // both empty
     *sum_a = *sum_a * expf(*max_a - m) + sum_b * expf(max_b - m);
     *max_a = m;
@@ -22,7 +22,7 @@ __device__ __forceinline__ void mezo_block_softmax_stats(const float* row, int w
     for (int v = threadIdx.x; v < width; v += blockDim.x)
     {
         float x = row[v];
-        if (x > m)
+        if (x > m || x != x) // a NaN becomes the maximum, and the sum NaN with it
         {
             sum = sum * expf(m - x) + 1.0f;
             m = x;

@@ -86,7 +86,8 @@ public interface IBackend : IDisposable
     /// with i − j &lt; window (the query's own key counts: window 1 attends only itself). Positions are cache slots, as
     /// transformers' sliding_window_overlay counts them; padding on one side leaves the real tokens in consecutive
     /// slots, so there the window counts real tokens. window ≤ 0: no window. Query head h reads key head h / (H / KVH).
-    /// A query with no key to attend (a padding position) gets zeros. output (B, T, H, D).
+    /// A query with no key to attend (a padding position) gets zeros; a query whose attended scores hold a NaN, or are all
+    /// −∞ (an overflow), gets NaN: a broken forward pass is never turned into a finite one. output (B, T, H, D).
     /// </summary>
     void Attention(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,
         Tensor output);
@@ -118,7 +119,10 @@ public interface IBackend : IDisposable
     /// </summary>
     void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state);
 
-    /// <summary>output(S) = argmax over V of logits (S, V), the lowest index on ties.</summary>
+    /// <summary>
+    /// output(S) = argmax over V of logits (S, V), the lowest index on ties; −1 for a row that holds a NaN or ±∞, which
+    /// has no meaningful argmax (the caller reports the non-finite forward pass).
+    /// </summary>
     void Argmax(Tensor logits, Tensor output);
 
     // MeZO (DESIGN §3). The perturbation is never stored: the forward ops below read a trainable tensor as

@@ -73,6 +73,13 @@ public sealed class CheckpointReader : IDisposable
         return new CheckpointTensor(found.File, found.Entry);
     }
 
+    /// <summary>Takes every file's mapped pages out of resident memory, once their tensors have been copied; they stay readable.</summary>
+    public void ReleasePages()
+    {
+        ThrowIfDisposed();
+        foreach (var file in _files) file.ReleasePages();
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

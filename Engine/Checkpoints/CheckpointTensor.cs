@@ -36,6 +36,9 @@ public sealed class CheckpointTensor
     /// <summary>Raw bytes [byteOffset, byteOffset + byteCount) of the tensor: a tensor of any size, read piece by piece.</summary>
     public ReadOnlySpan<byte> BytesAt(long byteOffset, int byteCount) => _file.GetBytes(_entry, byteOffset, byteCount);
 
+    /// <summary>Takes raw bytes [byteOffset, byteOffset + byteCount), already copied elsewhere, out of resident memory; they stay readable.</summary>
+    public void ReleasePages(long byteOffset, long byteCount) => _file.ReleasePages(_entry, byteOffset, byteCount);
+
     /// <summary>
     /// Converts the elements to float32 (exact for every F16 and BF16 value) into a span of exactly
     /// <see cref="ElementCount"/>. Reads through the mapping, so tensors over 2 GiB convert too.

@@ -129,6 +129,30 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_dataSection + e.DataStart + byteOffset, byteCount);
     }
 
+    /// <summary>
+    /// Takes bytes [byteOffset, byteOffset + byteCount) of the tensor (and the rest of the pages they lie in) out of the
+    /// process's resident memory, once they have been copied elsewhere: loading a model then holds its weights once,
+    /// in the backend, instead of twice. The bytes stay readable (see <see cref="MappedPages"/>).
+    /// </summary>
+    public void ReleasePages(SafetensorsEntry e, long byteOffset, long byteCount)
+    {
+        CheckOwnEntry(e);
+        if (byteOffset < 0 || byteCount < 0 || byteOffset > e.ByteLength - byteCount)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset),
+                $"{Path}: tensor '{e.Name}': bytes [{byteOffset}, {byteOffset + byteCount}) are outside its {e.ByteLength} bytes");
+        MappedPages.Release(_dataSection + e.DataStart + byteOffset, byteCount);
+    }
+
+    /// <summary>
+    /// <see cref="ReleasePages(SafetensorsEntry, long, long)"/> for the whole data section: what the kernel mapped back
+    /// around later reads (it maps a fault's neighbouring cached pages too) leaves as well.
+    /// </summary>
+    public void ReleasePages()
+    {
+        ThrowIfDisposed();
+        if (Entries.Count > 0) MappedPages.Release(_dataSection, Entries.Max(e => e.DataEnd));
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

@@ -54,8 +54,17 @@ public sealed record ArchitectureSpec
     public required PositionKind Positions { get; init; }
     /// <summary>OPT's learned positions start at row 2 of the table.</summary>
     public int LearnedPositionOffset { get; init; }
-    /// <summary>Rotary inverse frequencies (R/2 of them), scaling already applied; empty for learned positions.</summary>
-    public float[] RopeInvFrequencies { get; init; } = [];
+    /// <summary>Rotary width R (even, at most D); 0 for learned positions.</summary>
+    public int RotaryDim { get; init; }
+
+    /// <summary>rope_theta and rope_scaling as config.json gives them; null for learned positions.</summary>
+    internal RopeFrequencies? Rope { get; init; }
+
+    /// <summary>
+    /// Rotary inverse frequencies (R/2 of them), scaling already applied; empty for learned positions. Computed at each
+    /// call (the model keeps its copy on the backend), never while config.json alone vouches for R.
+    /// </summary>
+    public float[] RopeInvFrequencies() => Rope?.Compute(RotaryDim) ?? [];
 
     public required MlpKind Mlp { get; init; }
     public required ActivationKind Activation { get; init; }
@@ -96,8 +105,17 @@ public sealed record ArchitectureSpec
 
     public required WeightNames Names { get; init; }
 
-    public int QueryWidth => NumHeads * HeadDim;
-    public int KvWidth => NumKvHeads * HeadDim;
+    /// <summary>How config.json names the sizes above, for errors.</summary>
+    public ConfigKeys Keys { get; init; } = ConfigKeys.Llama;
+
+    // Checked: config.json's values are the user's; ModelConfigReader touches each of these once, so an overflow is
+    // reported there, naming config.json, and cannot happen later.
+    public int QueryWidth => checked(NumHeads * HeadDim);
+    public int KvWidth => checked(NumKvHeads * HeadDim);
+    /// <summary>GPT-2's fused c_attn output: q, k and v side by side.</summary>
+    public int FusedQkvWidth => checked(3 * HiddenSize);
+    /// <summary>Rows of a learned position table: OPT's starts at row 2.</summary>
+    public int PositionRows => checked(MaxPositions + LearnedPositionOffset);
 
     /// <summary>The attention window of a layer, as IBackend.Attention takes it: 0 for full causal attention.</summary>
     public int AttentionWindow(int layer) => SlidingWindow is int window && SlidingLayers[layer] ? window : 0;

@@ -25,6 +25,29 @@ internal readonly struct ConfigJson(string path, JsonElement root)
         throw Error($"'{key}' must be an integer, is {v.GetRawText()}");
     }
 
+    /// <summary>A required size: an integer ≥ 1 (a count or a width; zero or a negative one describes no model).</summary>
+    public int PositiveInt(string key) => OptionalPositiveInt(key) ?? throw Error($"missing required key '{key}'");
+
+    public int? OptionalPositiveInt(string key)
+    {
+        int? value = OptionalInt(key);
+        if (value <= 0) throw Error($"'{key}' must be a positive integer, is {value}");
+        return value;
+    }
+
+    /// <summary>
+    /// A number that must be finite and &gt; 0 (an epsilon, a base, a factor), also once rounded to float32 where the
+    /// engine computes with it in float32: 1e-50 would round to an epsilon of 0, 1e39 to ∞.
+    /// </summary>
+    public double PositiveDouble(string key, double fallback, bool asFloat32 = false)
+    {
+        double value = Double(key, fallback);
+        double used = asFloat32 ? (float)value : value;
+        if (!(used > 0) || !double.IsFinite(used))
+            throw Error($"'{key}' must be a positive finite number{(asFloat32 ? " in float32" : "")}, is {value:R}");
+        return value;
+    }
+
     public double Double(string key, double fallback)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;

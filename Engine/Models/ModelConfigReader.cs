@@ -44,6 +44,19 @@ public static class ModelConfigReader
 
     private static ArchitectureSpec Parse(ConfigJson c)
     {
+        try
+        {
+            return ParseChecked(c);
+        }
+        catch (OverflowException e)
+        {
+            // The boundary of config.json: whatever size a value drives past 32 bits is the user's number, not a bug.
+            throw c.Error($"a size computed from it overflows ({e.Message})");
+        }
+    }
+
+    private static ArchitectureSpec ParseChecked(ConfigJson c)
+    {
         string modelType = c.String("model_type");
         ArchitectureSpec spec = modelType switch
         {
@@ -58,8 +71,8 @@ public static class ModelConfigReader
 
     private static ArchitectureSpec Opt(ConfigJson c)
     {
-        int hidden = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
+        int hidden = c.PositiveInt("hidden_size");
+        int heads = c.PositiveInt("num_attention_heads");
         bool bias = c.Bool("enable_bias", true);
         bool preNorm = c.Bool("do_layer_norm_before", true);
         if (!c.Bool("layer_norm_elementwise_affine", true))
@@ -67,14 +80,14 @@ public static class ModelConfigReader
         return new ArchitectureSpec
         {
             ModelType = "opt",
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = c.PositiveInt("vocab_size"),
             HiddenSize = hidden,
-            NumLayers = c.Int("num_hidden_layers"),
+            NumLayers = c.PositiveInt("num_hidden_layers"),
             NumHeads = heads,
             NumKvHeads = heads,
-            HeadDim = hidden / Math.Max(1, heads),
-            IntermediateSize = c.Int("ffn_dim"),
-            MaxPositions = c.Int("max_position_embeddings"),
+            HeadDim = hidden / heads,
+            IntermediateSize = c.PositiveInt("ffn_dim"),
+            MaxPositions = c.PositiveInt("max_position_embeddings"),
             Norm = NormKind.LayerNorm,
             NormEps = 1e-5f, // OPT's nn.LayerNorm default
             NormBias = true,
@@ -88,7 +101,7 @@ public static class ModelConfigReader
             OutputBias = bias,
             MlpBias = bias,
             TiedLmHead = c.Bool("tie_word_embeddings", true),
-            WordEmbeddingSize = c.OptionalInt("word_embed_proj_dim") ?? hidden,
+            WordEmbeddingSize = c.OptionalPositiveInt("word_embed_proj_dim") ?? hidden,
             BosTokenId = c.OptionalInt("bos_token_id"),
             EosTokenId = c.OptionalInt("eos_token_id"),
             PadTokenId = c.OptionalInt("pad_token_id"),
@@ -110,37 +123,41 @@ public static class ModelConfigReader
                 Up = "fc1",
                 Down = "fc2",
             },
+            Keys = ConfigKeys.Opt,
         };
     }
 
     private static ArchitectureSpec LlamaFamily(ConfigJson c, string modelType)
     {
-        int hidden = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
-        int headDim = c.OptionalInt("head_dim") ?? hidden / Math.Max(1, heads);
+        int hidden = c.PositiveInt("hidden_size");
+        int heads = c.PositiveInt("num_attention_heads");
+        int headDim = c.OptionalPositiveInt("head_dim") ?? hidden / heads;
         string act = c.StringOr("hidden_act", "silu");
         if (act != "silu")
             throw c.Error($"hidden_act '{act}' is not supported for {modelType} (only silu)");
         bool qkvBias = modelType == "qwen2" || c.Bool("attention_bias", false);
-        int layers = c.Int("num_hidden_layers");
+        int layers = c.PositiveInt("num_hidden_layers");
         var (window, slidingLayers) = SlidingWindow(c, modelType, layers);
         double partial = c.Double("partial_rotary_factor", 1.0);
+        if (!(partial > 0 && partial <= 1))
+            throw c.Error($"'partial_rotary_factor' must be in (0, 1], is {partial:R}");
         int rotaryDim = (int)(headDim * partial);
         return new ArchitectureSpec
         {
             ModelType = modelType,
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = c.PositiveInt("vocab_size"),
             HiddenSize = hidden,
             NumLayers = layers,
             NumHeads = heads,
-            NumKvHeads = c.OptionalInt("num_key_value_heads") ?? heads,
+            NumKvHeads = c.OptionalPositiveInt("num_key_value_heads") ?? heads,
             HeadDim = headDim,
-            IntermediateSize = c.Int("intermediate_size"),
-            MaxPositions = c.Int("max_position_embeddings"),
+            IntermediateSize = c.PositiveInt("intermediate_size"),
+            MaxPositions = c.PositiveInt("max_position_embeddings"),
             Norm = NormKind.RmsNorm,
-            NormEps = (float)c.Double("rms_norm_eps", 1e-6),
+            NormEps = (float)c.PositiveDouble("rms_norm_eps", 1e-6, asFloat32: true),
             Positions = PositionKind.Rotary,
-            RopeInvFrequencies = RopeFrequencies.Compute(c, rotaryDim),
+            RotaryDim = rotaryDim,
+            Rope = RopeFrequencies.Read(c),
             Mlp = MlpKind.Gated,
             Activation = ActivationKind.Silu,
             QkvBias = qkvBias,
@@ -190,16 +207,16 @@ public static class ModelConfigReader
     /// <item>Llama: LlamaConfig has no window and modeling_llama.py always builds the plain causal mask.</item>
     /// </list>
     /// </summary>
-    private static (int? Window, bool[] Layers) SlidingWindow(ConfigJson c, string modelType, int layers)
+    private static (int? Window, IReadOnlyList<bool> Layers) SlidingWindow(ConfigJson c, string modelType, int layers)
     {
         const int transformersDefault = 4096;
         int? window = c.Declares("sliding_window") ? c.OptionalInt("sliding_window") : transformersDefault;
-        bool[] sliding;
+        IReadOnlyList<bool> sliding;
         switch (modelType)
         {
             case "mistral":
                 if (window is null) return (null, []);
-                sliding = Enumerable.Repeat(true, Math.Max(0, layers)).ToArray();
+                sliding = new LayersFrom(layers, 0);
                 break;
             case "qwen2":
                 if (!c.Bool("use_sliding_window", false)) window = null;
@@ -220,9 +237,10 @@ public static class ModelConfigReader
                 else
                 {
                     int firstSliding = c.OptionalInt("max_window_layers") ?? 28;
-                    sliding = Enumerable.Range(0, Math.Max(0, layers)).Select(i => window is not null && i >= firstSliding).ToArray();
+                    if (window is null || firstSliding >= layers) return (null, []);
+                    sliding = new LayersFrom(layers, firstSliding);
                 }
-                if (!sliding.Any(s => s)) return (null, []);
+                if (sliding is bool[] listed && !listed.Any(s => s)) return (null, []);
                 break;
             default:
                 return (null, []);
@@ -233,21 +251,21 @@ public static class ModelConfigReader
 
     private static ArchitectureSpec Gpt2(ConfigJson c)
     {
-        int hidden = c.Int("n_embd");
-        int heads = c.Int("n_head");
+        int hidden = c.PositiveInt("n_embd");
+        int heads = c.PositiveInt("n_head");
         return new ArchitectureSpec
         {
             ModelType = "gpt2",
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = c.PositiveInt("vocab_size"),
             HiddenSize = hidden,
-            NumLayers = c.Int("n_layer"),
+            NumLayers = c.PositiveInt("n_layer"),
             NumHeads = heads,
             NumKvHeads = heads,
-            HeadDim = hidden / Math.Max(1, heads),
-            IntermediateSize = c.OptionalInt("n_inner") ?? 4 * hidden,
-            MaxPositions = c.Int("n_positions"),
+            HeadDim = hidden / heads,
+            IntermediateSize = c.OptionalPositiveInt("n_inner") ?? Size(c, "'n_embd'", () => checked(4 * hidden)),
+            MaxPositions = c.PositiveInt("n_positions"),
             Norm = NormKind.LayerNorm,
-            NormEps = (float)c.Double("layer_norm_epsilon", 1e-5),
+            NormEps = (float)c.PositiveDouble("layer_norm_epsilon", 1e-5, asFloat32: true),
             NormBias = true,
             Positions = PositionKind.Learned,
             Mlp = MlpKind.Dense,
@@ -278,6 +296,7 @@ public static class ModelConfigReader
                 Up = "mlp.c_fc",
                 Down = "mlp.c_proj",
             },
+            Keys = ConfigKeys.Gpt2,
         };
     }
 
@@ -296,26 +315,35 @@ public static class ModelConfigReader
 
     private static void Validate(ConfigJson c, ArchitectureSpec s)
     {
-        void Positive(string what, int value)
-        {
-            if (value <= 0) throw c.Error($"{what} must be positive, is {value}");
-        }
-        Positive("vocabulary size", s.VocabSize);
-        Positive("hidden size", s.HiddenSize);
-        Positive("number of layers", s.NumLayers);
-        Positive("number of attention heads", s.NumHeads);
-        Positive("number of key/value heads", s.NumKvHeads);
-        Positive("head width", s.HeadDim);
-        Positive("MLP width", s.IntermediateSize);
-        Positive("maximum positions", s.MaxPositions);
-        Positive("word embedding width", s.WordEmbeddingSize);
+        // The counts and widths config.json gives were each checked positive where they were read; what is left are
+        // the sizes derived from them.
+        var k = s.Keys;
+        if (s.HeadDim <= 0)
+            throw c.Error($"'{k.NumHeads}' ({s.NumHeads}) exceeds '{k.HiddenSize}' ({s.HiddenSize}): no width is left per head");
         if (s.NumHeads % s.NumKvHeads != 0)
             throw c.Error($"{s.NumHeads} attention heads are not a multiple of {s.NumKvHeads} key/value heads");
         // OPT and GPT-2 have no head_dim key: their head width is hidden / heads, which must divide. (The Llama family's
         // q/k/v widths are heads · head_dim, whatever the hidden size.)
         if (s.ModelType is "opt" or "gpt2" && s.HiddenSize % s.NumHeads != 0)
             throw c.Error($"hidden size {s.HiddenSize} is not divisible by {s.NumHeads} heads");
-        if (s.Positions == PositionKind.Rotary && (s.RopeInvFrequencies.Length == 0 || 2 * s.RopeInvFrequencies.Length > s.HeadDim))
-            throw c.Error($"rotary width {2 * s.RopeInvFrequencies.Length} does not fit head width {s.HeadDim}");
+        if (s.Positions == PositionKind.Rotary && (s.RotaryDim / 2 == 0 || 2 * (s.RotaryDim / 2) > s.HeadDim))
+            throw c.Error($"rotary width {2 * (s.RotaryDim / 2)} does not fit head width {s.HeadDim}");
+        Size(c, $"'{k.NumHeads}' × 'head_dim'", () => s.QueryWidth);
+        Size(c, "'num_key_value_heads' × 'head_dim'", () => s.KvWidth);
+        if (s.FusedQkv) Size(c, $"'{k.HiddenSize}'", () => s.FusedQkvWidth);
+        Size(c, $"'{k.MaxPositions}'", () => s.PositionRows);
+    }
+
+    /// <summary>A size derived in checked arithmetic; an overflow is an error naming the keys it comes from.</summary>
+    private static int Size(ConfigJson c, string keys, Func<int> size)
+    {
+        try
+        {
+            return size();
+        }
+        catch (OverflowException)
+        {
+            throw c.Error($"{keys} is too large: the sizes it implies overflow 32-bit integers");
+        }
     }
 }

@@ -153,6 +153,9 @@ public sealed class ModelWeights : IDisposable
                 WeightCopy.Upload(source, tensor, staging);
                 byName.Add(w.Name, tensor);
             }
+            // Each piece left resident memory as it was copied; this takes the neighbours the kernel mapped back around
+            // later reads, so the weights are resident once, in the backend, even while the reader stays open.
+            reader.ReleasePages();
             var names = reader.TensorNames.Where(n => !WeightPlan.IsToleratedBuffer(n)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
             var shardOf = reader.WeightFiles.Count > 1 ? reader.ShardOf : null;
             return new ModelWeights(spec, arena, byName, shardOf, names);

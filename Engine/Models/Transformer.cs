@@ -45,7 +45,8 @@ public sealed class Transformer : IDisposable
     /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
     /// flat index b·T + t into the batch (see <see cref="TokenBatch.Row"/>). Under a <paramref name="perturbation"/>
-    /// the pass computes with θ + scale·z without writing θ.
+    /// the pass computes with θ + scale·z without writing θ. Non-finite results are returned as they are: training
+    /// reports them with the step (a non-finite loss), evaluation through its scores.
     /// </summary>
     public void ScoreTokens(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs,
         WeightPerturbation? perturbation = null)
@@ -78,17 +79,20 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>Runs the batch and returns the logits (rows × V) at the given flat rows.</summary>
+    /// <exception cref="NonFiniteForwardException">a logit is NaN or ±∞.</exception>
     public void LogitsAt(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, Span<float> logits)
     {
         CheckLogitsLength(rows, logits);
         ReadOnlySpan<Stream> streams = [new(ws.ViewsFor(batch.BatchSize, batch.Length), null)];
         LogitsAtRows(streams[0], Forward(streams, batch)[0], rows, logits);
+        NonFiniteForwardException.ThrowIfAny(Directory, logits, "logits");
     }
 
     /// <summary>
     /// <see cref="ScoreTokens"/> and <see cref="LogitsAt"/> from one forward pass: the log-probabilities of the targets
     /// at <paramref name="rows"/>, and the logits (logitRows × V) at <paramref name="logitRows"/>.
     /// </summary>
+    /// <exception cref="NonFiniteForwardException">a logit or a log-probability is NaN or ±∞.</exception>
     public void ScoreTokensAndLogits(ForwardWorkspace ws, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
         Span<float> logProbs, ReadOnlySpan<int> logitRows, Span<float> logits)
     {
@@ -98,6 +102,8 @@ public sealed class Transformer : IDisposable
         var final = Forward(streams, batch);
         LogProbsAtRows(streams, final, rows, targets, logProbs, []);
         LogitsAtRows(streams[0], final[0], logitRows, logits);
+        NonFiniteForwardException.ThrowIfAny(Directory, logProbs, "log-probabilities");
+        NonFiniteForwardException.ThrowIfAny(Directory, logits, "logits");
     }
 
     private void CheckScoring(ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, Span<float> logProbs)
@@ -340,8 +346,9 @@ public sealed class Transformer : IDisposable
     {
         if (_ropeTable is null)
         {
-            _ropeTable = Backend.Allocate(new TensorShape(Spec.RopeInvFrequencies.Length), DType.F32, MemoryCategory.Weights, "rope_inv_freq");
-            Backend.Upload<float>(_ropeTable, Spec.RopeInvFrequencies);
+            float[] inverse = Spec.RopeInvFrequencies();
+            _ropeTable = Backend.Allocate(new TensorShape(inverse.Length), DType.F32, MemoryCategory.Weights, "rope_inv_freq");
+            Backend.Upload<float>(_ropeTable, inverse);
         }
         return _ropeTable;
     }
@@ -410,6 +417,7 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>Greedy next tokens at the rows: the LM head in chunks, then argmax.</summary>
+    /// <exception cref="NonFiniteForwardException">a row's logits hold NaN or ±∞ (the backend's argmax gives −1).</exception>
     internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens, WeightPerturbation? perturbation = null)
     {
         // The LM head reads only a stream's workspace; any of its views names it.
@@ -423,6 +431,8 @@ public sealed class Transformer : IDisposable
             Backend.Argmax(LogitsOf(ws.Logits, 0, ws.LogitRows, count), results.View(new TensorShape(count), start));
         }
         Backend.Download(results, tokens);
+        if (tokens.Contains(-1))
+            throw new NonFiniteForwardException(Directory, perturbation is null ? "logits" : "logits under the MeZO perturbation");
     }
 
     /// <summary>The final hidden states (N, E) at the flat rows, gathered into the workspace: (S, E).</summary>

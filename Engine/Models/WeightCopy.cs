@@ -14,7 +14,9 @@ internal static class WeightCopy
     /// <summary>
     /// Copies a checkpoint tensor into a backend tensor of as many elements, rounding to the destination's dtype on the
     /// host when the dtypes differ. Same dtype: straight from the file mapping, no staging (on the CPU backend each chunk
-    /// is one copy from the mapping into the tensor).
+    /// is one copy from the mapping into the tensor). Copied bytes leave the process's resident memory at once (the
+    /// mapping's pages are released), so a model is resident once, not twice, while it loads. Every element is checked for NaN and ±∞ on the way: the first one
+    /// found is an <see cref="InvalidInputException"/> naming the file, the tensor and the element.
     /// </summary>
     public static void Upload(CheckpointTensor source, Tensor destination, StagingBuffer staging)
     {
@@ -38,11 +40,42 @@ internal static class WeightCopy
         }
     }
 
+    /// <summary>
+    /// Bytes checked for NaN and ±∞ and then copied in one go: 1 MiB stays in the L2 cache between the scan and the copy,
+    /// so the check costs no second trip to memory, and is large beside the per-call cost of an upload.
+    /// </summary>
+    private const int CheckedPieceBytes = 1 << 20;
+
     private static void UploadBytes(CheckpointTensor source, Tensor destination, StagingBuffer staging)
     {
         int size = source.DType.SizeOf();
+        int perPiece = CheckedPieceBytes / size;
         foreach (var (first, count) in staging.Chunks(source.ElementCount, size))
-            destination.Backend.Upload(destination, first * size, source.BytesAt(first * size, count * size));
+        {
+            for (long piece = first; piece < first + count; piece += perPiece)
+            {
+                int n = (int)Math.Min(perPiece, first + count - piece);
+                var bytes = source.BytesAt(piece * size, n * size);
+                ThrowIfNonFinite(source, piece, bytes);
+                destination.Backend.Upload(destination, piece * size, bytes);
+                source.ReleasePages(piece * size, n * size);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Refuses a weight that is NaN or ±∞ in the file: it would make every forward pass non-finite, far from its cause.
+    /// <paramref name="bytes"/> are the raw elements from <paramref name="firstElement"/> on.
+    /// </summary>
+    private static void ThrowIfNonFinite(CheckpointTensor source, long firstElement, ReadOnlySpan<byte> bytes)
+    {
+        long bad = NonFiniteScan.FirstIndex(bytes, source.DType);
+        if (bad < 0) return;
+        var value = new float[1];
+        source.CopyToSingles(firstElement + bad, value);
+        string what = float.IsNaN(value[0]) ? "NaN" : value[0] > 0 ? "+∞" : "−∞";
+        throw new InvalidInputException(
+            $"{source.FilePath}: tensor '{source.Name}' holds {what} at element {firstElement + bad}; weights must be finite");
     }
 
     /// <summary>
@@ -60,13 +93,21 @@ internal static class WeightCopy
         int most = buffer.Length / bytesPerElement;
         Span<float> singles = MemoryMarshal.Cast<byte, float>(buffer[..(most * sizeof(float))]);
         Span<ushort> narrow = MemoryMarshal.Cast<byte, ushort>(buffer[(most * sizeof(float))..]);
+        int sourceSize = source.DType.SizeOf();
+        int perPiece = CheckedPieceBytes / sourceSize;
         foreach (var (first, count) in staging.Chunks(source.ElementCount, bytesPerElement))
         {
+            for (long piece = first; piece < first + count; piece += perPiece)
+            {
+                int n = (int)Math.Min(perPiece, first + count - piece);
+                ThrowIfNonFinite(source, piece, source.BytesAt(piece * sourceSize, n * sourceSize));
+            }
             Span<float> values = singles[..count];
             source.CopyToSingles(first, values);
             if (type == DType.F32)
             {
                 destination.Backend.Upload(destination, first * sizeof(float), MemoryMarshal.AsBytes(values));
+                source.ReleasePages(first * sourceSize, (long)count * sourceSize);
                 continue;
             }
             Span<ushort> bits = narrow[..count];
@@ -74,13 +115,14 @@ internal static class WeightCopy
             for (int i = 0; i < count; i++)
             {
                 bits[i] = type == DType.F16 ? ScalarConversions.SingleToHalf(values[i]) : ScalarConversions.SingleToBFloat16(values[i]);
-                // A finite weight that rounds to ±∞ would poison every forward pass and every update after it.
-                if ((bits[i] & 0x7FFF) == infinity && float.IsFinite(values[i]))
+                // The source is finite (checked above); one that rounds to ±∞ would poison every forward pass and update.
+                if ((bits[i] & 0x7FFF) == infinity)
                     throw new InvalidInputException(
                         $"{source.FilePath}: tensor '{source.Name}' holds {values[i]:G9} (element {first + i}), beyond the largest finite {type} value; " +
                         $"keep it in {source.DType}{(type == DType.F16 ? " or use bf16" : "")}");
             }
             destination.Backend.Upload(destination, first * narrowSize, MemoryMarshal.AsBytes(bits));
+            source.ReleasePages(first * sourceSize, (long)count * sourceSize);
         }
     }
 }

@@ -22,7 +22,8 @@ public static class WeightPlan
 
     /// <summary>
     /// Some checkpoints omit the wrapper prefix (OPT's "decoder.", GPT-2's bare "h.0"): the spec with whichever prefix
-    /// the file has. Everything that looks tensors up by name in a checkpoint goes through this first.
+    /// the file has. Everything that looks tensors up by name in a checkpoint goes through this first, and so through
+    /// <see cref="ConfigAgreement"/>: the plan below is as long as the layer count, which the checkpoint must confirm.
     /// </summary>
     public static ArchitectureSpec ResolvePrefix(CheckpointReader reader, ArchitectureSpec spec)
     {
@@ -34,8 +35,12 @@ public static class WeightPlan
             _ => [n.Prefix],
         };
         foreach (string prefix in candidates)
-            if (reader.Contains(prefix + n.TokenEmbedding + ".weight"))
-                return spec with { Names = n with { Prefix = prefix } };
+        {
+            if (!reader.Contains(prefix + n.TokenEmbedding + ".weight")) continue;
+            var resolved = spec with { Names = n with { Prefix = prefix } };
+            ConfigAgreement.Check(reader, resolved);
+            return resolved;
+        }
         throw new InvalidInputException(
             $"{reader.Directory}: tensor '{n.Prefix}{n.TokenEmbedding}.weight' is missing (config.json's {spec.ModelType} architecture needs it)");
     }
@@ -59,7 +64,7 @@ public static class WeightPlan
 
         Add(n.Global(n.TokenEmbedding) + ".weight", s.VocabSize, e);
         if (n.PositionEmbedding is not null)
-            Add(n.Global(n.PositionEmbedding) + ".weight", s.MaxPositions + s.LearnedPositionOffset, c);
+            Add(n.Global(n.PositionEmbedding) + ".weight", s.PositionRows, c);
         if (s.HasEmbeddingProjection)
         {
             Linear(n.Global(n.ProjectIn!), c, e, bias: false);
@@ -69,7 +74,7 @@ public static class WeightPlan
         {
             Norm(n.Layer(l, n.AttentionNorm));
             if (s.FusedQkv)
-                Linear(n.Layer(l, n.FusedQkv!), 3 * c, c, s.QkvBias);
+                Linear(n.Layer(l, n.FusedQkv!), s.FusedQkvWidth, c, s.QkvBias);
             else
             {
                 Linear(n.Layer(l, n.Query!), s.QueryWidth, c, s.QkvBias);

@@ -26,6 +26,25 @@ public sealed class ScoreCommandTests
         AssertMatchesOracle(result, ids, checkpoint.Oracle());
     }
 
+    /// <summary>
+    /// stories260K (rotary positions) with max_position_embeddings rewritten to 4: a sequence of 5 tokens is refused as
+    /// generate refuses it, exit 1 and one line, and 4 tokens still score.
+    /// </summary>
+    [Test]
+    public void ASequenceLongerThanThePositionsIsAUserError()
+    {
+        using var model = CheckpointEditor.CopyOf(SharedData.Path("models/stories260K"));
+        model.SetConfig("max_position_embeddings", "4");
+
+        var tooLong = Mezo.Run("score", "--model", model.Folder, "--ids", "1,403,407,261,378", "--json");
+        var fits = Mezo.Run("score", "--model", model.Folder, "--ids", "1,403,407,261", "--json");
+
+        Assert.That(tooLong.ExitCode, Is.EqualTo(1), tooLong.ToString());
+        Assert.That(tooLong.StandardOutput, Is.Empty);
+        Assert.That(tooLong.ErrorLines, Is.EqualTo(new[] { $"a sequence of 5 tokens exceeds the 4 positions of {model.Folder}" }));
+        Assert.That(fits.ExitCode, Is.EqualTo(0), fits.ToString());
+    }
+
     [Test]
     public void Json_WithText_TokenizesWithBosAndMatchesTheOracle()
     {

@@ -174,7 +174,7 @@ public class TrainErrorTests
     [Test]
     public void ANonFiniteLossStopsAtItsStepAndKeepsTheLastGoodCheckpoint()
     {
-        // A model whose embedding of "times" (a word of the vocabulary that the bundled sentences never use) is NaN, and
+        // A model whose embedding of "times" (a word of the vocabulary that the bundled sentences never use) overflows, and
         // one training sentence that uses it: the batch that holds that sentence has a NaN loss.
         string model = NewFolder("poisoned"), data = Data(folder =>
         {
@@ -231,7 +231,8 @@ public class TrainErrorTests
         Assert.That(model.Spec.TiedLmHead, Is.False);
         var embedding = model.Weights.TokenEmbedding;
         int width = embedding.Shape[1];
-        backend.Upload<float>(embedding.View(new MeZO.Engine.Tensors.TensorShape(width), (long)id * width), Enumerable.Repeat(float.NaN, width).ToArray());
+        // Finite (loading refuses a stored NaN), but the row's sum overflows float32 in the first norm: a NaN loss.
+        backend.Upload<float>(embedding.View(new MeZO.Engine.Tensors.TensorShape(width), (long)id * width), Enumerable.Repeat(3e38f, width).ToArray());
         model.Weights.Save(target, RunFolder.ModelSideFiles(target));
     }
 

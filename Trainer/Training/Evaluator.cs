@@ -45,7 +45,14 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
     }
 
     /// <summary>The predicted candidate of each example: the highest mean log-probability (lowest index on ties).</summary>
-    public int[] Predict(IReadOnlyList<EncodedExample> examples) => Best(scorer.Scores(examples));
+    /// <exception cref="NonFiniteForwardException">a candidate's score is NaN or ±∞: no prediction is made from a broken pass.</exception>
+    public int[] Predict(IReadOnlyList<EncodedExample> examples)
+    {
+        var scores = scorer.Scores(examples);
+        if (scores.Any(s => s.Any(v => !double.IsFinite(v))))
+            throw new NonFiniteForwardException(model.Directory, "candidates' log-probabilities");
+        return Best(scores);
+    }
 
     /// <summary>Each example's candidate with the highest score, the lowest index on ties.</summary>
     public static int[] Best(double[][] scores) => scores.Select(s => Array.IndexOf(s, s.Max())).ToArray();

@@ -1,7 +1,17 @@
+using MeZO.Engine;
+
 namespace MeZO.Cli;
 
 internal static class Units
 {
+    /// <summary>
+    /// "engine tensors peak X, process peak RSS Y": the engine counts only its own tensors, which is not what the
+    /// machine sees, so the process's figure stands beside it.
+    /// </summary>
+    public static string PeakMemory(long engineTensorBytes) =>
+        $"engine tensors peak {Bytes(engineTensorBytes)}, process peak RSS " +
+        (ProcessMemory.PeakResidentBytes() is long rss ? Bytes(rss) : "not reported by this OS");
+
     public static string Bytes(long bytes) => bytes switch
     {
         >= 1L << 30 => $"{bytes / (double)(1L << 30):F2} GiB",

@@ -37,16 +37,20 @@ internal static unsafe class CpuAttention
                         int keys = pastLength + t + 1; // keys [first, keys): causal, and inside the window if any
                         int first = window > 0 ? Math.Max(0, keys - window) : 0;
                         float max = float.NegativeInfinity;
+                        int attended = 0;
                         for (int j = first; j < keys; j++)
                         {
                             if (rowMask[j] == 0) { scores[j] = float.NegativeInfinity; continue; }
                             float* key = kp + (((long)b * capacity + j) * kvHeads + kvh) * headDim;
                             float s = scale * TensorPrimitives.Dot(new ReadOnlySpan<float>(query, headDim), new ReadOnlySpan<float>(key, headDim));
                             scores[j] = s;
-                            if (s > max) max = s;
+                            // MathF.Max keeps a NaN score, which then makes every weight NaN; a padding query is told by
+                            // its count of keys, never by its maximum, so scores that all overflowed to −∞ give NaN too.
+                            max = MathF.Max(max, s);
+                            attended++;
                         }
                         result.Clear();
-                        if (float.IsNegativeInfinity(max)) continue; // nothing to attend: a padding query
+                        if (attended == 0) continue; // nothing to attend: a padding query
                         float sum = 0;
                         for (int j = first; j < keys; j++)
                         {

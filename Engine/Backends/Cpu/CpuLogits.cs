@@ -89,7 +89,8 @@ internal static unsafe class CpuLogits
             float bestValue = row[0];
             for (int j = 1; j < vocab; j++)
                 if (row[j] > bestValue) { bestValue = row[j]; best = j; }
-            op[r] = best;
+            // A NaN never compares greater, so the scan alone would pick a finite token from a broken row.
+            op[r] = NonFiniteScan.FirstIndex(row) < 0 ? best : -1;
         }
     }
 }

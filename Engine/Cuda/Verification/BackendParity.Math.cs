@@ -229,9 +229,9 @@ public static partial class BackendParity
                 if (vocab > 3)
                 {
                     values[vocab - 1] = values[2] = 100; // row 0: a tie, the lower index wins
-                    Array.Fill(values, float.NegativeInfinity, vocab, vocab); // row 1: all -inf → index 0
-                    values[2 * vocab] = float.NaN; // row 2: NaN first wins
-                    values[3 * vocab + 1] = float.NaN; // row 3: a later NaN is never chosen
+                    Array.Fill(values, float.NegativeInfinity, vocab, vocab); // row 1: all -inf → -1 (non-finite)
+                    values[2 * vocab] = float.NaN; // row 2: a NaN first → -1
+                    values[3 * vocab + 1] = float.NaN; // row 3: a later NaN → -1 too
                     values[4 * vocab + vocab / 2] = values[4 * vocab + vocab / 3] = 7; // row 4: tie in the middle
                 }
                 using var logits = TensorPair.Floats(reference, candidate, values, DType.F32, "logits", 6, vocab);

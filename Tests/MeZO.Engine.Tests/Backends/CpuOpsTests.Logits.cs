@@ -49,13 +49,14 @@ public sealed partial class CpuOpsTests
     {
         var rng = new Random(vocab);
         float[] logits = Normal(rng, 4 * vocab);
-        // Row 1: the maximum appears twice; row 2: every entry ties; row 3: −∞ everywhere but one entry.
+        // Row 1: the maximum appears twice; row 2: every entry ties; row 3: the lowest float everywhere but one entry.
+        // (A row holding NaN or ±∞ has no argmax: NonFinitePropagationTests.)
         int first = vocab / 2, second = vocab - 1;
         for (int j = 0; j < vocab; j++)
         {
             logits[vocab + j] = Math.Min(logits[vocab + j], 9f);
             logits[2 * vocab + j] = -1.5f;
-            logits[3 * vocab + j] = float.NegativeInfinity;
+            logits[3 * vocab + j] = float.MinValue;
         }
         logits[vocab + second] = logits[vocab + first] = 10f;
         logits[3 * vocab + second] = -1e30f;

@@ -63,7 +63,7 @@ public sealed class DamagedModelInputTests
         yield return Case("HeadsNotDividingHiddenGpt2", TinyVariant.Gpt2, c => c["n_head"] = 3, "hidden size 32 is not divisible by 3 heads");
         yield return Case("KeyValueHeadsNotDividingHeads", TinyVariant.LlamaTied, c => c["num_key_value_heads"] = 3,
             "4 attention heads are not a multiple of 3 key/value heads");
-        yield return Case("ZeroLayers", TinyVariant.Qwen2, c => c["num_hidden_layers"] = 0, "number of layers must be positive");
+        yield return Case("ZeroLayers", TinyVariant.Qwen2, c => c["num_hidden_layers"] = 0, "'num_hidden_layers' must be a positive integer, is 0");
         yield return Case("RopeScalingUnsupported", TinyVariant.LlamaUntied,
             c => c["rope_scaling"] = new JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 }, "rope_scaling type 'yarn' is not supported");
         yield return Case("RopeScalingNotAnObject", TinyVariant.Mistral, c => c["rope_scaling"] = "linear", "rope_scaling must be an object");
@@ -124,13 +124,13 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Tensor_ShapeDisagreeingWithConfigJson_IsRejectedByName()
+    public void Tensor_ShapeDisagreeingWithConfigJson_IsRejectedNamingTheKeyAndTheTensor()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         EditConfig(checkpoint, c => c["vocab_size"] = 101);
 
-        AssertRejected(() => Load(checkpoint.Folder), Path.Combine(checkpoint.Folder, "model.safetensors"),
-            "tensor 'model.embed_tokens.weight' has shape (100, 32) but config.json implies (101, 32)");
+        AssertRejected(() => Load(checkpoint.Folder), Path.Combine(checkpoint.Folder, "config.json"),
+            "'vocab_size' is 101, but tensor 'model.embed_tokens.weight' (100, 32) implies 100");
     }
 
     [Test]

@@ -118,19 +118,26 @@ public sealed class WeightCopyTests
                 .And.Message.Contains($"beyond the largest finite {held} value"));
     }
 
+    /// <summary>
+    /// A NaN or ±∞ stored in the file is refused whether the copy is straight or converting, naming the element, also
+    /// when it sits past chunk boundaries (chunks of 8 bytes: 2 or 4 elements).
+    /// </summary>
     [Test]
-    public void Upload_keeps_an_infinity_that_the_file_holds()
+    public void Upload_refuses_a_non_finite_value_that_the_file_holds_naming_the_element(
+        [Values(DType.F32, DType.F16, DType.BF16)] DType stored, [Values(DType.F32, DType.F16, DType.BF16)] DType held,
+        [Values(float.NaN, float.PositiveInfinity, float.NegativeInfinity)] float bad)
     {
-        // Only a finite value rounding to ∞ is a conversion error; a stored ∞ is the file's own (issue 9 checks those).
+        float[] values = Enumerable.Range(0, 11).Select(i => 0.25f * i).ToArray();
+        values[9] = bad;
         using var folder = new ScratchFolder();
-        using var reader = WriteOne(folder, DType.F32, [float.PositiveInfinity]);
+        using var reader = WriteOne(folder, stored, values);
         using var backend = new CpuBackend();
-        using var tensor = backend.Allocate(new TensorShape(1), DType.F16, MemoryCategory.Weights, "w");
-        using var staging = new StagingBuffer();
-        WeightCopy.Upload(reader.Get("w"), tensor, staging);
-        var bits = new ushort[1];
-        backend.Download<ushort>(tensor, bits);
-        Assert.That(bits[0], Is.EqualTo((ushort)0x7C00));
+        using var tensor = backend.Allocate(new TensorShape(values.Length), held, MemoryCategory.Weights, "w");
+        using var staging = new StagingBuffer(StagingBuffer.MinChunkBytes);
+        string expected = float.IsNaN(bad) ? "NaN" : bad > 0 ? "+∞" : "−∞";
+        Assert.That(() => WeightCopy.Upload(reader.Get("w"), tensor, staging),
+            Throws.InstanceOf<InvalidInputException>().With.Message.EqualTo(
+                $"{reader.WeightFiles[0]}: tensor 'w' holds {expected} at element 9; weights must be finite"));
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using MeZO.Engine;
 using MeZO.Trainer.Training;
 
 namespace MeZO.Cli.Commands;
@@ -44,11 +45,12 @@ public sealed class EvalCommand : ICommand
                 else json.WriteNull("exact_match");
                 json.WriteNumber("examples", result.Examples);
                 json.WriteNumber("peak_memory_bytes", session.Backend.Memory.PeakTotal);
+                if (ProcessMemory.PeakResidentBytes() is long rss) json.WriteNumber("peak_rss_bytes", rss);
                 json.WriteEndObject();
             });
             return 0;
         }
-        output.WriteLine($"{session.Task.Name} test {result}, peak memory {Units.Bytes(session.Backend.Memory.PeakTotal)}");
+        output.WriteLine($"{session.Task.Name} test {result}, {Units.PeakMemory(session.Backend.Memory.PeakTotal)}");
         return 0;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MeZO.Engine;
 using MeZO.Engine.Models;
 
 namespace MeZO.Cli.Commands;
@@ -33,6 +34,10 @@ public sealed class ScoreCommand : ICommand
             ids = tokenizer.Encode(text);
         }
         if (ids!.Length == 0) throw cl.Error("the sequence is empty");
+        // As generate does, for every kind of positions: a rotary model computes past its trained length without
+        // complaint, and a learned table would be read past its end; checked before the workspace is sized.
+        if (ids.Length > model.Spec.MaxPositions)
+            throw new InvalidInputException($"a sequence of {ids.Length} tokens exceeds the {model.Spec.MaxPositions} positions of {model.Directory}");
 
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);
         using var ws = model.CreateWorkspace(1, ids.Length);
@@ -40,6 +45,7 @@ public sealed class ScoreCommand : ICommand
         var targets = ids[1..];
         var logProbs = new float[rows.Length];
         var lastLogits = new float[model.Spec.VocabSize];
+        // Throws on a non-finite result, so nothing below prints half a report.
         model.ScoreTokensAndLogits(ws, batch, rows, targets, logProbs, [ids.Length - 1], lastLogits);
 
         if (cl.Has("json"))

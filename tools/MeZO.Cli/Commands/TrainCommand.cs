@@ -83,7 +83,7 @@ public sealed class TrainCommand : ICommand
         }
 
         output.WriteLine();
-        output.WriteLine($"trained {result.Steps} steps in {result.Elapsed:hh\\:mm\\:ss}, peak memory {Units.Bytes(result.PeakBytes)}");
+        output.WriteLine($"trained {result.Steps} steps in {result.Elapsed:hh\\:mm\\:ss}, {Units.PeakMemory(result.PeakBytes)}");
         if (result.ValidationBefore is not null)
             output.WriteLine($"validation {result.ValidationBefore.Metric}: before {result.ValidationBefore.Value:F4}" +
                              (result.ValidationBest is not null ? $", best {result.ValidationBest.Value:F4} at step {result.BestStep}" : ""));

@@ -50,6 +50,19 @@ T __shfl_xor_sync(unsigned int, T value, int lane_mask)
     return value;
 }
 
+/// Nonzero when any lane's predicate is: every lane reads every lane's value, as the vote does in one instruction.
+static inline int __any_sync(unsigned int, int predicate)
+{
+    int any = 0;
+    for (int lane = 0; lane < 32; lane++)
+    {
+        int value = predicate;
+        mezo_emulated_exchange(&value, sizeof value, lane);
+        any |= value;
+    }
+    return any != 0;
+}
+
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 
