@@ -115,17 +115,23 @@ public class MemoryTests
 
     /// <summary>
     /// Managed bytes allocated by all threads per step, after warm-up steps (JIT tiers, the thread pool's threads and
-    /// their per-thread scratch buffers).
+    /// their per-thread scratch buffers). The least of three windows: a thread the pool injects when another process
+    /// holds a core allocates its scratch once, in one window; what a step allocates shows in every window.
     /// </summary>
     private static (long Bytes, long Parameters) ManagedBytesPerStep(string model)
     {
         using var session = Open(model, trainExamples: 32, testExamples: 0);
         var step = Stepper(session);
-        const int warmUp = 6, measured = 4;
-        for (long t = 0; t < warmUp; t++) step(t);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (long t = warmUp; t < warmUp + measured; t++) step(t);
-        long after = GC.GetTotalAllocatedBytes(precise: true);
-        return ((after - before) / measured, session.Model.Weights.ParameterCount);
+        const int warmUp = 6, measured = 4, windows = 3;
+        long t = 0;
+        for (; t < warmUp; t++) step(t);
+        long least = long.MaxValue;
+        for (int window = 0; window < windows; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < measured; i++, t++) step(t);
+            least = Math.Min(least, (GC.GetTotalAllocatedBytes(precise: true) - before) / measured);
+        }
+        return (least, session.Model.Weights.ParameterCount);
     }
 }
