@@ -63,6 +63,16 @@ internal sealed class MezoProcess : IDisposable
     public static string[] ErrorLines(string error) =>
         error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith('[')).ToArray();
 
+    /// <summary>DESIGN §5's contract for a mistake: exit code 1 and one line on stderr, holding the fragment, no stack trace.</summary>
+    public static void AssertOneLineError((int ExitCode, string Output, string Error) result, string fragment)
+    {
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.Output + result.Error);
+        string[] lines = ErrorLines(result.Error);
+        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + result.Error);
+        Assert.That(lines[0], Does.Contain(fragment));
+        Assert.That(lines[0], Does.Not.Contain(" at MeZO."), "no stack trace");
+    }
+
     public bool HasExited => _process.HasExited;
 
     /// <summary>The process id: mezo.dll runs inside the dotnet host, so this is the id mezo itself sees.</summary>

@@ -43,14 +43,6 @@ public class RunFolderTests
         "--lr", "1e-3", "--checkpoint-every", "5", "--eval-every", "4", .. more,
     ];
 
-    private static void AssertOneLineError((int ExitCode, string Output, string Error) result, string fragment)
-    {
-        Assert.That(result.ExitCode, Is.EqualTo(1), result.Output + result.Error);
-        string[] lines = MezoProcess.ErrorLines(result.Error);
-        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + result.Error);
-        Assert.That(lines[0], Does.Contain(fragment));
-    }
-
     private static byte[] Weights(string run, string folder = "model") => File.ReadAllBytes(Path.Combine(run, folder, "model.safetensors"));
 
     private static string Sha256(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
@@ -64,14 +56,14 @@ public class RunFolderTests
         string manifest = File.ReadAllText(Path.Combine(run, RunManifest.FileName));
 
         foreach (string[] second in new[] { Train(run, steps: 4), Train(run, steps: 10_000_000, more: ["--resume"]), ["train", "--out", run, "--resume"] })
-            AssertOneLineError(MezoProcess.Run(second), $"{run} is in use by process {first.Id} (started ");
+            MezoProcess.AssertOneLineError(MezoProcess.Run(second), $"{run} is in use by process {first.Id} (started ");
         Assert.That(first.HasExited, Is.False, "the refusals leave the running process alone");
         Assert.That(File.ReadAllText(Path.Combine(run, RunManifest.FileName)), Is.EqualTo(manifest), "and its run.json");
 
         // kill -9: the kernel drops the lock with the process, so nothing stale is left to refuse the next one.
         first.KillWhen(() => true, "now");
         var shorter = MezoProcess.Run("train", "--out", run, "--resume", "--steps", "1");
-        AssertOneLineError(shorter, "--resume: --steps 1 is fewer than the ");
+        MezoProcess.AssertOneLineError(shorter, "--resume: --steps 1 is fewer than the ");
     }
 
     [Test]
@@ -116,7 +108,7 @@ public class RunFolderTests
     {
         string file = NewPath("file");
         File.WriteAllText(file, "not a folder");
-        AssertOneLineError(MezoProcess.Run(Train(file, steps: 1, model: NewPath("no-such-model"))), $"--out {file} is a file, not a run folder");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(file, steps: 1, model: NewPath("no-such-model"))), $"--out {file} is a file, not a run folder");
         Assert.That(File.ReadAllText(file), Is.EqualTo("not a folder"));
     }
 
@@ -129,9 +121,9 @@ public class RunFolderTests
         using (var killed = MezoProcess.Start(Train(run, steps: 12, more: settings)))
             killed.KillWhen(() => File.Exists(Path.Combine(run, "checkpoint", RunState.FileName)), "the first checkpoint is written");
 
-        AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume", "--lr", "0.01", "--samples", "2", "--seed", "10"),
+        MezoProcess.AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume", "--lr", "0.01", "--samples", "2", "--seed", "10"),
             "was made with other settings (--lr 0.01 given, the run's is 0.001, --seed 10 given, the run's is 9)");
-        AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume", "--batch-size", "8"),
+        MezoProcess.AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume", "--batch-size", "8"),
             "(--batch-size 8 given, the run's is 4)");
 
         var resumed = MezoProcess.Run("train", "--out", run, "--resume", "--samples", "2", "--log-every", "3");
@@ -171,7 +163,7 @@ public class RunFolderTests
 
         string linear = NewPath("linear");
         Assert.That(MezoProcess.Run(Train(linear, steps: 10, more: ["--lr-schedule", "linear"])).ExitCode, Is.EqualTo(0));
-        AssertOneLineError(MezoProcess.Run("train", "--out", linear, "--resume", "--steps", "20"),
+        MezoProcess.AssertOneLineError(MezoProcess.Run("train", "--out", linear, "--resume", "--steps", "20"),
             "only a run with the constant schedule can be extended");
     }
 
@@ -193,7 +185,7 @@ public class RunFolderTests
             File.WriteAllText(file, change(original));
             try
             {
-                AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume"), $"--resume: {file} has changed since the run started");
+                MezoProcess.AssertOneLineError(MezoProcess.Run("train", "--out", run, "--resume"), $"--resume: {file} has changed since the run started");
                 Assert.That(Directory.Exists(Path.Combine(run, "model")), Is.False, "nothing was trained on the changed file");
             }
             finally

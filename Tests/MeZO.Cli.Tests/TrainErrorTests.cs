@@ -62,18 +62,9 @@ public class TrainErrorTests
         return ["train", .. kept, .. more];
     }
 
-    private static void AssertOneLineError((int ExitCode, string Output, string Error) result, string fragment)
-    {
-        Assert.That(result.ExitCode, Is.EqualTo(1), result.Output + result.Error);
-        string[] lines = MezoProcess.ErrorLines(result.Error);
-        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + result.Error);
-        Assert.That(lines[0], Does.Contain(fragment));
-        Assert.That(lines[0], Does.Not.Contain(" at MeZO."), "no stack trace");
-    }
-
     [Test]
     public void UnknownTask() =>
-        AssertOneLineError(MezoProcess.Run([.. Train(_data, NewFolder("run")).Select(a => a == "sst2" ? "sst3" : a)]),
+        MezoProcess.AssertOneLineError(MezoProcess.Run([.. Train(_data, NewFolder("run")).Select(a => a == "sst2" ? "sst3" : a)]),
             "unknown task 'sst3'; the tasks are: sst2, rte");
 
     [TestCase("--lr", "-0.001", "--lr must not be negative")]
@@ -81,27 +72,27 @@ public class TrainErrorTests
     [TestCase("--checkpoint-every", "-1", "--eval-every, --checkpoint-every and --log-every must not be negative")]
     [TestCase("--max-length", "1", "--max-length 1 leaves no room for a prompt and an answer (at least 2)")]
     public void OptionOutOfRange(string option, string value, string fragment) =>
-        AssertOneLineError(MezoProcess.Run(Train(_data, NewFolder("run"), option, value)), fragment);
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(_data, NewFolder("run"), option, value)), fragment);
 
     [Test]
     public void DataFolderMissingAFile()
     {
         string data = Data(folder => File.Delete(Path.Combine(folder, "test.tsv")));
-        AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"sst2: data file not found: {Path.Combine(data, "test.tsv")}");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"sst2: data file not found: {Path.Combine(data, "test.tsv")}");
     }
 
     [Test]
     public void MalformedLineIsNamedByFileAndLine()
     {
         string data = Data(folder => ReplaceLine(folder, "train.tsv", 7, "a line without a tab"));
-        AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"{Path.Combine(data, "train.tsv")}:7: expected 2 tab-separated fields, found 1");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"{Path.Combine(data, "train.tsv")}:7: expected 2 tab-separated fields, found 1");
     }
 
     [Test]
     public void LabelOutsideTheVerbalizer()
     {
         string data = Data(folder => ReplaceLine(folder, "dev.tsv", 4, "a fine film .\t2"));
-        AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"{Path.Combine(data, "dev.tsv")}:4: label \"2\" is not one of the task's labels");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), $"{Path.Combine(data, "dev.tsv")}:4: label \"2\" is not one of the task's labels");
     }
 
     [Test]
@@ -112,7 +103,7 @@ public class TrainErrorTests
             File.WriteAllText(Path.Combine(folder, "train.tsv"), "sentence\tlabel\n");
             File.WriteAllText(Path.Combine(folder, "dev.tsv"), "sentence\tlabel\n");
         });
-        AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), "sst2: the train set is empty after sampling");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(data, NewFolder("run"))), "sst2: the train set is empty after sampling");
     }
 
     [Test]
@@ -130,7 +121,7 @@ public class TrainErrorTests
         Assert.That(MezoProcess.Run(Train(_data, run)).ExitCode, Is.EqualTo(0));
         byte[] weights = File.ReadAllBytes(Path.Combine(run, "model", "model.safetensors"));
 
-        AssertOneLineError(MezoProcess.Run(Train(_data, run)), $"{run} already holds a run; pass --resume to continue it");
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(_data, run)), $"{run} already holds a run; pass --resume to continue it");
         Assert.That(File.ReadAllBytes(Path.Combine(run, "model", "model.safetensors")), Is.EqualTo(weights), "the run is untouched");
     }
 
@@ -140,13 +131,13 @@ public class TrainErrorTests
         string run = NewFolder("run");
         Assert.That(MezoProcess.Run(Train(_data, run)).ExitCode, Is.EqualTo(0));
 
-        AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume", "--lr", "0.5")),
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume", "--lr", "0.5")),
             "was made with other settings (--lr 0.5 given, the run's is 1E-06); leave them out");
 
         // The same files in another folder: a different --model.
         string copy = NewFolder("model");
         foreach (string file in Directory.EnumerateFiles(_model)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
-        AssertOneLineError(MezoProcess.Run([.. Train(_data, run, "--resume").Select(a => a == _model ? copy : a)]),
+        MezoProcess.AssertOneLineError(MezoProcess.Run([.. Train(_data, run, "--resume").Select(a => a == _model ? copy : a)]),
             $"was made with other settings (--model {copy} given, the run's is {_model})");
 
         // The same folder holding other weights.
@@ -161,7 +152,7 @@ public class TrainErrorTests
                 stream.Seek(-4, SeekOrigin.End); // the last float of the last tensor (a norm weight or bias: 1 or 0)
                 stream.Write([0, 0, 0, 0x40]); // 2.0f
             }
-            AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume")),
+            MezoProcess.AssertOneLineError(MezoProcess.Run(Train(_data, run, "--resume")),
                 $"--resume: {Path.Combine(_model, "model.safetensors")} has changed since the run started");
         }
         finally
@@ -192,7 +183,7 @@ public class TrainErrorTests
 
         var result = MezoProcess.Run(args);
 
-        AssertOneLineError(result, $"the loss became non-finite at step {poisoned} ");
+        MezoProcess.AssertOneLineError(result, $"the loss became non-finite at step {poisoned} ");
         long lastGood = (poisoned - 1) / 3 * 3;
         Assert.That(result.Error, Does.Contain($"training stopped, the last good checkpoint (step {lastGood}) is kept in {Path.Combine(run, "checkpoint")}"));
         Assert.That(RunState.Read(Path.Combine(run, "checkpoint")).CompletedSteps, Is.EqualTo(lastGood));
@@ -209,7 +200,7 @@ public class TrainErrorTests
         string run = NewFolder("run");
         var result = MezoProcess.Run(Train(_data, run, "--lr", "1e12", "--checkpoint-every", "1"));
 
-        AssertOneLineError(result, "the loss became non-finite at step 1 ");
+        MezoProcess.AssertOneLineError(result, "the loss became non-finite at step 1 ");
         Assert.That(Directory.Exists(Path.Combine(run, "checkpoint")), Is.False, "no checkpoint of the blown-up weights");
         Assert.That(result.Error, Does.Contain("training stopped, before its first checkpoint: the run folder holds no trained weights")
             .And.Not.Contain("checkpoint is kept"), "no checkpoint is promised that does not exist");
