@@ -3,6 +3,7 @@ using MeZO.Cli.Commands;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Runs;
 using NUnit.Framework;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Cli.Tests;
 

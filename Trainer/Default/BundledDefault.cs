@@ -4,8 +4,7 @@ using System.Text.Json;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Data;
-using MeZO.Trainer.Optimizer;
-using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Default;
 

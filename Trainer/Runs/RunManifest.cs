@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using MeZO.Engine;
 
+using MeZO.Trainer.Training;
+
 namespace MeZO.Trainer.Runs;
 
 /// <summary>

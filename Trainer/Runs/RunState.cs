@@ -1,6 +1,8 @@
 using System.Text.Json;
 using MeZO.Engine;
 
+using MeZO.Trainer.Training;
+
 namespace MeZO.Trainer.Runs;
 
 /// <summary>

@@ -1,10 +1,8 @@
 using System.Globalization;
 using MeZO.Engine;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Runs;
-
-/// <summary>One setting of <see cref="TrainSettings"/> (by property name) with the run's value and the value given now.</summary>
-public sealed record SettingDifference(string Setting, object? Run, object? Given);
 
 /// <summary>
 /// A resume was given settings other than the run's. The message names <see cref="TrainSettings"/> properties, as a
@@ -27,6 +25,8 @@ public sealed class SettingsMismatchException(string manifestPath, IReadOnlyList
     {
         null => "none",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
+        // As the options spell them: bf16, linear, f1.
+        Enum e => e.ToString().ToLowerInvariant(),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "none",
     };

@@ -1,5 +1,4 @@
 using MeZO.Engine.Mezo;
-using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tasks;
 
 namespace MeZO.Trainer.Training;

@@ -1,9 +1,13 @@
+using System.Text.Json.Serialization;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Trainer.Training;
 
-/// <summary>What a <see cref="TrainingSession"/> opens: a model, a task's data sampled into splits, and how to run them.</summary>
-public sealed record SessionOptions
+/// <summary>
+/// What a <see cref="TrainingSession"/> opens: a model, a task's data sampled into splits, and how to run them. A
+/// <see cref="TrainSettings"/> is one, with the paper's split sizes; `mezo eval` and the tests open others.
+/// </summary>
+public record SessionOptions
 {
     public required string Model { get; init; }
     public required string Task { get; init; }
@@ -11,12 +15,13 @@ public sealed record SessionOptions
     public int TrainExamples { get; init; }
     public int EvalExamples { get; init; }
     public int TestExamples { get; init; }
-    /// <summary>Seeds the sampling of the splits.</summary>
+    /// <summary>Seeds the sampling of the splits (and, in a training run, the data order and perturbations).</summary>
     public ulong Seed { get; init; } = 42;
     /// <summary>Examples per forward call: the scorer is sized for this many examples' candidates.</summary>
     public int MicroBatchSize { get; init; } = 16;
     public string Backend { get; init; } = "cpu";
-    /// <summary>Weight storage dtype; null keeps the checkpoint's.</summary>
+    /// <summary>Weight storage dtype (f32, f16, bf16); null keeps the checkpoint's. Named d_type in run.json.</summary>
+    [JsonPropertyName("d_type")]
     public DType? Storage { get; init; }
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     public int? MaxLength { get; init; }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MeZO.Trainer.Training;
+using MeZO.Trainer.Runs;
 
 namespace MeZO.Cli;
 

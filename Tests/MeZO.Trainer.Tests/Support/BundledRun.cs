@@ -1,5 +1,6 @@
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Tests.Support;
 

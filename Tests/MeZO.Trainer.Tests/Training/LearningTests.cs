@@ -1,6 +1,5 @@
 using MeZO.Engine.Mezo;
 using MeZO.Trainer.Default;
-using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
@@ -47,21 +46,15 @@ public class LearningTests
     /// <summary>The run's loop with the loss negated: each g, and so each update, has the opposite sign.</summary>
     private static double TestAccuracyAfterAscent(TrainSettings settings)
     {
-        using var session = TrainingSession.Open(settings.SessionOptions());
-        var optimizer = new ZerothOrderSgd(TrainableSet.Select(session.Model.Weights, settings.Trainable), settings.Eps, settings.WeightDecay,
-            settings.Seed, settings.Samples);
-        var batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);
-        var objective = new BatchObjective(session.Task.Kind, settings.Objective, session.Scorer, session.Evaluator);
-        var schedule = new LearningRateSchedule(settings.Schedule, settings.LearningRate, settings.Steps);
-        for (long step = 0; step < settings.Steps; step++)
+        using var session = TrainingSession.Open(settings);
+        var loop = new StepLoop(session, settings);
+        var descend = loop.Objective;
+        loop.Objective = (batch, plus) =>
         {
-            var batch = batches.IndicesOf(step).Select(i => session.Train[i]).ToArray();
-            optimizer.Step(step, schedule.At(step), plus =>
-            {
-                var losses = objective.Of(batch, plus);
-                return new LossPair(-losses.Plus, -losses.Minus);
-            }, _ => { });
-        }
+            var losses = descend(batch, plus);
+            return new LossPair(-losses.Plus, -losses.Minus);
+        };
+        loop.Run();
         return session.Evaluator.Evaluate(session.Test, settings.MicroBatchSize).Value;
     }
 }

@@ -1,8 +1,10 @@
+using MeZO.Engine.Tensors;
 using MeZO.Engine;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
 using MeZO.Trainer.Training;
 using NUnit.Framework;
+using MeZO.Trainer.Runs;
 
 namespace MeZO.Trainer.Tests.Training;
 
@@ -10,13 +12,13 @@ namespace MeZO.Trainer.Tests.Training;
 public class ReplayTests
 {
     [TestCase(null, TestName = "F32 (the checkpoint's dtype)")]
-    [TestCase("bf16", TestName = "BF16 storage (--dtype bf16)")]
-    [TestCase("f16", TestName = "F16 storage (--dtype f16)")]
-    public void ReplayRebuildsTheRunsFinalWeightsBitForBit(string? dtype)
+    [TestCase(DType.BF16, TestName = "BF16 storage (--dtype bf16)")]
+    [TestCase(DType.F16, TestName = "F16 storage (--dtype f16)")]
+    public void ReplayRebuildsTheRunsFinalWeightsBitForBit(DType? dtype)
     {
         using var folder = new TemporaryFolder();
         string run = Path.Combine(folder.Path, "run"), rebuilt = Path.Combine(folder.Path, "rebuilt");
-        new TrainingRun(BundledRun.Small() with { DType = dtype }, run, resume: false, TextWriter.Null).Run();
+        new TrainingRun(BundledRun.Small() with { Storage = dtype }, run, resume: false, TextWriter.Null).Run();
 
         var result = Replay.Run(BundledRun.Model, run, rebuilt, backendName: null);
 

@@ -1,3 +1,4 @@
+using MeZO.Engine.Tensors;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
@@ -14,15 +15,15 @@ namespace MeZO.Trainer.Tests.Training;
 public class ResumeTests
 {
     [TestCase(null, TestName = "F32 (the checkpoint's dtype)")]
-    [TestCase("bf16", TestName = "BF16 storage: stochastic rounding replays from the trajectory")]
-    [TestCase("f16", TestName = "F16 storage: stochastic rounding replays from the trajectory")]
-    public void AResumedRunKeepsTheBestValidationOfTheUninterruptedRun(string? dtype)
+    [TestCase(DType.BF16, TestName = "BF16 storage: stochastic rounding replays from the trajectory")]
+    [TestCase(DType.F16, TestName = "F16 storage: stochastic rounding replays from the trajectory")]
+    public void AResumedRunKeepsTheBestValidationOfTheUninterruptedRun(DType? dtype)
     {
         using var folder = new TemporaryFolder();
         string reference = Path.Combine(folder.Path, "uninterrupted"), run = Path.Combine(folder.Path, "stopped");
         var settings = BundledRun.Small(steps: 16) with
         {
-            EvalExamples = 32, Samples = 1, LearningRate = 5e-3, EvalEvery = 2, CheckpointEvery = 5, LogEvery = 1, DType = dtype,
+            EvalExamples = 32, Samples = 1, LearningRate = 5e-3, EvalEvery = 2, CheckpointEvery = 5, LogEvery = 1, Storage = dtype,
         };
         var uninterrupted = new TrainingRun(settings, reference, resume: false, TextWriter.Null).Run();
 

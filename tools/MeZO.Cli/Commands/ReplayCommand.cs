@@ -1,4 +1,5 @@
 using MeZO.Trainer.Training;
+using MeZO.Trainer.Runs;
 
 namespace MeZO.Cli.Commands;
 

@@ -58,7 +58,7 @@ public sealed class TrainCommand : ICommand
         [nameof(TrainSettings.Samples)] = "--samples", [nameof(TrainSettings.Seed)] = "--seed",
         [nameof(TrainSettings.EvalEvery)] = "--eval-every", [nameof(TrainSettings.CheckpointEvery)] = "--checkpoint-every",
         [nameof(TrainSettings.LogEvery)] = "--log-every", [nameof(TrainSettings.Trainable)] = "--trainable",
-        [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.DType)] = "--dtype",
+        [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.Storage)] = "--dtype",
         [nameof(TrainSettings.Backend)] = "--backend", [nameof(TrainSettings.MaxLength)] = "--max-length",
     };
 
@@ -162,7 +162,7 @@ public sealed class TrainCommand : ICommand
             Trainable = cl.String("trainable") ?? defaults.Trainable,
             Objective = objective,
             MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : defaults.MaxLength,
-            DType = cl.String("dtype") ?? defaults.DType,
+            Storage = cl.Has("dtype") ? ModelOptions.StorageType(cl) : defaults.Storage,
             Backend = cl.String("backend") ?? defaults.Backend,
         };
     }

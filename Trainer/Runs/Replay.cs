@@ -5,9 +5,9 @@ using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
-using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
-namespace MeZO.Trainer.Training;
+namespace MeZO.Trainer.Runs;
 
 public sealed record ReplayResult(long Steps, int Records, long TrainableParameters, TimeSpan Elapsed);
 
@@ -27,7 +27,7 @@ public static class Replay
             throw new InvalidInputException($"--base {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
         var (records, _) = TrajectoryLog.Read(run.Trajectory);
         var settings = manifest.Settings;
-        DType? storage = settings.StorageType();
+        DType? storage = settings.Storage;
 
         using var backend = BackendFactory.Create(backendName ?? settings.Backend);
         using var model = Transformer.Load(baseModel, backend, storage);

@@ -1,6 +1,6 @@
-using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
-namespace MeZO.Trainer.Training;
+namespace MeZO.Trainer.Runs;
 
 /// <summary>The best validation result so far and its step; best/ holds the weights of a best result after step 0.</summary>
 internal sealed class BestValidation

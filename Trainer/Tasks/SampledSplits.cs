@@ -1,6 +1,4 @@
-using MeZO.Trainer.Tasks;
-
-namespace MeZO.Trainer.Data;
+namespace MeZO.Trainer.Tasks;
 
 /// <summary>
 /// The examples of one run: <see cref="Train"/> to train on, <see cref="Validation"/> to pick the best checkpoint,

@@ -1,6 +1,6 @@
-using MeZO.Trainer.Tasks;
+using MeZO.Trainer.Data;
 
-namespace MeZO.Trainer.Data;
+namespace MeZO.Trainer.Tasks;
 
 /// <summary>
 /// Draws the train, validation and test examples of a run as the MeZO paper does (large_models/tasks.py,

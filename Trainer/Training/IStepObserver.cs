@@ -1,0 +1,13 @@
+using MeZO.Trainer.Optimizer;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>What watches a <see cref="StepLoop"/>: a run folder's recorder, a test, a program's own logging.</summary>
+public interface IStepObserver
+{
+    /// <summary>A sample's record, before its update is applied: the moment a trajectory must have it.</summary>
+    void Recorded(StepRecord record);
+
+    /// <summary>Step <paramref name="step"/> is done, its updates applied: step + 1 steps are complete.</summary>
+    void Completed(long step, IReadOnlyList<StepRecord> records);
+}

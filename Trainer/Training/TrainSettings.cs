@@ -1,0 +1,58 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MeZO.Trainer.Optimizer;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>
+/// Every setting of a training run: the session it trains in and the steps it takes. Written to run.json; a resumed
+/// run must match it, because the data order, the seeds and the updates are all functions of these values and the step
+/// number. Defaults are the MeZO paper's for OPT: 1000 / 500 / 1000 examples, batch 16, ε 1e-3, constant learning rate,
+/// 20,000 steps, validation every 4,000.
+/// </summary>
+public sealed record TrainSettings : SessionOptions
+{
+    public TrainSettings()
+    {
+        TrainExamples = 1000;
+        EvalExamples = 500;
+        TestExamples = 1000;
+    }
+
+    public long Steps { get; init; } = 20_000;
+    public int BatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 1e-6;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
+    public double Eps { get; init; } = 1e-3;
+    public double WeightDecay { get; init; }
+    public int Samples { get; init; } = 1;
+    public long EvalEvery { get; init; } = 4000;
+    public long CheckpointEvery { get; init; } = 1000;
+    public long LogEvery { get; init; } = 10;
+    public string? Trainable { get; init; }
+    public Objective Objective { get; init; } = Objective.Loss;
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>
+    /// The settings that decide the trajectory up to a step: everything but how often the run logs, the backend it runs on
+    /// (CPU and CUDA steps are bit-identical) and the number of steps (a constant-rate run may be extended).
+    /// </summary>
+    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "", Steps = 0 };
+
+    /// <summary>The model and data folders as full paths, so a run folder does not depend on where it was started from.</summary>
+    public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };
+
+    /// <summary>Each property whose value differs, with this value as the run's and <paramref name="given"/>'s as given.</summary>
+    public IReadOnlyList<SettingDifference> DifferencesFrom(TrainSettings given) =>
+        typeof(TrainSettings).GetProperties()
+            .Where(p => !Equals(p.GetValue(this), p.GetValue(given)))
+            .Select(p => new SettingDifference(p.Name, p.GetValue(this), p.GetValue(given)))
+            .ToArray();
+}
