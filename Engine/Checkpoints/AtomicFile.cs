@@ -2,13 +2,21 @@ namespace MeZO.Engine.Checkpoints;
 
 /// <summary>
 /// Replaces a file all at once: the content goes to a temporary file in the same folder (so the rename stays on one
-/// file system and is atomic), is flushed to disk, and is then renamed over the destination.
+/// file system and is atomic), is flushed to disk, and is then renamed over the destination. Model folders, safetensors
+/// files and a run folder's run.json and state.json are all written this way.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <exception cref="IOException">anything failed; the message names <paramref name="path"/>, the inner exception is
     /// the cause. The destination is unchanged and the temporary file is gone.</exception>
     public static void Write(string path, Action<Stream> writeContent) => Write(path, writeContent, CreateNew);
+
+    /// <summary><see cref="Write(string, Action{Stream})"/> with UTF-8 text (no byte order mark).</summary>
+    public static void WriteAllText(string path, string contents) => Write(path, stream =>
+    {
+        using var writer = new StreamWriter(stream, leaveOpen: true);
+        writer.Write(contents);
+    });
 
     /// <summary>Creates the temporary file; tests substitute a stream that fails like a full disk.</summary>
     internal static FileStream CreateNew(string path) => new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);

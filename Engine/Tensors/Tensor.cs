@@ -43,7 +43,6 @@ public sealed class Tensor : IDisposable
     public MemoryCategory Category { get; }
     public long ElementCount => Shape.ElementCount;
     public long ByteCount => Shape.ElementCount * DType.SizeOf();
-    public bool IsView => _parent is not null;
 
     /// <summary>Start of the tensor's bytes: a host pointer on the CPU backend, a device address on CUDA.</summary>
     public nint Address
@@ -77,9 +76,6 @@ public sealed class Tensor : IDisposable
                 $"view '{name}' {shape} {dtype} at byte {byteOffset} exceeds tensor '{Name}' ({ByteCount} bytes)");
         return new Tensor(Backend, _memory, _byteOffset + byteOffset, shape, dtype, name, Category, this);
     }
-
-    /// <summary>A view with the same elements and another shape.</summary>
-    public Tensor Reshape(params int[] dims) => View(new TensorShape(dims));
 
     /// <summary>Direct access to host-resident elements (CPU backend only).</summary>
     public unsafe Span<T> AsSpan<T>() where T : unmanaged

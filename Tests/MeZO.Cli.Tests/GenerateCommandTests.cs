@@ -14,7 +14,7 @@ public sealed class GenerateCommandTests
         "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
 
     [Test]
-    public void Json_FromBos_IsTheStartOfThePublishedStory()
+    public void JsonFromBosIsTheStartOfThePublishedStory()
     {
         var result = Mezo.Run("generate", "--model", SharedData.Path("models/stories260K"), "--ids", "1", "--max-new-tokens", "24", "--json");
 
@@ -25,7 +25,7 @@ public sealed class GenerateCommandTests
     }
 
     [Test]
-    public void Json_FromAPrompt_ContinuesIt()
+    public void JsonFromAPromptContinuesIt()
     {
         var result = Mezo.Run("generate", "--model", SharedData.Path("models/stories260K"), "--prompt", "Once upon a time",
             "--max-new-tokens", "12", "--json");
@@ -36,7 +36,7 @@ public sealed class GenerateCommandTests
     }
 
     [Test]
-    public void Json_OnTinyRandomGpt2_GivesTheOraclesGreedyTokens()
+    public void JsonOnTinyRandomGpt2GivesTheOraclesGreedyTokens()
     {
         // Its tokenizer.json has GPT-2's 50257 tokens but the model only 1000 ids, so the prompt is given as ids.
         string folder = SharedData.Path("models/tiny-random-gpt2");
@@ -49,7 +49,7 @@ public sealed class GenerateCommandTests
     }
 
     [Test]
-    public void WithoutJson_PrintsThePromptAndItsContinuation()
+    public void WithoutJsonPrintsThePromptAndItsContinuation()
     {
         var result = Mezo.Run("generate", "--model", SharedData.Path("models/stories260K"), "--prompt", "Once upon a time", "--max-new-tokens", "4");
 

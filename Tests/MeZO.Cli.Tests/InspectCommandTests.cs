@@ -11,7 +11,7 @@ namespace MeZO.Cli.Tests;
 public sealed class InspectCommandTests
 {
     [Test]
-    public void Json_OnStories260K_DescribesItsArchitectureAndParameters()
+    public void JsonOnStories260KDescribesItsArchitectureAndParameters()
     {
         var result = Mezo.Run("inspect", SharedData.Path("models/stories260K"), "--json");
 
@@ -32,7 +32,7 @@ public sealed class InspectCommandTests
     }
 
     [Test]
-    public void Text_OnTinyRandomLlamaFp16_NamesTheArchitectureAndTheF16Parameters()
+    public void TextOnTinyRandomLlamaFp16NamesTheArchitectureAndTheF16Parameters()
     {
         var result = Mezo.Run("inspect", SharedData.Path("models/tiny-random-llama-fp16"));
 
@@ -44,7 +44,7 @@ public sealed class InspectCommandTests
     }
 
     [Test]
-    public void Json_OnACheckpointWithoutTheWrapperPrefix_CountsItsStoredDTypes()
+    public void JsonOnACheckpointWithoutTheWrapperPrefixCountsItsStoredDTypes()
     {
         // GPT-2 checkpoints as OpenAI published them name tensors "h.0.attn.c_attn.weight", not
         // "transformer.h.0...": the loader accepts both, and inspect must read the same tensors.

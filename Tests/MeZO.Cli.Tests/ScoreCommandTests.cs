@@ -16,7 +16,7 @@ public sealed class ScoreCommandTests
     private const double RelativeTolerance = 1e-5;
 
     [Test]
-    public void Json_OnATinyCheckpoint_HasTheSpecifiedKeysAndTheOraclesValues()
+    public void JsonOnATinyCheckpointHasTheSpecifiedKeysAndTheOraclesValues()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
         int[] ids = [5, 17, 42, 99, 0, 63];
@@ -46,7 +46,7 @@ public sealed class ScoreCommandTests
     }
 
     [Test]
-    public void Json_WithText_TokenizesWithBosAndMatchesTheOracle()
+    public void JsonWithTextTokenizesWithBosAndMatchesTheOracle()
     {
         string folder = SharedData.Path("models/stories260K");
 
@@ -57,7 +57,7 @@ public sealed class ScoreCommandTests
     }
 
     [Test]
-    public void Json_OfASingleToken_HasNoLogProbsAndTheLastLogits()
+    public void JsonOfASingleTokenHasNoLogProbsAndTheLastLogits()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPostLayerNorm);
 
@@ -67,7 +67,7 @@ public sealed class ScoreCommandTests
     }
 
     [Test]
-    public void WithoutJson_PrintsOneLinePerScoredToken()
+    public void WithoutJsonPrintsOneLinePerScoredToken()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
 

@@ -35,7 +35,7 @@ public sealed class UserErrorTests
     /// <summary>Arguments with {tiny}, {corrupt}, {missing}, {file} (a file that is not a folder) and {gpt2} standing for the fixture's folders, and a fragment the error line must contain.</summary>
     public static IEnumerable<TestCaseData> Mistakes()
     {
-        TestCaseData Case(string name, string fragment, params string[] args) => new TestCaseData(args, fragment).SetName("Mistake_" + name);
+        TestCaseData Case(string name, string fragment, params string[] args) => new TestCaseData(args, fragment).SetName("Mistake" + name);
         yield return Case("MissingModel", "--model is required", "score", "--ids", "1,2");
         yield return Case("ModelWithoutValue", "--model has no value", "score", "--ids", "1,2", "--model");
         yield return Case("RepeatedOption", "--ids is given twice", "score", "--model", "{tiny}", "--ids", "1", "--ids", "2");
@@ -66,7 +66,7 @@ public sealed class UserErrorTests
     }
 
     [TestCaseSource(nameof(Mistakes))]
-    public void AMistake_ExitsWithOneAndOneLineOnStandardError(string[] args, string fragment)
+    public void AMistakeExitsWithOneAndOneLineOnStandardError(string[] args, string fragment)
     {
         var result = Mezo.Run(args.Select(Substitute).ToArray());
 
@@ -83,7 +83,7 @@ public sealed class UserErrorTests
     [TestCase(new[] { "bench", "step", "--length", "1" }, "--length at least 2")]
     [TestCase(new[] { "bench", "step", "--backend", "tpu" }, "--backend 'tpu' is unknown")]
     [TestCase(new[] { "bench", "forward", "--backend", "cuda" }, "--backend is for 'mezo bench step'")]
-    public void Bench_AMistake_IsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
+    public void BenchAMistakeIsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
     {
         var result = Mezo.Run(args);
 
@@ -94,7 +94,7 @@ public sealed class UserErrorTests
     }
 
     [Test]
-    public void Verbose_PrintsTheStackTrace()
+    public void VerbosePrintsTheStackTrace()
     {
         var result = Mezo.Run("score", "--model", _missing, "--ids", "1", "--verbose");
 
@@ -105,7 +105,7 @@ public sealed class UserErrorTests
     [TestCase("score")]
     [TestCase("generate")]
     [TestCase("inspect")]
-    public void Help_OnEveryCommand_ExitsWithZero(string command)
+    public void HelpOnEveryCommandExitsWithZero(string command)
     {
         var result = Mezo.Run(command, "--help");
 
@@ -115,7 +115,7 @@ public sealed class UserErrorTests
     }
 
     [Test]
-    public void Help_OfTheProgram_ListsEveryCommand()
+    public void HelpOfTheProgramListsEveryCommand()
     {
         var result = Mezo.Run("--help");
 

@@ -1,3 +1,4 @@
+using MeZO.Engine.Checkpoints;
 using System.Diagnostics;
 using System.Globalization;
 using MeZO.Engine;

@@ -1,3 +1,4 @@
+using MeZO.Engine.Checkpoints;
 using System.Security.Cryptography;
 using System.Text.Json;
 using MeZO.Engine;

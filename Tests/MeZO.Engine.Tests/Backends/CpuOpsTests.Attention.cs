@@ -27,7 +27,7 @@ public sealed partial class CpuOpsTests
     [TestCase(2, 4, 2, 1, 3, 0, 4, Padding.None, 1)]       // each query attends only itself
     [TestCase(2, 1, 4, 1, 8, 5, 9, Padding.Left, 3)]       // a decode step: the last 3 cached keys
     [TestCase(2, 3, 4, 4, 5, 6, 12, Padding.Middle, 4)]    // a masked hole counts as a position inside the window
-    public void Attention_MatchesTheDoubleReference(int batch, int length, int heads, int kvHeads, int headDim, int past,
+    public void AttentionMatchesTheDoubleReference(int batch, int length, int heads, int kvHeads, int headDim, int past,
         int capacity, Padding padding, int window)
     {
         var rng = new Random(length * 7 + heads + past);
@@ -55,7 +55,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Attention_QueryWithNothingToAttendGetsZeros()
+    public void AttentionQueryWithNothingToAttendGetsZeros()
     {
         // Row 0 is left-padded by 2: its queries 0 and 1 see only masked keys. Row 1 is fully padded.
         const int batch = 2, length = 4, heads = 2, headDim = 3;
@@ -76,7 +76,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Attention_AndKvAppend_RejectMismatchedShapes()
+    public void AttentionAndKvAppendRejectMismatchedShapes()
     {
         var q = F32("q", new float[1 * 2 * 4 * 3], 1, 2, 4, 3);
         var keyCache = F32("k_cache", new float[1 * 4 * 2 * 3], 1, 4, 2, 3);

@@ -18,7 +18,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Activation_MatchesItsDefinition([Values] ActivationKind kind, [Values(1, 3, 17, 129, 40000)] int count)
+    public void ActivationMatchesItsDefinition([Values] ActivationKind kind, [Values(1, 3, 17, 129, 40000)] int count)
     {
         float[] x = ActivationInputs(count, count);
         var tensor = F32("mlp_hidden", x, count);
@@ -41,7 +41,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void ReferenceErf_MatchesPublishedValues()
+    public void ReferenceErfMatchesPublishedValues()
     {
         // Abramowitz & Stegun table 7.1 and standard tables of erfc; the reference GELU stands on these.
         Assert.That(ReferenceMath.Erf(0.5), Is.EqualTo(0.5204998778130465).Within(1e-15));
@@ -54,7 +54,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void SiluMul_GatesTheUpProjection([Values(1, 3, 17, 129, 40000)] int count)
+    public void SiluMulGatesTheUpProjection([Values(1, 3, 17, 129, 40000)] int count)
     {
         float[] gate = ActivationInputs(count, count + 1);
         float[] up = Normal(new Random(count), count, scale: 2.0);
@@ -68,7 +68,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Add_IsACorrectlyRoundedSum([Values(1, 3, 17, 129, 40000)] int count)
+    public void AddIsACorrectlyRoundedSum([Values(1, 3, 17, 129, 40000)] int count)
     {
         var rng = new Random(count);
         float[] x = Normal(rng, count), y = Normal(rng, count, scale: 100.0);
@@ -81,7 +81,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Elementwise_RejectMismatchedShapes()
+    public void ElementwiseRejectMismatchedShapes()
     {
         var x = F32("gate", new float[6], 2, 3);
         AssertNamesTensor(() => _backend.Activation(ActivationKind.Relu, Zeros("int_hidden", DType.I32, 6)), "int_hidden");

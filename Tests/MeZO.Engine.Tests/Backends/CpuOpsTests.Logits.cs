@@ -7,7 +7,7 @@ namespace MeZO.Engine.Tests.Backends;
 public sealed partial class CpuOpsTests
 {
     [Test]
-    public void LogSoftmaxGather_MatchesTheDoubleReference([Values(1, 3, 17, 129, 50272)] int vocab)
+    public void LogSoftmaxGatherMatchesTheDoubleReference([Values(1, 3, 17, 129, 50272)] int vocab)
     {
         const int rows = 4;
         var rng = new Random(vocab);
@@ -31,7 +31,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void LogSoftmaxGather_RejectsBadTargetsAndShapes()
+    public void LogSoftmaxGatherRejectsBadTargetsAndShapes()
     {
         var logits = F32("logits", new float[2 * 5], 2, 5);
         var output = Zeros("logprobs", DType.F32, 2);
@@ -45,7 +45,7 @@ public sealed partial class CpuOpsTests
     [TestCase(3)]
     [TestCase(17)]
     [TestCase(129)]
-    public void Argmax_PicksTheLargestAndTheLowestIndexOnTies(int vocab)
+    public void ArgmaxPicksTheLargestAndTheLowestIndexOnTies(int vocab)
     {
         var rng = new Random(vocab);
         float[] logits = Normal(rng, 4 * vocab);
@@ -73,7 +73,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Argmax_RejectsMismatchedShapes()
+    public void ArgmaxRejectsMismatchedShapes()
     {
         var logits = F32("logits", new float[2 * 5], 2, 5);
         AssertNamesTensor(() => _backend.Argmax(logits, Zeros("float_ids", DType.F32, 2)), "float_ids");
@@ -81,7 +81,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Argmax_RejectsRowsWithoutColumns()
+    public void ArgmaxRejectsRowsWithoutColumns()
     {
         var error = Assert.Throws<ArgumentException>(() => _backend.Argmax(Zeros("logits", DType.F32, 2, 0), Zeros("next_ids", DType.I32, 2)))!;
         Assert.That(error.Message, Does.Contain("'logits'").And.Contain("no columns"));

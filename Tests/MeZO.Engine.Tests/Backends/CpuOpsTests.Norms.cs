@@ -9,7 +9,7 @@ public sealed partial class CpuOpsTests
     private const int NormRows = 5;
 
     [Test]
-    public void LayerNorm_MatchesTheDoubleReference(
+    public void LayerNormMatchesTheDoubleReference(
         [ValueSource(nameof(WeightTypes))] DType type,
         [ValueSource(nameof(AwkwardLengths))] int width,
         [Values] bool withBias)
@@ -32,7 +32,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void LayerNorm_RowWithALargeMeanKeepsItsPrecision()
+    public void LayerNormRowWithALargeMeanKeepsItsPrecision()
     {
         // A mean 1000 standard deviations away from zero (OPT's residual stream has such rows). In float32, E[x²] ≈ 1e6
         // has an ulp of 0.06, so a one-pass E[x²] − E[x]² gets the unit variance wrong by percents.
@@ -51,7 +51,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void RmsNorm_MatchesTheDoubleReference([ValueSource(nameof(WeightTypes))] DType type, [ValueSource(nameof(AwkwardLengths))] int width)
+    public void RmsNormMatchesTheDoubleReference([ValueSource(nameof(WeightTypes))] DType type, [ValueSource(nameof(AwkwardLengths))] int width)
     {
         var rng = new Random(width);
         float[] x = Normal(rng, NormRows * width, scale: 3.0, offset: -0.5);
@@ -81,7 +81,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Norms_RejectMismatchedShapes()
+    public void NormsRejectMismatchedShapes()
     {
         var x = F32("hidden", new float[2 * 8], 2, 8);
         var output = Zeros("ln_out", DType.F32, 2, 8);

@@ -12,7 +12,7 @@ public sealed partial class CpuOpsTests
     [TestCase(1, 129, 1, 64, 64)]  // long sequence: angles up to ~130 radians
     [TestCase(2, 3, 2, 10, 4)]     // partial rotary: 4 of 10 features rotate
     [TestCase(1, 17, 4, 12, 6)]    // partial, R/2 odd
-    public void Rope_RotatesPairsByPositionTimesFrequency(int batch, int length, int heads, int headDim, int rotary)
+    public void RopeRotatesPairsByPositionTimesFrequency(int batch, int length, int heads, int headDim, int rotary)
     {
         var rng = new Random(length * 13 + headDim);
         float[] x = Normal(rng, batch * length * heads * headDim);
@@ -50,7 +50,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Rope_RejectsMismatchedShapes()
+    public void RopeRejectsMismatchedShapes()
     {
         var x = F32("q", new float[2 * 3 * 2 * 4], 2, 3, 2, 4);
         var positions = I32("positions", new int[6], 2, 3);

@@ -9,7 +9,7 @@ public sealed partial class CpuOpsTests
     private const int EmbeddingVocab = 17;
 
     [Test]
-    public void Embedding_CopiesTheRowOfEachId(
+    public void EmbeddingCopiesTheRowOfEachId(
         [ValueSource(nameof(WeightTypes))] DType type,
         [ValueSource(nameof(AwkwardLengths))] int width,
         [Values(1, 3, 17)] int count)
@@ -32,7 +32,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Embedding_AccumulateAddsToTheOutput([ValueSource(nameof(WeightTypes))] DType type, [Values(3, 129)] int width)
+    public void EmbeddingAccumulateAddsToTheOutput([ValueSource(nameof(WeightTypes))] DType type, [Values(3, 129)] int width)
     {
         const int count = 5;
         var rng = new Random(width);
@@ -54,7 +54,7 @@ public sealed partial class CpuOpsTests
 
     [TestCase(EmbeddingVocab)]
     [TestCase(-1)]
-    public void Embedding_IdOutsideTheVocabularyFails(int badId)
+    public void EmbeddingIdOutsideTheVocabularyFails(int badId)
     {
         var table = Weight("embed_tokens", DType.F32, new float[EmbeddingVocab * 3], EmbeddingVocab, 3);
         var ids = I32("ids", [0, badId], 2);
@@ -63,7 +63,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void Embedding_AndGatherRows_RejectMismatchedShapes()
+    public void EmbeddingAndGatherRowsRejectMismatchedShapes()
     {
         var table = Weight("embed_tokens", DType.F32, new float[EmbeddingVocab * 3], EmbeddingVocab, 3);
         var ids = I32("ids", [0, 1], 2);
@@ -79,7 +79,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void GatherRows_CopiesSelectedRows([ValueSource(nameof(AwkwardLengths))] int width)
+    public void GatherRowsCopiesSelectedRows([ValueSource(nameof(AwkwardLengths))] int width)
     {
         const int rows = 7;
         var rng = new Random(width);
@@ -97,7 +97,7 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
-    public void GatherRows_SelectsRowsOfNoColumns()
+    public void GatherRowsSelectsRowsOfNoColumns()
     {
         // hidden (3, 0) still has rows 0..2; only a row outside them is an error.
         var x = Zeros("hidden", DType.F32, 3, 0);
@@ -108,7 +108,7 @@ public sealed partial class CpuOpsTests
 
     [TestCase(7)]
     [TestCase(-1)]
-    public void GatherRows_RowOutsideTheInputFails(int badRow)
+    public void GatherRowsRowOutsideTheInputFails(int badRow)
     {
         var x = F32("hidden", new float[7 * 3], 7, 3);
         AssertNamesTensor(() => _backend.GatherRows(x, I32("rows", [badRow], 1), Zeros("selected", DType.F32, 1, 3)), "hidden");
@@ -118,7 +118,7 @@ public sealed partial class CpuOpsTests
     [TestCase(2, 3, 2, 5, 4, 8)]      // appended after 4 cached positions, one free slot left
     [TestCase(3, 17, 1, 3, 0, 17)]    // a full prefill
     [TestCase(1, 1, 4, 16, 128, 129)] // one decode step into the last slot
-    public void KvAppend_WritesAtThePastLengthAndLeavesTheRest(int batch, int length, int kvHeads, int headDim, int past, int capacity)
+    public void KvAppendWritesAtThePastLengthAndLeavesTheRest(int batch, int length, int kvHeads, int headDim, int past, int capacity)
     {
         var rng = new Random(length * 31 + past);
         int row = kvHeads * headDim;

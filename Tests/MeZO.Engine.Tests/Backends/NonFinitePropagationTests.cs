@@ -37,7 +37,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     }
 
     [Test]
-    public void LogSoftmaxGather_ANaNLogitMakesItsRowNaN()
+    public void LogSoftmaxGatherANaNLogitMakesItsRowNaN()
     {
         const int vocab = 300; // several blocks' worth of threads and a tail
         float[] logits = Ramp(2 * vocab);
@@ -50,7 +50,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     }
 
     [Test]
-    public void LogSoftmaxAccumulate_ANaNLogitInAnySliceMakesTheRowNaN()
+    public void LogSoftmaxAccumulateANaNLogitInAnySliceMakesTheRowNaN()
     {
         const int width = 70;
         var state = F32([float.NegativeInfinity, 0f, float.NaN, float.NegativeInfinity, 0f, float.NaN], 2, 3);
@@ -68,7 +68,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     [TestCase(float.NaN)]
     [TestCase(float.PositiveInfinity)]
     [TestCase(float.NegativeInfinity)]
-    public void Argmax_ARowWithANonFiniteValueHasNone(float bad)
+    public void ArgmaxARowWithANonFiniteValueHasNone(float bad)
     {
         const int vocab = 300;
         float[] logits = Ramp(3 * vocab);
@@ -82,7 +82,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     }
 
     [Test]
-    public void LayerNorm_ANaNWeightOrInputReachesTheOutput()
+    public void LayerNormANaNWeightOrInputReachesTheOutput()
     {
         const int width = 40;
         float[] x = Ramp(3 * width), weight = Ones(width), bias = new float[width];
@@ -98,7 +98,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     }
 
     [Test]
-    public void RmsNorm_ANaNWeightOrInputReachesTheOutput()
+    public void RmsNormANaNWeightOrInputReachesTheOutput()
     {
         const int width = 40;
         float[] x = Ramp(3 * width), weight = Ones(width);
@@ -114,7 +114,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     }
 
     [Test]
-    public void Relu_KeepsNaN()
+    public void ReluKeepsNaN()
     {
         var x = F32([float.NaN, -1f, 2f, float.NaN], 4);
         _backend.Activation(ActivationKind.Relu, x);
@@ -130,7 +130,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     /// stay finite.
     /// </summary>
     [Test]
-    public void Attention_ANaNQueryGivesNaN()
+    public void AttentionANaNQueryGivesNaN()
     {
         const int length = 5, heads = 2, dim = 4;
         float[] q = Ramp(length * heads * dim), k = Ramp(length * heads * dim), v = Ramp(length * heads * dim);
@@ -147,7 +147,7 @@ public sealed class NonFinitePropagationTests(string backendName)
     /// NaN. A padded position with nothing to attend still gets zeros.
     /// </summary>
     [Test]
-    public void Attention_ScoresThatAllOverflowGiveNaN_APaddingQueryZeros()
+    public void AttentionScoresThatAllOverflowGiveNaNAPaddingQueryZeros()
     {
         const int length = 3, heads = 1, dim = 2;
         float[] q = [1f, 1f, -3e38f, -3e38f, 1f, 1f]; // position 1's scores, −6e38, overflow to −∞

@@ -29,7 +29,7 @@ public sealed class RangedCopyTests(string backendName)
     public void Close() => _backend.Dispose();
 
     [Test]
-    public void Upload_writes_exactly_the_range_and_download_reads_it_back()
+    public void UploadWritesExactlyTheRangeAndDownloadReadsItBack()
     {
         using var t = _backend.Allocate(new TensorShape(3, 5), DType.BF16, MemoryCategory.Weights, "w"); // 30 bytes
         byte[] sentinel = Enumerable.Repeat((byte)0xA5, 30).ToArray();
@@ -54,7 +54,7 @@ public sealed class RangedCopyTests(string backendName)
     }
 
     [Test]
-    public void Empty_ranges_copy_nothing_at_either_end()
+    public void EmptyRangesCopyNothingAtEitherEnd()
     {
         using var t = _backend.Allocate(new TensorShape(4), DType.F32, MemoryCategory.Weights, "w");
         _backend.Upload<float>(t, [1, 2, 3, 4]);
@@ -67,7 +67,7 @@ public sealed class RangedCopyTests(string backendName)
     }
 
     [Test]
-    public void A_range_outside_the_tensor_is_refused()
+    public void ARangeOutsideTheTensorIsRefused()
     {
         using var t = _backend.Allocate(new TensorShape(4), DType.F32, MemoryCategory.Weights, "w"); // 16 bytes
         Assert.That(() => _backend.Upload(t, 12, new byte[8]),
@@ -79,7 +79,7 @@ public sealed class RangedCopyTests(string backendName)
     }
 
     [Test]
-    public void A_range_that_splits_an_element_is_refused()
+    public void ARangeThatSplitsAnElementIsRefused()
     {
         using var t = _backend.Allocate(new TensorShape(4), DType.F16, MemoryCategory.Weights, "h"); // 8 bytes
         Assert.That(() => _backend.Upload(t, 1, new byte[2]),
@@ -89,7 +89,7 @@ public sealed class RangedCopyTests(string backendName)
     }
 
     [Test]
-    public void A_tensor_of_another_backend_is_refused()
+    public void ATensorOfAnotherBackendIsRefused()
     {
         using var other = new CpuBackend();
         using var t = other.Allocate(new TensorShape(4), DType.F32, MemoryCategory.Weights, "foreign");

@@ -17,7 +17,7 @@ public class CheckpointFolderTests
     };
 
     [Test]
-    public void Sharded_folder_round_trips_with_its_index_and_extra_files()
+    public void ShardedFolderRoundTripsWithItsIndexAndExtraFiles()
     {
         using var folder = new ScratchFolder();
         string config = folder.WriteText("base/config.json", """{"model_type": "llama"}""");
@@ -62,7 +62,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Writing_over_an_existing_folder_replaces_it()
+    public void WritingOverAnExistingFolderReplacesIt()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -78,7 +78,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Single_file_wins_over_an_index_as_in_transformers()
+    public void SingleFileWinsOverAnIndexAsInTransformers()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -89,7 +89,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Missing_tensor_names_the_tensor_and_the_folder()
+    public void MissingTensorNamesTheTensorAndTheFolder()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -100,7 +100,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Folder_with_only_a_pytorch_pickle_is_refused_clearly()
+    public void FolderWithOnlyAPytorchPickleIsRefusedClearly()
     {
         using var folder = new ScratchFolder();
         folder.WriteText("model/config.json", "{}");
@@ -110,7 +110,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Folder_without_weights_is_refused()
+    public void FolderWithoutWeightsIsRefused()
     {
         using var folder = new ScratchFolder();
         folder.WriteText("model/config.json", "{}");
@@ -119,7 +119,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Missing_folder_is_refused()
+    public void MissingFolderIsRefused()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "absent");
@@ -127,7 +127,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Damaged_single_file_is_refused_naming_it()
+    public void DamagedSingleFileIsRefusedNamingIt()
     {
         using var folder = new ScratchFolder();
         string file = folder.WriteBytes("model/model.safetensors", RawSafetensors.Build("""{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", new byte[8]));
@@ -145,7 +145,7 @@ public class CheckpointFolderTests
     [TestCase("""{"weight_map": {"x": "a.safetensors", "w": "a.safetensors", "v": "absent.safetensors"}}""", null, "shard 'absent.safetensors'", "missing")]
     [TestCase("""{"weight_map": {"x": "a.safetensors", "w": "a.safetensors", "v": "b.safetensors", "extra": "b.safetensors"}}""",
         "extra", "listed for shard 'b.safetensors'", "does not contain it")]
-    public void Damaged_index_is_refused_naming_it(string indexText, string? tensor, params string[] problem)
+    public void DamagedIndexIsRefusedNamingIt(string indexText, string? tensor, params string[] problem)
     {
         using var folder = new ScratchFolder();
         string model = WriteShards(folder);
@@ -154,7 +154,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Tensor_stored_in_two_shards_is_refused()
+    public void TensorStoredInTwoShardsIsRefused()
     {
         using var folder = new ScratchFolder();
         string model = WriteShards(folder);
@@ -167,7 +167,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Tensor_in_a_shard_that_the_index_places_elsewhere_is_refused()
+    public void TensorInAShardThatTheIndexPlacesElsewhereIsRefused()
     {
         using var folder = new ScratchFolder();
         string model = WriteShards(folder);
@@ -177,7 +177,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Tensor_in_a_shard_but_not_in_the_index_is_refused()
+    public void TensorInAShardButNotInTheIndexIsRefused()
     {
         using var folder = new ScratchFolder();
         string model = WriteShards(folder);
@@ -186,7 +186,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Damaged_shard_is_refused_naming_the_shard()
+    public void DamagedShardIsRefusedNamingTheShard()
     {
         using var folder = new ScratchFolder();
         string model = WriteShards(folder);
@@ -197,7 +197,7 @@ public class CheckpointFolderTests
     }
 
     [Test]
-    public void Hand_written_index_over_hand_placed_shards_opens()
+    public void HandWrittenIndexOverHandPlacedShardsOpens()
     {
         // The control for the damaged-index cases: the same shards with a consistent index.
         using var folder = new ScratchFolder();

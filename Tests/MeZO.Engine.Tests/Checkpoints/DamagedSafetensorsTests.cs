@@ -53,7 +53,7 @@ public class DamagedSafetensorsTests
     }
 
     [TestCaseSource(nameof(DamagedHeaders))]
-    public void Damaged_header_is_refused(byte[] header, byte[] data, string? tensor, string[] problem)
+    public void DamagedHeaderIsRefused(byte[] header, byte[] data, string? tensor, string[] problem)
     {
         using var folder = new ScratchFolder();
         string path = folder.WriteBytes("damaged.safetensors", RawSafetensors.Build(header, data));
@@ -61,21 +61,21 @@ public class DamagedSafetensorsTests
     }
 
     [Test]
-    public void Empty_file_is_refused()
+    public void EmptyFileIsRefused()
     {
         using var folder = new ScratchFolder();
         AssertRefused(folder.WriteBytes("empty.safetensors", []), null, "empty");
     }
 
     [Test]
-    public void File_shorter_than_the_length_prefix_is_refused()
+    public void FileShorterThanTheLengthPrefixIsRefused()
     {
         using var folder = new ScratchFolder();
         AssertRefused(folder.WriteBytes("short.safetensors", [2, 0, 0, 0, 0]), null, "5 bytes", "too short");
     }
 
     [Test]
-    public void Header_length_beyond_the_file_is_refused()
+    public void HeaderLengthBeyondTheFileIsRefused()
     {
         using var folder = new ScratchFolder();
         byte[] header = Encoding.UTF8.GetBytes(F32Pair);
@@ -87,7 +87,7 @@ public class DamagedSafetensorsTests
     [TestCase(100_000_001UL)]
     [TestCase(1UL << 40)]
     [TestCase(ulong.MaxValue)]
-    public void Absurd_header_length_is_refused_before_allocating(ulong declared)
+    public void AbsurdHeaderLengthIsRefusedBeforeAllocating(ulong declared)
     {
         using var folder = new ScratchFolder();
         string path = folder.WriteBytes("absurd.safetensors", RawSafetensors.Build(declared, Encoding.UTF8.GetBytes(F32Pair), EightBytes));
@@ -95,14 +95,14 @@ public class DamagedSafetensorsTests
     }
 
     [Test]
-    public void Missing_file_is_refused_with_its_path()
+    public void MissingFileIsRefusedWithItsPath()
     {
         using var folder = new ScratchFolder();
         AssertRefused(folder.File("absent.safetensors"), null, "cannot open");
     }
 
     [Test]
-    public void A_valid_hand_written_file_opens()
+    public void AValidHandWrittenFileOpens()
     {
         // The control for the cases above: the same construction, undamaged, opens and reads. 1.0f, -2.5f little-endian.
         using var folder = new ScratchFolder();
@@ -114,7 +114,7 @@ public class DamagedSafetensorsTests
     }
 
     [Test]
-    public void Entry_of_another_file_is_refused()
+    public void EntryOfAnotherFileIsRefused()
     {
         using var folder = new ScratchFolder();
         string first = folder.WriteBytes("first.safetensors", RawSafetensors.Build(F32Pair, EightBytes));
@@ -127,7 +127,7 @@ public class DamagedSafetensorsTests
     }
 
     [Test]
-    public void Use_after_dispose_is_refused()
+    public void UseAfterDisposeIsRefused()
     {
         using var folder = new ScratchFolder();
         var file = SafetensorsFile.Open(folder.WriteBytes("w.safetensors", RawSafetensors.Build(F32Pair, EightBytes)));

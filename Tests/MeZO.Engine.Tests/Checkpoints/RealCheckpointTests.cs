@@ -18,7 +18,7 @@ public class RealCheckpointTests
     [TestCase("tiny-random-gpt2", 64, "transformer.wpe.weight", DType.F32, new long[] { 512, 32 })]
     [TestCase("tiny-random-llama-fp16", 21, "lm_head.weight", DType.F16, new long[] { 32000, 16 })]
     [TestCase("tiny-random-llama-fp16", 21, "model.layers.0.mlp.down_proj.weight", DType.F16, new long[] { 16, 64 })]
-    public void Real_model_folder_lists_its_tensors(string model, int tensorCount, string name, DType dtype, long[] shape)
+    public void RealModelFolderListsItsTensors(string model, int tensorCount, string name, DType dtype, long[] shape)
     {
         using var reader = CheckpointReader.Open(SharedData.Path($"models/{model}"));
         Assert.That(reader.TensorNames, Has.Count.EqualTo(tensorCount));
@@ -35,7 +35,7 @@ public class RealCheckpointTests
     [TestCase("tiny-random-gpt2", "transformer.wte.weight", new uint[] { 0xBCA9_1BCD, 0x3C4C_CEE1 })]
     [TestCase("tiny-random-gpt2", "transformer.h.0.ln_1.weight", new uint[] { 0x3F80_0000, 0x3F80_0000 })]
     [TestCase("tiny-random-llama-fp16", "lm_head.weight", new uint[] { 0xBA40_0000, 0x3CB5_C000 })]
-    public void Real_tensor_values_read_back(string model, string name, uint[] leadingBits)
+    public void RealTensorValuesReadBack(string model, string name, uint[] leadingBits)
     {
         using var reader = CheckpointReader.Open(SharedData.Path($"models/{model}"));
         var tensor = reader.Get(name);

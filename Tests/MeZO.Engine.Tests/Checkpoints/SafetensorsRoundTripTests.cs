@@ -22,7 +22,7 @@ public class SafetensorsRoundTripTests
     private static readonly ushort[] F16Bits = [0x3C00, 0xC100, 0x4248];
 
     [Test]
-    public void Floats_are_stored_as_their_known_bit_patterns_and_read_back()
+    public void FloatsAreStoredAsTheirKnownBitPatternsAndReadBack()
     {
         using var folder = new ScratchFolder();
         string path = folder.File("model.safetensors");
@@ -42,7 +42,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Rounding_to_16_bits_is_to_nearest_with_ties_to_even()
+    public void RoundingTo16BitsIsToNearestWithTiesToEven()
     {
         // BF16 keeps 7 mantissa bits (a step of 2⁻⁷ at 1.0), F16 keeps 10 (2⁻¹⁰). 1 + 2⁻⁸ lies exactly halfway between
         // the BF16 neighbours 0x3F80 and 0x3F81 (to even: 0x3F80); 1 + 3·2⁻⁸ halfway between 0x3F81 and 0x3F82 (0x3F82);
@@ -66,7 +66,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Integers_scalars_and_empty_tensors_round_trip()
+    public void IntegersScalarsAndEmptyTensorsRoundTrip()
     {
         byte[] i32 = new byte[8];
         BinaryPrimitives.WriteInt32LittleEndian(i32, -1);
@@ -99,7 +99,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Header_is_padded_with_spaces_to_8_bytes_and_data_is_laid_out_aligned()
+    public void HeaderIsPaddedWithSpacesTo8BytesAndDataIsLaidOutAligned()
     {
         using var folder = new ScratchFolder();
         string path = folder.File("aligned.safetensors");
@@ -128,7 +128,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void A_file_without_data_opens()
+    public void AFileWithoutDataOpens()
     {
         using var folder = new ScratchFolder();
         string onlyEmpty = folder.File("only-empty.safetensors");
@@ -178,7 +178,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Checkpoint_tensor_converts_every_float_dtype_to_singles()
+    public void CheckpointTensorConvertsEveryFloatDtypeToSingles()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -204,7 +204,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Checkpoint_tensor_reads_any_range_of_bytes_or_elements()
+    public void CheckpointTensorReadsAnyRangeOfBytesOrElements()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -231,7 +231,7 @@ public class SafetensorsRoundTripTests
     }
 
     [Test]
-    public void Tensor_larger_than_a_span_is_read_in_ranges()
+    public void TensorLargerThanASpanIsReadInRanges()
     {
         // 2³¹ bytes, one more than a span holds. The file is sparse: extending it allocates no disk blocks, and its
         // bytes read as zeros.

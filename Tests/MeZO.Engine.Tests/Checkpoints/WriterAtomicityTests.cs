@@ -13,7 +13,7 @@ public class WriterAtomicityTests
     private static readonly byte[] OldContent = "the previous checkpoint"u8.ToArray();
 
     [Test]
-    public void Byte_source_failing_midway_leaves_no_file()
+    public void ByteSourceFailingMidwayLeavesNoFile()
     {
         using var folder = new ScratchFolder();
         string path = folder.File("model.safetensors");
@@ -24,7 +24,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Byte_source_failing_midway_leaves_an_existing_file_unchanged()
+    public void ByteSourceFailingMidwayLeavesAnExistingFileUnchanged()
     {
         using var folder = new ScratchFolder();
         string path = folder.WriteBytes("model.safetensors", OldContent);
@@ -37,7 +37,7 @@ public class WriterAtomicityTests
     // tensors), inside the 1 KiB of tensor data.
     [TestCase(10)]
     [TestCase(200)]
-    public void Full_disk_leaves_an_existing_file_unchanged(long bytesBeforeFull)
+    public void FullDiskLeavesAnExistingFileUnchanged(long bytesBeforeFull)
     {
         using var folder = new ScratchFolder();
         string path = folder.WriteBytes("model.safetensors", OldContent);
@@ -50,7 +50,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Full_disk_budget_that_suffices_writes_the_file()
+    public void FullDiskBudgetThatSufficesWritesTheFile()
     {
         // The control for the full-disk cases: the same stream with room enough writes a file that reads back.
         using var folder = new ScratchFolder();
@@ -63,7 +63,7 @@ public class WriterAtomicityTests
 
     [TestCase(4, "wrote 4 bytes")]
     [TestCase(12, "wrote more than the 8 bytes")]
-    public void Byte_source_writing_the_wrong_length_fails_the_write(int written, string problem)
+    public void ByteSourceWritingTheWrongLengthFailsTheWrite(int written, string problem)
     {
         using var folder = new ScratchFolder();
         string path = folder.WriteBytes("model.safetensors", OldContent);
@@ -75,7 +75,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Duplicate_tensor_names_are_refused_before_writing()
+    public void DuplicateTensorNamesAreRefusedBeforeWriting()
     {
         using var folder = new ScratchFolder();
         string path = folder.File("model.safetensors");
@@ -86,7 +86,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Model_folder_byte_source_failing_leaves_the_old_folder_intact()
+    public void ModelFolderByteSourceFailingLeavesTheOldFolderIntact()
     {
         using var folder = new ScratchFolder();
         string model = WriteOldFolder(folder);
@@ -101,7 +101,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Model_folder_on_a_full_disk_leaves_the_old_folder_intact()
+    public void ModelFolderOnAFullDiskLeavesTheOldFolderIntact()
     {
         using var folder = new ScratchFolder();
         string model = WriteOldFolder(folder);
@@ -115,7 +115,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Model_folder_failing_without_an_old_folder_leaves_nothing()
+    public void ModelFolderFailingWithoutAnOldFolderLeavesNothing()
     {
         using var folder = new ScratchFolder();
         string model = Path.Combine(folder.Path, "model");
@@ -124,7 +124,7 @@ public class WriterAtomicityTests
     }
 
     [Test]
-    public void Model_folder_arguments_are_checked_before_writing()
+    public void ModelFolderArgumentsAreCheckedBeforeWriting()
     {
         using var folder = new ScratchFolder();
         string model = WriteOldFolder(folder);

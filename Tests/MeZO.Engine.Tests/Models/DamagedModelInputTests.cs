@@ -20,10 +20,10 @@ public sealed class DamagedModelInputTests
 {
     // ---- config.json ----
 
-    [TestCase("", "not valid JSON", TestName = "ConfigJson_Empty")]
-    [TestCase("{ \"model_type\": ", "not valid JSON", TestName = "ConfigJson_Malformed")]
-    [TestCase("[1, 2, 3]", "must be a JSON object", TestName = "ConfigJson_NotAnObject")]
-    public void ConfigJson_ThatIsNotAConfig_IsRejected(string text, string problem)
+    [TestCase("", "not valid JSON", TestName = "ConfigJsonEmpty")]
+    [TestCase("{ \"model_type\": ", "not valid JSON", TestName = "ConfigJsonMalformed")]
+    [TestCase("[1, 2, 3]", "must be a JSON object", TestName = "ConfigJsonNotAnObject")]
+    public void ConfigJsonThatIsNotAConfigIsRejected(string text, string problem)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         string config = Path.Combine(checkpoint.Folder, "config.json");
@@ -34,7 +34,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void ConfigJson_Missing_IsRejected()
+    public void ConfigJsonMissingIsRejected()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
         string config = Path.Combine(checkpoint.Folder, "config.json");
@@ -44,7 +44,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void ModelFolder_Missing_IsRejected()
+    public void ModelFolderMissingIsRejected()
     {
         string folder = Path.Combine(Path.GetTempPath(), "mezo-no-such-model-" + Guid.NewGuid().ToString("N"));
 
@@ -54,7 +54,7 @@ public sealed class DamagedModelInputTests
     public static IEnumerable<TestCaseData> ConfigEdits()
     {
         TestCaseData Case(string name, TinyVariant variant, Action<JsonObject> edit, string problem) =>
-            new TestCaseData(variant, edit, problem).SetName("ConfigJson_" + name);
+            new TestCaseData(variant, edit, problem).SetName("ConfigJson" + name);
         yield return Case("UnsupportedModelType", TinyVariant.LlamaTied, c => c["model_type"] = "bert", "model_type 'bert' is not supported");
         yield return Case("MissingRequiredKey", TinyVariant.LlamaTied, c => c.Remove("hidden_size"), "missing required key 'hidden_size'");
         yield return Case("MissingRequiredKeyGpt2", TinyVariant.Gpt2, c => c.Remove("n_layer"), "missing required key 'n_layer'");
@@ -84,7 +84,7 @@ public sealed class DamagedModelInputTests
     }
 
     [TestCaseSource(nameof(ConfigEdits))]
-    public void ConfigJson_WithAnUnusableValue_IsRejected(TinyVariant variant, Action<JsonObject> edit, string problem)
+    public void ConfigJsonWithAnUnusableValueIsRejected(TinyVariant variant, Action<JsonObject> edit, string problem)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         string config = EditConfig(checkpoint, edit);
@@ -95,7 +95,7 @@ public sealed class DamagedModelInputTests
     // ---- the weights against config.json ----
 
     [Test]
-    public void Tensor_Missing_IsRejectedByName()
+    public void TensorMissingIsRejectedByName()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied);
         const string name = "model.layers.1.mlp.up_proj.weight";
@@ -105,7 +105,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void TokenEmbedding_Missing_IsRejectedByName()
+    public void TokenEmbeddingMissingIsRejectedByName()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPreLayerNorm);
         RewriteWeights(checkpoint, checkpoint.Weights.Where(w => w.Key != "model.decoder.embed_tokens.weight"));
@@ -114,7 +114,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Tensor_UnexpectedExtra_IsRejectedByName()
+    public void TensorUnexpectedExtraIsRejectedByName()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
         const string name = "model.layers.0.self_attn.q_norm.weight"; // Qwen3 has it; config.json says qwen2
@@ -124,7 +124,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Tensor_ShapeDisagreeingWithConfigJson_IsRejectedNamingTheKeyAndTheTensor()
+    public void TensorShapeDisagreeingWithConfigJsonIsRejectedNamingTheKeyAndTheTensor()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         EditConfig(checkpoint, c => c["vocab_size"] = 101);
@@ -134,7 +134,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Tensor_OfAnIntegerDtype_IsRejectedByName()
+    public void TensorOfAnIntegerDtypeIsRejectedByName()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         const string name = "model.norm.weight";
@@ -147,10 +147,10 @@ public sealed class DamagedModelInputTests
         AssertRejected(() => Load(checkpoint.Folder), file, $"tensor '{name}' is I32; parameters must be F32, F16 or BF16");
     }
 
-    [TestCase(0L, TestName = "Safetensors_Empty")]
-    [TestCase(5L, TestName = "Safetensors_ShorterThanItsHeaderLength")]
-    [TestCase(-100L, TestName = "Safetensors_TruncatedInTheData")]
-    public void Safetensors_Truncated_IsRejected(long keep)
+    [TestCase(0L, TestName = "SafetensorsEmpty")]
+    [TestCase(5L, TestName = "SafetensorsShorterThanItsHeaderLength")]
+    [TestCase(-100L, TestName = "SafetensorsTruncatedInTheData")]
+    public void SafetensorsTruncatedIsRejected(long keep)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
         string file = Path.Combine(checkpoint.Folder, "model.safetensors");
@@ -161,7 +161,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Weights_Missing_AreRejected()
+    public void WeightsMissingAreRejected()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Mistral);
         File.Delete(Path.Combine(checkpoint.Folder, "model.safetensors"));
@@ -171,11 +171,11 @@ public sealed class DamagedModelInputTests
 
     // ---- tokenizer.json ----
 
-    [TestCase(null, "missing", TestName = "TokenizerJson_Missing")]
-    [TestCase("{ \"model\": ", "not valid JSON", TestName = "TokenizerJson_NotJson")]
-    [TestCase("{ \"version\": \"1.0\" }", "no \"model\" entry", TestName = "TokenizerJson_WithoutModel")]
-    [TestCase("{ \"model\": { \"type\": \"Nonsense\" } }", "cannot load it", TestName = "TokenizerJson_ModelTheLibraryRejects")]
-    public void TokenizerJson_Damaged_IsRejected(string? text, string problem)
+    [TestCase(null, "missing", TestName = "TokenizerJsonMissing")]
+    [TestCase("{ \"model\": ", "not valid JSON", TestName = "TokenizerJsonNotJson")]
+    [TestCase("{ \"version\": \"1.0\" }", "no \"model\" entry", TestName = "TokenizerJsonWithoutModel")]
+    [TestCase("{ \"model\": { \"type\": \"Nonsense\" } }", "cannot load it", TestName = "TokenizerJsonModelTheLibraryRejects")]
+    public void TokenizerJsonDamagedIsRejected(string? text, string problem)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         string tokenizer = Path.Combine(checkpoint.Folder, "tokenizer.json");
@@ -186,7 +186,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void Tokenizer_DecodingANegativeId_IsRejected()
+    public void TokenizerDecodingANegativeIdIsRejected()
     {
         string folder = SharedData.Path("models/stories260K");
         using var tokenizer = ModelTokenizer.Load(folder, ModelConfigReader.Read(folder));
@@ -196,9 +196,9 @@ public sealed class DamagedModelInputTests
 
     // ---- what is run through the model ----
 
-    [TestCase(100, TestName = "TokenId_EqualToTheVocabularySize")]
-    [TestCase(-1, TestName = "TokenId_Negative")]
-    public void TokenId_OutsideTheVocabulary_IsRejected(int id)
+    [TestCase(100, TestName = "TokenIdEqualToTheVocabularySize")]
+    [TestCase(-1, TestName = "TokenIdNegative")]
+    public void TokenIdOutsideTheVocabularyIsRejected(int id)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
         using var backend = new CpuBackend();
@@ -215,7 +215,7 @@ public sealed class DamagedModelInputTests
     }
 
     [Test]
-    public void EmptyBatchesAndSequences_AreRejected()
+    public void EmptyBatchesAndSequencesAreRejected()
     {
         AssertRejected(() => TokenBatch.Pack([], PaddingSide.Left), "empty batch");
         AssertRejected(() => TokenBatch.Pack([[]], PaddingSide.Right), "empty");
@@ -231,7 +231,7 @@ public sealed class DamagedModelInputTests
     [TestCase(TinyVariant.OptPreLayerNorm)]
     [TestCase(TinyVariant.OptPostLayerNorm)]
     [TestCase(TinyVariant.Gpt2)]
-    public void ASequenceLongerThanTheLearnedPositions_IsRejected(TinyVariant variant)
+    public void ASequenceLongerThanTheLearnedPositionsIsRejected(TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant); // max_position_embeddings / n_positions 64
         using var backend = new CpuBackend();

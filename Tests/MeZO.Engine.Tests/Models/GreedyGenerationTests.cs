@@ -15,7 +15,7 @@ public sealed class GreedyGenerationTests
     private const int NewTokens = 8;
 
     [Test]
-    public void BatchedGenerationWithTheCache_ProducesTheOraclesGreedyTokens(
+    public void BatchedGenerationWithTheCacheProducesTheOraclesGreedyTokens(
         [ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
@@ -27,7 +27,7 @@ public sealed class GreedyGenerationTests
     }
 
     [Test]
-    public void ASequenceStopsAfterTheEndOfSequenceToken_WhileTheOthersGoOn()
+    public void ASequenceStopsAfterTheEndOfSequenceTokenWhileTheOthersGoOn()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
         using var backend = new CpuBackend();
@@ -50,7 +50,7 @@ public sealed class GreedyGenerationTests
     }
 
     [Test]
-    public void ZeroNewTokens_GiveEmptyOutputs()
+    public void ZeroNewTokensGiveEmptyOutputs()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
         using var backend = new CpuBackend();

@@ -23,7 +23,7 @@ public sealed class LargeTensorTests
     /// 64 MiB chunk buffer on the managed heap.
     /// </summary>
     [Test]
-    public void Moving_a_100_MB_tensor_allocates_no_managed_copy_of_it()
+    public void MovingA100MBTensorAllocatesNoManagedCopyOfIt()
     {
         const long bound = 4 << 20;
         const int vocab = 409_600; // × 64 F32 = 104,857,600 bytes of embedding
@@ -62,7 +62,7 @@ public sealed class LargeTensorTests
 
     [Test]
     [Explicit("needs 6 GB of disk, 9 GB of memory (half of it file mappings) and about two minutes")]
-    public void A_tensor_over_2_GiB_loads_saves_restores_and_converts_bit_for_bit()
+    public void ATensorOver2GiBLoadsSavesRestoresAndConvertsBitForBit()
     {
         const int vocab = (1 << 24) + 1; // × 64 = 2³⁰ + 64 elements: 2 GiB + 128 bytes in BF16, 4 GiB + 256 bytes in F32
         using var folder = new ScratchFolder();

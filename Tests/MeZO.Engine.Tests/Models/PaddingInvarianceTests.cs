@@ -21,7 +21,7 @@ public sealed class PaddingInvarianceTests
     private const double RelativeTolerance = 2e-6;
 
     [Test]
-    public void ASequence_ScoresTheSameAloneAndInsideAPaddedBatch(
+    public void ASequenceScoresTheSameAloneAndInsideAPaddedBatch(
         [ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant,
         [Values] PaddingSide side)
     {
@@ -49,7 +49,7 @@ public sealed class PaddingInvarianceTests
     }
 
     [Test]
-    public void AWorkspaceReusedForASmallerBatch_GivesWhatAFreshOneGives([Values(TinyVariant.OptPreLayerNorm, TinyVariant.LlamaTied)] TinyVariant variant)
+    public void AWorkspaceReusedForASmallerBatchGivesWhatAFreshOneGives([Values(TinyVariant.OptPreLayerNorm, TinyVariant.LlamaTied)] TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         using var backend = new CpuBackend();
@@ -70,7 +70,7 @@ public sealed class PaddingInvarianceTests
     }
 
     [Test]
-    public void OneForwardPassForScoresAndLogits_GivesWhatTwoSeparateCallsGive([Values(TinyVariant.OptPreLayerNorm, TinyVariant.LlamaTied)] TinyVariant variant)
+    public void OneForwardPassForScoresAndLogitsGivesWhatTwoSeparateCallsGive([Values(TinyVariant.OptPreLayerNorm, TinyVariant.LlamaTied)] TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         using var backend = new CpuBackend();

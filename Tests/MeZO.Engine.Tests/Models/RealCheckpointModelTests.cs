@@ -17,7 +17,7 @@ namespace MeZO.Engine.Tests.Models;
 public sealed class RealCheckpointModelTests
 {
     [Test]
-    public void Stories260K_GreedyFromBos_ReproducesThePublishedStory()
+    public void Stories260KGreedyFromBosReproducesThePublishedStory()
     {
         string folder = SharedData.Path("models/stories260K");
         string published = PublishedGreedyStory(Path.Combine(folder, "MODEL_CARD.md"));
@@ -36,11 +36,11 @@ public sealed class RealCheckpointModelTests
     }
 
     [Test]
-    public void TinyRandomGpt2_LoadsAndGeneratesTheOraclesGreedyTokens() =>
+    public void TinyRandomGpt2LoadsAndGeneratesTheOraclesGreedyTokens() =>
         AssertGeneratesTheOraclesTokens("models/tiny-random-gpt2", DType.F32, [[5, 17, 200], [998, 0, 42, 7, 311, 9]]);
 
     [Test]
-    public void TinyRandomLlamaFp16_LoadsAndGeneratesTheOraclesGreedyTokens() =>
+    public void TinyRandomLlamaFp16LoadsAndGeneratesTheOraclesGreedyTokens() =>
         AssertGeneratesTheOraclesTokens("models/tiny-random-llama-fp16", DType.F16, [[0, 3087, 29871, 1576], [0, 15043]]);
 
     private static void AssertGeneratesTheOraclesTokens(string relative, DType storedAs, int[][] prompts)

@@ -11,27 +11,27 @@ namespace MeZO.Engine.Tests.Models;
 [TestFixture]
 public sealed class SlidingWindowConfigTests
 {
-    [TestCase("mistral", """ "sliding_window": 4 """, new[] { 4, 4, 4 }, TestName = "Mistral_EveryLayer")]
-    [TestCase("mistral", "", new[] { 4096, 4096, 4096 }, TestName = "Mistral_WithoutTheKey_TakesMistralConfigsDefault")]
-    [TestCase("mistral", """ "sliding_window": null """, new[] { 0, 0, 0 }, TestName = "Mistral_NullWindow_IsNone")]
+    [TestCase("mistral", """ "sliding_window": 4 """, new[] { 4, 4, 4 }, TestName = "MistralEveryLayer")]
+    [TestCase("mistral", "", new[] { 4096, 4096, 4096 }, TestName = "MistralWithoutTheKeyTakesMistralConfigsDefault")]
+    [TestCase("mistral", """ "sliding_window": null """, new[] { 0, 0, 0 }, TestName = "MistralNullWindowIsNone")]
     [TestCase("mistral", """ "sliding_window": 4, "layer_types": ["full_attention", "sliding_attention", "full_attention"] """,
-        new[] { 4, 4, 4 }, TestName = "Mistral_IgnoresLayerTypes")]
+        new[] { 4, 4, 4 }, TestName = "MistralIgnoresLayerTypes")]
     [TestCase("qwen2", """ "use_sliding_window": false, "sliding_window": 4, "max_window_layers": 0 """, new[] { 0, 0, 0 },
-        TestName = "Qwen2_WithoutUseSlidingWindow_IsNone")]
+        TestName = "Qwen2WithoutUseSlidingWindowIsNone")]
     [TestCase("qwen2", """ "use_sliding_window": true, "sliding_window": 4, "max_window_layers": 1 """, new[] { 0, 4, 4 },
-        TestName = "Qwen2_LayersFromMaxWindowLayersOn")]
+        TestName = "Qwen2LayersFromMaxWindowLayersOn")]
     [TestCase("qwen2", """ "use_sliding_window": true, "sliding_window": 4 """, new[] { 0, 0, 0 },
-        TestName = "Qwen2_MaxWindowLayersDefault28_SparesAShallowModel")]
+        TestName = "Qwen2MaxWindowLayersDefault28SparesAShallowModel")]
     [TestCase("qwen2", """ "use_sliding_window": true, "max_window_layers": 2 """, new[] { 0, 0, 4096 },
-        TestName = "Qwen2_WithoutTheWindowKey_TakesQwen2ConfigsDefault")]
+        TestName = "Qwen2WithoutTheWindowKeyTakesQwen2ConfigsDefault")]
     [TestCase("qwen2", """ "use_sliding_window": true, "sliding_window": null, "max_window_layers": 0 """, new[] { 0, 0, 0 },
-        TestName = "Qwen2_NullWindow_IsNone")]
+        TestName = "Qwen2NullWindowIsNone")]
     [TestCase("qwen2", """ "use_sliding_window": true, "sliding_window": 4, "max_window_layers": 1, "layer_types": ["sliding_attention", "full_attention", "sliding_attention"] """,
-        new[] { 4, 0, 4 }, TestName = "Qwen2_LayerTypesOverMaxWindowLayers")]
+        new[] { 4, 0, 4 }, TestName = "Qwen2LayerTypesOverMaxWindowLayers")]
     [TestCase("qwen2", """ "use_sliding_window": false, "layer_types": ["full_attention", "full_attention", "full_attention"] """,
-        new[] { 0, 0, 0 }, TestName = "Qwen2_LayerTypesAllFull")]
-    [TestCase("llama", """ "sliding_window": 4 """, new[] { 0, 0, 0 }, TestName = "Llama_HasNoWindow")]
-    public void LayerWindows_FollowTransformers(string modelType, string keys, int[] expected)
+        new[] { 0, 0, 0 }, TestName = "Qwen2LayerTypesAllFull")]
+    [TestCase("llama", """ "sliding_window": 4 """, new[] { 0, 0, 0 }, TestName = "LlamaHasNoWindow")]
+    public void LayerWindowsFollowTransformers(string modelType, string keys, int[] expected)
     {
         string extra = keys.Trim().Length > 0 ? ", " + keys : "";
         string json = $$"""

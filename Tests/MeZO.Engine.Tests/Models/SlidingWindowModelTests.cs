@@ -19,7 +19,7 @@ public sealed class SlidingWindowModelTests
     private static readonly TinyVariant[] Windowed = [TinyVariant.MistralSlidingWindow, TinyVariant.Qwen2SlidingWindow];
 
     [Test]
-    public void LogitsOfSequencesLongerThanTheWindow_MatchTheOracle([ValueSource(nameof(Windowed))] TinyVariant variant, [Values] PaddingSide side)
+    public void LogitsOfSequencesLongerThanTheWindowMatchTheOracle([ValueSource(nameof(Windowed))] TinyVariant variant, [Values] PaddingSide side)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         using var backend = new CpuBackend();
@@ -58,7 +58,7 @@ public sealed class SlidingWindowModelTests
     }
 
     [Test]
-    public void GreedyGenerationPastTheWindow_ProducesTheOraclesTokens([ValueSource(nameof(Windowed))] TinyVariant variant)
+    public void GreedyGenerationPastTheWindowProducesTheOraclesTokens([ValueSource(nameof(Windowed))] TinyVariant variant)
     {
         const int newTokens = 10;
         using var checkpoint = TinyCheckpoints.Create(variant);

@@ -14,7 +14,7 @@ namespace MeZO.Engine.Tests.Models;
 public sealed class TokenizerConventionTests
 {
     [Test]
-    public void Stories260K_PrependsBos()
+    public void Stories260KPrependsBos()
     {
         string folder = SharedData.Path("models/stories260K");
         using var tokenizer = ModelTokenizer.Load(folder, ModelConfigReader.Read(folder));
@@ -25,7 +25,7 @@ public sealed class TokenizerConventionTests
     }
 
     [Test]
-    public void TinyRandomLlama_PrependsTheTokenizersBos_EvenWhereConfigJsonNamesAnotherId()
+    public void TinyRandomLlamaPrependsTheTokenizersBosEvenWhereConfigJsonNamesAnotherId()
     {
         // This config.json says bos_token_id 0, but id 0 is <unk> in its Llama-2 tokenizer; transformers' tokenizer adds
         // its own bos_token "<s>", which is id 1. "▁Hello" is 15043 and "▁world" 3186 in the Llama-2 vocabulary.
@@ -36,7 +36,7 @@ public sealed class TokenizerConventionTests
     }
 
     [Test]
-    public void Gpt2_AddsNothing()
+    public void Gpt2AddsNothing()
     {
         string folder = SharedData.Path("models/tiny-random-gpt2");
         using var tokenizer = ModelTokenizer.Load(folder, ModelConfigReader.Read(folder));
@@ -47,7 +47,7 @@ public sealed class TokenizerConventionTests
     }
 
     [Test]
-    public void Opt_PrependsEndOfSequence_WithoutRobertasWrapping()
+    public void OptPrependsEndOfSequenceWithoutRobertasWrapping()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPreLayerNorm);
         File.Copy(SharedData.Path("tokenizers/roberta-base.tokenizer.json"), Path.Combine(checkpoint.Folder, "tokenizer.json"));

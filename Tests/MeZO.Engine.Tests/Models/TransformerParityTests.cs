@@ -42,7 +42,7 @@ public sealed class TransformerParityTests
         });
 
     [TestCaseSource(nameof(CheckpointsAndSides))]
-    public void LogitsAtEveryRealPosition_MatchTheOracle(TinyVariant variant, DType type, bool sharded, double rotaryFactor, PaddingSide side)
+    public void LogitsAtEveryRealPositionMatchTheOracle(TinyVariant variant, DType type, bool sharded, double rotaryFactor, PaddingSide side)
     {
         using var checkpoint = Create(variant, type, sharded, rotaryFactor);
         using var backend = new CpuBackend();
@@ -65,7 +65,7 @@ public sealed class TransformerParityTests
     }
 
     [TestCaseSource(nameof(CheckpointsAndSides))]
-    public void ScoreTokens_MatchTheOracleLogSoftmax(TinyVariant variant, DType type, bool sharded, double rotaryFactor, PaddingSide side)
+    public void ScoreTokensMatchTheOracleLogSoftmax(TinyVariant variant, DType type, bool sharded, double rotaryFactor, PaddingSide side)
     {
         using var checkpoint = Create(variant, type, sharded, rotaryFactor);
         using var backend = new CpuBackend();
@@ -89,7 +89,7 @@ public sealed class TransformerParityTests
     }
 
     [Test]
-    public void WeightsConvertedOnLoad_MatchTheOracleOnTheRoundedWeights([Values(DType.BF16, DType.F16)] DType storage)
+    public void WeightsConvertedOnLoadMatchTheOracleOnTheRoundedWeights([Values(DType.BF16, DType.F16)] DType storage)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied);
         using var backend = new CpuBackend();
@@ -112,7 +112,7 @@ public sealed class TransformerParityTests
     }
 
     [Test]
-    public void RopeThetaInsideTransformers5RopeParameters_IsUsed()
+    public void RopeThetaInsideTransformers5RopeParametersIsUsed()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied);
         // transformers 5 moves rope_theta (here 500000, far from the default 10000) into rope_parameters.
@@ -156,7 +156,7 @@ public sealed class TransformerParityTests
     }
 
     [TestCaseSource(nameof(ConfigurationSwitches))]
-    public void ConfigurationSwitches_MatchTheOracle(TinyVariant variant, string key, JsonNode? value)
+    public void ConfigurationSwitchesMatchTheOracle(TinyVariant variant, string key, JsonNode? value)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         var config = checkpoint.Config.DeepClone().AsObject();
@@ -193,7 +193,7 @@ public sealed class TransformerParityTests
     }
 
     [Test]
-    public void MoreRowsThanOneLogitChunk_MatchTheOracle()
+    public void MoreRowsThanOneLogitChunkMatchTheOracle()
     {
         // The LM head runs over at most 8388608 / V rows at a time: with 40000 words that is 209, fewer than the 216
         // rows asked for here, so both LogitsAt and ScoreTokens cross a chunk boundary. rows × V stays above 8.4M

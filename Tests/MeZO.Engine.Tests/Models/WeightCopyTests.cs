@@ -22,7 +22,7 @@ public sealed class WeightCopyTests
     private static readonly int[] ChunkSizes = [8, 10, 30];
 
     [Test]
-    public void Chunks_are_runs_of_whole_elements_covering_the_tensor_once()
+    public void ChunksAreRunsOfWholeElementsCoveringTheTensorOnce()
     {
         using var staging = new StagingBuffer(10);
         Assert.That(staging.Chunks(7, 4), Is.EqualTo(new[] { (0L, 2), (2L, 2), (4L, 2), (6L, 1) }), "10 bytes hold two 4-byte elements");
@@ -36,7 +36,7 @@ public sealed class WeightCopyTests
     }
 
     [Test]
-    public void Staging_buffer_never_hands_out_more_than_a_chunk()
+    public void StagingBufferNeverHandsOutMoreThanAChunk()
     {
         using var staging = new StagingBuffer(16);
         Assert.That(staging.Take(0).Length, Is.Zero);
@@ -49,7 +49,7 @@ public sealed class WeightCopyTests
     }
 
     [Test]
-    public void Upload_holds_each_stored_value_rounded_once_to_the_held_dtype(
+    public void UploadHoldsEachStoredValueRoundedOnceToTheHeldDtype(
         [Values(DType.F32, DType.F16, DType.BF16)] DType stored,
         [Values(DType.F32, DType.F16, DType.BF16)] DType held,
         [Values(0, 1, 13)] int elements)
@@ -74,7 +74,7 @@ public sealed class WeightCopyTests
     }
 
     [Test]
-    public void Download_streams_exactly_the_tensor_bytes([Values(DType.F32, DType.F16, DType.BF16)] DType type,
+    public void DownloadStreamsExactlyTheTensorBytes([Values(DType.F32, DType.F16, DType.BF16)] DType type,
         [Values(0, 1, 13)] int elements)
     {
         using var backend = new CpuBackend();
@@ -92,7 +92,7 @@ public sealed class WeightCopyTests
     }
 
     [Test]
-    public void Upload_refuses_a_tensor_of_another_size()
+    public void UploadRefusesATensorOfAnotherSize()
     {
         using var folder = new ScratchFolder();
         using var reader = WriteOne(folder, DType.F32, Values(3));
@@ -106,7 +106,7 @@ public sealed class WeightCopyTests
     [TestCase(DType.F32, DType.F16, 70000f)]
     [TestCase(DType.F32, DType.BF16, 3.4e38f)]
     [TestCase(DType.BF16, DType.F16, 1e5f)]
-    public void Upload_refuses_a_finite_value_beyond_the_held_dtypes_range_naming_the_tensor(DType stored, DType held, float large)
+    public void UploadRefusesAFiniteValueBeyondTheHeldDtypesRangeNamingTheTensor(DType stored, DType held, float large)
     {
         using var folder = new ScratchFolder();
         using var reader = WriteOne(folder, stored, [1f, -large, 2f]);
@@ -123,7 +123,7 @@ public sealed class WeightCopyTests
     /// when it sits past chunk boundaries (chunks of 8 bytes: 2 or 4 elements).
     /// </summary>
     [Test]
-    public void Upload_refuses_a_non_finite_value_that_the_file_holds_naming_the_element(
+    public void UploadRefusesANonFiniteValueThatTheFileHoldsNamingTheElement(
         [Values(DType.F32, DType.F16, DType.BF16)] DType stored, [Values(DType.F32, DType.F16, DType.BF16)] DType held,
         [Values(float.NaN, float.PositiveInfinity, float.NegativeInfinity)] float bad)
     {

@@ -30,7 +30,7 @@ public sealed class WeightRoundTripTests
         select new TestCaseData(variant, type, chunk);
 
     [TestCaseSource(nameof(Cases))]
-    public void Load_save_load_is_bit_identical(TinyVariant variant, DType type, int chunkBytes)
+    public void LoadSaveLoadIsBitIdentical(TinyVariant variant, DType type, int chunkBytes)
     {
         using var tiny = TinyCheckpoints.Create(variant, Options(variant, type, seed: 1));
         using var folder = new ScratchFolder();
@@ -55,7 +55,7 @@ public sealed class WeightRoundTripTests
         select new TestCaseData(stored, held, chunk);
 
     [TestCaseSource(nameof(ConversionCases))]
-    public void A_converting_load_rounds_each_stored_value_once_and_saves_the_held_dtype(DType stored, DType held, int chunkBytes)
+    public void AConvertingLoadRoundsEachStoredValueOnceAndSavesTheHeldDtype(DType stored, DType held, int chunkBytes)
     {
         using var tiny = TinyCheckpoints.Create(TinyVariant.LlamaUntied, Options(TinyVariant.LlamaUntied, stored, seed: 1));
         using var folder = new ScratchFolder();
@@ -85,7 +85,7 @@ public sealed class WeightRoundTripTests
     [TestCase(DType.F32, 8)]
     [TestCase(DType.BF16, 8)]
     [TestCase(DType.BF16, 30)]
-    public void Restore_overwrites_every_parameter_with_the_saved_bytes(DType type, int chunkBytes)
+    public void RestoreOverwritesEveryParameterWithTheSavedBytes(DType type, int chunkBytes)
     {
         using var start = TinyCheckpoints.Create(TinyVariant.LlamaUntied, Options(TinyVariant.LlamaUntied, type, seed: 1));
         using var other = TinyCheckpoints.Create(TinyVariant.LlamaUntied, Options(TinyVariant.LlamaUntied, type, seed: 2));

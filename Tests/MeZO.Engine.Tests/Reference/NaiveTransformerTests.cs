@@ -19,7 +19,7 @@ public sealed class NaiveTransformerTests
     private const double DoubleTolerance = 1e-12;
 
     [Test]
-    public void Llama_WithZeroAttentionAndMlp_IsTheNormalisedEmbeddingTimesTheTiedHead()
+    public void LlamaWithZeroAttentionAndMlpIsTheNormalisedEmbeddingTimesTheTiedHead()
     {
         var config = new JsonObject
         {
@@ -47,7 +47,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Opt_WithZeroAttentionAndMlp_AddsThePositionRowOffsetByTwo()
+    public void OptWithZeroAttentionAndMlpAddsThePositionRowOffsetByTwo()
     {
         var config = new JsonObject
         {
@@ -83,7 +83,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Gpt2_WithZeroAttentionAndMlp_UsesPositionZeroForTheFirstRealToken()
+    public void Gpt2WithZeroAttentionAndMlpUsesPositionZeroForTheFirstRealToken()
     {
         var config = new JsonObject
         {
@@ -119,7 +119,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Mistral_WithUniformAttentionAndAWindowOfTwo_AveragesTheValuesOfTheTokenAndTheOneBefore()
+    public void MistralWithUniformAttentionAndAWindowOfTwoAveragesTheValuesOfTheTokenAndTheOneBefore()
     {
         var config = new JsonObject
         {
@@ -164,7 +164,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Gpt2_WithUniformAttention_AveragesTheUnmaskedValues()
+    public void Gpt2WithUniformAttentionAveragesTheUnmaskedValues()
     {
         var config = new JsonObject
         {
@@ -197,7 +197,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Opt_WithUniformAttention_AveragesTheUnmaskedValues()
+    public void OptWithUniformAttentionAveragesTheUnmaskedValues()
     {
         var config = new JsonObject
         {
@@ -247,7 +247,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void PositionIds_FollowTransformers()
+    public void PositionIdsFollowTransformers()
     {
         int[,] mask = { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0 } };
         Assert.That(NaiveTransformer.PositionIds("opt", mask), Is.EqualTo(new[,] { { -1, -1, 0, 1, 2 }, { 0, 1, 2, -1, -1 } }));
@@ -255,14 +255,14 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void EveryVariant_ScoresASequenceAloneAndPaddedInABatchTheSame([ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant)
+    public void EveryVariantScoresASequenceAloneAndPaddedInABatchTheSame([ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         AssertPaddingAndCausalInvariance(checkpoint);
     }
 
     [Test]
-    public void PartialRotary_ScoresASequenceAloneAndPaddedInABatchTheSame()
+    public void PartialRotaryScoresASequenceAloneAndPaddedInABatchTheSame()
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied, new TinyCheckpointOptions { PartialRotaryFactor = 0.5, DType = DType.BF16 });
         AssertPaddingAndCausalInvariance(checkpoint);
@@ -306,7 +306,7 @@ public sealed class NaiveTransformerTests
     }
 
     [Test]
-    public void Stories260K_GreedyFromBos_ReproducesThePublishedText()
+    public void Stories260KGreedyFromBosReproducesThePublishedText()
     {
         // MODEL_CARD.md: llama2.c's `run -t 0.0` (an independent C implementation) prints this greedy continuation of BOS.
         const string published = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";

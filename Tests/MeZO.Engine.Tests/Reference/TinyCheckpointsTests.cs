@@ -126,7 +126,7 @@ public sealed class TinyCheckpointsTests
     }
 
     [Test]
-    public void SameSeedSameWeights_DisposeDeletesTheFolder()
+    public void SameSeedSameWeightsDisposeDeletesTheFolder()
     {
         string folder;
         using (var first = TinyCheckpoints.Create(TinyVariant.Mistral, new TinyCheckpointOptions { Seed = 9 }))

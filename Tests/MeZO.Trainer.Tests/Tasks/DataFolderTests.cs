@@ -14,10 +14,10 @@ public class DataFolderTests
 {
     private const string Header = "sentence\tlabel\n";
 
-    [TestCase(new byte[] { 0xFF }, TestName = "InvalidUtf8_ByteNeverInUtf8")]
-    [TestCase(new byte[] { 0xC3, 0x28 }, TestName = "InvalidUtf8_BadContinuation")]
-    [TestCase(new byte[] { 0xE9, 0x20 }, TestName = "InvalidUtf8_Latin1Accent")]
-    [TestCase(new byte[] { 0xED, 0xA0, 0x80 }, TestName = "InvalidUtf8_EncodedSurrogate")]
+    [TestCase(new byte[] { 0xFF }, TestName = "InvalidUtf8ByteNeverInUtf8")]
+    [TestCase(new byte[] { 0xC3, 0x28 }, TestName = "InvalidUtf8BadContinuation")]
+    [TestCase(new byte[] { 0xE9, 0x20 }, TestName = "InvalidUtf8Latin1Accent")]
+    [TestCase(new byte[] { 0xED, 0xA0, 0x80 }, TestName = "InvalidUtf8EncodedSurrogate")]
     public void InvalidUtf8IsNamedByFileAndLine(byte[] bad)
     {
         using var folder = new TemporaryFolder();

@@ -1,1 +1,0 @@
-namespace MeZO.Engine.Tests; public class Smoke { [NUnit.Framework.Test] public void Runs() { NUnit.Framework.Assert.That(1, NUnit.Framework.Is.EqualTo(1)); } }
