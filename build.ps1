@@ -2,11 +2,12 @@
 # MeZO.Engine build script. Run with: dotnet tool restore && dotnet pwsh build.ps1 <target>
 #   build   compile the solution (Release)
 #   test    build, then run every test project (the CI entry point)
+#   test-fast  build, then every test but the Slow category (learning runs, host-emulated kernels, kill/resume)
 #   bench   run `mezo bench` (forward pass and matrix product against this machine's peak)
 #   publish framework-dependent build of the CLI into artifacts/mezo (for tools/gpu-check.sh)
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'publish')]
+    [ValidateSet('build', 'test', 'test-fast', 'bench', 'publish')]
     [string] $Target = 'build',
     [string] $Configuration = 'Release'
 )
@@ -28,6 +29,10 @@ switch ($Target) {
     'test' {
         Invoke-Step 'build' { dotnet build MeZO.Engine.sln -c $Configuration --nologo }
         Invoke-Step 'test' { dotnet test MeZO.Engine.sln -c $Configuration --no-build --nologo --logger 'console;verbosity=normal' }
+    }
+    'test-fast' {
+        Invoke-Step 'build' { dotnet build MeZO.Engine.sln -c $Configuration --nologo }
+        Invoke-Step 'test' { dotnet test MeZO.Engine.sln -c $Configuration --no-build --nologo --filter 'TestCategory!=Slow' }
     }
     'bench' {
         Invoke-Step 'build' { dotnet build tools/MeZO.Cli -c Release --nologo }

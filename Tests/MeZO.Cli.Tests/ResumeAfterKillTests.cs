@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Runs;
 using NUnit.Framework;
@@ -8,6 +9,7 @@ namespace MeZO.Cli.Tests;
 /// `mezo train --resume` after the process was killed for real (SIGKILL) at several moments ends with the weights of
 /// an uninterrupted run, byte for byte, and a trajectory with every (step, sample) exactly once.
 /// </summary>
+[Category(TestSpeed.Slow)]
 public class ResumeAfterKillTests
 {
     private const int Steps = 30, Samples = 2, CheckpointEvery = 10;

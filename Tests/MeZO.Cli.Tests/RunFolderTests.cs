@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using System.Security.Cryptography;
 using MeZO.Cli.Commands;
 using MeZO.Trainer.Default;
@@ -11,6 +12,7 @@ namespace MeZO.Cli.Tests;
 /// A run folder belongs to one process, and a resume continues exactly the run it finds: done for real, with
 /// concurrent `mezo train` processes, signals, and files changed between the run and its resume.
 /// </summary>
+[Category(TestSpeed.Slow)]
 public class RunFolderTests
 {
     private string _root = null!, _model = null!, _data = null!;

@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Cuda;
@@ -14,6 +15,7 @@ namespace MeZO.Engine.Tests.Backends;
 /// Each case puts one bad value into otherwise ordinary inputs and checks the rows it reaches, and only those.
 /// </summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 [TestFixture("cpu")]
 [TestFixture("cuda-emulated")]
 public sealed class NonFinitePropagationTests(string backendName)

@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using System.Runtime.InteropServices;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
@@ -14,6 +15,7 @@ namespace MeZO.Engine.Tests.Cuda;
 /// GPU exists.
 /// </summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 public class DeviceFunctionTests
 {
     private const ulong Seed = 0x9E37_79B9_7F4A_7C15ul;

@@ -15,6 +15,7 @@ namespace MeZO.Engine.Tests.Models;
 /// changed, on the CPU backend and on the CUDA kernels run by the host emulation; the reading-out methods then refuse.
 /// </summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 [TestFixture("cpu")]
 [TestFixture("cuda-emulated")]
 public sealed class NonFiniteForwardTests(string backendName)

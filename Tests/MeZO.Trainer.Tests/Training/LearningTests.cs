@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Mezo;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Runs;
@@ -12,6 +13,7 @@ namespace MeZO.Trainer.Tests.Training;
 /// MeZO learns: the bundled default run (its own settings: 4,000 steps of batch 16, a constant lr 5e-4, ε 1e-3,
 /// seed 42) raises the test accuracy well above where it started, and the same budget with the update's sign flipped does not.
 /// </summary>
+[Category(TestSpeed.Slow)]
 public class LearningTests
 {
     // All 500 test sentences: for a fixed model the accuracy's standard error is at most √(0.25/500) ≈ 0.022.

@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
@@ -12,6 +13,7 @@ namespace MeZO.Trainer.Tests.Training;
 /// its step, best/ and the test result. (ResumeAfterKillTests in MeZO.Cli.Tests kills the real process; here a run is
 /// stopped in-process at a chosen step, right after that step's update and before its validation and checkpoint.)
 /// </summary>
+[Category(TestSpeed.Slow)]
 public class ResumeTests
 {
     [TestCase(null, TestName = "F32 (the checkpoint's dtype)")]

@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Cuda;
 using MeZO.Engine.Mezo;
@@ -11,6 +12,7 @@ namespace MeZO.Engine.Tests.Cuda.Emulation;
 /// synchronisation as the CPU's OverflowException, naming the tensor among several updated before it, then cleared.
 /// </summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 public class EmulatedFaultTests
 {
     [TestCase(DType.BF16, 3.38e38f)]

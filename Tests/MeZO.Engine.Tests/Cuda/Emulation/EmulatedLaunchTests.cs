@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Cuda;
 using MeZO.Engine.Cuda.Compilation;
@@ -11,6 +12,7 @@ namespace MeZO.Engine.Tests.Cuda.Emulation;
 
 /// <summary>What the host emulation checks on every launch, and the Linear op's choice between cuBLASLt and a kernel.</summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 public class EmulatedLaunchTests
 {
     [Test]

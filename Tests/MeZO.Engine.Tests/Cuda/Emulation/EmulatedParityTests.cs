@@ -1,3 +1,4 @@
+using MeZO.Tests.Common;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Cuda;
@@ -14,6 +15,7 @@ namespace MeZO.Engine.Tests.Cuda.Emulation;
 /// every other kernel run too, each launch checked against its kernel's parameter list.
 /// </summary>
 [Category("HostKernels")]
+[Category(TestSpeed.Slow)]
 [TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 80, false)]
 [TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Fast, 80, false)]
 [TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 75, false)]
