@@ -51,10 +51,11 @@ public sealed class StepLoop
 
     /// <summary>
     /// Steps [<paramref name="from"/>, <paramref name="to"/>); the first starts at sample <paramref name="fromSample"/>
-    /// (a run resumed between the samples of a step).
+    /// (a run resumed between the samples of a step). Without an observer, nobody watches.
     /// </summary>
-    public void Run(long from, long to, IStepObserver observer, int fromSample = 0)
+    public void Run(long from, long to, IStepObserver? observer = null, int fromSample = 0)
     {
+        observer ??= NoObserver.Instance;
         for (long step = from; step < to; step++)
         {
             var batch = BatchOf(step);
@@ -65,7 +66,7 @@ public sealed class StepLoop
     }
 
     /// <summary>Steps [0, the settings' steps), with no one watching: a test's or a program's whole run.</summary>
-    public void Run() => Run(0, _settings.Steps, NoObserver.Instance);
+    public void Run() => Run(0, _settings.Steps);
 
     private sealed class NoObserver : IStepObserver
     {

@@ -1,7 +1,5 @@
-using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
-using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
@@ -100,17 +98,16 @@ public class MemoryTests
             MicroBatchSize = MicroBatch,
         });
 
-    /// <summary>One MeZO step as TrainingRun takes it (the batch's losses under ±εz in one lockstep sweep, the update), trajectory aside.</summary>
+    /// <summary>One step of the loop `mezo train` runs: the batch's losses under ±εz in one lockstep sweep, the update.</summary>
     private static Action<long> Stepper(TrainingSession session)
     {
-        var optimizer = new ZerothOrderSgd(TrainableSet.Select(session.Model.Weights, null), eps: 1e-3, weightDecay: 0.1, runSeed: 9, samples: 2);
-        var batches = new BatchSchedule(session.Train.Count, 2 * MicroBatch, runSeed: 9);
-        var objective = new BatchObjective(session.Task.Kind, Objective.Loss, session.Scorer, session.Evaluator);
-        return t =>
+        var settings = new TrainSettings
         {
-            var batch = batches.IndicesOf(t).Select(i => session.Train[i]).ToArray();
-            optimizer.Step(t, 1e-4, plus => objective.Of(batch, plus), _ => { });
+            Model = "", Task = "sst2", Data = "", Seed = 9, BatchSize = 2 * MicroBatch, MicroBatchSize = MicroBatch,
+            Eps = 1e-3, WeightDecay = 0.1, Samples = 2, LearningRate = 1e-4,
         };
+        var loop = new StepLoop(session, settings);
+        return t => loop.Run(t, t + 1);
     }
 
     /// <summary>
