@@ -22,6 +22,10 @@ internal static class RopeFrequencies
         double theta = parameters is { } p && p.TryGetProperty("rope_theta", out var nested)
             ? nested.ValueKind == JsonValueKind.Number ? nested.GetDouble() : throw c.Error("rope_parameters.rope_theta must be a number")
             : c.Double("rope_theta", 10000.0);
+        // A negative head_dim, hidden_size or partial_rotary_factor gives a negative width, which would size the array
+        // below before the spec's validation could name the key.
+        if (rotaryDim < 0)
+            throw c.Error($"rotary width {rotaryDim} is negative (head_dim, or hidden_size / num_attention_heads, times partial_rotary_factor)");
         int half = rotaryDim / 2;
         var inv = new float[half];
         for (int i = 0; i < half; i++)
