@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace MeZO.Trainer.Data;
 
@@ -34,10 +35,13 @@ internal static class JsonFiles
     /// <summary>Parses a whole JSON file; a syntax error is reported with its 1-based line number.</summary>
     public static JsonDocument ReadDocument(string path)
     {
-        using FileStream stream = File.OpenRead(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonDocument checks the grammar but not the UTF-8 inside strings; a bad string would fail later, in GetString.
+        if (!Utf8.IsValid(bytes))
+            throw TaskDataException.Malformed(path, "not valid UTF-8");
         try
         {
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
+            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
