@@ -58,6 +58,9 @@ public sealed record TrainSettings
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // A null where the type allows none (run.json's "settings": null) is a malformed file, not a null that resume
+        // dereferences later.
+        RespectNullableAnnotations = true,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
