@@ -37,6 +37,8 @@ internal static class ShardIndex
         }
         using (document)
         {
+            if (JsonText.Problem(document.RootElement) is { } notText)
+                throw new CheckpointFormatException(indexPath, null, $"in the index, {notText}");
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException(indexPath, null, "the index is not a JSON object");
             if (!document.RootElement.TryGetProperty("weight_map", out var map))

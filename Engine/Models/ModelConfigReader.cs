@@ -37,6 +37,8 @@ public static class ModelConfigReader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelConfigException(path, "must be a JSON object");
+            if (JsonText.Problem(document.RootElement) is { } notText)
+                throw new ModelConfigException(path, notText);
             return Parse(new ConfigJson(path, document.RootElement));
         }
     }

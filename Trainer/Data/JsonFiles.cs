@@ -28,7 +28,11 @@ internal static class JsonFiles
                 throw TaskDataException.Malformed(where, $"not a valid JSON object (column {(e.BytePositionInLine ?? 0) + 1})");
             }
             using (document)
+            {
+                if (Engine.JsonText.Problem(document.RootElement) is { } notText)
+                    throw TaskDataException.Malformed(where, notText);
                 read(new JsonRecord(document.RootElement, where));
+            }
         }
     }
 
@@ -39,14 +43,21 @@ internal static class JsonFiles
         // JsonDocument checks the grammar but not the UTF-8 inside strings; a bad string would fail later, in GetString.
         if (!Utf8.IsValid(bytes))
             throw TaskDataException.Malformed(path, "not valid UTF-8");
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
             throw TaskDataException.Malformed($"{path}:{(e.LineNumber ?? 0) + 1}",
                 $"not valid JSON (column {(e.BytePositionInLine ?? 0) + 1})");
         }
+        if (Engine.JsonText.Problem(document.RootElement) is { } notText)
+        {
+            document.Dispose();
+            throw TaskDataException.Malformed(path, notText);
+        }
+        return document;
     }
 }

@@ -29,6 +29,14 @@ public sealed class FuzzedConfigTests
             """), "rotary width -16 is negative");
     }
 
+    [Test]
+    public void LoneSurrogateEscapeInAKeyIsRejected()
+    {
+        // Looking up any key of the object unescaped this one and threw InvalidOperationException.
+        AssertRejected(Encoding.UTF8.GetBytes("""{"model_type": "qwen2", "sliding_windo\ud800w": 16}"""),
+            "a key of $ is not text");
+    }
+
     private static void AssertRejected(byte[] config, string problem)
     {
         using var folder = new ScratchFolder();

@@ -39,6 +39,15 @@ public sealed class FuzzedTaskFileTests
         Assert.That(error.Message, Is.EqualTo($"{path}: not valid UTF-8"));
     }
 
+    [Test]
+    public void JsonlLineWithALoneSurrogateEscapeIsRejected()
+    {
+        // JsonDocument kept the escape; reading the premise threw InvalidOperationException.
+        AssertRejected("rte", "train.jsonl", """
+            {"premise": "P\ud800", "hypothesis": "H.", "label": "entailment", "idx": 0}
+            """, ":1: the string at $.premise is not text (invalid UTF-8, or an escaped lone surrogate such as \\ud800)");
+    }
+
     private static void AssertRejected(string task, string file, string line, string problem)
     {
         using var folder = new TemporaryFolder();
