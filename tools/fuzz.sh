@@ -36,7 +36,8 @@ for target in "${targets[@]}"; do
     rm -rf "$findings" && mkdir -p "$work/findings"
     echo "==> fuzzing $target for ${seconds}s"
     # -t: .NET's first executions JIT the readers; -m none: the runtime reserves far more address space than it uses.
-    afl-fuzz -i "$corpus" -o "$findings" -x "$repo/tools/MeZO.Fuzz/json.dict" -t 10000 -m none -V "$seconds" -- "$(command -v dotnet)" "$work/bin/MeZO.Fuzz.dll" "$target" \
+    # TMPDIR: the target's scratch folder, which a killed fuzzing process cannot delete, stays in the work folder.
+    TMPDIR="$work" afl-fuzz -i "$corpus" -o "$findings" -x "$repo/tools/MeZO.Fuzz/json.dict" -t 10000 -m none -V "$seconds" -- "$(command -v dotnet)" "$work/bin/MeZO.Fuzz.dll" "$target" \
         > "$work/$target.log" 2>&1 || { echo "fuzz.sh: afl-fuzz failed on $target:" >&2; tail -20 "$work/$target.log" >&2; exit 1; }
     echo "    $(stat "$findings" execs_done) executions in $(stat "$findings" run_time)s," \
          "$(stat "$findings" corpus_count) inputs in the queue, $(stat "$findings" saved_crashes) crashes," \
@@ -46,7 +47,7 @@ for target in "${targets[@]}"; do
         failed=1
         echo "CRASH $target: $crash"
         # Replayed on the uninstrumented build, which prints the exception; the runtime aborts the process after it.
-        (dotnet "$built/MeZO.Fuzz.dll" "$target" < "$crash" > "$work/replay.txt" 2>&1; true) 2>/dev/null
+        (dotnet "$built/MeZO.Fuzz.dll" "$target" < "$crash" > "$work/replay.txt" 2>&1 || true) 2>/dev/null
         grep -v '^ *at System\.' "$work/replay.txt" | head -12 | sed 's/^/    /'
     done
 done

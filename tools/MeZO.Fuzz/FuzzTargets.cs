@@ -12,7 +12,5 @@ public static class FuzzTargets
         new("run-files", "run.json, a checkpoint's state.json and trajectory.jsonl, the files resume and replay read", RunFilesTarget.Read),
     ];
 
-    public static IEnumerable<string> Names => All.Select(t => t.Name);
-
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
 }

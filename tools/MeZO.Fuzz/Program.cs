@@ -6,7 +6,8 @@ using SharpFuzz;
 // prints its exception.
 if (args.Length != 1 || FuzzTargets.Find(args[0]) is not { } target)
 {
-    Console.Error.WriteLine($"usage: MeZO.Fuzz <target> < input   (targets: {string.Join(", ", FuzzTargets.Names)})");
+    Console.Error.WriteLine("usage: MeZO.Fuzz <target> < input");
+    foreach (FuzzTarget each in FuzzTargets.All) Console.Error.WriteLine($"  {each.Name,-12} {each.Description}");
     return 2;
 }
 using var scratch = new ScratchFolder();
