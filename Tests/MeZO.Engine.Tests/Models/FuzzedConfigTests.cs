@@ -30,6 +30,14 @@ public sealed class FuzzedConfigTests
     }
 
     [Test]
+    public void IntegerKeyHoldingAListOfStringsIsRejected()
+    {
+        // A list is read as its first integer (several eos ids); TryGetInt32 on a string element threw InvalidOperationException.
+        AssertRejected(Encoding.UTF8.GetBytes("""{"model_type": "llama", "vocab_size": 32, "hidden_size": ["n"]}"""),
+            "'hidden_size' must be an integer, is [\"n\"]");
+    }
+
+    [Test]
     public void LoneSurrogateEscapeInAKeyIsRejected()
     {
         // Looking up any key of the object unescaped this one and threw InvalidOperationException.
