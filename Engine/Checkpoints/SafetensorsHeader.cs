@@ -55,6 +55,8 @@ internal static class SafetensorsHeader
         using (document)
         {
             var root = document.RootElement;
+            if (JsonText.Problem(root) is { } notText)
+                throw new CheckpointFormatException(path, null, $"in the header, {notText}");
             if (root.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException(path, null, $"the header is a JSON {Describe(root.ValueKind)}, not an object");
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace MeZO.Engine.Checkpoints;
 
@@ -22,6 +23,9 @@ internal static class ShardIndex
         {
             throw new CheckpointFormatException(indexPath, null, $"cannot read the index ({e.Message})", e);
         }
+        // JsonDocument checks the grammar but not the UTF-8 inside strings; a bad name would fail later, in GetString.
+        if (!Utf8.IsValid(json))
+            throw new CheckpointFormatException(indexPath, null, "the index is not valid UTF-8");
         JsonDocument document;
         try
         {
@@ -33,6 +37,8 @@ internal static class ShardIndex
         }
         using (document)
         {
+            if (JsonText.Problem(document.RootElement) is { } notText)
+                throw new CheckpointFormatException(indexPath, null, $"in the index, {notText}");
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException(indexPath, null, "the index is not a JSON object");
             if (!document.RootElement.TryGetProperty("weight_map", out var map))

@@ -21,7 +21,8 @@ internal readonly struct ConfigJson(string path, JsonElement root)
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i)) return i;
         // Some configs list several eos ids; the first is the one generation stops on by default.
-        if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].TryGetInt32(out int first)) return first;
+        if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0
+            && v[0].ValueKind == JsonValueKind.Number && v[0].TryGetInt32(out int first)) return first;
         throw Error($"'{key}' must be an integer, is {v.GetRawText()}");
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using MeZO.Engine.Backends;
 
 namespace MeZO.Engine.Models;
@@ -19,10 +20,14 @@ public static class ModelConfigReader
             throw new ModelConfigException(modelDirectory, "model folder does not exist");
         if (!File.Exists(path))
             throw new ModelConfigException(path, "missing (a Hugging Face model folder needs config.json)");
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonDocument checks the grammar but not the UTF-8 inside strings; a bad string would fail later, in GetString.
+        if (!Utf8.IsValid(bytes))
+            throw new ModelConfigException(path, "not valid UTF-8");
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(path));
+            document = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -32,6 +37,8 @@ public static class ModelConfigReader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelConfigException(path, "must be a JSON object");
+            if (JsonText.Problem(document.RootElement) is { } notText)
+                throw new ModelConfigException(path, notText);
             return Parse(new ConfigJson(path, document.RootElement));
         }
     }

@@ -27,22 +27,37 @@ internal static class JsonFiles
                 throw TaskDataException.Malformed(where, $"not a valid JSON object (column {(e.BytePositionInLine ?? 0) + 1})");
             }
             using (document)
+            {
+                if (Engine.JsonText.Problem(document.RootElement) is { } notText)
+                    throw TaskDataException.Malformed(where, notText);
                 read(new JsonRecord(document.RootElement, where));
+            }
         }
     }
 
-    /// <summary>Parses a whole JSON file; a syntax error is reported with its 1-based line number.</summary>
+    /// <summary>
+    /// Parses a whole JSON file; a syntax error is reported with its 1-based line number. JsonDocument checks the grammar
+    /// but not the UTF-8 inside strings (a bad string would fail later, in GetString): the file must have come through
+    /// <see cref="DataFolder.Require"/>, which has checked every byte.
+    /// </summary>
     public static JsonDocument ReadDocument(string path)
     {
-        using FileStream stream = File.OpenRead(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
             throw TaskDataException.Malformed($"{path}:{(e.LineNumber ?? 0) + 1}",
                 $"not valid JSON (column {(e.BytePositionInLine ?? 0) + 1})");
         }
+        if (Engine.JsonText.Problem(document.RootElement) is { } notText)
+        {
+            document.Dispose();
+            throw TaskDataException.Malformed(path, notText);
+        }
+        return document;
     }
 }

@@ -49,6 +49,15 @@ internal readonly struct JsonRecord
             : throw TaskDataException.Malformed(Where, $"field '{name}' should be an integer, found {Describe(value)}");
     }
 
+    /// <summary>An integer field that indexes into a text (WSC's word indices, ReCoRD's character offsets): it must fit an int.</summary>
+    public int Int32(string name)
+    {
+        long number = Integer(name);
+        return number is >= int.MinValue and <= int.MaxValue
+            ? (int)number
+            : throw TaskDataException.Malformed(Where, $"field '{name}' is {number}, out of range for a text position");
+    }
+
     public JsonRecord Object(string name) => new(Property(name), $"{Where} {name}");
 
     /// <summary>The objects of an array field, each with its index in <see cref="Where"/>.</summary>

@@ -62,7 +62,7 @@ internal sealed class RecordTask : SuperGlueTask
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var entities = new List<string>();
         foreach (var (start, end) in spans
-                     .Select(span => (Start: checked((int)span.Integer("start")), End: checked((int)span.Integer("end"))))
+                     .Select(span => (Start: span.Int32("start"), End: span.Int32("end")))
                      .OrderBy(span => span.Start))
         {
             string entity = PythonText.Slice(text, start, end + 1);

@@ -29,8 +29,8 @@ internal sealed class WscTask : SuperGlueTask
     {
         JsonRecord target = record.Object("target");
         var span = new WscSpans(record.String("text"),
-            target.String("span1_text"), checked((int)target.Integer("span1_index")),
-            target.String("span2_text"), checked((int)target.Integer("span2_index")));
+            target.String("span1_text"), target.Int32("span1_index"),
+            target.String("span2_text"), target.Int32("span2_index"));
         FixSpanTexts(ref span, record.Where);
         examples.Add(new TaskExample(SuperGlueFiles.Id(record), record.Where,
             new Dictionary<string, string>

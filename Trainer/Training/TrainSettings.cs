@@ -37,6 +37,9 @@ public sealed record TrainSettings : SessionOptions
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // A null where the type allows none (run.json's "settings": null) is a malformed file, not a null that resume
+        // dereferences later.
+        RespectNullableAnnotations = true,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 

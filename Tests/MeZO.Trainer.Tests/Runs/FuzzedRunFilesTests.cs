@@ -1,0 +1,37 @@
+using MeZO.Engine;
+using MeZO.Trainer.Runs;
+using MeZO.Trainer.Tests.Tasks;
+using NUnit.Framework;
+
+namespace MeZO.Trainer.Tests.Runs;
+
+/// <summary>
+/// Run files on which the run-files fuzz target (tools/MeZO.Fuzz) made resume or replay crash, minimised: each is now a
+/// one-line <see cref="InvalidInputException"/> naming the file.
+/// </summary>
+public sealed class FuzzedRunFilesTests
+{
+    [TestCase("settings")]
+    [TestCase("base_model")]
+    [TestCase("base_weights_sha256")]
+    [TestCase("engine_version")]
+    public void ManifestWithANullWhereNoneIsAllowedIsRejected(string key)
+    {
+        // Deserialised as a null property; resume then threw NullReferenceException on manifest.Settings.
+        using var folder = new TemporaryFolder();
+        var manifest = new Dictionary<string, string>
+        {
+            ["settings"] = """{"model": "m", "task": "sst2", "data": "d"}""",
+            ["base_model"] = "\"m\"",
+            ["base_weights_sha256"] = "{}",
+            ["engine_version"] = "\"0.1.0\"",
+            ["trainable_parameters"] = "1",
+            ["created"] = "\"2026-12-06T00:00:00+00:00\"",
+        };
+        manifest[key] = "null";
+        string path = folder.Write(RunManifest.FileName, "{" + string.Join(", ", manifest.Select(p => $"\"{p.Key}\": {p.Value}")) + "}");
+
+        var error = Assert.Throws<InvalidInputException>(() => RunManifest.Read(folder.Path))!;
+        Assert.That(error.Message, Does.StartWith($"{path}: not a valid run manifest").And.Not.Contain('\n'));
+    }
+}
