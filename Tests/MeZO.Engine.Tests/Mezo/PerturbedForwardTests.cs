@@ -1,5 +1,5 @@
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda.Verification;
+using MeZO.Engine.Backends.Cuda.Verification;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Noise;

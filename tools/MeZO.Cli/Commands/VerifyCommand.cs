@@ -2,8 +2,8 @@ using System.Text.Json;
 using MeZO.Cli.Bench;
 using MeZO.Engine;
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda;
-using MeZO.Engine.Cuda.Verification;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Backends.Cuda.Verification;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 
