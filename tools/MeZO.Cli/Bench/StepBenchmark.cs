@@ -2,7 +2,7 @@ using System.Diagnostics;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Cli.Bench;
 
 /// <summary>Throughput and memory of a model's forward pass and of a full MeZO step on one backend.</summary>
 /// <param name="ForwardSeconds">One scoring forward pass over the batch (median over rounds).</param>
@@ -11,7 +11,7 @@ namespace MeZO.Engine.Backends.Cuda.Verification;
 /// <param name="UpdateSeconds">One update pass over every parameter (median over rounds).</param>
 /// <param name="InferencePeakBytes">The backend's peak bytes after forward passes only.</param>
 /// <param name="TrainingPeakBytes">The backend's peak bytes after the MeZO steps as well.</param>
-public sealed record StepBenchmarkResult(string Model, long Parameters, long WeightBytes, int Batch, int Length, int Steps,
+internal sealed record StepBenchmarkResult(string Model, long Parameters, long WeightBytes, int Batch, int Length, int Steps,
     double ForwardSeconds, double StepSeconds, double StepOverTwoForwards, double UpdateSeconds, long InferencePeakBytes,
     long TrainingPeakBytes)
 {
@@ -28,14 +28,20 @@ public sealed record StepBenchmarkResult(string Model, long Parameters, long Wei
 /// for a while slows both sides of a round alike. Used by `mezo bench step`, `mezo verify --bench` and
 /// tools/gpu-check.sh; never by tests (tests do not time).
 /// </summary>
-public static class StepBenchmark
+internal static class StepBenchmark
 {
     public static StepBenchmarkResult Run(Transformer model, int batch, int length, int rounds, ulong seed = 1)
     {
         var backend = model.Backend;
         var spec = model.Spec;
-        var random = new ParityRandom(batch * 7919 + length);
-        var sequences = Enumerable.Range(0, batch).Select(_ => (IReadOnlyList<int>)random.Ints(length, 0, spec.VocabSize)).ToArray();
+        var random = new Random(batch * 7919 + length);
+        var sequences = new IReadOnlyList<int>[batch];
+        for (int b = 0; b < batch; b++)
+        {
+            var ids = new int[length];
+            for (int t = 0; t < length; t++) ids[t] = random.Next(0, spec.VocabSize);
+            sequences[b] = ids;
+        }
         var tokens = TokenBatch.Pack(sequences, PaddingSide.Right);
         var rows = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(0, length - 1).Select(t => tokens.Row(b, t))).ToArray();
         var targets = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(1, length - 1).Select(t => tokens.Ids[b * length + t])).ToArray();
