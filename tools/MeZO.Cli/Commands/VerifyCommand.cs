@@ -3,9 +3,9 @@ using MeZO.Cli.Bench;
 using MeZO.Engine;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
-using MeZO.Engine.Backends.Cuda.Verification;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
+using MeZO.Verification;
 
 namespace MeZO.Cli.Commands;
 

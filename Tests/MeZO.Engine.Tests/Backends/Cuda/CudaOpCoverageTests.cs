@@ -1,7 +1,7 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Backends.Cuda.Compilation;
-using MeZO.Engine.Backends.Cuda.Verification;
+using MeZO.Verification;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Backends.Cuda;

@@ -1,7 +1,7 @@
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
-using MeZO.Engine.Backends.Cuda.Verification;
 using MeZO.Engine.Models;
+using MeZO.Verification;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Backends.Cuda;

@@ -1,9 +1,10 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>A whole model on two backends: its logits, and one full MeZO step — the check that the ops compose as they should.</summary>
 public static class ModelParity
@@ -37,7 +38,7 @@ public static class ModelParity
     }
 
     /// <summary>
-    /// One full MeZO step (DESIGN §3) of every parameter of the model on both backends, through <see cref="Mezo.MezoStep"/>:
+    /// One full MeZO step (DESIGN §3) of every parameter of the model on both backends, through <see cref="Engine.Mezo.MezoStep"/>:
     /// L+ and L− in one lockstep sweep, then the update. The losses of the two backends are compared with the
     /// tolerance of a log-probability (at most twice the logits' error: log-softmax moves by the target's logit error
     /// plus at most the largest one). The update then uses the reference's projected gradient on both backends, so the
@@ -60,11 +61,11 @@ public static class ModelParity
             .ToArray();
         int[] rows = pairs.Select(p => p.Row).ToArray();
         int[] targets = pairs.Select(p => batch.Ids[p.Next]).ToArray();
-        Mezo.MezoStep StepOf(Transformer model) => new(TrainableSet.Select(model.Weights, nameFilter: null), eps, weightDecay);
+        Engine.Mezo.MezoStep StepOf(Transformer model) => new(TrainableSet.Select(model.Weights, nameFilter: null), eps, weightDecay);
         var referenceStep = StepOf(onReference);
         var candidateStep = StepOf(onCandidate);
 
-        (LossPair Losses, double G) Evaluate(Transformer model, Mezo.MezoStep step)
+        (LossPair Losses, double G) Evaluate(Transformer model, Engine.Mezo.MezoStep step)
         {
             using var plusWs = model.CreateWorkspace(batch.BatchSize, batch.Length);
             using var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, batch.Length);

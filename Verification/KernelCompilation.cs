@@ -1,6 +1,9 @@
+using MeZO.Engine;
 using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Native;
+using MeZO.Engine.Backends.Cuda.Ops;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>One kernel file's compilation: its kernels' resources, or NVRTC's error.</summary>
 public sealed record KernelFileReport(string File, IReadOnlyList<KernelResources> Kernels, string? Error);
@@ -63,10 +66,10 @@ public static class KernelCompilation
         GpuArchitecture.TryParseComputeCapability(text, out computeCapability);
 
     /// <summary>The dynamic shared memory the attention kernel takes per block at head width <paramref name="headDim"/>.</summary>
-    public static int AttentionSharedBytes(int headDim) => Ops.CudaAttention.SharedBytes(headDim);
+    public static int AttentionSharedBytes(int headDim) => CudaAttention.SharedBytes(headDim);
 
     private static NvrtcCompiler Load() =>
         NvrtcCompiler.TryLoad(out string problem) ?? throw new InvalidInputException(
             $"mezo verify: {problem}; install it (Debian non-free: libnvrtc11.2 libnvrtc-builtins11.8; pip: nvidia-cuda-nvrtc for CUDA 13, nvidia-cuda-nvrtc-cu12 for CUDA 12) " +
-            $"or set {Native.CudaLibraries.PathVariable}");
+            $"or set {CudaLibraries.PathVariable}");
 }

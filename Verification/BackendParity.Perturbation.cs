@@ -1,9 +1,9 @@
-using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 public static partial class BackendParity
 {

@@ -1,7 +1,9 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>
 /// Checks of what only a real GPU has: CUDA graphs and the driver's memory. `mezo verify --backend cuda` runs them
@@ -42,7 +44,7 @@ public static class GpuOnlyChecks
         {
             gpu.Activation(ActivationKind.Silu, x);
             gpu.Add(x, y);
-            gpu.MezoUpdate(x, new Mezo.TensorNoise(99, 3), new Mezo.UpdateFactors(0.5f, 0.25f));
+            gpu.MezoUpdate(x, new TensorNoise(99, 3), new UpdateFactors(0.5f, 0.25f));
         }
         Work(direct);
         Work(direct);

@@ -1,7 +1,8 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 public static partial class BackendParity
 {

@@ -1,7 +1,7 @@
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>
 /// Four tiny random checkpoints that between them use every op: OPT (learned positions, LayerNorm, ReLU, biases),

@@ -1,7 +1,8 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>
 /// The parity harness: every IBackend op on deterministic random inputs of awkward shapes (lengths 1, 3, 17, 129;

@@ -1,7 +1,7 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 /// <summary>The same host values as a tensor on the reference backend and on the candidate.</summary>
 internal sealed class TensorPair : IDisposable

@@ -1,6 +1,6 @@
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cuda.Verification;
+namespace MeZO.Verification;
 
 public static partial class BackendParity
 {

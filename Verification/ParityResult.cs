@@ -1,4 +1,7 @@
-namespace MeZO.Engine.Backends.Cuda.Verification;
+using MeZO.Engine.Backends;
+
+
+namespace MeZO.Verification;
 
 /// <summary>
 /// One op on one input, run on the reference backend and on the candidate: the largest error and the tolerance it was
@@ -11,4 +14,4 @@ public sealed record ParityResult(string Operation, string Case, bool Passed, do
 }
 
 /// <summary>One parity check: the IBackend op it covers, a name for its input, and how to run it on two backends.</summary>
-public sealed record ParityCase(string Operation, string Name, Func<Backends.IBackend, Backends.IBackend, ParityResult> Run);
+public sealed record ParityCase(string Operation, string Name, Func<IBackend, IBackend, ParityResult> Run);
