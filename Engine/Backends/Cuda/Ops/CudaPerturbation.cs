@@ -1,4 +1,3 @@
-using MeZO.Engine.Backends.Cuda.Compilation;
 using MeZO.Engine.Backends.Cuda.Runtime;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;

@@ -1,4 +1,3 @@
-using MeZO.Engine.Backends.Cuda.Compilation;
 using MeZO.Engine.Backends.Cuda.Runtime;
 using static MeZO.Engine.Backends.Cuda.Runtime.KernelArgument;
 

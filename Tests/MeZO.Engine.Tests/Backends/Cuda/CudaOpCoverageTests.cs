@@ -1,6 +1,7 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Ops;
 using MeZO.Verification;
 using NUnit.Framework;
 

@@ -1,4 +1,5 @@
 using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Ops;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Backends.Cuda;

@@ -1,6 +1,6 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cuda;
-using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Ops;
 using MeZO.Engine.Backends.Cuda.Runtime;
 using MeZO.Engine.Tensors;
 using NUnit.Framework;

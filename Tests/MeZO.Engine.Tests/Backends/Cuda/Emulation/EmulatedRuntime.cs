@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Ops;
 using MeZO.Engine.Backends.Cuda.Runtime;
 using MeZO.Engine.Tensors;
 
