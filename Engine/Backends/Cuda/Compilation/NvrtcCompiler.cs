@@ -60,6 +60,7 @@ internal sealed class NvrtcCompiler
         options.AddRange(CommonOptions);
         if (target.MachineCode) options.Add("--ptxas-options=-v"); // registers, shared memory and spills into the log
         options.AddRange(file.Options);
+        options.AddRange(file.Defines.Select(d => $"-D{d.Name}={d.Value}"));
         return options;
     }
 

@@ -12,7 +12,14 @@ internal static class CudaAttention
     /// <summary>The kernel keeps a query's output row in registers, eight floats per lane: at most 256 features.</summary>
     public const int MaxHeadDim = 256;
 
-    private const int QueriesPerBlock = 16, KeysPerTile = 32, Threads = 128;
+    private const int QueriesPerBlock = 16, KeysPerTile = 32, Warps = 4, Threads = Warps * 32;
+
+    /// <summary>attention.cu's tiling, which it takes from here (NVRTC -D options).</summary>
+    public static IReadOnlyList<(string Name, int Value)> Defines { get; } =
+    [
+        ("ATTENTION_QUERIES", QueriesPerBlock), ("ATTENTION_WARPS", Warps), ("ATTENTION_KEYS", KeysPerTile),
+        ("ATTENTION_MAX_HEAD_DIM", MaxHeadDim),
+    ];
 
     /// <summary>Dynamic shared memory of one block: keys (32, D + 1), values (32, D), queries (16, D), mask (32).</summary>
     public static int SharedBytes(int headDim) =>

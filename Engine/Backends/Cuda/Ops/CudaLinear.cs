@@ -28,7 +28,14 @@ internal enum LinearPath
 /// </summary>
 internal static class CudaLinear
 {
-    private const int Tile = 64;
+    /// <summary>Both kernels compute 64×64 outputs per block: 256 threads of 4×4 (SIMT), or four warps of 32×32 (mma).</summary>
+    private const int Tile = 64, SimtThreads = 256, MmaThreads = 128;
+
+    /// <summary>gemm_simt.cu's block, which it takes from here (NVRTC -D options).</summary>
+    public static IReadOnlyList<(string Name, int Value)> SimtDefines { get; } = [("SIMT_TILE", Tile), ("SIMT_THREADS", SimtThreads)];
+
+    /// <summary>gemm_mma.cu's block, which it takes from here (NVRTC -D options).</summary>
+    public static IReadOnlyList<(string Name, int Value)> MmaDefines { get; } = [("MMA_TILE", Tile), ("MMA_THREADS", MmaThreads)];
 
     /// <summary>The path for a call, from the options, the weights' dtype and the device alone.</summary>
     public static LinearPath Choose(MatmulPrecision precision, DType weightType, bool haveCublasLt, int computeCapability, int k)
@@ -70,10 +77,10 @@ internal static class CudaLinear
         Tensor? bias, Tensor output, int m, int n, int k)
     {
         if (path == LinearPath.TensorCoreKernel)
-            Kernel(backend, KernelCatalog.GemmMma, weightType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", 128,
+            Kernel(backend, KernelCatalog.GemmMma, weightType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", MmaThreads,
                 x, weight, weightType, transposed, bias, output, m, n, k);
         else
-            Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", 256, x, weight, weightType, transposed, bias, output, m, n, k);
+            Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", SimtThreads, x, weight, weightType, transposed, bias, output, m, n, k);
     }
 
     private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, Tensor x, nint weight,

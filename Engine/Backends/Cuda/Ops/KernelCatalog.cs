@@ -10,7 +10,7 @@ internal static class KernelCatalog
     public static readonly KernelFile RmsNorm = new("rmsnorm.cu", ["mezo_rmsnorm"], []);
     public static readonly KernelFile Rope = new("rope.cu", ["mezo_rope"], []);
     public static readonly KernelFile KvAppend = new("kv_append.cu", ["mezo_kv_append"], []);
-    public static readonly KernelFile Attention = new("attention.cu", ["mezo_attention"], []);
+    public static readonly KernelFile Attention = new("attention.cu", ["mezo_attention"], []) { Defines = CudaAttention.Defines };
     public static readonly KernelFile Activation = new("activation.cu", ["mezo_relu", "mezo_gelu_tanh", "mezo_gelu_erf", "mezo_silu"], []);
     public static readonly KernelFile SiluMul = new("silu_mul.cu", ["mezo_silu_mul"], []);
     public static readonly KernelFile Add = new("add.cu", ["mezo_add"], []);
@@ -19,8 +19,10 @@ internal static class KernelCatalog
     public static readonly KernelFile LogSoftmaxGather = new("log_softmax_gather.cu", ["mezo_log_softmax_gather", "mezo_log_softmax_accumulate"], []);
     public static readonly KernelFile Argmax = new("argmax.cu", ["mezo_argmax"], []);
     public static readonly KernelFile Convert = new("convert.cu", ["mezo_convert"], []);
-    public static readonly KernelFile GemmSimt = new("gemm_simt.cu", ["mezo_gemm_simt"], []);
-    public static readonly KernelFile GemmMma = new("gemm_mma.cu", ["mezo_gemm_mma_bf16", "mezo_gemm_mma_f16"], []);
+    public static readonly KernelFile GemmSimt =
+        new("gemm_simt.cu", ["mezo_gemm_simt"], []) { Defines = CudaLinear.SimtDefines };
+    public static readonly KernelFile GemmMma =
+        new("gemm_mma.cu", ["mezo_gemm_mma_bf16", "mezo_gemm_mma_f16"], []) { Defines = CudaLinear.MmaDefines };
 
     /// <summary>No fused multiply-add: perturbed reads and updates must round exactly as the CPU backend's.</summary>
     public static readonly KernelFile Perturbation = new("perturbation.cu",

@@ -39,6 +39,21 @@ public class NvrtcCompileTests
             Is.Empty, "spilled registers");
     }
 
+    /// <summary>Launch geometry has one definition, the launcher's: without its -D options a file does not compile.</summary>
+    [TestCaseSource(nameof(FilesWithLaunchGeometry))]
+    public void AFileCompiledWithoutItsLaunchGeometryFails(string fileName)
+    {
+        var compiler = Compiler();
+        var file = KernelCatalog.All.Single(f => f.Name == fileName);
+
+        var error = Assert.Throws<KernelCompileException>(() =>
+            compiler.Compile(file with { Defines = [] }, new GpuArchitecture(80, MachineCode: true)))!;
+
+        Assert.That(file.Defines.Any(d => error.Log.Contains(d.Name, StringComparison.Ordinal)), error.Log);
+    }
+
+    private static IEnumerable<string> FilesWithLaunchGeometry() => KernelCatalog.All.Where(f => f.Defines.Count > 0).Select(f => f.Name);
+
     [Test]
     public void PtxForAnOlderTargetIsAZeroTerminatedImage()
     {

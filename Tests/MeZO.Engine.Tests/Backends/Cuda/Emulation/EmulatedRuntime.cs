@@ -29,9 +29,11 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
             var sources = new List<string> { Path.Combine(folder, "cuda_emulation.cpp") };
             foreach (var file in KernelCatalog.All)
             {
-                // One translation unit per kernel file, as NVRTC compiles them, plus an entry point per kernel.
+                // One translation unit per kernel file, as NVRTC compiles them, with the launch geometry NVRTC gets as -D
+                // options defined ahead of the file, plus an entry point per kernel.
                 string unit = Path.Combine(generated, $"emulated_{Path.GetFileNameWithoutExtension(file.Name)}.cpp");
-                File.WriteAllLines(unit, new[] { "#include \"cuda_emulation.h\"", $"#include \"{file.Name}\"" }
+                File.WriteAllLines(unit, file.Defines.Select(d => $"#define {d.Name} {d.Value}")
+                    .Concat(["#include \"cuda_emulation.h\"", $"#include \"{file.Name}\""])
                     .Concat(file.Kernels.Select(k => $"MEZO_EMULATED_KERNEL({k})")));
                 sources.Add(unit);
             }
