@@ -14,11 +14,12 @@
 // costs O(T·window) rather than O(T²); a query skips, warp-uniformly, the tiles entirely before its own window.
 // Where bf16 activations arrive, this is the kernel that moves to mma tiles; the tiling and the online softmax stay.
 
-#define ATTENTION_QUERIES 16
-#define ATTENTION_WARPS 4
+// ATTENTION_QUERIES, ATTENTION_WARPS, ATTENTION_KEYS and ATTENTION_MAX_HEAD_DIM come from the launcher
+// (CudaAttention.Defines, passed as -D options), which sizes the grid and the shared memory by the same numbers.
+static_assert(ATTENTION_KEYS == 32, "one key per lane when scoring");
+static_assert(ATTENTION_QUERIES % ATTENTION_WARPS == 0, "a warp owns whole queries");
+static_assert(ATTENTION_MAX_HEAD_DIM % 32 == 0, "a lane owns whole dims of an output row");
 #define ATTENTION_QUERIES_PER_WARP (ATTENTION_QUERIES / ATTENTION_WARPS)
-#define ATTENTION_KEYS 32
-#define ATTENTION_MAX_HEAD_DIM 256
 #define ATTENTION_DIMS_PER_LANE (ATTENTION_MAX_HEAD_DIM / 32)
 
 MEZO_KERNEL void __launch_bounds__(ATTENTION_WARPS * 32)

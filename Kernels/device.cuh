@@ -11,7 +11,7 @@
 #define MEZO_BF16 2
 #define MEZO_NO_TENSOR (-1)
 
-// Codes of the fault record (MeZO.Engine.Cuda.DeviceFault): an op that finds a bad index in device data, or a result
+// Codes of the fault record (MeZO.Engine.Backends.Cuda.DeviceFault): an op that finds a bad index in device data, or a result
 // it cannot store, cannot throw, so the first one records {code, position, value, limit} and the backend raises it at
 // the next synchronisation.
 #define MEZO_FAULT_EMBEDDING_ID 1

@@ -8,10 +8,11 @@
 // padded by 8 elements so the fragment loads of the eight row groups fall in different banks. W is (N, K) as
 // nn.Linear stores it, or (K, N) when transposed. Compute capability 8.0 or newer (mma.m16n8k16).
 
-#define MMA_TILE 64
+// MMA_TILE and MMA_THREADS come from the launcher (CudaLinear.MmaDefines, passed as -D options), which sizes the grid
+// by the same tile; the warp layout below is written for them.
+static_assert(MMA_TILE == 2 * 32 && MMA_THREADS == 4 * 32, "four warps of 32x32 outputs");
 #define MMA_K 32
 #define MMA_PAD 8
-#define MMA_THREADS 128
 
 template <int Kind>
 MEZO_FN mezo_u16 mezo_mma_input(float v)

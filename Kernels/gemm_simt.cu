@@ -6,9 +6,10 @@
 // slices of 16 staged through shared memory (stored k-major, padded, so the inner loop reads without bank
 // conflicts). W is (N, K) as nn.Linear stores it, or (K, N) when transposed (GPT-2's Conv1D).
 
-#define SIMT_TILE 64
+// SIMT_TILE and SIMT_THREADS come from the launcher (CudaLinear.SimtDefines, passed as -D options), which sizes the
+// grid by the same tile; each thread below computes a 4×4 tile of a 16×16 grid.
+static_assert(SIMT_TILE == 16 * 4 && SIMT_THREADS == 16 * 16, "16x16 threads of 4x4 outputs");
 #define SIMT_K 16
-#define SIMT_THREADS 256
 
 MEZO_KERNEL void __launch_bounds__(SIMT_THREADS)
 mezo_gemm_simt(const float* __restrict__ x, const void* __restrict__ weight, int weight_dtype, int transposed,

@@ -1,5 +1,5 @@
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda;
+using MeZO.Engine.Backends.Cuda;
 
 namespace MeZO.Engine.Backends;
 

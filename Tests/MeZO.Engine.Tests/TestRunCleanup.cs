@@ -1,4 +1,4 @@
-using MeZO.Engine.Tests.Cuda;
+using MeZO.Engine.Tests.Backends.Cuda;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests;

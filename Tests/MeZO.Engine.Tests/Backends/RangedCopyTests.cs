@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda;
-using MeZO.Engine.Cuda.Compilation;
-using MeZO.Engine.Cuda.Runtime;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Backends.Cuda.Compilation;
+using MeZO.Engine.Backends.Cuda.Runtime;
 using MeZO.Engine.Tensors;
 using NUnit.Framework;
 using Tensor = MeZO.Engine.Tensors.Tensor;

@@ -1,10 +1,10 @@
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda.Verification;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Noise;
 using MeZO.Engine.Tensors;
 using MeZO.Engine.Tests.Reference;
+using MeZO.Verification;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Mezo;

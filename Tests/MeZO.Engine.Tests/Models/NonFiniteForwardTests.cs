@@ -1,9 +1,9 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
-using MeZO.Engine.Tests.Cuda.Emulation;
+using MeZO.Engine.Tests.Backends.Cuda.Emulation;
 using MeZO.Tests.Common;
 using NUnit.Framework;
 

@@ -1,5 +1,4 @@
 using MeZO.Engine.Backends;
-using MeZO.Engine.Cuda.Verification;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 

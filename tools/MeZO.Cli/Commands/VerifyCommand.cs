@@ -2,10 +2,10 @@ using System.Text.Json;
 using MeZO.Cli.Bench;
 using MeZO.Engine;
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Cuda;
-using MeZO.Engine.Cuda.Verification;
+using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
+using MeZO.Verification;
 
 namespace MeZO.Cli.Commands;
 

@@ -1,0 +1,67 @@
+using MeZO.Engine.Backends.Cuda.Compilation;
+
+namespace MeZO.Engine.Backends.Cuda.Ops;
+
+/// <summary>Every kernel file the CUDA backend uses, and the IBackend op(s) each serves.</summary>
+internal static class KernelCatalog
+{
+    public static readonly KernelFile Embedding = new("embedding.cu", ["mezo_embedding"], []);
+    public static readonly KernelFile LayerNorm = new("layernorm.cu", ["mezo_layernorm"], []);
+    public static readonly KernelFile RmsNorm = new("rmsnorm.cu", ["mezo_rmsnorm"], []);
+    public static readonly KernelFile Rope = new("rope.cu", ["mezo_rope"], []);
+    public static readonly KernelFile KvAppend = new("kv_append.cu", ["mezo_kv_append"], []);
+    public static readonly KernelFile Attention = new("attention.cu", ["mezo_attention"], []) { Defines = CudaAttention.Defines };
+    public static readonly KernelFile Activation = new("activation.cu", ["mezo_relu", "mezo_gelu_tanh", "mezo_gelu_erf", "mezo_silu"], []);
+    public static readonly KernelFile SiluMul = new("silu_mul.cu", ["mezo_silu_mul"], []);
+    public static readonly KernelFile Add = new("add.cu", ["mezo_add"], []);
+    public static readonly KernelFile SliceColumns = new("slice_columns.cu", ["mezo_slice_columns"], []);
+    public static readonly KernelFile GatherRows = new("gather_rows.cu", ["mezo_gather_rows"], []);
+    public static readonly KernelFile LogSoftmaxGather = new("log_softmax_gather.cu", ["mezo_log_softmax_gather", "mezo_log_softmax_accumulate"], []);
+    public static readonly KernelFile Argmax = new("argmax.cu", ["mezo_argmax"], []);
+    public static readonly KernelFile Convert = new("convert.cu", ["mezo_convert"], []);
+    public static readonly KernelFile GemmSimt =
+        new("gemm_simt.cu", ["mezo_gemm_simt"], []) { Defines = CudaLinear.SimtDefines };
+    public static readonly KernelFile GemmMma =
+        new("gemm_mma.cu", ["mezo_gemm_mma_bf16", "mezo_gemm_mma_f16"], []) { Defines = CudaLinear.MmaDefines };
+
+    /// <summary>No fused multiply-add: perturbed reads and updates must round exactly as the CPU backend's.</summary>
+    public static readonly KernelFile Perturbation = new("perturbation.cu",
+        new[] { "f32_exact", "f16_exact", "bf16_exact", "f32_fast", "f16_fast", "bf16_fast" }
+            .SelectMany(s => new[] { "mezo_perturbed_copy_" + s, "mezo_update_" + s })
+            .Concat(["mezo_perturbed_embedding_exact", "mezo_perturbed_embedding_fast"]).ToArray(),
+        ["--fmad=false"]);
+
+    public static IReadOnlyList<KernelFile> All { get; } =
+    [
+        Embedding, LayerNorm, RmsNorm, Rope, KvAppend, Attention, Activation, SiluMul, Add, SliceColumns, GatherRows,
+        LogSoftmaxGather, Argmax, Convert, GemmSimt, GemmMma, Perturbation,
+    ];
+
+    /// <summary>
+    /// The kernel files behind each IBackend op (Linear may also run on cuBLASLt, which still uses convert.cu to
+    /// stage its operands; PerturbedLinear writes W + scale·z with perturbation.cu, then runs Linear's path).
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<KernelFile>> ByOperation { get; } =
+        new Dictionary<string, IReadOnlyList<KernelFile>>(StringComparer.Ordinal)
+        {
+            ["Embedding"] = [Embedding],
+            ["LayerNorm"] = [LayerNorm],
+            ["RmsNorm"] = [RmsNorm],
+            ["Linear"] = [GemmSimt, GemmMma, Convert],
+            ["Rope"] = [Rope],
+            ["KvAppend"] = [KvAppend],
+            ["Attention"] = [Attention],
+            ["Activation"] = [Activation],
+            ["SiluMul"] = [SiluMul],
+            ["Add"] = [Add],
+            ["SliceColumns"] = [SliceColumns],
+            ["GatherRows"] = [GatherRows],
+            ["LogSoftmaxGather"] = [LogSoftmaxGather],
+            ["LogSoftmaxAccumulate"] = [LogSoftmaxGather],
+            ["Argmax"] = [Argmax],
+            ["PerturbedCopy"] = [Perturbation],
+            ["PerturbedEmbedding"] = [Perturbation],
+            ["PerturbedLinear"] = [Perturbation, GemmSimt, GemmMma, Convert],
+            ["MezoUpdate"] = [Perturbation],
+        };
+}

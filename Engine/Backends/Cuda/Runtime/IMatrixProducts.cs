@@ -1,0 +1,26 @@
+using MeZO.Engine.Backends.Cuda.Native;
+
+namespace MeZO.Engine.Backends.Cuda.Runtime;
+
+/// <summary>
+/// output(M, N) = x(M, K)·Wᵀ + bias with every matrix row-major: W is (N, K) as nn.Linear stores it, or (K, N) when
+/// <see cref="Transposed"/>; bias (N) is float32 or absent (0); output is float32.
+/// </summary>
+internal readonly record struct MatmulCall(int M, int N, int K, nint X, CudaDataType XType, nint W, CudaDataType WType,
+    bool Transposed, nint Bias, nint Output, CublasComputeType Compute);
+
+/// <summary>A matrix-product library (cuBLASLt) behind the Linear op.</summary>
+internal interface IMatrixProducts : IDisposable
+{
+    /// <summary>"cuBLASLt 11.11.3 (libcublasLt.so.11)".</summary>
+    string Description { get; }
+
+    /// <summary>
+    /// Whether the library has an algorithm for this call's shape, types and operand alignment (found once per such
+    /// key, then remembered); where it has none, the caller computes the product on the NVRTC kernels instead.
+    /// </summary>
+    bool Supports(in MatmulCall call);
+
+    /// <summary>Queues the product; only for a call <see cref="Supports"/> accepts.</summary>
+    void Linear(in MatmulCall call);
+}

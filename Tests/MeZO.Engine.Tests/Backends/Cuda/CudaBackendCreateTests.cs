@@ -1,0 +1,80 @@
+using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
+using NUnit.Framework;
+
+namespace MeZO.Engine.Tests.Backends.Cuda;
+
+/// <summary>`--backend cuda` on a machine without a GPU, a driver or NVRTC: one clear line, never a loader error.</summary>
+public class CudaBackendCreateTests
+{
+    private static string? CreateOrProblem(Func<IBackend> create)
+    {
+        try
+        {
+            using var backend = create();
+            return null;
+        }
+        catch (InvalidInputException e)
+        {
+            return e.Message;
+        }
+    }
+
+    [Test]
+    public void WithoutAGpuCreateFailsWithOneLineSayingWhatIsMissing()
+    {
+        string? problem = CreateOrProblem(() => CudaBackend.Create());
+        if (problem is null) Assert.Ignore("a CUDA device is present: this checks the machines without one");
+        Assert.That(problem, Does.Not.Contain('\n'));
+        Assert.That(problem, Does.StartWith("--backend cuda: "));
+        Assert.That(problem, Does.Contain("driver library is not installed").Or.Contain("no CUDA device").Or.Contain("NVRTC"));
+    }
+
+    [Test]
+    public void TheCommandLineFactoryGivesTheSameLine()
+    {
+        string? direct = CreateOrProblem(() => CudaBackend.Create());
+        if (direct is null) Assert.Ignore("a CUDA device is present: this checks the machines without one");
+        Assert.That(CreateOrProblem(() => BackendFactory.Create("cuda")), Is.EqualTo(direct));
+    }
+
+    [TestCase("MEZO_CUDA_MATMUL", "blas", "MEZO_CUDA_MATMUL='blas' is unknown (cublaslt, kernels)")]
+    [TestCase("MEZO_CUDA_PRECISION", "fp8", "MEZO_CUDA_PRECISION='fp8' is unknown (mixed, f32)")]
+    [TestCase("MEZO_CUDA_NOISE", "approximate", "MEZO_CUDA_NOISE='approximate' is unknown (exact, fast)")]
+    [TestCase("MEZO_CUDA_DEVICE", "-1", "MEZO_CUDA_DEVICE='-1' is not a device number")]
+    public void AnUnknownSettingNamesTheVariable(string variable, string value, string message)
+    {
+        string? saved = Environment.GetEnvironmentVariable(variable);
+        try
+        {
+            Environment.SetEnvironmentVariable(variable, value);
+            Assert.That(() => CudaBackendOptions.FromEnvironment(), Throws.TypeOf<InvalidInputException>().With.Message.EqualTo(message));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, saved);
+        }
+    }
+
+    [Test]
+    public void SettingsComeFromTheEnvironment()
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["MEZO_CUDA_MATMUL"] = "kernels", ["MEZO_CUDA_PRECISION"] = "F32", ["MEZO_CUDA_NOISE"] = "fast", ["MEZO_CUDA_DEVICE"] = "1",
+        };
+        var saved = variables.Keys.ToDictionary(v => v, Environment.GetEnvironmentVariable);
+        try
+        {
+            foreach (var (name, value) in variables) Environment.SetEnvironmentVariable(name, value);
+            Assert.That(CudaBackendOptions.FromEnvironment(), Is.EqualTo(new CudaBackendOptions
+            {
+                UseCublasLt = false, Precision = MatmulPrecision.Float32, Noise = NoiseArithmetic.Fast, Device = 1,
+            }));
+        }
+        finally
+        {
+            foreach (var (name, value) in saved) Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+}

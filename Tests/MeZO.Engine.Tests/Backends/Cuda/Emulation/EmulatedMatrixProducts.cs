@@ -1,0 +1,60 @@
+using MeZO.Engine.Backends.Cuda.Native;
+using MeZO.Engine.Backends.Cuda.Runtime;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
+
+/// <summary>
+/// cuBLASLt's side of the Linear op on the host: a call is read as CublasLtProducts hands it to cuBLASLt (the
+/// column-major product of <see cref="ColumnMajorProduct"/>, operands of the call's types, a bias of the output's type,
+/// float32, added per row of D) and computed in double. With it, CudaLinear's cuBLASLt path (x rounded into scratch,
+/// the bias widened, the call's fields, the fallback to a kernel for a refused shape) runs against the CPU backend
+/// where no GPU exists. <paramref name="supports"/> plays the heuristic: a call it refuses must never reach Linear.
+/// </summary>
+internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> supports) : IMatrixProducts
+{
+    public string Description => "host emulation of cuBLASLt";
+
+    /// <summary>Calls computed here and calls refused (which the backend must then compute on a kernel).</summary>
+    public int Computed { get; private set; }
+    public int Refused { get; private set; }
+
+    public bool Supports(in MatmulCall call)
+    {
+        bool supported = supports(call);
+        if (!supported) Refused++;
+        return supported;
+    }
+
+    public void Linear(in MatmulCall call)
+    {
+        if (!supports(call)) throw new InvalidOperationException($"cuBLASLt would have no algorithm for {call}");
+        var product = ColumnMajorProduct.Of(call.M, call.N, call.K, call.Transposed);
+        var bias = (float*)call.Bias;
+        var d = (float*)call.Output;
+        for (long j = 0; j < product.D.Columns; j++)
+            for (long i = 0; i < product.D.Rows; i++)
+            {
+                double sum = 0;
+                for (long l = 0; l < call.K; l++)
+                {
+                    long a = product.TransposeA ? l + i * product.A.LeadingDimension : i + l * product.A.LeadingDimension;
+                    sum += (double)Load(call.W, call.WType, a) * Load(call.X, call.XType, l + j * product.B.LeadingDimension);
+                }
+                d[i + j * product.D.LeadingDimension] = (float)(sum + (bias is null ? 0 : bias[i]));
+            }
+        Computed++;
+    }
+
+    private static float Load(nint address, CudaDataType type, long index) => type switch
+    {
+        CudaDataType.R32F => ((float*)address)[index],
+        CudaDataType.R16F => ScalarConversions.HalfToSingle(((ushort*)address)[index]),
+        CudaDataType.R16BF => ScalarConversions.BFloat16ToSingle(((ushort*)address)[index]),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a cuBLASLt operand type the engine uses"),
+    };
+
+    public void Dispose()
+    {
+    }
+}

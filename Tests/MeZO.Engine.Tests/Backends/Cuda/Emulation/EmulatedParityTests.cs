@@ -1,0 +1,77 @@
+using MeZO.Tests.Common;
+using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Verification;
+using NUnit.Framework;
+
+namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
+
+/// <summary>
+/// The GPU parity harness (BackendParity, the same one `mezo verify --backend cuda` runs) with CudaBackend on the host
+/// emulation of its kernels, in configurations that between them take every Linear path: without cuBLASLt the
+/// tensor-core kernel (sm_80) and the float32 SIMT kernel; with the emulated cuBLASLt its mixed, TF32 and float32
+/// paths, and (for the shapes its stand-in heuristic refuses, K below 4) the kernel fallback. Both z arithmetics and
+/// every other kernel run too, each launch checked against its kernel's parameter list.
+/// </summary>
+[Category("HostKernels")]
+[Category(TestSpeed.Slow)]
+[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 80, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Fast, 80, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 75, false)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, 90, true)]
+[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Exact, 90, true)]
+public class EmulatedParityTests(MatmulPrecision precision, NoiseArithmetic noise, int computeCapability, bool cublasLt)
+{
+    private CpuBackend _cpu = null!;
+    private CudaBackend _emulated = null!;
+
+    private CudaBackendOptions Options => new() { Precision = precision, Noise = noise, UseCublasLt = cublasLt };
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        _cpu = new CpuBackend();
+        var products = cublasLt ? new EmulatedMatrixProducts(call => call.K >= 4) : null;
+        _emulated = new CudaBackend(new EmulatedRuntime(computeCapability, products), Options, new MemoryReport());
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _emulated?.Dispose();
+        _cpu?.Dispose();
+    }
+
+    private static IEnumerable<TestCaseData> CaseNames() =>
+        BackendParity.Cases(new CudaBackendOptions()).Select(c => new TestCaseData(c.Operation, c.Name).SetName($"{c.Operation}: {c.Name}"));
+
+    [TestCaseSource(nameof(CaseNames))]
+    public void MatchesTheCpuBackend(string operation, string name)
+    {
+        var parity = BackendParity.Cases(Options).Single(c => c.Operation == operation && c.Name == name);
+        var result = parity.Run(_cpu, _emulated);
+        Assert.That(result.Passed, Is.True, result.ToString());
+    }
+
+    [TestCaseSource(nameof(TinyModelNames))]
+    public void TinyModelLogitsAndAMezoStepMatchTheCpuBackend(string model)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-emulated-{model}-{Environment.ProcessId}");
+        try
+        {
+            var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
+            Engine.Models.SyntheticCheckpoint.Write(folder, config, type, seed: 7);
+            var logits = ModelParity.Logits(folder, _cpu, _emulated);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            var step = ModelParity.MezoStep(folder, _cpu, _emulated);
+            Assert.That(step.Passed, Is.True, step.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
+}

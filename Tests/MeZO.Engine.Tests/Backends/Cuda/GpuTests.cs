@@ -1,0 +1,86 @@
+using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Models;
+using MeZO.Verification;
+using NUnit.Framework;
+
+namespace MeZO.Engine.Tests.Backends.Cuda;
+
+/// <summary>
+/// The parity harness on a real GPU, in the configurations `mezo verify --backend cuda` runs, plus what only a GPU
+/// has: cuBLASLt, CUDA graphs and the driver's memory. Ignored, with the reason, where CudaBackend cannot start.
+/// </summary>
+[Category("Gpu")]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, true)]
+[TestFixture(MatmulPrecision.Float32, NoiseArithmetic.Fast, true)]
+[TestFixture(MatmulPrecision.Mixed, NoiseArithmetic.Exact, false)]
+public class GpuTests(MatmulPrecision precision, NoiseArithmetic noise, bool cublasLt)
+{
+    private CpuBackend _cpu = null!;
+    private CudaBackend _gpu = null!;
+
+    private CudaBackendOptions Options => new() { Precision = precision, Noise = noise, UseCublasLt = cublasLt };
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        _cpu = new CpuBackend();
+        try
+        {
+            _gpu = CudaBackend.Create(Options);
+        }
+        catch (InvalidInputException e)
+        {
+            Assert.Ignore($"no CUDA device: {e.Message}");
+        }
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        _cpu?.Dispose();
+    }
+
+    private static IEnumerable<TestCaseData> CaseNames() =>
+        BackendParity.Cases(new CudaBackendOptions()).Select(c => new TestCaseData(c.Operation, c.Name).SetName($"{c.Operation}: {c.Name}"));
+
+    [TestCaseSource(nameof(CaseNames))]
+    public void MatchesTheCpuBackend(string operation, string name)
+    {
+        var result = BackendParity.Cases(Options).Single(c => c.Operation == operation && c.Name == name).Run(_cpu, _gpu);
+        Assert.That(result.Passed, Is.True, result.ToString());
+    }
+
+    [TestCaseSource(nameof(TinyModelNames))]
+    public void TinyModelLogitsAndAMezoStepMatchTheCpuBackend(string model)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-gpu-{model}-{Environment.ProcessId}");
+        try
+        {
+            var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
+            SyntheticCheckpoint.Write(folder, config, type, seed: 7);
+            var logits = ModelParity.Logits(folder, _cpu, _gpu);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            var step = ModelParity.MezoStep(folder, _cpu, _gpu);
+            Assert.That(step.Passed, Is.True, step.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
+
+    [Test]
+    public void GraphReplayEqualsRunningTheOpsDirectly() => AssertPassed(GpuOnlyChecks.GraphReplay(_gpu));
+
+    [Test]
+    public void UploadDuringCaptureIsRefusedAndTheStreamStaysUsable() => AssertPassed(GpuOnlyChecks.CaptureRefusesCopies(_gpu));
+
+    [Test]
+    public void MemoryReportCountsDeviceAllocationsByCategory() => AssertPassed(GpuOnlyChecks.MemoryAccounting(_gpu));
+
+    private static void AssertPassed(ParityResult result) => Assert.That(result.Passed, Is.True, result.ToString());
+}

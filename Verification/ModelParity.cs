@@ -1,0 +1,119 @@
+using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Mezo;
+using MeZO.Engine.Models;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Verification;
+
+/// <summary>A whole model on two backends: its logits, and one full MeZO step — the check that the ops compose as they should.</summary>
+public static class ModelParity
+{
+    /// <summary>
+    /// Loads the model on both backends and compares the logits of every real token of a padded batch (one full
+    /// sequence, one shorter, right-padded) of deterministic random ids, within <see cref="LogitTolerance"/> of the
+    /// largest logit.
+    /// </summary>
+    public static ParityResult Logits(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
+    {
+        using var onReference = Transformer.Load(modelDirectory, reference);
+        using var onCandidate = Transformer.Load(modelDirectory, candidate);
+        var spec = onReference.Spec;
+        var random = new ParityRandom(length);
+        var batch = TokenBatch.Pack([random.Ints(length, 0, spec.VocabSize), random.Ints(Math.Max(1, length - 3), 0, spec.VocabSize)],
+            PaddingSide.Right);
+        var rows = Enumerable.Range(0, batch.BatchSize).SelectMany(b => Enumerable.Range(0, batch.Lengths[b]).Select(i => batch.Row(b, i))).ToArray();
+        float[] LogitsOn(Transformer model)
+        {
+            using var ws = model.CreateWorkspace(batch.BatchSize, batch.Length);
+            var logits = new float[rows.Length * spec.VocabSize];
+            model.LogitsAt(ws, batch, rows, logits);
+            return logits;
+        }
+        var expected = LogitsOn(onReference);
+        var actual = LogitsOn(onCandidate);
+        double tolerance = LogitTolerance(candidate) * (1 + expected.Max(v => Math.Abs(v)));
+        return BackendParity.Compare("Transformer", $"{Path.GetFileName(Path.GetFullPath(modelDirectory))} logits, {rows.Length} tokens",
+            expected, actual, _ => tolerance);
+    }
+
+    /// <summary>
+    /// One full MeZO step (DESIGN §3) of every parameter of the model on both backends, through <see cref="Engine.Mezo.MezoStep"/>:
+    /// L+ and L− in one lockstep sweep, then the update. The losses of the two backends are compared with the
+    /// tolerance of a log-probability (at most twice the logits' error: log-softmax moves by the target's logit error
+    /// plus at most the largest one). The update then uses the reference's projected gradient on both backends, so the
+    /// weights compare what the step itself computes — the z streams, the update arithmetic and its stochastic
+    /// rounding — and not the difference of two nearly equal losses divided by 2ε, which amplifies the backends'
+    /// forward-pass difference by 1/ε (the candidate's own g is reported beside the reference's).
+    /// </summary>
+    public static ParityResult MezoStep(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
+    {
+        const ulong seed = 0x5EED_0F_57E9;
+        const double eps = 1e-3, learningRate = 1e-3, weightDecay = 0.1;
+        using var onReference = Transformer.Load(modelDirectory, reference);
+        using var onCandidate = Transformer.Load(modelDirectory, candidate);
+        var spec = onReference.Spec;
+        var random = new ParityRandom(length + 1);
+        var batch = TokenBatch.Pack([random.Ints(length, 0, spec.VocabSize), random.Ints(Math.Max(2, length - 3), 0, spec.VocabSize)],
+            PaddingSide.Left);
+        var pairs = Enumerable.Range(0, batch.BatchSize)
+            .SelectMany(b => Enumerable.Range(0, batch.Lengths[b] - 1).Select(i => (Row: batch.Row(b, i), Next: batch.Row(b, i + 1))))
+            .ToArray();
+        int[] rows = pairs.Select(p => p.Row).ToArray();
+        int[] targets = pairs.Select(p => batch.Ids[p.Next]).ToArray();
+        Engine.Mezo.MezoStep StepOf(Transformer model) => new(TrainableSet.Select(model.Weights, nameFilter: null), eps, weightDecay);
+        var referenceStep = StepOf(onReference);
+        var candidateStep = StepOf(onCandidate);
+
+        (LossPair Losses, double G) Evaluate(Transformer model, Engine.Mezo.MezoStep step)
+        {
+            using var plusWs = model.CreateWorkspace(batch.BatchSize, batch.Length);
+            using var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, batch.Length);
+            var plus = new float[rows.Length];
+            var minus = new float[rows.Length];
+            return step.Evaluate(seed, p =>
+            {
+                model.ScoreTokensLockstep(plusWs, minusWs, batch, rows, targets, p, plus, minus);
+                return new LossPair(-plus.Average(v => (double)v), -minus.Average(v => (double)v));
+            });
+        }
+        var (referenceLosses, g) = Evaluate(onReference, referenceStep);
+        var (candidateLosses, candidateG) = Evaluate(onCandidate, candidateStep);
+
+        float maxLogit;
+        using (var ws = onReference.CreateWorkspace(batch.BatchSize, batch.Length))
+        {
+            var logits = new float[rows.Length * spec.VocabSize];
+            onReference.LogitsAt(ws, batch, rows, logits);
+            maxLogit = logits.Max(Math.Abs);
+        }
+        double lossTolerance = 2 * LogitTolerance(candidate) * (1 + maxLogit);
+        string name = $"{Path.GetFileName(Path.GetFullPath(modelDirectory))}: one MeZO step";
+        string detail = $"L+ {referenceLosses.Plus:G6}/{candidateLosses.Plus:G6}, L− {referenceLosses.Minus:G6}/{candidateLosses.Minus:G6}, " +
+                        $"g {g:G4}/{candidateG:G4} (CPU/candidate)";
+        double lossError = Math.Max(Math.Abs(referenceLosses.Plus - candidateLosses.Plus), Math.Abs(referenceLosses.Minus - candidateLosses.Minus));
+        if (!(lossError <= lossTolerance))
+            return new ParityResult("MezoStep", name + ", losses", false, lossError, lossTolerance, detail);
+
+        referenceStep.Update(seed, learningRate, g);
+        candidateStep.Update(seed, learningRate, g);
+
+        double zError = BackendParity.NoiseTolerance((candidate as CudaBackend)?.Options.Noise ?? NoiseArithmetic.Exact);
+        var parameters = onReference.Weights.Parameters;
+        var expected = parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var actual = onCandidate.Weights.Parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var types = parameters.SelectMany(p => Enumerable.Repeat(p.Tensor.DType, (int)p.Tensor.ElementCount)).ToArray();
+        // As the MezoUpdate case: with exact z the same operations give the same bits; with fast z the update moves by
+        // its step times z's error, and a 16-bit element may round to the other neighbour.
+        var result = BackendParity.Compare("MezoStep", name + ", weights", expected, actual,
+            i => zError == 0 ? 0 : learningRate * Math.Abs(g) * zError + 2 * BackendParity.Ulp(types[i], expected[i]));
+        return result with { Detail = (result.Detail.Length > 0 ? result.Detail + "; " : "") + detail };
+    }
+
+    /// <summary>
+    /// The logits' tolerance relative to their largest magnitude: per-op differences compound through the layers'
+    /// residual stream, about L·2^-22 in float32 and L·2^-8 with bf16 matrix inputs; these leave room for both.
+    /// </summary>
+    private static double LogitTolerance(IBackend candidate) =>
+        candidate is not CudaBackend cuda || cuda.Options.Precision == MatmulPrecision.Float32 ? 1e-4 : 5e-2;
+}
