@@ -28,8 +28,6 @@ internal sealed class WorkspacePlan
     /// <summary>Size of the block: every slot's extent, so a whole number of <see cref="Alignment"/> units.</summary>
     public long Bytes { get; }
 
-    public WorkspaceSlot this[string name] => _byName[name];
-
     public WorkspaceSlot? Find(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>Bytes of the block that hold buffers of <paramref name="category"/>, padding included.</summary>

@@ -61,7 +61,7 @@ public sealed class WorkspacePlanTests
             }
             Assert.That(cpu.Memory.Current(MemoryCategory.Workspace), Is.Positive, "the logits and perturbed scratch are workspace");
             Assert.That(cpu.Memory.PeakTotal, Is.EqualTo(plan.Bytes));
-            Assert.That(ws.LogitRows, Is.EqualTo(partner ? 1 : plan["logits"].Dims[0]));
+            Assert.That(ws.LogitRows, Is.EqualTo(partner ? 1 : plan.Find("logits")!.Dims[0]));
         }
         foreach (var category in Enum.GetValues<MemoryCategory>())
             Assert.That(cpu.Memory.Current(category), Is.Zero, $"{category} after disposal");
