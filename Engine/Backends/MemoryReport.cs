@@ -33,6 +33,41 @@ public sealed class MemoryReport
         lock (_lock) _current[(int)category] -= bytes;
     }
 
+    /// <summary>
+    /// Makes one block whose parts hold different categories, counted as if each part were allocated on its own:
+    /// <paramref name="allocate"/> charges the whole block to <paramref name="charged"/> (a backend allocation has one
+    /// category), and its bytes are then moved to <paramref name="parts"/> (bytes by category, summing to the block)
+    /// with the peaks they would have had. <see cref="Unsplit"/> moves them back before the block is freed.
+    /// </summary>
+    internal T AllocateSplit<T>(MemoryCategory charged, IReadOnlyList<long> parts, Func<T> allocate)
+    {
+        // Held across the allocation (Lock is reentrant), so no other allocation sees or sets the interim peak.
+        lock (_lock)
+        {
+            long[] peaks = (long[])_peak.Clone();
+            long peakTotal = _peakTotal;
+            var block = allocate();
+            _current[(int)charged] -= parts.Sum();
+            for (int c = 0; c < _current.Length; c++)
+            {
+                _current[c] += parts[c];
+                _peak[c] = Math.Max(peaks[c], _current[c]);
+            }
+            _peakTotal = Math.Max(peakTotal, _current.Sum());
+            return block;
+        }
+    }
+
+    /// <summary>Undoes <see cref="AllocateSplit"/>, so that freeing the block removes what it charged.</summary>
+    internal void Unsplit(MemoryCategory charged, IReadOnlyList<long> parts)
+    {
+        lock (_lock)
+        {
+            for (int c = 0; c < _current.Length; c++) _current[c] -= parts[c];
+            _current[(int)charged] += parts.Sum();
+        }
+    }
+
     public override string ToString()
     {
         lock (_lock)

@@ -8,57 +8,58 @@ internal sealed class ForwardViews
     public ForwardViews(ForwardWorkspace ws, int batch, int length)
     {
         var s = ws.Spec;
-        int n = batch * length;
         Workspace = ws;
         Batch = batch;
         Length = length;
-        Hidden = ws.Hidden.View(new TensorShape(n, s.HiddenSize));
-        Normed = ws.Normed.View(new TensorShape(n, s.HiddenSize));
-        Output = ws.Output.View(new TensorShape(n, s.HiddenSize));
-        Query = ws.Query.View(new TensorShape(n, s.QueryWidth));
-        QueryHeads = ws.Query.View(new TensorShape(batch, length, s.NumHeads, s.HeadDim));
-        Key = ws.Key.View(new TensorShape(n, s.KvWidth));
-        KeyHeads = ws.Key.View(new TensorShape(batch, length, s.NumKvHeads, s.HeadDim));
-        Value = ws.Value.View(new TensorShape(n, s.KvWidth));
-        ValueHeads = ws.Value.View(new TensorShape(batch, length, s.NumKvHeads, s.HeadDim));
-        AttentionOut = ws.AttentionOut.View(new TensorShape(n, s.QueryWidth));
-        AttentionHeads = ws.AttentionOut.View(new TensorShape(batch, length, s.NumHeads, s.HeadDim));
-        FusedQkv = ws.FusedQkv?.View(new TensorShape(n, 3 * s.HiddenSize));
-        Mlp = ws.Mlp.View(new TensorShape(n, s.IntermediateSize));
-        MlpUp = ws.MlpUp?.View(new TensorShape(n, s.IntermediateSize));
-        Embedded = ws.Embedded?.View(new TensorShape(n, s.WordEmbeddingSize));
-        Ids = ws.Ids.View(new TensorShape(n));
-        Positions = ws.Positions.View(new TensorShape(batch, length));
-        int keys = ws.CacheCapacity > 0 ? ws.CacheCapacity : length;
-        KeyMask = ws.KeyMask.View(new TensorShape(batch, keys));
-        if (ws.KeyCache is not null)
+        Tensor Slot(string name) => ws.SlotFor(name, batch, length)!;
+        Tensor? Optional(string name) => ws.SlotFor(name, batch, length);
+        Tensor Heads(Tensor rows, int heads) => rows.View(new TensorShape(batch, length, heads, s.HeadDim));
+        Hidden = Slot("hidden");
+        Normed = Slot("normed");
+        Output = Slot("block_output");
+        Query = Slot("q");
+        QueryHeads = Heads(Query, s.NumHeads);
+        Key = Slot("k");
+        KeyHeads = Heads(Key, s.NumKvHeads);
+        Value = Slot("v");
+        ValueHeads = Heads(Value, s.NumKvHeads);
+        AttentionOut = Slot("attention");
+        AttentionHeads = Heads(AttentionOut, s.NumHeads);
+        FusedQkv = Optional("qkv");
+        Mlp = Slot("mlp");
+        MlpUp = Optional("mlp_up");
+        Embedded = Optional("word_embeddings");
+        Ids = Slot("ids");
+        Positions = Slot("positions");
+        KeyMask = Slot("key_mask");
+        if (ws.CacheCapacity > 0)
         {
-            KeyCache = ws.KeyCache.Select(t => t.View(new TensorShape(batch, ws.CacheCapacity, s.NumKvHeads, s.HeadDim))).ToArray();
-            ValueCache = ws.ValueCache!.Select(t => t.View(new TensorShape(batch, ws.CacheCapacity, s.NumKvHeads, s.HeadDim))).ToArray();
+            KeyCache = Enumerable.Range(0, s.NumLayers).Select(l => Slot(WorkspacePlan.KeyCache(l))).ToArray();
+            ValueCache = Enumerable.Range(0, s.NumLayers).Select(l => Slot(WorkspacePlan.ValueCache(l))).ToArray();
         }
     }
 
     public ForwardWorkspace Workspace { get; }
     public int Batch { get; }
     public int Length { get; }
-    public Tensor Hidden { get; }
-    public Tensor Normed { get; }
-    public Tensor Output { get; }
-    public Tensor Query { get; }
-    public Tensor QueryHeads { get; }
-    public Tensor Key { get; }
-    public Tensor KeyHeads { get; }
-    public Tensor Value { get; }
-    public Tensor ValueHeads { get; }
-    public Tensor AttentionOut { get; }
-    public Tensor AttentionHeads { get; }
-    public Tensor? FusedQkv { get; }
-    public Tensor Mlp { get; }
-    public Tensor? MlpUp { get; }
-    public Tensor? Embedded { get; }
-    public Tensor Ids { get; }
-    public Tensor Positions { get; }
-    public Tensor KeyMask { get; }
-    public Tensor[]? KeyCache { get; }
+    public Tensor Hidden { get; }         // (N, C) residual stream
+    public Tensor Normed { get; }         // (N, C)
+    public Tensor Output { get; }         // (N, C) attention or MLP output before the residual add
+    public Tensor Query { get; }          // (N, H·D)
+    public Tensor QueryHeads { get; }     // (B, T, H, D), the same bytes
+    public Tensor Key { get; }            // (N, KVH·D)
+    public Tensor KeyHeads { get; }       // (B, T, KVH, D)
+    public Tensor Value { get; }          // (N, KVH·D)
+    public Tensor ValueHeads { get; }     // (B, T, KVH, D)
+    public Tensor AttentionOut { get; }   // (N, H·D)
+    public Tensor AttentionHeads { get; } // (B, T, H, D)
+    public Tensor? FusedQkv { get; }      // (N, 3C)
+    public Tensor Mlp { get; }            // (N, F)
+    public Tensor? MlpUp { get; }         // (N, F)
+    public Tensor? Embedded { get; }      // (N, E)
+    public Tensor Ids { get; }            // (N) I32
+    public Tensor Positions { get; }      // (B, T) I32
+    public Tensor KeyMask { get; }        // (B, Tc or T) I32
+    public Tensor[]? KeyCache { get; }    // L × (B, Tc, KVH, D)
     public Tensor[]? ValueCache { get; }
 }

@@ -10,8 +10,15 @@ namespace MeZO.Engine.Models;
 /// </summary>
 public sealed class ForwardWorkspace : IDisposable
 {
-    private readonly List<Tensor> _owned = [];
+    // The block is charged to one category, then counted by its slots' categories (MemoryReport.AllocateSplit).
+    private const MemoryCategory Charged = MemoryCategory.Activations;
+
+    private readonly WorkspacePlan _plan;
+    private readonly long[] _bytesByCategory;
+    private readonly Tensor _block;
+    private readonly Dictionary<string, Tensor> _slots;
     private readonly Dictionary<(int Batch, int Length), ForwardViews> _views = [];
+    private bool _disposed;
 
     internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity,
         bool lockstepPartner = false)
@@ -23,101 +30,22 @@ public sealed class ForwardWorkspace : IDisposable
         MaxBatch = maxBatch;
         MaxLength = maxLength;
         CacheCapacity = cacheCapacity;
-        var made = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var b in Plan(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner))
-        {
-            var t = backend.Allocate(new TensorShape(b.Dims), b.Type, b.Category, b.Name);
-            _owned.Add(t);
-            made.Add(b.Name, t);
-        }
-        Tensor? Optional(string name) => made.GetValueOrDefault(name);
-        Hidden = made["hidden"];
-        Normed = made["normed"];
-        Output = made["block_output"];
-        Query = made["q"];
-        Key = made["k"];
-        Value = made["v"];
-        AttentionOut = made["attention"];
-        FusedQkv = Optional("qkv");
-        Mlp = made["mlp"];
-        MlpUp = Optional("mlp_up");
-        Embedded = Optional("word_embeddings");
-        Ids = made["ids"];
-        Positions = made["positions"];
-        KeyMask = made["key_mask"];
-        Rows = made["rows"];
-        Targets = made["targets"];
-        Picked = made["picked"];
-        Logits = made["logits"];
+        _plan = WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner);
+        _bytesByCategory = Enum.GetValues<MemoryCategory>().Select(_plan.BytesOf).ToArray();
+        // One allocation for every buffer; its shape only sizes it (rows of one alignment unit), slots are carved out by
+        // byte offset.
+        const int RowInts = WorkspacePlan.Alignment / sizeof(int);
+        var rows = new TensorShape(checked((int)(_plan.Bytes / WorkspacePlan.Alignment)), RowInts);
+        _block = backend.Memory.AllocateSplit(Charged, _bytesByCategory, () => backend.Allocate(rows, DType.I32, Charged, "workspace"));
+        _slots = _plan.Slots.ToDictionary(s => s.Name,
+            s => _block.ViewBytes(s.Offset, new TensorShape(s.Dims), s.Type, s.Name), StringComparer.Ordinal);
+        Logits = _slots["logits"];
         LogitRows = Logits.Shape[0];
-        RowResults = made["row_results"];
-        RowSoftmaxState = made["row_softmax_state"];
-        RowIndices = made["row_argmax"];
-        PerturbedWeight = made["perturbed_weight"];
-        PerturbedBias = made["perturbed_bias"];
-        if (cacheCapacity > 0)
-        {
-            KeyCache = Enumerable.Range(0, spec.NumLayers).Select(l => made[$"key_cache.{l}"]).ToArray();
-            ValueCache = Enumerable.Range(0, spec.NumLayers).Select(l => made[$"value_cache.{l}"]).ToArray();
-        }
-    }
-
-    /// <summary>One buffer of the workspace.</summary>
-    internal readonly record struct BufferSpec(string Name, DType Type, MemoryCategory Category, int[] Dims)
-    {
-        public long Bytes => Dims.Aggregate((long)Type.SizeOf(), (a, d) => a * d);
-    }
-
-    /// <summary>Every buffer a workspace of this size holds; the same list sizes an estimate without allocating.</summary>
-    /// <param name="lockstepPartner">
-    /// the −ε stream of a lockstep pass, whose LM head writes into half of the +ε workspace's logits buffer: it keeps a
-    /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
-    /// </param>
-    internal static IEnumerable<BufferSpec> Plan(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity,
-        bool lockstepPartner = false)
-    {
-        int n = maxBatch * maxLength, c = spec.HiddenSize, f = spec.IntermediateSize;
-        const MemoryCategory A = MemoryCategory.Activations;
-        yield return new("hidden", DType.F32, A, [n, c]);
-        yield return new("normed", DType.F32, A, [n, c]);
-        yield return new("block_output", DType.F32, A, [n, c]);
-        yield return new("q", DType.F32, A, [n, spec.QueryWidth]);
-        yield return new("k", DType.F32, A, [n, spec.KvWidth]);
-        yield return new("v", DType.F32, A, [n, spec.KvWidth]);
-        yield return new("attention", DType.F32, A, [n, spec.QueryWidth]);
-        if (spec.FusedQkv) yield return new("qkv", DType.F32, A, [n, 3 * c]);
-        yield return new("mlp", DType.F32, A, [n, f]);
-        if (spec.Mlp == MlpKind.Gated) yield return new("mlp_up", DType.F32, A, [n, f]);
-        if (spec.HasEmbeddingProjection) yield return new("word_embeddings", DType.F32, A, [n, spec.WordEmbeddingSize]);
-        yield return new("ids", DType.I32, A, [n]);
-        yield return new("positions", DType.I32, A, [n]);
-        int keys = cacheCapacity > 0 ? cacheCapacity : maxLength;
-        yield return new("key_mask", DType.I32, A, [maxBatch * keys]);
-        yield return new("rows", DType.I32, A, [n]);
-        yield return new("targets", DType.I32, A, [n]);
-        yield return new("picked", DType.F32, A, [n, spec.WordEmbeddingSize]);
-        // The LM head runs over at most this many rows at a time, so a 50k-word vocabulary costs a bounded buffer; at
-        // least two, so a lockstep pass can give each stream half.
-        int logitRows = lockstepPartner ? 1 : (int)Math.Clamp(8_388_608L / spec.VocabSize, Math.Min(2, n), n);
-        yield return new("logits", DType.F32, MemoryCategory.Workspace, [logitRows, spec.VocabSize]);
-        yield return new("row_results", DType.F32, A, [n]);
-        yield return new("row_softmax_state", DType.F32, A, [n, 3]);
-        yield return new("row_argmax", DType.I32, A, [n]);
-        // A forward pass under a MeZO perturbation reads each small trainable tensor (norm weights, biases) as
-        // θ + scale·z through these two, a weight and its bias at a time; large ones are perturbed inside the ops.
-        int small = Math.Max(Math.Max(3 * c, f), Math.Max(spec.QueryWidth, spec.WordEmbeddingSize));
-        yield return new("perturbed_weight", DType.F32, MemoryCategory.Workspace, [small]);
-        yield return new("perturbed_bias", DType.F32, MemoryCategory.Workspace, [small]);
-        for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
-        {
-            yield return new($"key_cache.{l}", DType.F32, A, [maxBatch, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
-            yield return new($"value_cache.{l}", DType.F32, A, [maxBatch, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
-        }
     }
 
     /// <summary>Bytes a workspace of this size would hold.</summary>
     public static long EstimateBytes(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        Plan(spec, maxBatch, maxLength, cacheCapacity).Sum(b => b.Bytes);
+        WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity).Bytes;
 
     public ArchitectureSpec Spec { get; }
     public IBackend Backend { get; }
@@ -127,31 +55,19 @@ public sealed class ForwardWorkspace : IDisposable
     public int CacheCapacity { get; }
     public int LogitRows { get; }
 
-    internal Tensor Hidden { get; }       // (N, C) residual stream
-    internal Tensor Normed { get; }       // (N, C)
-    internal Tensor Output { get; }       // (N, C) attention or MLP output before the residual add
-    internal Tensor Query { get; }        // (N, H·D)
-    internal Tensor Key { get; }          // (N, KVH·D)
-    internal Tensor Value { get; }        // (N, KVH·D)
-    internal Tensor AttentionOut { get; } // (N, H·D)
-    internal Tensor? FusedQkv { get; }    // (N, 3C)
-    internal Tensor Mlp { get; }          // (N, F)
-    internal Tensor? MlpUp { get; }       // (N, F)
-    internal Tensor? Embedded { get; }    // (N, E)
-    internal Tensor Ids { get; }          // (N) I32
-    internal Tensor Positions { get; }    // (N) I32
-    internal Tensor KeyMask { get; }      // (B·Tk) I32
-    internal Tensor Rows { get; }         // (N) I32
-    internal Tensor Targets { get; }      // (N) I32
-    internal Tensor Picked { get; }       // (N, E)
-    internal Tensor Logits { get; }       // (LogitRows, V)
-    internal Tensor RowResults { get; }   // (N) F32
-    internal Tensor RowSoftmaxState { get; } // (N, 3) F32: max, Σ exp, target logit
-    internal Tensor RowIndices { get; }   // (N) I32
-    internal Tensor PerturbedWeight { get; } // (max small parameter) F32
-    internal Tensor PerturbedBias { get; }   // (max small parameter) F32
-    internal Tensor[]? KeyCache { get; }  // L × (B, Tc, KVH, D)
-    internal Tensor[]? ValueCache { get; }
+    internal Tensor Rows => _slots["rows"];                        // (N) I32
+    internal Tensor Targets => _slots["targets"];                  // (N) I32
+    internal Tensor Picked => _slots["picked"];                    // (N, E)
+    internal Tensor Logits { get; }                                // (LogitRows, V)
+    internal Tensor RowResults => _slots["row_results"];           // (N) F32
+    internal Tensor RowSoftmaxState => _slots["row_softmax_state"]; // (N, 3) F32: max, Σ exp, target logit
+    internal Tensor RowIndices => _slots["row_argmax"];            // (N) I32
+    internal Tensor PerturbedWeight => _slots["perturbed_weight"]; // (max small parameter) F32
+    internal Tensor PerturbedBias => _slots["perturbed_bias"];     // (max small parameter) F32
+
+    /// <summary>The slot shaped for a (batch, length) call; null for a slot this architecture does not have.</summary>
+    internal Tensor? SlotFor(string name, int batch, int length) =>
+        _plan.Find(name) is { } slot ? _slots[name].View(new TensorShape(slot.ShapeFor(batch, length))) : null;
 
     /// <summary>Views shaped for a (batch, length) call, built once per shape and reused.</summary>
     internal ForwardViews ViewsFor(int batch, int length)
@@ -166,13 +82,15 @@ public sealed class ForwardWorkspace : IDisposable
         return views;
     }
 
-    /// <summary>Bytes this workspace holds.</summary>
-    public long Bytes => _owned.Sum(t => t.ByteCount);
+    /// <summary>Bytes this workspace holds: its one allocation.</summary>
+    public long Bytes => _plan.Bytes;
 
     public void Dispose()
     {
-        foreach (var t in _owned) t.Dispose();
-        _owned.Clear();
+        if (_disposed) return;
+        _disposed = true;
+        Backend.Memory.Unsplit(Charged, _bytesByCategory);
+        _block.Dispose();
         _views.Clear();
     }
 }
