@@ -34,9 +34,10 @@ internal sealed class MezoProcess : IDisposable
         ProcessStartInfo start;
         if (shell is null)
         {
-            start = new ProcessStartInfo(DotnetHost());
-            start.ArgumentList.Add(mezo);
-            foreach (string arg in args) start.ArgumentList.Add(arg);
+            // env execs dotnet in place (the same process id) with SIGINT and SIGTERM at their defaults, as a terminal
+            // gives them: a test runner started as a background job passes SIGINT on ignored, and .NET keeps it ignored.
+            start = new ProcessStartInfo("env");
+            foreach (string arg in (string[])["--default-signal=INT,TERM", DotnetHost(), mezo, .. args]) start.ArgumentList.Add(arg);
         }
         else
         {

@@ -120,7 +120,7 @@ public class ResumeAfterKillTests
     }
 
     /// <summary>Complete lines so far (the file may be half-way through a line that the run is writing).</summary>
-    private static int TrajectoryLines(string run)
+    internal static int TrajectoryLines(string run)
     {
         string path = Path.Combine(run, TrajectoryLog.FileName);
         if (!File.Exists(path)) return 0;

@@ -55,7 +55,8 @@ public class RunFolderTests
     {
         string run = NewPath("run");
         using var first = MezoProcess.Start(Train(run, steps: 10_000_000));
-        first.WaitUntil(() => File.Exists(Path.Combine(run, TrajectoryLog.FileName)), "the first run is training");
+        // Two steps recorded, so that below a resume with --steps 1 asks for fewer than the run has taken.
+        first.WaitUntil(() => ResumeAfterKillTests.TrajectoryLines(run) >= 2, "the first run has recorded two steps");
         string manifest = File.ReadAllText(Path.Combine(run, RunManifest.FileName));
 
         foreach (string[] second in new[] { Train(run, steps: 4), Train(run, steps: 10_000_000, more: ["--resume"]), ["train", "--out", run, "--resume"] })
