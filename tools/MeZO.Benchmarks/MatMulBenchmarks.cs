@@ -4,8 +4,8 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Backends.Cpu.MatMul;
 using MeZO.Engine.Tensors;
+using MeZO.Verification.Measurement;
 using Tensor = MeZO.Engine.Tensors.Tensor;
 
 namespace MeZO.Benchmarks;

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Running;
-using MeZO.Engine.Backends.Cpu.MatMul;
+using MeZO.Verification.Measurement;
 
 // `report [repetitions]`: the quick Stopwatch report `mezo bench` prints; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "report")

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using MeZO.Engine.Backends;
-using MeZO.Engine.Backends.Cpu.MatMul;
 using MeZO.Engine.Models;
+using MeZO.Verification.Measurement;
 
 namespace MeZO.Cli.Bench;
 

@@ -1,20 +1,21 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using MeZO.Engine.Backends.Cpu;
 
-namespace MeZO.Engine.Backends.Cpu;
+namespace MeZO.Verification.Measurement;
 
 /// <summary>Peak float32 multiply-add throughput of this machine, all cores at once.</summary>
 /// <param name="GigaflopsPerSecond">all cores together; an FMA counts as two operations</param>
 /// <param name="Cores">cores that ran the measurement</param>
-internal readonly record struct PeakThroughput(double GigaflopsPerSecond, int Cores);
+public readonly record struct PeakThroughput(double GigaflopsPerSecond, int Cores);
 
 /// <summary>
 /// Measures the float32 FMA peak that the matrix product is judged against: every core runs twelve independent
 /// chains of vector FMAs (enough to cover an FMA's latency on two pipes), with nothing to load or store. The widest
 /// accelerated vector is used, as the product does.
 /// </summary>
-internal static class CpuPeak
+public static class CpuPeak
 {
     private const int Chains = 12;
 

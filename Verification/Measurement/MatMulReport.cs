@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cpu.MatMul;
+namespace MeZO.Verification.Measurement;
 
 /// <summary>
 /// A quick throughput report of the CPU linear layer on OPT-125m's shapes (hidden 768, MLP 3072, vocabulary 50272),

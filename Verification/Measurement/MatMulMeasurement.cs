@@ -1,6 +1,6 @@
 using MeZO.Engine.Tensors;
 
-namespace MeZO.Engine.Backends.Cpu.MatMul;
+namespace MeZO.Verification.Measurement;
 
 /// <summary>
 /// One timed linear layer output(M,N) = x(M,K)·Wᵀ + bias, next to the machine's FMA peak measured in the same run.
