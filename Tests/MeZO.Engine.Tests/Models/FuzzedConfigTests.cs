@@ -22,11 +22,12 @@ public sealed class FuzzedConfigTests
     [Test]
     public void NegativeHiddenSizeOfARotaryModelIsRejected()
     {
-        // Sized the rotary frequency array from a negative width: OverflowException.
+        // Sized the rotary frequency array from a negative width: OverflowException. Now every size is checked positive
+        // before anything is derived from it.
         AssertRejected(Encoding.UTF8.GetBytes("""
             {"model_type": "llama", "vocab_size": 32, "hidden_size": -64, "num_attention_heads": 4, "num_hidden_layers": 2,
              "intermediate_size": 128, "max_position_embeddings": 64}
-            """), "rotary width -16 is negative");
+            """), "'hidden_size' must be a positive integer, is -64");
     }
 
     [Test]
