@@ -9,33 +9,73 @@ namespace MeZO.Verification;
 /// <summary>A whole model on two backends: its logits, and one full MeZO step — the check that the ops compose as they should.</summary>
 public static class ModelParity
 {
-    /// <summary>
-    /// Loads the model on both backends and compares the logits of every real token of a padded batch (one full
-    /// sequence, one shorter, right-padded) of deterministic random ids, within <see cref="LogitTolerance"/> of the
-    /// largest logit.
-    /// </summary>
+    /// <summary>Loads the model on both backends and compares them op by op, then by their logits (the overload below).</summary>
     public static ParityResult Logits(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
     {
         using var onReference = Transformer.Load(modelDirectory, reference);
         using var onCandidate = Transformer.Load(modelDirectory, candidate);
-        var spec = onReference.Spec;
+        return Logits(onReference, onCandidate, length);
+    }
+
+    /// <summary>
+    /// Runs a padded batch (one full sequence, one shorter, right-padded) of deterministic random ids through both
+    /// models and compares every named intermediate (<see cref="IForwardObserver"/>) in the order the pass computes
+    /// them, at the real tokens' rows: the first op beyond its tolerance fails the check, and the result's case names it
+    /// (<c>tiny-llama: layers.1.ffn_up</c>), so a mismatch points at the op that made it rather than at the logits it
+    /// reaches. When every op agrees, the logits of every real token are compared within <see cref="LogitTolerance"/>
+    /// of the largest logit.
+    /// </summary>
+    public static ParityResult Logits(Transformer reference, Transformer candidate, int length = 9)
+    {
+        var spec = reference.Spec;
         var random = new ParityRandom(length);
         var batch = TokenBatch.Pack([random.Ints(length, 0, spec.VocabSize), random.Ints(Math.Max(1, length - 3), 0, spec.VocabSize)],
             PaddingSide.Right);
         var rows = Enumerable.Range(0, batch.BatchSize).SelectMany(b => Enumerable.Range(0, batch.Lengths[b]).Select(i => batch.Row(b, i))).ToArray();
-        float[] LogitsOn(Transformer model)
+        (float[] Logits, IReadOnlyList<RecordedActivation> Ops) Run(Transformer model)
         {
             using var ws = model.CreateWorkspace(batch.BatchSize, batch.Length);
+            var recorder = new ActivationRecorder();
+            ws.Observer = recorder;
             var logits = new float[rows.Length * spec.VocabSize];
             model.LogitsAt(ws, batch, rows, logits);
-            return logits;
+            return (logits, recorder.Recorded);
         }
-        var expected = LogitsOn(onReference);
-        var actual = LogitsOn(onCandidate);
-        double tolerance = LogitTolerance(candidate) * (1 + expected.Max(v => Math.Abs(v)));
-        return BackendParity.Compare("Transformer", $"{Path.GetFileName(Path.GetFullPath(modelDirectory))} logits, {rows.Length} tokens",
-            expected, actual, _ => tolerance);
+        var (expected, expectedOps) = Run(reference);
+        var (actual, actualOps) = Run(candidate);
+        string name = Path.GetFileName(reference.Directory);
+        double relative = LogitTolerance(candidate.Backend);
+        if (FirstDivergence(name, expectedOps, actualOps, rows, relative) is { } first) return first;
+        double tolerance = relative * (1 + expected.Max(v => Math.Abs(v)));
+        return BackendParity.Compare("Transformer", $"{name} logits, {rows.Length} tokens", expected, actual, _ => tolerance);
     }
+
+    /// <summary>
+    /// The first op whose values at <paramref name="rows"/> differ by more than <paramref name="relative"/> of
+    /// (1 + its largest reference magnitude), or null. Each op is held to the logits' relative tolerance: that one
+    /// already allows for the error compounded through every layer, so an op's own share stays well inside it, while a
+    /// wrong op is off by the order of its values. The logits are left to the caller, which compares them as before.
+    /// </summary>
+    private static ParityResult? FirstDivergence(string model, IReadOnlyList<RecordedActivation> expected,
+        IReadOnlyList<RecordedActivation> actual, int[] rows, double relative)
+    {
+        if (!expected.Select(o => o.Key).SequenceEqual(actual.Select(o => o.Key)))
+            throw new InvalidOperationException($"{model}: the two backends emitted different ops: " +
+                $"{string.Join(" ", expected.Select(o => o.Key))} vs {string.Join(" ", actual.Select(o => o.Key))}");
+        for (int i = 0; i < expected.Count; i++)
+        {
+            if (expected[i].Name == "logits") continue;
+            float[] want = AtRows(expected[i], rows), got = AtRows(actual[i], rows);
+            double tolerance = relative * (1 + want.Max(v => Math.Abs(v)));
+            var result = BackendParity.Compare("Transformer", $"{model}: {expected[i].Key}", want, got, _ => tolerance);
+            if (!result.Passed)
+                return result with { Detail = $"the first of {expected.Count} ops beyond tolerance; {result.Detail}".TrimEnd(' ', ';') };
+        }
+        return null;
+    }
+
+    /// <summary>An op's values at the given flat rows, one after the other: padding rows are the backends' to fill as they like.</summary>
+    private static float[] AtRows(RecordedActivation op, int[] rows) => rows.SelectMany(r => op.Row(r).ToArray()).ToArray();
 
     /// <summary>
     /// One full MeZO step (DESIGN §3) of every parameter of the model on both backends, through <see cref="Engine.Mezo.MezoStep"/>:

@@ -55,6 +55,9 @@ public sealed class ForwardWorkspace : IDisposable
     public int CacheCapacity { get; }
     public int LogitRows { get; }
 
+    /// <summary>Sees every intermediate tensor of the passes that compute in this workspace; null (the default) for none.</summary>
+    public IForwardObserver? Observer { get; set; }
+
     internal Tensor Rows => _slots["rows"];                        // (N) I32
     internal Tensor Targets => _slots["targets"];                  // (N) I32
     internal Tensor Picked => _slots["picked"];                    // (N, E)

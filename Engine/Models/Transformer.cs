@@ -128,6 +128,7 @@ public sealed class Transformer : IDisposable
         {
             int count = Math.Min(ws.LogitRows, rows.Length - start);
             LmHead(one, start, count, ws.Logits, ws.LogitRows);
+            if (ws.Observer is { } observer) observer.Seen("logits", -1, LogitsOf(ws.Logits, 0, ws.LogitRows, count));
             Backend.Download(LogitsOf(ws.Logits, 0, ws.LogitRows, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
@@ -167,21 +168,46 @@ public sealed class Transformer : IDisposable
             var v = st.Views;
             Embedding(st, w.TokenEmbedding, v.Ids, w.ProjectIn is null ? v.Hidden : v.Embedded!, accumulate: false);
         }
-        if (w.ProjectIn is not null) Linear(streams, static v => v.Embedded!, w.ProjectIn, null, static v => v.Hidden);
+        Seen(streams, w.ProjectIn is null && w.PositionEmbedding is null ? "embed" : "token_embed", -1,
+            w.ProjectIn is null ? static v => v.Hidden : static v => v.Embedded!);
+        if (w.ProjectIn is not null)
+        {
+            Linear(streams, static v => v.Embedded!, w.ProjectIn, null, static v => v.Hidden);
+            Seen(streams, w.PositionEmbedding is null ? "embed" : "project_in", -1, static v => v.Hidden);
+        }
         if (w.PositionEmbedding is not null)
+        {
             foreach (var st in streams) Embedding(st, w.PositionEmbedding, st.Views.Positions, st.Views.Hidden, accumulate: true);
+            Seen(streams, "embed", -1, static v => v.Hidden);
+        }
 
         for (int l = 0; l < s.NumLayers; l++)
         {
             var layer = w.Layers[l];
             if (s.PreNorm)
             {
-                foreach (var st in streams) Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
+                foreach (var st in streams)
+                {
+                    Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
+                    Seen(st, "attn_norm", l, st.Views.Normed);
+                }
                 Attention(streams, l, layer, static v => v.Normed, pastLength);
-                foreach (var st in streams) Backend.Add(st.Views.Hidden, st.Views.Output);
-                foreach (var st in streams) Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
-                Mlp(streams, layer, static v => v.Normed);
-                foreach (var st in streams) Backend.Add(st.Views.Hidden, st.Views.Output);
+                foreach (var st in streams)
+                {
+                    Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Seen(st, "attn_residual", l, st.Views.Hidden);
+                }
+                foreach (var st in streams)
+                {
+                    Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
+                    Seen(st, "ffn_norm", l, st.Views.Normed);
+                }
+                Mlp(streams, l, layer, static v => v.Normed);
+                foreach (var st in streams)
+                {
+                    Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Seen(st, "ffn_residual", l, st.Views.Hidden);
+                }
             }
             else
             {
@@ -190,26 +216,45 @@ public sealed class Transformer : IDisposable
                 foreach (var st in streams)
                 {
                     Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Seen(st, "attn_residual", l, st.Views.Hidden);
                     Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Hidden);
+                    Seen(st, "attn_norm", l, st.Views.Hidden);
                 }
-                Mlp(streams, layer, static v => v.Hidden);
+                Mlp(streams, l, layer, static v => v.Hidden);
                 foreach (var st in streams)
                 {
                     Backend.Add(st.Views.Hidden, st.Views.Output);
+                    Seen(st, "ffn_residual", l, st.Views.Hidden);
                     Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Hidden);
+                    Seen(st, "ffn_norm", l, st.Views.Hidden);
                 }
             }
         }
 
         bool normed = w.FinalNorm is not null;
         if (normed)
-            foreach (var st in streams) Norm(st, st.Views.Hidden, w.FinalNorm!, w.FinalNormBias, st.Views.Normed);
+            foreach (var st in streams)
+            {
+                Norm(st, st.Views.Hidden, w.FinalNorm!, w.FinalNormBias, st.Views.Normed);
+                Seen(st, "final_norm", -1, st.Views.Normed);
+            }
         if (w.ProjectOut is not null)
         {
             Linear(streams, normed ? static v => v.Normed : static v => v.Hidden, w.ProjectOut, null, static v => v.Embedded!);
+            Seen(streams, "project_out", -1, static v => v.Embedded!);
             return Finals(streams, static v => v.Embedded!);
         }
         return Finals(streams, normed ? static v => v.Normed : static v => v.Hidden);
+    }
+
+    /// <summary>Shows a stream's tensor to its workspace's observer, if it has one (IForwardObserver lists the names).</summary>
+    private static void Seen(Stream st, string name, int layer, Tensor tensor) => st.Views.Workspace.Observer?.Seen(name, layer, tensor);
+
+    /// <summary>Each stream's tensor to its own observer; the view is fetched only for a stream that has one.</summary>
+    private static void Seen(ReadOnlySpan<Stream> streams, string name, int layer, Func<ForwardViews, Tensor> tensor)
+    {
+        foreach (var st in streams)
+            if (st.Views.Workspace.Observer is { } observer) observer.Seen(name, layer, tensor(st.Views));
     }
 
     private static Tensor[] Finals(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> final)
@@ -225,19 +270,26 @@ public sealed class Transformer : IDisposable
         if (layer.FusedQkv is not null)
         {
             Linear(streams, x, layer.FusedQkv, layer.FusedQkvBias, static v => v.FusedQkv!);
+            Seen(streams, "qkv", l, static v => v.FusedQkv!);
             foreach (var st in streams)
             {
                 var v = st.Views;
                 Backend.SliceColumns(v.FusedQkv!, 0, v.Query);
+                Seen(st, "q", l, v.Query);
                 Backend.SliceColumns(v.FusedQkv!, s.HiddenSize, v.Key);
+                Seen(st, "k", l, v.Key);
                 Backend.SliceColumns(v.FusedQkv!, 2 * s.HiddenSize, v.Value);
+                Seen(st, "v", l, v.Value);
             }
         }
         else
         {
             Linear(streams, x, layer.Query!, layer.QueryBias, static v => v.Query);
+            Seen(streams, "q", l, static v => v.Query);
             Linear(streams, x, layer.Key!, layer.KeyBias, static v => v.Key);
+            Seen(streams, "k", l, static v => v.Key);
             Linear(streams, x, layer.Value!, layer.ValueBias, static v => v.Value);
+            Seen(streams, "v", l, static v => v.Value);
         }
         foreach (var st in streams)
         {
@@ -246,7 +298,9 @@ public sealed class Transformer : IDisposable
             {
                 var inv = RopeTable();
                 Backend.Rope(v.QueryHeads, v.Positions, inv);
+                Seen(st, "q_rope", l, v.Query);
                 Backend.Rope(v.KeyHeads, v.Positions, inv);
+                Seen(st, "k_rope", l, v.Key);
             }
             Tensor keys = v.KeyHeads, values = v.ValueHeads;
             if (v.KeyCache is not null)
@@ -257,24 +311,38 @@ public sealed class Transformer : IDisposable
             }
             Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), s.AttentionWindow(l),
                 v.AttentionHeads);
+            Seen(st, "attn_context", l, v.AttentionOut);
         }
         Linear(streams, static v => v.AttentionOut, layer.AttentionOutput, layer.AttentionOutputBias, static v => v.Output);
+        Seen(streams, "attn_out", l, static v => v.Output);
     }
 
-    private void Mlp(ReadOnlySpan<Stream> streams, LayerWeights layer, Func<ForwardViews, Tensor> x)
+    private void Mlp(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x)
     {
         if (layer.Gate is not null)
         {
             Linear(streams, x, layer.Gate, layer.GateBias, static v => v.Mlp);
+            Seen(streams, "ffn_gate", l, static v => v.Mlp);
             Linear(streams, x, layer.Up, layer.UpBias, static v => v.MlpUp!);
-            foreach (var st in streams) Backend.SiluMul(st.Views.Mlp, st.Views.MlpUp!);
+            Seen(streams, "ffn_up", l, static v => v.MlpUp!);
+            foreach (var st in streams)
+            {
+                Backend.SiluMul(st.Views.Mlp, st.Views.MlpUp!);
+                Seen(st, "ffn_act", l, st.Views.Mlp);
+            }
         }
         else
         {
             Linear(streams, x, layer.Up, layer.UpBias, static v => v.Mlp);
-            foreach (var st in streams) Backend.Activation(Spec.Activation, st.Views.Mlp);
+            Seen(streams, "ffn_up", l, static v => v.Mlp);
+            foreach (var st in streams)
+            {
+                Backend.Activation(Spec.Activation, st.Views.Mlp);
+                Seen(st, "ffn_act", l, st.Views.Mlp);
+            }
         }
         Linear(streams, static v => v.Mlp, layer.Down, layer.DownBias, static v => v.Output);
+        Seen(streams, "ffn_out", l, static v => v.Output);
     }
 
     /// <summary>

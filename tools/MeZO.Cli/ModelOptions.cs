@@ -19,9 +19,11 @@ internal static class ModelOptions
     }
 
     /// <summary>Loads the model named by --model on the backend named by --backend; the caller disposes all three.</summary>
-    public static (IBackend Backend, Transformer Model) Load(CommandLine cl)
+    public static (IBackend Backend, Transformer Model) Load(CommandLine cl) => Load(cl, cl.RequiredString("model"));
+
+    /// <summary>Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype.</summary>
+    public static (IBackend Backend, Transformer Model) Load(CommandLine cl, string directory)
     {
-        string directory = cl.RequiredString("model");
         var storage = StorageType(cl);
         var backend = BackendFactory.Create(cl.String("backend"));
         try

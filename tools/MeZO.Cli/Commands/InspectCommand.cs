@@ -5,24 +5,39 @@ using MeZO.Engine.Tensors;
 
 namespace MeZO.Cli.Commands;
 
-/// <summary>`mezo inspect DIR`: what a checkpoint holds and what fine-tuning it would cost in memory.</summary>
+/// <summary>
+/// `mezo inspect DIR`: what a checkpoint holds and what fine-tuning it would cost in memory; with --dump-activations,
+/// every named intermediate of one forward pass, for whoever debugs a conversion against transformers' hooks.
+/// </summary>
 public sealed class InspectCommand : ICommand
 {
     public string Name => "inspect";
     public string Summary => "architecture, parameters by dtype, and memory for MeZO vs backprop+AdamW";
     public string Help => """
         mezo inspect DIR [--batch B] [--length T] [--json]
+        mezo inspect DIR --dump-activations (--ids 5,17,200 | --text "...") [--out FILE] [--backend cpu|cuda] [--dtype f32|f16|bf16]
 
           DIR          Hugging Face model folder
           --batch B    batch size for the memory estimate (default 16, the paper's)
           --length T   tokens per sequence for the memory estimate (default 256)
           --json       machine-readable output
+          --dump-activations
+                       run one forward pass over the sequence and write every named intermediate (embed,
+                       layers.L.attn_norm, ..., final_norm, logits; float32, one row per token) to FILE
+                       (default activations.safetensors), then print each one's shape, mean, std and max |x|
+          --ids LIST   comma-separated token ids, used as given
+          --text TEXT  text, tokenized with the model's tokenizer and its family's first token
         """;
+
+    private const string DumpFlag = "dump-activations";
+    private static readonly string[] DumpOptions = [.. SequenceOptions.Names, "out", "backend", "dtype"];
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
-        var cl = new CommandLine(Name, args, new HashSet<string> { "batch", "length", "model" }, new HashSet<string> { "json" });
+        var cl = new CommandLine(Name, args, new HashSet<string>(["batch", "length", "model", .. DumpOptions]), new HashSet<string> { "json", DumpFlag });
         string directory = cl.String("model") ?? (cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("give the model folder: mezo inspect DIR"));
+        if (cl.Has(DumpFlag)) return DumpActivations(cl, directory, output);
+        if (DumpOptions.FirstOrDefault(cl.Has) is { } dumpOnly) throw cl.Error($"--{dumpOnly} goes with --{DumpFlag}");
         int batch = cl.Int("batch", 16), length = cl.Int("length", 256);
         if (batch <= 0 || length <= 0) throw cl.Error("--batch and --length must be positive");
 
@@ -74,6 +89,59 @@ public sealed class InspectCommand : ICommand
                          $"Adam moments {Units.Bytes(estimate.OptimizerStateBytes)}, fp32 master {Units.Bytes(estimate.MasterWeightBytes)}, " +
                          $"activations {Units.Bytes(estimate.BackpropActivationBytes)})");
         output.WriteLine($"    ratio               {estimate.BackpropTotal / (double)estimate.MezoTotal:F1}× less memory with MeZO");
+        return 0;
+    }
+
+    /// <summary>
+    /// One forward pass over the sequence with an <see cref="ActivationRecorder"/> attached (the names are
+    /// IForwardObserver's), the logits at every token; the recorded tensors go to a safetensors file named as a state
+    /// dict would name them. A pass that overflows is still written and printed before its error: the table then shows
+    /// the first op whose values are not finite.
+    /// </summary>
+    private static int DumpActivations(CommandLine cl, string directory, TextWriter output)
+    {
+        if (new[] { "batch", "length", "json" }.FirstOrDefault(cl.Has) is { } memoryOnly)
+            throw cl.Error($"--{memoryOnly} does not go with --{DumpFlag}");
+        SequenceOptions.Check(cl);
+        string path = Path.GetFullPath(cl.String("out") ?? "activations.safetensors");
+        if (Directory.Exists(path)) throw cl.Error($"--out {path} is a folder; give a file name");
+
+        var (backend, model) = ModelOptions.Load(cl, directory);
+        using var _ = backend;
+        using var __ = model;
+        int[] ids = SequenceOptions.Ids(cl, model);
+        var batch = TokenBatch.Pack([ids], PaddingSide.Right);
+        var recorder = new ActivationRecorder();
+        NonFiniteForwardException? overflow = null;
+        using (var ws = model.CreateWorkspace(1, ids.Length))
+        {
+            ws.Observer = recorder;
+            try
+            {
+                model.LogitsAt(ws, batch, Enumerable.Range(0, ids.Length).ToArray(), new float[ids.Length * model.Spec.VocabSize]);
+            }
+            catch (NonFiniteForwardException e)
+            {
+                overflow = e;
+            }
+        }
+
+        var recorded = recorder.Recorded;
+        SafetensorsWriter.Write(path,
+            recorded.Select(a => TensorToWrite.FromSingles(a.Key, DType.F32, [a.Rows, a.Width], a.Values)),
+            new Dictionary<string, string> { ["model"] = model.Directory, ["ids"] = string.Join(",", ids) });
+
+        output.WriteLine($"{ids.Length} tokens, {model.Spec.ModelType} {Path.GetFileName(model.Directory)}: {recorded.Count} activations in the order computed");
+        output.WriteLine($"  {"name",-14} {"layer",5}  {"shape",-12} {"mean",12} {"std",12} {"max |x|",12}");
+        foreach (var a in recorded)
+        {
+            double mean = a.Values.Average(v => (double)v);
+            double std = Math.Sqrt(a.Values.Average(v => (v - mean) * (v - mean)));
+            double max = a.Values.Max(v => Math.Abs((double)v));
+            output.WriteLine($"  {a.Name,-14} {a.Layer,5}  {$"{a.Rows}×{a.Width}",-12} {mean,12:G5} {std,12:G5} {max,12:G5}");
+        }
+        output.WriteLine($"wrote {path}: each as layers.LAYER.NAME, or NAME outside the layers");
+        if (overflow is not null) throw overflow;
         return 0;
     }
 }

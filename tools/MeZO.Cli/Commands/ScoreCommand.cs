@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MeZO.Engine;
 using MeZO.Engine.Models;
 
 namespace MeZO.Cli.Commands;
@@ -20,24 +19,13 @@ public sealed class ScoreCommand : ICommand
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, "ids", "text"]), new HashSet<string> { "json" });
-        int[]? ids = cl.IntList("ids");
-        string? text = cl.String("text");
-        if ((ids is null) == (text is null)) throw cl.Error("give exactly one of --ids or --text");
+        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, .. SequenceOptions.Names]), new HashSet<string> { "json" });
+        SequenceOptions.Check(cl);
 
         var (backend, model) = ModelOptions.Load(cl);
         using var _ = backend;
         using var __ = model;
-        if (text is not null)
-        {
-            using var tokenizer = ModelOptions.Tokenizer(model);
-            ids = tokenizer.Encode(text);
-        }
-        if (ids!.Length == 0) throw cl.Error("the sequence is empty");
-        // As generate does, for every kind of positions: a rotary model computes past its trained length without
-        // complaint, and a learned table would be read past its end; checked before the workspace is sized.
-        if (ids.Length > model.Spec.MaxPositions)
-            throw new InvalidInputException($"a sequence of {ids.Length} tokens exceeds the {model.Spec.MaxPositions} positions of {model.Directory}");
+        int[] ids = SequenceOptions.Ids(cl, model);
 
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);
         using var ws = model.CreateWorkspace(1, ids.Length);

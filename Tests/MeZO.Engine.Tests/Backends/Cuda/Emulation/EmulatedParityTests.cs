@@ -12,7 +12,8 @@ namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
 /// emulation of its kernels, in configurations that between them take every Linear path: without cuBLASLt the
 /// tensor-core kernel (sm_80) and the float32 SIMT kernel; with the emulated cuBLASLt its mixed, TF32 and float32
 /// paths, and (for the shapes its stand-in heuristic refuses, K below 4) the kernel fallback. Both z arithmetics and
-/// every other kernel run too, each launch checked against its kernel's parameter list.
+/// every other kernel run too, each launch checked against its kernel's parameter list. The tiny models are compared op
+/// by op (ModelParity.Logits), so a failure names the first op and layer that diverges.
 /// </summary>
 [Category("HostKernels")]
 [Category(TestSpeed.Slow)]
