@@ -1,5 +1,5 @@
+using MeZO.Engine;
 using MeZO.Engine.Mezo;
-using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Optimizer;

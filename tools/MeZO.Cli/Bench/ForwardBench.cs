@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MeZO.Engine.Backends;
+using MeZO.Engine;
 using MeZO.Engine.Models;
 using MeZO.Verification.Measurement;
 

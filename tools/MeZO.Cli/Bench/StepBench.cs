@@ -1,4 +1,4 @@
-using MeZO.Engine.Backends;
+using MeZO.Engine;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 

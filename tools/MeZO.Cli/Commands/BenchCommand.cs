@@ -1,5 +1,5 @@
 using MeZO.Cli.Bench;
-using MeZO.Engine.Backends;
+using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 

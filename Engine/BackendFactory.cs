@@ -1,9 +1,13 @@
+using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
 
-namespace MeZO.Engine.Backends;
+namespace MeZO.Engine;
 
-/// <summary>Creates a backend by its command-line name.</summary>
+/// <summary>
+/// Creates a backend by its command-line name: the one place that names both backends, above them, so that neither
+/// they nor the contracts they implement (MeZO.Engine.Backends) refer back to it.
+/// </summary>
 public static class BackendFactory
 {
     public static IBackend Create(string? name) => Validate(name) switch
