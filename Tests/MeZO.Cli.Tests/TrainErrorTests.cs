@@ -206,6 +206,21 @@ public class TrainErrorTests
             .And.Not.Contain("checkpoint is kept"), "no checkpoint is promised that does not exist");
     }
 
+    [Test]
+    public void AnUpdateThatOverflowsBf16StopsTheRunItsResumeAndItsReplayAlike()
+    {
+        // lr 1e38: step 0's update carries a BF16 weight past 3.39e38. Its trajectory line is written before the update
+        // is tried, so a resume and a replay meet the same update.
+        string run = NewFolder("run");
+        const string overflow = "at step 0 the MeZO update of 'model.decoder.embed_positions.weight' overflows";
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Train(_data, run, "--dtype", "bf16", "--lr", "1e38")), overflow);
+
+        var resumed = MezoProcess.Run("train", "--out", run, "--resume");
+        MezoProcess.AssertOneLineError(resumed, overflow);
+        Assert.That(resumed.Error, Does.Contain("training stopped, before its first checkpoint"));
+        MezoProcess.AssertOneLineError(MezoProcess.Run("replay", "--base", _model, "--run", run, "--out", NewFolder("replayed")), overflow);
+    }
+
     /// <summary>
     /// Writes the bundled model with an untied LM head (a tied one would put the NaN into every logit) and the input
     /// embedding row of <paramref name="word"/> set to NaN.

@@ -50,6 +50,20 @@ public sealed class ZerothOrderSgd(TrainableSet trainable, double eps, double we
         return records;
     }
 
-    /// <summary>Applies a recorded sample exactly as the step did: the same update pass, so the result is bit-identical.</summary>
-    public void Replay(StepRecord r) => _step.Update(r.Seed, r.LearningRate, r.ProjectedGradient);
+    /// <summary>
+    /// Applies a recorded sample exactly as the step did: the same update pass, so the result is bit-identical. The
+    /// trajectory holds a sample before its update is tried, so the update that stopped a run is replayed too, and
+    /// stops a resume or a replay the same way.
+    /// </summary>
+    public void Replay(StepRecord r)
+    {
+        try
+        {
+            _step.Update(r.Seed, r.LearningRate, r.ProjectedGradient);
+        }
+        catch (OverflowException e)
+        {
+            throw new WeightOverflowException(r.Step, e);
+        }
+    }
 }
