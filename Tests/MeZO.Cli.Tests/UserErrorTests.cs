@@ -42,6 +42,7 @@ public sealed class UserErrorTests
         yield return Case("RepeatedOptionInline", "--model is given twice", "score", "--model", "{tiny}", "--model={tiny}", "--ids", "1");
         yield return Case("OptionTakenAsValue", "--steps has no value", "train", "--steps", "--out", "{missing}");
         yield return Case("ReplayOutIsAFile", "is a file, not a model folder", "replay", "--base", "{tiny}", "--run", "{missing}", "--out", "{file}");
+        yield return Case("ResumeWithoutARun", "holds no run to resume (no run.json)", "train", "--out", "{missing}", "--resume");
         yield return Case("UnknownOption", "unknown option --bogus", "score", "--model", "{tiny}", "--ids", "1", "--bogus");
         yield return Case("UnknownCommand", "unknown command 'frobnicate'", "frobnicate", "--model", "{tiny}");
         yield return Case("NonexistentFolder", "does not exist", "score", "--model", "{missing}", "--ids", "1");

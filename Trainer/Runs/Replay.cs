@@ -1,6 +1,6 @@
-using MeZO.Engine.Mezo;
 using System.Diagnostics;
 using MeZO.Engine;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;

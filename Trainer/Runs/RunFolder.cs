@@ -18,6 +18,11 @@ public sealed class RunFolder(string directory)
 
     public bool HoldsRun => File.Exists(Manifest);
 
+    /// <summary>The manifest of the run a resume continues.</summary>
+    public RunManifest ManifestToResume() => HoldsRun ? RunManifest.Read(Directory) : throw NoRunToResume();
+
+    public Engine.InvalidInputException NoRunToResume() => new($"{Directory} holds no run to resume (no {RunManifest.FileName})");
+
     /// <summary>
     /// Deletes what a run killed while saving leaves behind: the temporary and set-aside folders of an atomic model-folder
     /// write ("checkpoint.tmp-…", "best.old-…") and the staging folder of checkpoint state. The trajectory is never

@@ -1,7 +1,7 @@
-using MeZO.Engine.Checkpoints;
 using System.Diagnostics;
 using System.Globalization;
 using MeZO.Engine;
+using MeZO.Engine.Checkpoints;
 
 namespace MeZO.Trainer.Runs;
 

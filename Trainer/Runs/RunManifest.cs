@@ -1,8 +1,7 @@
-using MeZO.Engine.Checkpoints;
 using System.Security.Cryptography;
 using System.Text.Json;
 using MeZO.Engine;
-
+using MeZO.Engine.Checkpoints;
 using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Runs;
@@ -30,7 +29,7 @@ public sealed record RunManifest
     /// <summary>SHA-256 of each weight file of a model folder, by file name.</summary>
     public static IReadOnlyDictionary<string, string> HashWeights(string modelDirectory)
     {
-        using var reader = Engine.Checkpoints.CheckpointReader.Open(modelDirectory);
+        using var reader = CheckpointReader.Open(modelDirectory);
         return Hash(reader.WeightFiles);
     }
 

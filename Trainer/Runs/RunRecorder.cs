@@ -1,6 +1,6 @@
-using MeZO.Engine.Checkpoints;
 using System.Diagnostics;
 using MeZO.Engine;
+using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Training;

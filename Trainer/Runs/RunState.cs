@@ -1,6 +1,5 @@
 using System.Text.Json;
 using MeZO.Engine;
-
 using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Runs;

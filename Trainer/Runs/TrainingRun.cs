@@ -71,11 +71,9 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         if (settings.EvalEvery < 0 || settings.CheckpointEvery < 0 || settings.LogEvery < 0)
             throw new InvalidInputException("--eval-every, --checkpoint-every and --log-every must not be negative (0: never)");
         if (File.Exists(run.Directory)) throw new InvalidInputException($"--out {run.Directory} is a file, not a run folder");
-        if (resume && !Directory.Exists(run.Directory)) throw NoRunToResume(run);
+        // Checked before the lock, which would make the folder.
+        if (resume && !run.HoldsRun) throw run.NoRunToResume();
     }
-
-    private static InvalidInputException NoRunToResume(RunFolder run) =>
-        new($"{run.Directory} holds no run to resume (no {RunManifest.FileName})");
 
     /// <summary>A new run needs a folder that holds none (checked under the lock: another process may have just made one).</summary>
     private RunManifest? CheckNew(RunFolder run)
@@ -91,8 +89,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
     /// </summary>
     private RunManifest CheckResume(RunFolder run)
     {
-        if (!run.HoldsRun) throw NoRunToResume(run);
-        var manifest = RunManifest.Read(run.Directory);
+        var manifest = run.ManifestToResume();
         var recorded = manifest.Settings.WithFullPaths();
         var differences = recorded.WithoutBookkeeping().DifferencesFrom(settings.WithoutBookkeeping());
         if (differences.Count > 0) throw new SettingsMismatchException(run.Manifest, differences);

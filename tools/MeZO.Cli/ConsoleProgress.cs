@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using MeZO.Trainer.Training;
 using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Cli;
 

@@ -1,5 +1,5 @@
-using MeZO.Trainer.Training;
 using MeZO.Trainer.Runs;
+using MeZO.Trainer.Training;
 
 namespace MeZO.Cli.Commands;
 

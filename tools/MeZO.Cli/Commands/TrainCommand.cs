@@ -1,3 +1,4 @@
+using MeZO.Engine;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
@@ -67,7 +68,7 @@ public sealed class TrainCommand : ICommand
         var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume" });
         string outDirectory = cl.RequiredString("out");
         bool resume = cl.Has("resume");
-        var settings = Settings(cl, output, resume ? RecordedSettings(outDirectory) : null);
+        var settings = Settings(cl, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
         var run = new TrainingRun(settings, outDirectory, resume, output, new ConsoleProgress());
         TrainResult result;
         using (InterruptNotice.Register(run, outDirectory))
@@ -78,7 +79,7 @@ public sealed class TrainCommand : ICommand
             }
             catch (SettingsMismatchException e)
             {
-                throw new MeZO.Engine.InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
+                throw new InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
             }
         }
 
@@ -92,14 +93,6 @@ public sealed class TrainCommand : ICommand
                              (result.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
         output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
         return 0;
-    }
-
-    /// <summary>The settings in RUN/run.json, which a resume continues with.</summary>
-    private static TrainSettings RecordedSettings(string outDirectory)
-    {
-        if (!File.Exists(Path.Combine(outDirectory, RunManifest.FileName)))
-            throw new MeZO.Engine.InvalidInputException($"{Path.GetFullPath(outDirectory)} holds no run to resume (no {RunManifest.FileName})");
-        return RunManifest.Read(outDirectory).Settings;
     }
 
     /// <summary>
