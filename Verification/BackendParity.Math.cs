@@ -174,6 +174,15 @@ public static partial class BackendParity
             foreach (var b in new[] { reference, candidate }) b.Add(x.On(b), y.On(b));
             return Exact("Add", "(3, 1000)", TensorPair.Read(x.Reference), TensorPair.Read(x.Candidate));
         });
+
+        yield return new ParityCase("AddScaled", "(5, 777) × 2.5", (reference, candidate) =>
+        {
+            var random = new ParityRandom(35777);
+            using var x = TensorPair.Floats(reference, candidate, random.Normal(5 * 777), DType.F32, "x", 5, 777);
+            using var y = TensorPair.Floats(reference, candidate, random.Normal(5 * 777), DType.F32, "y", 5, 777);
+            foreach (var b in new[] { reference, candidate }) b.AddScaled(x.On(b), y.On(b), 2.5f);
+            return Exact("AddScaled", "(5, 777) × 2.5", TensorPair.Read(x.Reference), TensorPair.Read(x.Candidate));
+        });
     }
 
     private static IEnumerable<ParityCase> LogitCases()

@@ -101,6 +101,12 @@ public interface IBackend : IDisposable
     /// <summary>x += y, same shape.</summary>
     void Add(Tensor x, Tensor y);
 
+    /// <summary>
+    /// x += scale·y, same shape, each element fl(x + fl(scale·y)) (no fused multiply-add, so every backend gives the
+    /// same bits): a LoRA bypass added to its base projection.
+    /// </summary>
+    void AddScaled(Tensor x, Tensor y, float scale);
+
     /// <summary>output(N, W) = x[:, start : start + W]; x (N, C). Splits GPT-2's fused q/k/v projection.</summary>
     void SliceColumns(Tensor x, int start, Tensor output);
 

@@ -140,6 +140,12 @@ internal static class OpContracts
 
     public static void Add(IBackend backend, Tensor x, Tensor y) => ElementwisePair(backend, nameof(IBackend.Add), x, y);
 
+    public static void AddScaled(IBackend backend, Tensor x, Tensor y, float scale)
+    {
+        ElementwisePair(backend, nameof(IBackend.AddScaled), x, y);
+        if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, $"{nameof(IBackend.AddScaled)}: the scale must be finite");
+    }
+
     public static void SliceColumns(IBackend backend, Tensor x, int start, Tensor output)
     {
         const string op = nameof(IBackend.SliceColumns);
@@ -250,7 +256,7 @@ internal static class OpContracts
         }
     }
 
-    /// <summary>SiluMul and Add: two float32 tensors of as many elements, the first updated in place.</summary>
+    /// <summary>SiluMul, Add and AddScaled: two float32 tensors of as many elements, the first updated in place.</summary>
     private static void ElementwisePair(IBackend backend, string op, Tensor x, Tensor y)
     {
         Owned(backend, op, x, y);

@@ -33,6 +33,44 @@ public static class CheckpointWriter
         var files = PlanFiles(target, tensors, shardOf);
         var extras = PlanExtraFiles(target, extraFiles, files.Keys);
 
+        WriteAtomically(target, temporary =>
+        {
+            foreach (var (file, content) in files)
+                SafetensorsWriter.Write(Path.Combine(temporary, file), content, TransformersMetadata, createFile);
+            if (shardOf is not null)
+                WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files, createFile);
+            foreach (var (file, source) in extras)
+                File.Copy(source, Path.Combine(temporary, file));
+        });
+    }
+
+    /// <summary>
+    /// Writes a folder of one safetensors file, <paramref name="weightFile"/>, holding <paramref name="tensors"/>, and
+    /// text files (file name → content) beside it, as atomically as <see cref="WriteModelFolder(string, IReadOnlyList{TensorToWrite}, IReadOnlyDictionary{string, string}?, IEnumerable{string})"/>:
+    /// how a PEFT adapter folder (adapter_model.safetensors, adapter_config.json) is saved. <paramref name="extraFiles"/>
+    /// are copied in by file name.
+    /// </summary>
+    public static void WriteFolder(string directory, string weightFile, IReadOnlyList<TensorToWrite> tensors,
+        IReadOnlyDictionary<string, string> textFiles, IEnumerable<string> extraFiles)
+    {
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        if (File.Exists(target))
+            throw new InvalidInputException($"{target}: is a file; expected a folder to write");
+        if (!ShardIndex.IsPlainFileName(weightFile) || textFiles.Keys.Any(f => !ShardIndex.IsPlainFileName(f) || f == weightFile))
+            throw new ArgumentException($"{target}: the file names must be plain and distinct", nameof(textFiles));
+        PlanFiles(target, tensors, null);
+        var extras = PlanExtraFiles(target, extraFiles, textFiles.Keys.Append(weightFile));
+        WriteAtomically(target, temporary =>
+        {
+            SafetensorsWriter.Write(Path.Combine(temporary, weightFile), tensors, TransformersMetadata, AtomicFile.CreateNew);
+            foreach (var (file, content) in textFiles) AtomicFile.WriteAllText(Path.Combine(temporary, file), content);
+            foreach (var (file, source) in extras) File.Copy(source, Path.Combine(temporary, file));
+        });
+    }
+
+    /// <summary>Fills a new temporary folder beside <paramref name="target"/>, then swaps it in; on failure the target is unchanged.</summary>
+    private static void WriteAtomically(string target, Action<string> fill)
+    {
         string parent = Path.GetDirectoryName(target)!;
         string name = Path.GetFileName(target);
         string random = Guid.NewGuid().ToString("N");
@@ -40,12 +78,7 @@ public static class CheckpointWriter
         try
         {
             System.IO.Directory.CreateDirectory(temporary);
-            foreach (var (file, content) in files)
-                SafetensorsWriter.Write(Path.Combine(temporary, file), content, TransformersMetadata, createFile);
-            if (shardOf is not null)
-                WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files, createFile);
-            foreach (var (file, source) in extras)
-                File.Copy(source, Path.Combine(temporary, file));
+            fill(temporary);
         }
         catch (Exception e)
         {

@@ -58,6 +58,23 @@ public sealed class TrainableSet
         return new TrainableSet(chosen);
     }
 
+    /// <summary>
+    /// Exactly <paramref name="parameters"/> (an adapter's tensors), in ordinal name order whatever order they come in,
+    /// every one taking weight decay (PEFT trains its adapter weights with the optimizer's decay).
+    /// </summary>
+    public static TrainableSet Of(IReadOnlyList<NamedTensor> parameters)
+    {
+        if (parameters.Count == 0) throw new ArgumentException("a trainable set needs at least one tensor", nameof(parameters));
+        var chosen = new List<TrainableTensor>();
+        ulong index = 0;
+        foreach (var p in parameters.OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: true));
+            index += (ulong)p.Tensor.ElementCount;
+        }
+        return new TrainableSet(chosen);
+    }
+
     private static bool Matches(Regex regex, string name)
     {
         try

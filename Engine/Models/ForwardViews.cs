@@ -32,6 +32,8 @@ internal sealed class ForwardViews
         Ids = Slot("ids");
         Positions = Slot("positions");
         KeyMask = Slot("key_mask");
+        LoraHidden = Optional("lora_hidden");
+        LoraOutput = Optional("lora_output");
         if (ws.CacheCapacity > 0)
         {
             KeyCache = Enumerable.Range(0, s.NumLayers).Select(l => Slot(WorkspacePlan.KeyCache(l))).ToArray();
@@ -60,6 +62,8 @@ internal sealed class ForwardViews
     public Tensor Ids { get; }            // (N) I32
     public Tensor Positions { get; }      // (B, T) I32
     public Tensor KeyMask { get; }        // (B, Tc or T) I32
+    public Tensor? LoraHidden { get; }    // (N, r)
+    public Tensor? LoraOutput { get; }    // (N, widest adapted output); viewed (N, out) per projection
     public Tensor[]? KeyCache { get; }    // L × (B, Tc, KVH, D)
     public Tensor[]? ValueCache { get; }
 }

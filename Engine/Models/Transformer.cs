@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Mezo;
@@ -23,6 +24,25 @@ public sealed class Transformer : IDisposable
     public ArchitectureSpec Spec => Weights.Spec;
     public IBackend Backend => Weights.Backend;
 
+    /// <summary>
+    /// A LoRA adapter the forward pass adds to its projections (null: none). Workspaces are sized for the adapter
+    /// attached when they are created; the model never owns it.
+    /// </summary>
+    public LoraAdapter? Lora
+    {
+        get => _lora;
+        set
+        {
+            if (value is not null && value.Modules.Any(m => !Weights.Parameters.Any(p => ReferenceEquals(p.Tensor, m.Base))))
+                throw new ArgumentException("the LoRA adapter was made for another model's weights", nameof(value));
+            _lora = value;
+        }
+    }
+
+    private LoraAdapter? _lora;
+
+    private AdapterSlots AdapterSlots => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, 0);
+
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
     public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null)
     {
@@ -33,14 +53,14 @@ public sealed class Transformer : IDisposable
 
     /// <summary>Scratch for up to <paramref name="maxBatch"/> sequences of <paramref name="maxLength"/> new tokens per call.</summary>
     public ForwardWorkspace CreateWorkspace(int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity);
+        new(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: AdapterSlots);
 
     /// <summary>
     /// The −ε stream's workspace for <see cref="ScoreTokensLockstep"/>, beside a <see cref="CreateWorkspace"/> one of
     /// the same size: its own activations, but no logits buffer (the LM head of a lockstep pass splits the other's).
     /// </summary>
     public ForwardWorkspace CreateLockstepWorkspace(int maxBatch, int maxLength) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true);
+        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: AdapterSlots);
 
     /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
@@ -154,6 +174,7 @@ public sealed class Transformer : IDisposable
     {
         var s = Spec;
         var w = Weights;
+        foreach (var st in streams) CheckAdapterSlots(st.Views.Workspace);
         foreach (int id in ids) CheckToken(id);
         CheckPositions(positions);
         foreach (var st in streams)
@@ -365,8 +386,15 @@ public sealed class Transformer : IDisposable
         {
             foreach (var st in streams)
                 Backend.Linear(input(st.Views), weight, t, Small(st, bias, st.Views.Workspace.PerturbedBias), output(st.Views));
-            return;
         }
+        else
+            PerturbedLinear(streams, input, weight, t, noise.Value, bias, output);
+        if (slice is null && Lora?.Find(weight) is { } adapted) LoraBypass(streams, input, adapted, output);
+    }
+
+    private void PerturbedLinear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, bool t, TensorNoise noise,
+        Tensor? bias, Func<ForwardViews, Tensor> output)
+    {
         StreamPair<float> scales = default;
         StreamPair<Tensor> inputs = default, outputs = default;
         StreamPair<Tensor?> biases = default;
@@ -379,7 +407,27 @@ public sealed class Transformer : IDisposable
             outputs[i] = output(st.Views);
         }
         int count = streams.Length;
-        Backend.PerturbedLinear(weight, t, noise.Value, scales[..count], inputs[..count], biases[..count], outputs[..count]);
+        Backend.PerturbedLinear(weight, t, noise, scales[..count], inputs[..count], biases[..count], outputs[..count]);
+    }
+
+    /// <summary>
+    /// output += (α/r)·(x·Aᵀ)·Bᵀ for every stream, as PEFT's LoRA layer adds it: the two small products run through
+    /// <see cref="Linear"/>, so a trainable A or B is perturbed inside them like any weight.
+    /// </summary>
+    private void LoraBypass(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, LoraModule m, Func<ForwardViews, Tensor> output)
+    {
+        Tensor Hidden(ForwardViews v) => v.LoraHidden!.View(new TensorShape(input(v).Shape[0], m.A.Shape[0]));
+        Tensor Bypass(ForwardViews v) => v.LoraOutput!.View(new TensorShape(input(v).Shape[0], m.OutFeatures));
+        Linear(streams, input, m.A, null, Hidden, WeightLayout.Linear);
+        Linear(streams, Hidden, m.B, null, Bypass, WeightLayout.Linear);
+        foreach (var st in streams) Backend.AddScaled(output(st.Views), Bypass(st.Views), Lora!.Config.Scale);
+    }
+
+    private void CheckAdapterSlots(ForwardWorkspace ws)
+    {
+        var slots = ws.Adapters;
+        if (Lora is { } lora && (slots.LoraRank < lora.Rank || slots.LoraOutputWidth < lora.MaxOutput))
+            throw new InvalidOperationException("the workspace was created before the LoRA adapter was attached; create it after");
     }
 
     private void Embedding(Stream st, Tensor table, Tensor ids, Tensor output, bool accumulate)

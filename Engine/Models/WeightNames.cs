@@ -5,6 +5,18 @@ public sealed record WeightNames
 {
     /// <summary>Prefix of the decoder stack ("model.", "model.decoder.", "transformer."); resolved against the checkpoint.</summary>
     public required string Prefix { get; init; }
+
+    /// <summary>
+    /// The decoder stack's module path in transformers ("model.decoder." for OPT even when the checkpoint's tensors
+    /// say "decoder."): adapters are named after modules, whatever prefix the checkpoint's tensors were saved with.
+    /// </summary>
+    public string ModulePrefix
+    {
+        get => _modulePrefix ?? Prefix;
+        init => _modulePrefix = value;
+    }
+
+    private readonly string? _modulePrefix;
     public required string TokenEmbedding { get; init; }
     public string? PositionEmbedding { get; init; }
     public string? ProjectIn { get; init; }
@@ -29,4 +41,7 @@ public sealed record WeightNames
 
     public string Layer(int index, string module) => Prefix + string.Format(LayerFormat, index) + module;
     public string Global(string module) => Prefix + module;
+
+    /// <summary>A layer module's path in transformers' module tree (<see cref="ModulePrefix"/>), e.g. model.layers.0.self_attn.q_proj.</summary>
+    public string LayerModule(int index, string module) => ModulePrefix + string.Format(LayerFormat, index) + module;
 }

@@ -37,7 +37,7 @@ public static class WeightPlan
         foreach (string prefix in candidates)
         {
             if (!reader.Contains(prefix + n.TokenEmbedding + ".weight")) continue;
-            var resolved = spec with { Names = n with { Prefix = prefix } };
+            var resolved = spec with { Names = n with { Prefix = prefix, ModulePrefix = n.ModulePrefix } };
             ConfigAgreement.Check(reader, resolved);
             return resolved;
         }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
@@ -37,7 +38,9 @@ internal sealed class WorkspacePlan
     /// the −ε stream of a lockstep pass, whose LM head writes into half of the +ε workspace's logits buffer: it keeps a
     /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
     /// </param>
-    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false)
+    /// <param name="adapters">the attached adapter's extra buffers (none by default)</param>
+    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false,
+        AdapterSlots adapters = default)
     {
         int c = spec.HiddenSize, f = spec.IntermediateSize, e = spec.WordEmbeddingSize;
         const MemoryCategory A = MemoryCategory.Activations, W = MemoryCategory.Workspace;
@@ -82,6 +85,12 @@ internal sealed class WorkspacePlan
         int small = Math.Max(Math.Max(3 * c, f), Math.Max(spec.QueryWidth, e));
         Add("perturbed_weight", DType.F32, W, (_, _) => [small]);
         Add("perturbed_bias", DType.F32, W, (_, _) => [small]);
+        if (adapters.LoraRank > 0)
+        {
+            // A LoRA bypass, (x·Aᵀ) then its product with Bᵀ, before it is added to the projection's output.
+            Add("lora_hidden", DType.F32, A, (b, t) => [b * t, adapters.LoraRank]);
+            Add("lora_output", DType.F32, A, (b, t) => [b * t, adapters.LoraOutputWidth]);
+        }
         for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
         {
             Add(KeyCache(l), DType.F32, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);

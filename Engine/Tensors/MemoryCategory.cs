@@ -4,6 +4,8 @@ namespace MeZO.Engine.Tensors;
 public enum MemoryCategory
 {
     Weights,
+    /// <summary>A PEFT adapter's trainable tensors (LoRA's A and B, a prefix), beside the frozen base weights.</summary>
+    Adapter,
     Activations,
     Workspace,
 }

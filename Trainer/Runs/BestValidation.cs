@@ -15,6 +15,6 @@ internal sealed class BestValidation
     {
         if (result is null || (Metric is double best && !(result.Value > best))) return;
         (Metric, Step) = (result.Value, step);
-        if (step > 0) session.Model.Weights.Save(run.Best, RunFolder.ModelSideFiles(settings.Model));
+        if (step > 0) session.SaveTrained(run.Best, settings.Model, RunFolder.ModelSideFiles(settings.Model));
     }
 }

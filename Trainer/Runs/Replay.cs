@@ -30,10 +30,13 @@ public static class Replay
 
         using var backend = BackendFactory.Create(backendName ?? settings.Backend);
         using var model = Transformer.Load(baseModel, backend, storage);
-        var trainable = TrainableSet.Select(model.Weights, settings.Trainable);
+        // The adapter a run trains starts from the run seed, so it is rebuilt here exactly as training built it.
+        using var adapter = PeftSetup.Attach(model, settings);
+        var trainable = PeftSetup.Trainable(model, adapter, settings.Trainable);
         var optimizer = new ZerothOrderSgd(trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
         foreach (var r in records) optimizer.Replay(r);
-        model.Weights.Save(outDirectory, RunFolder.ModelSideFiles(baseModel));
+        if (adapter is not null) adapter.Save(outDirectory, Path.GetFullPath(baseModel), RunFolder.ModelSideFiles(baseModel));
+        else model.Weights.Save(outDirectory, RunFolder.ModelSideFiles(baseModel));
         long steps = records.Count == 0 ? 0 : records[^1].Step + 1;
         return new ReplayResult(steps, records.Count, trainable.ElementCount, clock.Elapsed);
     }

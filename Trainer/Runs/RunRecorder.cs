@@ -114,12 +114,12 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     {
         RequireFiniteLoss(_settings.Steps);
         _progress?.Done();
-        _session.Model.Weights.Save(_run.Model, RunFolder.ModelSideFiles(_settings.Model));
+        _session.SaveTrained(_run.Model, _settings.Model, RunFolder.ModelSideFiles(_settings.Model));
         SaveCheckpoint(new RunState(_settings.Steps, _best.Metric, _best.Step));
         EvalResult? validationBest = null;
         if (_best.Step is > 0 && Directory.Exists(_run.Best))
         {
-            _session.Model.Weights.Restore(_run.Best);
+            _session.RestoreTrained(_run.Best);
             validationBest = new EvalResult(_session.Evaluator.Metric, _best.Metric!.Value, null, _session.Validation.Count);
         }
         var test = Evaluate(_session.Test, "test", _settings.Steps);
@@ -167,7 +167,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         if (Directory.Exists(_run.Checkpoint))
         {
             var state = RunState.Read(_run.Checkpoint);
-            _session.Model.Weights.Restore(_run.Checkpoint);
+            _session.RestoreTrained(_run.Checkpoint);
             checkpointStep = state.CompletedSteps;
             Volatile.Write(ref _checkpointStep, checkpointStep);
             _best.Restore(state.BestMetric, state.BestStep);
@@ -219,7 +219,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         {
             string stateFile = Path.Combine(pending, RunState.FileName);
             AtomicFile.WriteAllText(stateFile, state.ToJson());
-            _session.Model.Weights.Save(_run.Checkpoint, RunFolder.ModelSideFiles(_settings.Model).Append(stateFile));
+            _session.SaveTrained(_run.Checkpoint, _settings.Model, RunFolder.ModelSideFiles(_settings.Model).Append(stateFile));
             Volatile.Write(ref _checkpointStep, state.CompletedSteps);
         }
         finally

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Trainer.Training;
@@ -25,4 +26,25 @@ public record SessionOptions
     public DType? Storage { get; init; }
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     public int? MaxLength { get; init; }
+
+    /// <summary>The adapter training adds to the frozen model (LoRA, prefix); null trains the model's own weights.</summary>
+    public PeftKind? Peft { get; init; }
+    /// <summary>LoRA's rank r, α and target modules (comma-separated); the MeZO paper's by default.</summary>
+    public int LoraRank { get; init; } = Engine.Adapters.LoraConfig.PaperRank;
+    public double LoraAlpha { get; init; } = Engine.Adapters.LoraConfig.PaperAlpha;
+    public string LoraTargets { get; init; } = string.Join(",", Engine.Adapters.LoraConfig.PaperTargets);
+    /// <summary>Prefix tuning's virtual tokens per layer; the MeZO paper's 5 by default.</summary>
+    public int PrefixTokens { get; init; } = 5;
+    /// <summary>A saved PEFT adapter folder applied to the model, unmerged (`mezo eval --adapter`); null for none.</summary>
+    public string? Adapter { get; init; }
+
+    /// <summary>The LoRA configuration these options describe.</summary>
+    public LoraConfig LoraSettings() =>
+        new(LoraRank, LoraAlpha, LoraTargets.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+}
+
+/// <summary>Which parameter-efficient adapter a run trains.</summary>
+public enum PeftKind
+{
+    Lora,
 }

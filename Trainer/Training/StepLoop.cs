@@ -22,7 +22,7 @@ public sealed class StepLoop
         BatchObjective.Validate(session.Task.Kind, settings.Objective);
         _session = session;
         _settings = settings;
-        Trainable = TrainableSet.Select(session.Model.Weights, settings.Trainable);
+        Trainable = session.SelectTrainable(settings.Trainable);
         Optimizer = new ZerothOrderSgd(Trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
         _schedule = new LearningRateSchedule(settings.Schedule, settings.LearningRate, settings.Steps);
         _batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);

@@ -1,4 +1,6 @@
 using MeZO.Engine;
+using MeZO.Engine.Adapters;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
@@ -16,10 +18,11 @@ public sealed class TrainingSession : IDisposable
     private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
         IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
         IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes,
-        IReadOnlyDictionary<string, string> dataFiles)
+        IReadOnlyDictionary<string, string> dataFiles, IAdapter? adapter)
     {
         Backend = backend;
         Model = model;
+        Adapter = adapter;
         Tokenizer = tokenizer;
         Encoder = encoder;
         Train = train;
@@ -33,6 +36,9 @@ public sealed class TrainingSession : IDisposable
 
     public IBackend Backend { get; }
     public Transformer Model { get; }
+
+    /// <summary>The adapter the model computes with, which is then all that trains; null for full-parameter training.</summary>
+    public IAdapter? Adapter { get; }
     public ModelTokenizer Tokenizer { get; }
     public TaskEncoder Encoder { get; }
     public ITask Task => Encoder.Task;
@@ -53,9 +59,11 @@ public sealed class TrainingSession : IDisposable
         var backend = BackendFactory.Create(options.Backend);
         Transformer? model = null;
         ModelTokenizer? tokenizer = null;
+        IAdapter? adapter = null;
         try
         {
             model = Transformer.Load(options.Model, backend, options.Storage);
+            adapter = PeftSetup.Attach(model, options);
             tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
             int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);
             int reserved = task.Kind == TaskKind.Generation ? TaskEncoder.MaxNewTokens : 0;
@@ -80,10 +88,11 @@ public sealed class TrainingSession : IDisposable
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
             var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
-            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files);
+            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter);
         }
         catch
         {
+            adapter?.Dispose();
             tokenizer?.Dispose();
             model?.Dispose();
             backend.Dispose();
@@ -91,9 +100,33 @@ public sealed class TrainingSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// What training changes, and so what a run perturbs and saves: the adapter's tensors, or the model's parameters
+    /// (those <paramref name="nameFilter"/> matches, a .NET regular expression; all when null).
+    /// </summary>
+    public TrainableSet SelectTrainable(string? nameFilter) => PeftSetup.Trainable(Model, Adapter, nameFilter);
+
+    /// <summary>
+    /// Saves what training changes: a PEFT adapter folder naming <paramref name="baseModel"/>, or a whole model folder
+    /// in the base's layout; <paramref name="sideFiles"/> (config, tokenizer, a checkpoint's state) are copied in.
+    /// </summary>
+    public void SaveTrained(string directory, string baseModel, IEnumerable<string> sideFiles)
+    {
+        if (Adapter is { } adapter) adapter.Save(directory, Path.GetFullPath(baseModel), sideFiles);
+        else Model.Weights.Save(directory, sideFiles);
+    }
+
+    /// <summary>Loads what <see cref="SaveTrained"/> wrote back into the trained tensors.</summary>
+    public void RestoreTrained(string directory)
+    {
+        if (Adapter is { } adapter) AdapterFolder.Restore(directory, adapter.Parameters);
+        else Model.Weights.Restore(directory);
+    }
+
     public void Dispose()
     {
         Scorer.Dispose();
+        Adapter?.Dispose();
         Tokenizer.Dispose();
         Model.Dispose();
         Backend.Dispose();

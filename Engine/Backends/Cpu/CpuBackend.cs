@@ -129,6 +129,13 @@ public sealed class CpuBackend : IBackend
         CpuElementwise.Add(x, y);
     }
 
+    public void AddScaled(Tensor x, Tensor y, float scale)
+    {
+        ThrowIfDisposed();
+        OpContracts.AddScaled(this, x, y, scale);
+        CpuElementwise.AddScaled(x, y, scale);
+    }
+
     public void SliceColumns(Tensor x, int start, Tensor output)
     {
         ThrowIfDisposed();

@@ -61,6 +61,16 @@ internal static unsafe class CpuElementwise
         });
     }
 
+    public static void AddScaled(Tensor x, Tensor y, float scale)
+    {
+        float* a = (float*)x.Address, b = (float*)y.Address;
+        CpuParallel.For(x.ElementCount, Chunk, (start, end) =>
+        {
+            // Two roundings, never a fused multiply-add, so the CUDA twin (built with --fmad=false) gives the same bits.
+            for (long i = start; i < end; i++) a[i] += scale * b[i];
+        });
+    }
+
     private static void Silu(Span<float> v)
     {
         for (int i = 0; i < v.Length; i++) v[i] = v[i] / (1f + MathF.Exp(-v[i]));

@@ -220,6 +220,13 @@ public sealed class CudaBackend : IBackend
         CudaElementwise.Add(this, x, y);
     }
 
+    public void AddScaled(Tensor x, Tensor y, float scale)
+    {
+        ThrowIfDisposed();
+        OpContracts.AddScaled(this, x, y, scale);
+        CudaElementwise.AddScaled(this, x, y, scale);
+    }
+
     public void SliceColumns(Tensor x, int start, Tensor output)
     {
         ThrowIfDisposed();

@@ -81,6 +81,22 @@ public sealed partial class CpuOpsTests
     }
 
     [Test]
+    public void AddScaledRoundsTheProductThenTheSum([Values(1, 3, 17, 129, 40000)] int count)
+    {
+        var rng = new Random(count + 1);
+        float[] x = Normal(rng, count), y = Normal(rng, count, scale: 100.0);
+        const float scale = 0.3f;
+        var tensor = F32("q", x, count);
+
+        _backend.AddScaled(tensor, F32("lora_q", y, count), scale);
+
+        // fl(x + fl(scale·y)): each float32 operation correctly rounded, as the double result rounded once; a fused
+        // multiply-add would differ in the last bit for many of these elements.
+        double[] expected = x.Select((v, i) => (double)(float)((double)v + (float)((double)scale * y[i]))).ToArray();
+        AssertClose(ReadF32(tensor), expected, _ => 0, "AddScaled");
+    }
+
+    [Test]
     public void ElementwiseRejectMismatchedShapes()
     {
         var x = F32("gate", new float[6], 2, 3);
@@ -88,5 +104,6 @@ public sealed partial class CpuOpsTests
         AssertNamesTensor(() => _backend.SiluMul(x, F32("short_up", new float[5], 5)), "short_up");
         AssertNamesTensor(() => _backend.Add(x, F32("long_y", new float[7], 7)), "long_y");
         AssertNamesTensor(() => _backend.Add(x, Zeros("int_y", DType.I32, 2, 3)), "int_y");
+        AssertNamesTensor(() => _backend.AddScaled(x, F32("short_lora", new float[5], 5), 2f), "short_lora");
     }
 }

@@ -3,7 +3,7 @@ using static MeZO.Engine.Backends.Cuda.Runtime.KernelArgument;
 
 namespace MeZO.Engine.Backends.Cuda.Ops;
 
-/// <summary>Element-wise ops: activations, the gated MLP's silu·up and the residual add.</summary>
+/// <summary>Element-wise ops: activations, the gated MLP's silu·up, the residual add and the scaled add of a LoRA bypass.</summary>
 internal static class CudaElementwise
 {
     public static void Activation(CudaBackend backend, ActivationKind kind, Tensor x)
@@ -33,5 +33,12 @@ internal static class CudaElementwise
         long n = x.ElementCount;
         if (n == 0) return;
         backend.Launch(KernelCatalog.Add, "mezo_add", LaunchShape.Striding(n), Pointer(x.Address), Pointer(y.Address), I64(n));
+    }
+
+    public static void AddScaled(CudaBackend backend, Tensor x, Tensor y, float scale)
+    {
+        long n = x.ElementCount;
+        if (n == 0) return;
+        backend.Launch(KernelCatalog.Add, "mezo_add_scaled", LaunchShape.Striding(n), Pointer(x.Address), Pointer(y.Address), F32(scale), I64(n));
     }
 }

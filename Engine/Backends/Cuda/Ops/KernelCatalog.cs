@@ -13,7 +13,8 @@ internal static class KernelCatalog
     public static readonly KernelFile Attention = new("attention.cu", ["mezo_attention"], []) { Defines = CudaAttention.Defines };
     public static readonly KernelFile Activation = new("activation.cu", ["mezo_relu", "mezo_gelu_tanh", "mezo_gelu_erf", "mezo_silu"], []);
     public static readonly KernelFile SiluMul = new("silu_mul.cu", ["mezo_silu_mul"], []);
-    public static readonly KernelFile Add = new("add.cu", ["mezo_add"], []);
+    /// <summary>No fused multiply-add: a scaled add must round as the CPU's fl(x + fl(scale·y)).</summary>
+    public static readonly KernelFile Add = new("add.cu", ["mezo_add", "mezo_add_scaled"], ["--fmad=false"]);
     public static readonly KernelFile SliceColumns = new("slice_columns.cu", ["mezo_slice_columns"], []);
     public static readonly KernelFile GatherRows = new("gather_rows.cu", ["mezo_gather_rows"], []);
     public static readonly KernelFile LogSoftmaxGather = new("log_softmax_gather.cu", ["mezo_log_softmax_gather", "mezo_log_softmax_accumulate"], []);
@@ -54,6 +55,7 @@ internal static class KernelCatalog
             ["Activation"] = [Activation],
             ["SiluMul"] = [SiluMul],
             ["Add"] = [Add],
+            ["AddScaled"] = [Add],
             ["SliceColumns"] = [SliceColumns],
             ["GatherRows"] = [GatherRows],
             ["LogSoftmaxGather"] = [LogSoftmaxGather],
