@@ -25,4 +25,8 @@ public record SessionOptions
     public DType? Storage { get; init; }
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     public int? MaxLength { get; init; }
+    /// <summary>In-context demonstrations put before each test example (the paper's ICL baseline; 0 is zero-shot). For
+    /// evaluation only: MeZO evaluates what it trains without them. Not a training setting, so not in run.json.</summary>
+    [JsonIgnore]
+    public int Demonstrations { get; init; }
 }
