@@ -28,19 +28,25 @@ public static class DatasetSplits
     /// their SHA-256, are in <see cref="SampledSplits.Files"/>. A set that was asked
     /// for and ends up empty throws <see cref="TaskDataException"/>.
     /// </summary>
-    public static SampledSplits Sample(ITask task, string dataDir, int trainExamples, int evalExamples, int testExamples, ulong seed)
+    /// <remarks>With <paramref name="demonstrations"/> K &gt; 0, each test example also gets K in-context demonstrations
+    /// drawn from the official training split with the same seed (<see cref="Demonstrations.Draw"/>).</remarks>
+    public static SampledSplits Sample(ITask task, string dataDir, int trainExamples, int evalExamples, int testExamples, ulong seed,
+        int demonstrations = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(trainExamples);
         ArgumentOutOfRangeException.ThrowIfNegative(evalExamples);
         ArgumentOutOfRangeException.ThrowIfNegative(testExamples);
+        ArgumentOutOfRangeException.ThrowIfNegative(demonstrations);
         var notes = new List<string>();
         var data = new DataFolder(dataDir);
+        IReadOnlyList<TaskExample>? trainingSplit = null;
+        IReadOnlyList<TaskExample> TrainingSplit() => trainingSplit ??= task.LoadTrain(data);
 
         TaskExample[] train = [], validation = [];
         long wanted = (long)trainExamples + evalExamples;
         if (wanted > 0)
         {
-            IReadOnlyList<TaskExample> pool = task.LoadTrain(data);
+            IReadOnlyList<TaskExample> pool = TrainingSplit();
             TaskExample[] drawn = Draw(pool, (int)Math.Min(wanted, pool.Count), seed);
             int validationCount = evalExamples;
             if (drawn.Length < wanted)
@@ -67,7 +73,8 @@ public static class DatasetSplits
             RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the official validation split", "--test-examples");
         }
 
-        return new SampledSplits(train, validation, test, notes, data.FilesRead);
+        var testDemonstrations = Demonstrations.Draw(demonstrations > 0 ? TrainingSplit() : [], test, demonstrations, seed);
+        return new SampledSplits(train, validation, test, notes, data.FilesRead, testDemonstrations);
     }
 
     /// <summary>The first <paramref name="count"/> examples of the seeded permutation of <paramref name="pool"/>.</summary>

@@ -3,8 +3,8 @@ using MeZO.Trainer.Data;
 namespace MeZO.Trainer.Tasks;
 
 /// <summary>
-/// Turns a <see cref="PromptedExample"/> into token ids exactly as MeZO does (large_models/utils.py, encode_prompt, with
-/// no in-context demonstrations — MeZO fine-tunes and evaluates zero-shot):
+/// Turns a <see cref="PromptedExample"/> into token ids exactly as MeZO does (large_models/utils.py, encode_prompt; MeZO
+/// fine-tunes and evaluates zero-shot, and only its ICL baseline puts demonstrations first):
 /// <list type="number">
 /// <item>prompt ids = encode(Prompt) and full ids = encode(Prompt + candidate), each one call of the tokenizer with its
 /// special tokens (OPT's leading &lt;/s&gt;, Llama's &lt;s&gt;). The candidate is never tokenized on its own.</item>
@@ -22,24 +22,31 @@ namespace MeZO.Trainer.Tasks;
 /// </list>
 /// MeZO computes the prompt length on the prompt before leading whitespace is removed and the full ids after; the
 /// templates of our tasks never start with whitespace, so the two agree.
+/// <para>With in-context demonstrations (<see cref="Demonstrations"/>), the tokenized text is demonstrations + "\n\n" +
+/// the example's text, while the number of scored tokens is still counted on the example alone (MeZO's option_lens are
+/// computed before the demonstrations are prepended); truncation then cuts the whole context from the left, so the
+/// demonstrations go first and the example and its candidate are kept.</para>
 /// </summary>
 public static class PromptEncoder
 {
     /// <summary>
     /// The ids of every candidate of <paramref name="example"/> and how many of them are scored.
     /// <paramref name="encode"/> is the tokenizer with its special tokens; <paramref name="tokenizerAddsBos"/> keeps the
-    /// first id through truncation; pass the generation budget as <paramref name="maxNewTokens"/> for generation tasks.
+    /// first id through truncation; pass the generation budget as <paramref name="maxNewTokens"/> for generation tasks and
+    /// the rendered <paramref name="demonstrations"/> (<see cref="Demonstrations.Render"/>; "" for zero-shot) to put
+    /// before the example.
     /// </summary>
     public static IReadOnlyList<EncodedSequence> EncodeCandidates(PromptedExample example, Func<string, IReadOnlyList<int>> encode,
-        int maxLength, bool tokenizerAddsBos, int maxNewTokens = 0)
+        int maxLength, bool tokenizerAddsBos, int maxNewTokens = 0, string demonstrations = "")
     {
         int limit = Limit(maxLength, maxNewTokens);
         int promptLength = encode(example.Prompt).Count;
         var sequences = new EncodedSequence[example.Candidates.Count];
         for (int i = 0; i < sequences.Length; i++)
         {
-            IReadOnlyList<int> full = encode(example.FullText(i));
-            int scored = full.Count - promptLength;
+            IReadOnlyList<int> alone = encode(example.FullText(i));
+            int scored = alone.Count - promptLength;
+            IReadOnlyList<int> full = demonstrations.Length == 0 ? alone : encode(Demonstrations.Prefix(demonstrations, example.FullText(i)));
             if (scored <= 0)
                 throw new TaskDataException(
                     $"example {example.Id}: candidate {i} ({Show(example.Candidates[i])}) adds no tokens to the prompt");
@@ -53,10 +60,10 @@ public static class PromptEncoder
     }
 
     /// <summary>The input ids for generating the answer: the prompt alone, truncated to leave room for
-    /// <paramref name="maxNewTokens"/>.</summary>
+    /// <paramref name="maxNewTokens"/>, after its <paramref name="demonstrations"/> if any.</summary>
     public static EncodedSequence EncodeForGeneration(PromptedExample example, Func<string, IReadOnlyList<int>> encode,
-        int maxLength, bool tokenizerAddsBos, int maxNewTokens) =>
-        Truncate(encode(example.Prompt), Limit(maxLength, maxNewTokens), tokenizerAddsBos, scored: 0);
+        int maxLength, bool tokenizerAddsBos, int maxNewTokens, string demonstrations = "") =>
+        Truncate(encode(Demonstrations.Prefix(demonstrations, example.Prompt)), Limit(maxLength, maxNewTokens), tokenizerAddsBos, scored: 0);
 
     private static int Limit(int maxLength, int maxNewTokens)
     {

@@ -35,8 +35,17 @@ public record SessionOptions
     public string LoraTargets { get; init; } = string.Join(",", Engine.Adapters.LoraConfig.PaperTargets);
     /// <summary>Prefix tuning's virtual tokens per layer; the MeZO paper's 5 by default.</summary>
     public int PrefixTokens { get; init; } = 5;
-    /// <summary>A saved PEFT adapter folder applied to the model, unmerged (`mezo eval --adapter`); null for none.</summary>
+    /// <summary>
+    /// A saved PEFT adapter folder applied to the model, unmerged (`mezo eval --adapter`); null for none. For
+    /// evaluation only, so not in run.json.
+    /// </summary>
+    [JsonIgnore]
     public string? Adapter { get; init; }
+
+    /// <summary>In-context demonstrations put before each test example (the paper's ICL baseline; 0 is zero-shot). For
+    /// evaluation only: MeZO evaluates what it trains without them. Not a training setting, so not in run.json.</summary>
+    [JsonIgnore]
+    public int Demonstrations { get; init; }
 
     /// <summary>The LoRA configuration these options describe.</summary>
     public LoraConfig LoraSettings() =>

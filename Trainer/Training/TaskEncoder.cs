@@ -16,21 +16,27 @@ public sealed class TaskEncoder(ITask task, ModelTokenizer tokenizer, int maxLen
     /// <summary>The token that ends a generated answer: the last token of "\n" without special tokens (MeZO's rule).</summary>
     public int? NewlineToken { get; } = tokenizer.Encode("\n", addPrefix: false) is { Length: > 0 } nl ? nl[^1] : null;
 
-    public EncodedExample Encode(TaskExample raw)
+    /// <summary>The example, after its in-context <paramref name="demonstrations"/> when there are any (zero-shot otherwise).</summary>
+    public EncodedExample Encode(TaskExample raw, IReadOnlyList<TaskExample>? demonstrations = null)
     {
         var example = task.Render(raw);
+        string context = demonstrations is { Count: > 0 } ? Demonstrations.Render(task, demonstrations) : "";
         IReadOnlyList<int> Tokenize(string text) => tokenizer.Encode(text);
         bool addsBos = tokenizer.PrefixToken is not null;
         bool generation = task.Kind == TaskKind.Generation;
-        var candidates = PromptEncoder.EncodeCandidates(example, Tokenize, maxLength, addsBos, generation ? MaxNewTokens : 0);
-        var input = generation ? PromptEncoder.EncodeForGeneration(example, Tokenize, maxLength, addsBos, MaxNewTokens) : (EncodedSequence?)null;
+        var candidates = PromptEncoder.EncodeCandidates(example, Tokenize, maxLength, addsBos, generation ? MaxNewTokens : 0, context);
+        var input = generation ? PromptEncoder.EncodeForGeneration(example, Tokenize, maxLength, addsBos, MaxNewTokens, context) : (EncodedSequence?)null;
         return new EncodedExample(example, candidates, input);
     }
 
-    /// <summary>Encodes a split; <paramref name="truncated"/> counts the examples left truncation shortened.</summary>
-    public IReadOnlyList<EncodedExample> EncodeAll(IReadOnlyList<TaskExample> examples, out int truncated)
+    /// <summary>Encodes a split, example i after <paramref name="demonstrations"/>[i] when given;
+    /// <paramref name="truncated"/> counts the examples left truncation shortened.</summary>
+    public IReadOnlyList<EncodedExample> EncodeAll(IReadOnlyList<TaskExample> examples, out int truncated,
+        IReadOnlyList<IReadOnlyList<TaskExample>>? demonstrations = null)
     {
-        var encoded = examples.Select(Encode).ToArray();
+        if (demonstrations is not null && demonstrations.Count != examples.Count)
+            throw new ArgumentException($"{demonstrations.Count} demonstration sets for {examples.Count} examples", nameof(demonstrations));
+        var encoded = examples.Select((example, i) => Encode(example, demonstrations?[i])).ToArray();
         truncated = encoded.Count(e => e.Truncated);
         return encoded;
     }

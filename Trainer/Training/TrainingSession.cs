@@ -55,7 +55,13 @@ public sealed class TrainingSession : IDisposable
     public static TrainingSession Open(SessionOptions options)
     {
         var task = TaskRegistry.Get(options.Task);
-        var splits = DatasetSplits.Sample(task, options.Data, options.TrainExamples, options.EvalExamples, options.TestExamples, options.Seed);
+        if (options.Demonstrations < 0)
+            throw new InvalidInputException($"--demonstrations {options.Demonstrations}: the number of demonstrations cannot be negative");
+        if (options.Demonstrations > 0 && options.TrainExamples + options.EvalExamples > 0)
+            throw new InvalidInputException("in-context demonstrations are for evaluating a model without training " +
+                                            "(MeZO evaluates what it trains without them); ask for no training or validation examples");
+        var splits = DatasetSplits.Sample(task, options.Data, options.TrainExamples, options.EvalExamples, options.TestExamples,
+            options.Seed, options.Demonstrations);
         var backend = BackendFactory.Create(options.Backend);
         Transformer? model = null;
         ModelTokenizer? tokenizer = null;
@@ -73,16 +79,18 @@ public sealed class TrainingSession : IDisposable
                                                 $" (at least {reserved + 2})");
             var encoder = new TaskEncoder(task, tokenizer, context);
             var notes = new List<string>(splits.Notes);
-            IReadOnlyList<EncodedExample> Encode(IReadOnlyList<TaskExample> examples, string split)
+            IReadOnlyList<EncodedExample> Encode(IReadOnlyList<TaskExample> examples, string split,
+                IReadOnlyList<IReadOnlyList<TaskExample>>? demonstrations = null)
             {
-                var encoded = encoder.EncodeAll(examples, out int truncated);
+                var encoded = encoder.EncodeAll(examples, out int truncated, demonstrations);
+                string with = options.Demonstrations > 0 ? $" with their {options.Demonstrations} demonstrations" : "";
                 if (truncated > 0)
-                    notes.Add($"{truncated} of {examples.Count} {split} examples were longer than {encoder.MaxLength} tokens and were truncated from the left");
+                    notes.Add($"{truncated} of {examples.Count} {split} examples{with} were longer than {encoder.MaxLength} tokens and were truncated from the left");
                 return encoded;
             }
             var train = Encode(splits.Train, "training");
             var validation = Encode(splits.Validation, "validation");
-            var test = Encode(splits.Test, "test");
+            var test = Encode(splits.Test, "test", splits.TestDemonstrations);
             var all = train.Concat(validation).Concat(test).ToArray();
             if (all.Length == 0) throw new InvalidInputException($"{options.Task}: no examples to train or evaluate on");
             int candidates = all.Max(e => e.Candidates.Count);
