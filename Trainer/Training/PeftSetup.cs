@@ -16,15 +16,35 @@ public static class PeftSetup
     {
         if (options.Adapter is not null && options.Peft is not null)
             throw new InvalidInputException("--adapter applies a saved adapter; --peft trains a new one: give one of them");
-        IAdapter? adapter = options.Adapter is { } folder ? Load(model, folder)
-            : options.Peft switch
-            {
-                PeftKind.Lora => NewLora(model, options),
-                null => null,
-                _ => throw new ArgumentOutOfRangeException(nameof(options), options.Peft, "unknown adapter kind"),
-            };
-        if (adapter is LoraAdapter lora) model.Lora = lora;
+        if (options.Adapter is { } folder) return Apply(model, folder);
+        IAdapter? adapter = options.Peft switch
+        {
+            PeftKind.Lora => NewLora(model, options),
+            null => null,
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Peft, "unknown adapter kind"),
+        };
+        if (adapter is not null) AttachTo(model, adapter);
         return adapter;
+    }
+
+    /// <summary>Loads a saved adapter folder and attaches it to the model, unmerged; the caller disposes it after the model's last use.</summary>
+    public static IAdapter Apply(Transformer model, string folder)
+    {
+        var adapter = Load(model, folder);
+        AttachTo(model, adapter);
+        return adapter;
+    }
+
+    private static void AttachTo(Transformer model, IAdapter adapter)
+    {
+        switch (adapter)
+        {
+            case LoraAdapter lora:
+                model.Lora = lora;
+                break;
+            default:
+                throw new ArgumentException($"a {adapter.Kind} adapter cannot be attached", nameof(adapter));
+        }
     }
 
     /// <summary>

@@ -10,13 +10,14 @@ public sealed class EvalCommand : ICommand
     public string Summary => "a model's metric on a task's test split (accuracy, or F1/EM for generation)";
     public string Help => """
         mezo eval --model DIR --task NAME --data PATH [--test-examples N] [--demonstrations K] [--batch-size B] [--seed N]
-                  [--json] [--max-length N] [--dtype f32|f16|bf16] [--backend cpu|cuda]
+                  [--adapter DIR] [--json] [--max-length N] [--dtype f32|f16|bf16] [--backend cpu|cuda]
 
           --test-examples N   examples sampled from the official validation split (default 1000; all if fewer)
           --demonstrations K  in-context learning, the paper's ICL baseline: before each test example, K examples of the
                               training split with their gold answers, in the task's template, separated by a blank line;
                               a fresh draw for each test example (seeded by --seed); the context is cut from the left to
                               fit (default 0: zero-shot; the paper uses 32)
+          --adapter DIR       a PEFT adapter folder applied to the model without merging (a run's best/ after --peft)
           --batch-size B      examples per forward call (default 16)
           --seed N            sampling seed (default 42, as mezo train)
           --json              print {"task", "metric", "value", "exact_match", "examples", "demonstrations"}
@@ -25,7 +26,7 @@ public sealed class EvalCommand : ICommand
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
         var cl = new CommandLine(Name, args,
-            new HashSet<string>([.. ModelOptions.Names, "task", "data", "test-examples", "demonstrations", "batch-size", "seed", "max-length"]),
+            new HashSet<string>([.. ModelOptions.Names, ModelOptions.Adapter, "task", "data", "test-examples", "demonstrations", "batch-size", "seed", "max-length"]),
             new HashSet<string> { "json" });
         int testExamples = cl.Int("test-examples", 1000), batch = cl.Int("batch-size", 16);
         if (testExamples <= 0 || batch <= 0) throw cl.Error("--test-examples and --batch-size must be positive");
@@ -36,6 +37,7 @@ public sealed class EvalCommand : ICommand
             Model = cl.RequiredString("model"), Task = cl.RequiredString("task"), Data = cl.RequiredString("data"), TestExamples = testExamples,
             Seed = cl.ULong("seed", 42), MicroBatchSize = batch, Backend = cl.String("backend") ?? "cpu", Storage = ModelOptions.StorageType(cl),
             MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : null, Demonstrations = demonstrations,
+            Adapter = cl.String(ModelOptions.Adapter),
         });
         foreach (string note in session.Notes) Console.Error.WriteLine("note: " + note);
         var result = session.Evaluator.Evaluate(session.Test, batch);

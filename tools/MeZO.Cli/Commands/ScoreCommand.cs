@@ -9,22 +9,23 @@ public sealed class ScoreCommand : ICommand
     public string Name => "score";
     public string Summary => "log-probability of each token of a sequence given the ones before it";
     public string Help => """
-        mezo score --model DIR (--ids 5,17,200 | --text "...") [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json]
+        mezo score --model DIR (--ids 5,17,200 | --text "...") [--adapter DIR] [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json]
 
           --model DIR     Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)
           --ids LIST      comma-separated token ids, used as given
           --text TEXT     text, tokenized with the model's tokenizer and its family's first token
+          --adapter DIR   a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) applied to the
+                          model without merging: a run's model/ or best/ after --peft, or PEFT's own
           --json          print {"ids": [...], "logprobs": [log p(ids[t] | ids[<t]) for t = 1..n-1], "last_logits": [...]}
         """;
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, .. SequenceOptions.Names]), new HashSet<string> { "json" });
+        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, ModelOptions.Adapter, .. SequenceOptions.Names]), new HashSet<string> { "json" });
         SequenceOptions.Check(cl);
 
-        var (backend, model) = ModelOptions.Load(cl);
-        using var _ = backend;
-        using var __ = model;
+        using var loaded = ModelOptions.LoadWithAdapter(cl);
+        var model = loaded.Model;
         int[] ids = SequenceOptions.Ids(cl, model);
 
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);

@@ -34,6 +34,12 @@ public sealed class TrainCommand : ICommand
           --seed N                 run seed: data order and perturbations, default 42
           --eval-every N           default 4000      --checkpoint-every N  default 1000     --log-every N  default 10
           --trainable REGEX        train only parameters whose Hugging Face name matches
+          --peft lora|prefix       train an adapter instead, the base frozen; model/, best/ and checkpoint/ then hold
+                                   PEFT adapter folders (apply with --adapter, or mezo merge)
+          --lora-r N               LoRA rank, default 8       --lora-alpha X   default 16 (the bypass is scaled by α/r)
+          --lora-targets LIST      modules LoRA adapts, default q_proj,v_proj (GPT-2: q/k/v_proj name its fused c_attn;
+                                   any projection name, e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)
+          --prefix-tokens N        prefix tuning's virtual tokens per layer, default 5
           --objective loss|accuracy|f1   what to minimise: the task loss or the negative metric (default loss)
           --max-length N           token budget per sequence (default: the model's positions)
           --dtype f32|f16|bf16     weight storage dtype (default: the checkpoint's)
@@ -44,7 +50,8 @@ public sealed class TrainCommand : ICommand
     [
         "model", "task", "data", "out", "train-examples", "eval-examples", "test-examples", "steps", "batch-size",
         "micro-batch-size", "lr", "lr-schedule", "eps", "weight-decay", "samples", "seed", "eval-every", "checkpoint-every",
-        "log-every", "trainable", "objective", "max-length", "dtype", "backend",
+        "log-every", "trainable", "objective", "max-length", "dtype", "backend", "peft", "lora-r", "lora-alpha", "lora-targets",
+        "prefix-tokens",
     ];
 
     /// <summary>The option that sets each <see cref="TrainSettings"/> property, so messages name what the user typed.</summary>
@@ -61,6 +68,8 @@ public sealed class TrainCommand : ICommand
         [nameof(TrainSettings.LogEvery)] = "--log-every", [nameof(TrainSettings.Trainable)] = "--trainable",
         [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.Storage)] = "--dtype",
         [nameof(TrainSettings.Backend)] = "--backend", [nameof(TrainSettings.MaxLength)] = "--max-length",
+        [nameof(TrainSettings.Peft)] = "--peft", [nameof(TrainSettings.LoraRank)] = "--lora-r", [nameof(TrainSettings.LoraAlpha)] = "--lora-alpha",
+        [nameof(TrainSettings.LoraTargets)] = "--lora-targets", [nameof(TrainSettings.PrefixTokens)] = "--prefix-tokens",
     };
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
@@ -132,6 +141,9 @@ public sealed class TrainCommand : ICommand
             "f1" => Objective.F1,
             var other => throw cl.Error($"--objective '{other}' is unknown (loss, accuracy, f1)"),
         };
+        bool lora = cl.Has("peft") ? ParsePeft(cl) == PeftKind.Lora : defaults.Peft == PeftKind.Lora;
+        foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
+            if (cl.Has(option) && !lora) throw cl.Error($"--{option} applies only with --peft lora");
         return defaults with
         {
             Model = model,
@@ -157,8 +169,19 @@ public sealed class TrainCommand : ICommand
             MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : defaults.MaxLength,
             Storage = cl.Has("dtype") ? ModelOptions.StorageType(cl) : defaults.Storage,
             Backend = cl.String("backend") ?? defaults.Backend,
+            Peft = cl.Has("peft") ? ParsePeft(cl) : defaults.Peft,
+            LoraRank = cl.Int("lora-r", defaults.LoraRank),
+            LoraAlpha = cl.Double("lora-alpha", defaults.LoraAlpha),
+            LoraTargets = cl.String("lora-targets") ?? defaults.LoraTargets,
+            PrefixTokens = cl.Int("prefix-tokens", defaults.PrefixTokens),
         };
     }
+
+    private static PeftKind ParsePeft(CommandLine cl) => cl.String("peft")!.ToLowerInvariant() switch
+    {
+        "lora" => PeftKind.Lora,
+        var other => throw cl.Error($"--peft '{other}' is unknown (lora, prefix)"),
+    };
 
     private static int NonNegative(CommandLine cl, string name, int fallback)
     {
