@@ -58,6 +58,27 @@ public sealed class TrainableSet
         return new TrainableSet(chosen);
     }
 
+    /// <summary>
+    /// A set of adapter parameters (prefix tuning's prompt_embeddings, LoRA's A and B): all of them, in ordinal name
+    /// order, every one a weight matrix that takes weight decay. The model's own weights stay frozen.
+    /// </summary>
+    /// <exception cref="ArgumentException">no parameter, or two with one name.</exception>
+    public static TrainableSet Of(IReadOnlyList<NamedTensor> parameters)
+    {
+        if (parameters.Count == 0) throw new ArgumentException("a trainable set needs at least one parameter", nameof(parameters));
+        var chosen = new List<TrainableTensor>();
+        ulong index = 0;
+        string? previous = null;
+        foreach (var p in parameters.OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            if (p.Name == previous) throw new ArgumentException($"two parameters are named '{p.Name}'", nameof(parameters));
+            previous = p.Name;
+            chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: true));
+            index += (ulong)p.Tensor.ElementCount;
+        }
+        return new TrainableSet(chosen);
+    }
+
     private static bool Matches(Regex regex, string name)
     {
         try

@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Tensors;
 
@@ -21,7 +22,7 @@ public sealed class ForwardWorkspace : IDisposable
     private bool _disposed;
 
     internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity,
-        bool lockstepPartner = false)
+        bool lockstepPartner = false, AdapterSlots adapters = default)
     {
         if (maxBatch <= 0 || maxLength <= 0)
             throw new ArgumentOutOfRangeException(nameof(maxBatch), "a workspace needs a positive batch and length");
@@ -30,7 +31,8 @@ public sealed class ForwardWorkspace : IDisposable
         MaxBatch = maxBatch;
         MaxLength = maxLength;
         CacheCapacity = cacheCapacity;
-        _plan = WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner);
+        Adapters = adapters;
+        _plan = WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner, adapters);
         _bytesByCategory = Enum.GetValues<MemoryCategory>().Select(_plan.BytesOf).ToArray();
         // One allocation for every buffer; its shape only sizes it (rows of one alignment unit), slots are carved out by
         // byte offset.
@@ -54,6 +56,8 @@ public sealed class ForwardWorkspace : IDisposable
     /// <summary>Positions the KV cache holds per sequence; 0 for a workspace without a cache (scoring, training).</summary>
     public int CacheCapacity { get; }
     public int LogitRows { get; }
+    /// <summary>The adapter buffers this workspace was made with: a model computes in it only with the same adapters.</summary>
+    public AdapterSlots Adapters { get; }
 
     /// <summary>Sees every intermediate tensor of the passes that compute in this workspace; null (the default) for none.</summary>
     public IForwardObserver? Observer { get; set; }
@@ -67,6 +71,7 @@ public sealed class ForwardWorkspace : IDisposable
     internal Tensor RowIndices => _slots["row_argmax"];            // (N) I32
     internal Tensor PerturbedWeight => _slots["perturbed_weight"]; // (max small parameter) F32
     internal Tensor PerturbedBias => _slots["perturbed_bias"];     // (max small parameter) F32
+    internal Tensor? PerturbedPrefix => _slots.GetValueOrDefault("perturbed_prefix"); // (P, L·2·W) F32; null without a prefix
 
     /// <summary>The slot shaped for a (batch, length) call; null for a slot this architecture does not have.</summary>
     internal Tensor? SlotFor(string name, int batch, int length) =>

@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
@@ -37,7 +38,9 @@ internal sealed class WorkspacePlan
     /// the −ε stream of a lockstep pass, whose LM head writes into half of the +ε workspace's logits buffer: it keeps a
     /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
     /// </param>
-    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false)
+    /// <param name="adapters">the buffers the attached adapters need</param>
+    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false,
+        AdapterSlots adapters = default)
     {
         int c = spec.HiddenSize, f = spec.IntermediateSize, e = spec.WordEmbeddingSize;
         const MemoryCategory A = MemoryCategory.Activations, W = MemoryCategory.Workspace;
@@ -63,8 +66,9 @@ internal sealed class WorkspacePlan
         if (spec.HasEmbeddingProjection) Add("word_embeddings", DType.F32, A, (b, t) => [b * t, e]);
         Add("ids", DType.I32, A, (b, t) => [b * t]);
         Add("positions", DType.I32, A, (b, t) => [b, t]);
-        // Keys a query may attend: the cache's positions when generating, else the call's own.
-        Add("key_mask", DType.I32, A, (b, t) => [b, cacheCapacity > 0 ? cacheCapacity : t]);
+        // Keys a query may attend: the cache's positions when generating, else a prefix's P slots and the call's own.
+        int prefix = adapters.PrefixTokens;
+        Add("key_mask", DType.I32, A, (b, t) => [b, cacheCapacity > 0 ? cacheCapacity : prefix + t]);
         // The scored rows: gathered, then through the LM head, at most N of them per call.
         Add("rows", DType.I32, A, (b, t) => [b * t]);
         Add("targets", DType.I32, A, (b, t) => [b * t]);
@@ -82,6 +86,18 @@ internal sealed class WorkspacePlan
         int small = Math.Max(Math.Max(3 * c, f), Math.Max(spec.QueryWidth, e));
         Add("perturbed_weight", DType.F32, W, (_, _) => [small]);
         Add("perturbed_bias", DType.F32, W, (_, _) => [small]);
+        if (prefix > 0)
+        {
+            // Prefix tuning without a cache: one layer's prefix and real keys and values side by side, as a cache of
+            // P + T slots; with a cache, the prefix sits in the cache's first P slots instead.
+            if (cacheCapacity == 0)
+            {
+                Add("prefix_keys", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+                Add("prefix_values", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+            }
+            // Under a MeZO perturbation the whole prefix is read as θ + scale·z from here, made once per forward call.
+            Add("perturbed_prefix", DType.F32, W, (_, _) => [prefix, checked(spec.NumLayers * 2 * spec.KvWidth)]);
+        }
         for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
         {
             Add(KeyCache(l), DType.F32, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
