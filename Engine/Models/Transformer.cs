@@ -163,7 +163,11 @@ public sealed class Transformer : IDisposable
         int p = PrefixTokens;
         if (p > 0) CheckPrefixFits(batch.Length);
         var mask = p == 0 ? batch.Mask : PrefixMask(batch, p);
-        foreach (var s in streams) Backend.Upload<int>(s.Views.KeyMask, mask);
+        foreach (var s in streams)
+        {
+            CheckAdapters(s.Views.Workspace);
+            Backend.Upload<int>(s.Views.KeyMask, mask);
+        }
         return Run(streams, batch.Ids, Spec.PositionsOf(batch, p), pastLength: 0);
     }
 
