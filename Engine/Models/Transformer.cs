@@ -370,7 +370,7 @@ public sealed class Transformer : IDisposable
             }
             else if (v.PrefixKeys is not null)
             {
-                // Without a cache the prefix is one: layer l's P slots in front of each sequence, the call's keys after.
+                // Without a cache these buffers are one of P + T slots: layer l's prefix in front of each sequence, the call's keys after.
                 var prefix = PrefixOf(st);
                 for (int b = 0; b < v.Batch; b++)
                 {
@@ -513,11 +513,11 @@ public sealed class Transformer : IDisposable
         var st = new Stream(v, perturbation);
         LoadPrefix(st);
         var prefix = PrefixOf(st);
-        int p = _prefix.Tokens, w = Spec.KvWidth, capacity = v.Workspace.CacheCapacity;
+        int w = Spec.KvWidth, capacity = v.Workspace.CacheCapacity;
+        var slots = new TensorShape(_prefix.Tokens, w);
         for (int l = 0; l < Spec.NumLayers; l++)
             for (int b = 0; b < v.Batch; b++)
             {
-                var slots = new TensorShape(p, w);
                 Backend.SliceColumns(prefix, _prefix.KeyColumn(l), v.KeyCache![l].View(slots, (long)b * capacity * w));
                 Backend.SliceColumns(prefix, _prefix.KeyColumn(l) + w, v.ValueCache![l].View(slots, (long)b * capacity * w));
             }
