@@ -59,16 +59,20 @@ public sealed class TrainableSet
     }
 
     /// <summary>
-    /// Exactly <paramref name="parameters"/> (an adapter's tensors), in ordinal name order whatever order they come in,
-    /// every one taking weight decay (PEFT trains its adapter weights with the optimizer's decay).
+    /// A set of adapter parameters (prefix tuning's prompt_embeddings, LoRA's A and B): all of them, in ordinal name
+    /// order, every one a weight matrix that takes weight decay. The model's own weights stay frozen.
     /// </summary>
+    /// <exception cref="ArgumentException">no parameter, or two with one name.</exception>
     public static TrainableSet Of(IReadOnlyList<NamedTensor> parameters)
     {
-        if (parameters.Count == 0) throw new ArgumentException("a trainable set needs at least one tensor", nameof(parameters));
+        if (parameters.Count == 0) throw new ArgumentException("a trainable set needs at least one parameter", nameof(parameters));
         var chosen = new List<TrainableTensor>();
         ulong index = 0;
+        string? previous = null;
         foreach (var p in parameters.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
+            if (p.Name == previous) throw new ArgumentException($"two parameters are named '{p.Name}'", nameof(parameters));
+            previous = p.Name;
             chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: true));
             index += (ulong)p.Tensor.ElementCount;
         }

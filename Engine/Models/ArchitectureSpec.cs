@@ -131,13 +131,16 @@ public sealed record ArchitectureSpec
         ? (isPadding ? -1 : realTokensBefore) + LearnedPositionOffset // OPT: cumsum(mask)·mask − 1 + 2
         : isPadding ? 1 : realTokensBefore;                           // what transformers' generate passes
 
-    /// <summary>The position of every token of a padded batch (B·T), each sequence counted from its first real token.</summary>
-    internal int[] PositionsOf(TokenBatch batch)
+    /// <summary>
+    /// The position of every token of a padded batch (B·T), each sequence counted from its first real token, after
+    /// <paramref name="prefixTokens"/> cache positions (a prefix: transformers numbers tokens after a cache of length P).
+    /// </summary>
+    internal int[] PositionsOf(TokenBatch batch, int prefixTokens = 0)
     {
         var positions = new int[batch.Ids.Length];
         for (int b = 0; b < batch.BatchSize; b++)
         {
-            int real = 0;
+            int real = prefixTokens;
             for (int t = 0; t < batch.Length; t++)
             {
                 int i = b * batch.Length + t;

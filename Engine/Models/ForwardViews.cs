@@ -34,6 +34,16 @@ internal sealed class ForwardViews
         KeyMask = Slot("key_mask");
         LoraHidden = Optional("lora_hidden");
         LoraOutput = Optional("lora_output");
+        PrefixKeys = Optional("prefix_keys");
+        PrefixValues = Optional("prefix_values");
+        if (PrefixKeys is not null)
+        {
+            int p = ws.Adapters.PrefixTokens;
+            Tensor[] PrefixSlots(Tensor buffer) => Enumerable.Range(0, batch)
+                .Select(b => buffer.View(new TensorShape(p, s.KvWidth), (long)b * (p + length) * s.KvWidth)).ToArray();
+            PrefixKeyRows = PrefixSlots(PrefixKeys);
+            PrefixValueRows = PrefixSlots(PrefixValues!);
+        }
         if (ws.CacheCapacity > 0)
         {
             KeyCache = Enumerable.Range(0, s.NumLayers).Select(l => Slot(WorkspacePlan.KeyCache(l))).ToArray();
@@ -61,7 +71,11 @@ internal sealed class ForwardViews
     public Tensor? Embedded { get; }      // (N, E)
     public Tensor Ids { get; }            // (N) I32
     public Tensor Positions { get; }      // (B, T) I32
-    public Tensor KeyMask { get; }        // (B, Tc or T) I32
+    public Tensor KeyMask { get; }        // (B, Tc or P + T) I32
+    public Tensor? PrefixKeys { get; }    // (B, P + T, KVH, D): one layer's prefix keys, then the call's own
+    public Tensor? PrefixValues { get; }  // (B, P + T, KVH, D)
+    public Tensor[]? PrefixKeyRows { get; }   // B × (P, KVH·D): slots [0, P) of each sequence of PrefixKeys
+    public Tensor[]? PrefixValueRows { get; }
     public Tensor? LoraHidden { get; }    // (N, r)
     public Tensor? LoraOutput { get; }    // (N, widest adapted output); viewed (N, out) per projection
     public Tensor[]? KeyCache { get; }    // L × (B, Tc, KVH, D)

@@ -56,8 +56,7 @@ public sealed class ForwardWorkspace : IDisposable
     /// <summary>Positions the KV cache holds per sequence; 0 for a workspace without a cache (scoring, training).</summary>
     public int CacheCapacity { get; }
     public int LogitRows { get; }
-
-    /// <summary>The adapter buffers this workspace was built with: a forward pass checks they fit the attached adapter.</summary>
+    /// <summary>The adapter buffers this workspace was made with: a model computes in it only with the same adapters.</summary>
     public AdapterSlots Adapters { get; }
 
     /// <summary>Sees every intermediate tensor of the passes that compute in this workspace; null (the default) for none.</summary>
@@ -72,6 +71,7 @@ public sealed class ForwardWorkspace : IDisposable
     internal Tensor RowIndices => _slots["row_argmax"];            // (N) I32
     internal Tensor PerturbedWeight => _slots["perturbed_weight"]; // (max small parameter) F32
     internal Tensor PerturbedBias => _slots["perturbed_bias"];     // (max small parameter) F32
+    internal Tensor? PerturbedPrefix => _slots.GetValueOrDefault("perturbed_prefix"); // (P, L·2·W) F32; null without a prefix
 
     /// <summary>The slot shaped for a (batch, length) call; null for a slot this architecture does not have.</summary>
     internal Tensor? SlotFor(string name, int batch, int length) =>

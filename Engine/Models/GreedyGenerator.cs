@@ -26,23 +26,28 @@ public sealed class GreedyGenerator(Transformer model)
         var spec = model.Spec;
         // The model has positions for max_position_embeddings tokens; checked before the cache is sized, so an absurd
         // request is a clear error rather than an out-of-memory crash.
-        if ((long)promptLength + maxNewTokens > spec.MaxPositions)
+        int prefix = model.Prefix?.Tokens ?? 0;
+        if (prefix > 0) model.CheckPrefixFits((long)promptLength + maxNewTokens);
+        else if ((long)promptLength + maxNewTokens > spec.MaxPositions)
             throw new InvalidInputException(
                 $"a prompt of {promptLength} tokens plus {maxNewTokens} new tokens exceeds the {spec.MaxPositions} positions of {model.Directory}");
-        int capacity = promptLength + maxNewTokens;
+        // A prefix takes the cache's first P slots, attended by every token.
+        int capacity = prefix + promptLength + maxNewTokens;
         using var ws = model.CreateWorkspace(b, promptLength, cacheCapacity: capacity);
         var mask = new int[b * capacity];
         var realSoFar = new int[b];
         for (int i = 0; i < b; i++)
         {
-            Array.Copy(batch.Mask, i * promptLength, mask, i * capacity, promptLength);
-            realSoFar[i] = batch.Lengths[i];
+            mask.AsSpan(i * capacity, prefix).Fill(1);
+            Array.Copy(batch.Mask, i * promptLength, mask, i * capacity + prefix, promptLength);
+            realSoFar[i] = prefix + batch.Lengths[i];
         }
 
-        // Prefill: the whole prompt batch through the cache.
+        // Prefill: the whole prompt batch through the cache, after the prefix.
         var views = ws.ViewsFor(b, promptLength);
         model.Backend.Upload(views.KeyMask, mask);
-        var final = model.Run(views, batch.Ids, spec.PositionsOf(batch), pastLength: 0, perturbation);
+        model.WritePrefixToCache(views, perturbation);
+        var final = model.Run(views, batch.Ids, spec.PositionsOf(batch, prefix), pastLength: prefix, perturbation);
         var lastRows = Enumerable.Range(0, b).Select(i => i * promptLength + promptLength - 1).ToArray();
         var next = new int[b];
         model.ArgmaxAtRows(ws, final, lastRows, next, perturbation);
@@ -61,7 +66,7 @@ public sealed class GreedyGenerator(Transformer model)
             }
             if (done.All(d => d)) break;
 
-            int past = promptLength + step;
+            int past = prefix + promptLength + step;
             var decode = ws.ViewsFor(b, 1);
             for (int i = 0; i < b; i++)
             {

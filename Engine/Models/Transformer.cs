@@ -41,7 +41,6 @@ public sealed class Transformer : IDisposable
 
     private LoraAdapter? _lora;
 
-    private AdapterSlots AdapterSlots => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, 0);
 
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
     public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null)
@@ -51,16 +50,39 @@ public sealed class Transformer : IDisposable
         return new Transformer(Path.GetFullPath(modelDirectory), ModelWeights.Load(reader, spec, backend, storage));
     }
 
+    /// <summary>
+    /// The prefix (prefix tuning) every forward call reads as a KV cache of its P tokens before the real ones, or null.
+    /// Workspaces carry the prefix's slots: create them after setting it. The model does not own it.
+    /// </summary>
+    /// <exception cref="ArgumentException">the prefix was made for another number of layers, key width or backend.</exception>
+    public PrefixAdapter? Prefix
+    {
+        get => _prefix;
+        set
+        {
+            if (value is not null && (value.Layers != Spec.NumLayers || value.KvWidth != Spec.KvWidth || value.Embeddings.Backend != Backend))
+                throw new ArgumentException(
+                    $"a prefix of {value.Layers} layers × key width {value.KvWidth} does not fit {Directory} ({Spec.NumLayers} layers × {Spec.KvWidth}, on its own backend)");
+            _prefix = value;
+        }
+    }
+
+    private PrefixAdapter? _prefix;
+
+    private int PrefixTokens => _prefix?.Tokens ?? 0;
+
+    private AdapterSlots Adapters => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, PrefixTokens);
+
     /// <summary>Scratch for up to <paramref name="maxBatch"/> sequences of <paramref name="maxLength"/> new tokens per call.</summary>
     public ForwardWorkspace CreateWorkspace(int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: AdapterSlots);
+        new(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: Adapters);
 
     /// <summary>
     /// The −ε stream's workspace for <see cref="ScoreTokensLockstep"/>, beside a <see cref="CreateWorkspace"/> one of
     /// the same size: its own activations, but no logits buffer (the LM head of a lockstep pass splits the other's).
     /// </summary>
     public ForwardWorkspace CreateLockstepWorkspace(int maxBatch, int maxLength) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: AdapterSlots);
+        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: Adapters);
 
     /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
@@ -156,8 +178,39 @@ public sealed class Transformer : IDisposable
     /// <summary>The forward pass of a whole batch without a cache, every stream over the same tokens; the final hidden states (N, E) of each.</summary>
     private Tensor[] Forward(ReadOnlySpan<Stream> streams, TokenBatch batch)
     {
-        foreach (var s in streams) Backend.Upload(s.Views.KeyMask, batch.Mask);
-        return Run(streams, batch.Ids, Spec.PositionsOf(batch), pastLength: 0);
+        int p = PrefixTokens;
+        if (p > 0) CheckPrefixFits(batch.Length);
+        var mask = p == 0 ? batch.Mask : PrefixMask(batch, p);
+        foreach (var s in streams)
+        {
+            CheckAdapters(s.Views.Workspace);
+            Backend.Upload<int>(s.Views.KeyMask, mask);
+        }
+        return Run(streams, batch.Ids, Spec.PositionsOf(batch, p), pastLength: 0);
+    }
+
+    /// <summary>The key mask (B, P + T) of a call that reads the prefix: its P slots attended by every token, then the batch's own.</summary>
+    private static int[] PrefixMask(TokenBatch batch, int p)
+    {
+        int t = batch.Length;
+        var mask = new int[batch.BatchSize * (p + t)];
+        for (int b = 0; b < batch.BatchSize; b++)
+        {
+            mask.AsSpan(b * (p + t), p).Fill(1);
+            batch.Mask.AsSpan(b * t, t).CopyTo(mask.AsSpan(b * (p + t) + p));
+        }
+        return mask;
+    }
+
+    /// <summary>
+    /// The prefix's P positions come before the real tokens' (transformers numbers them after a cache of length P), so
+    /// P + length must fit the model's positions, learned or rotary.
+    /// </summary>
+    internal void CheckPrefixFits(long length)
+    {
+        if (PrefixTokens + length > Spec.MaxPositions)
+            throw new InvalidInputException(
+                $"{PrefixTokens} prefix tokens plus a sequence of {length} tokens exceed the {Spec.MaxPositions} positions of {Directory}");
     }
 
     /// <summary>One unperturbed or singly perturbed forward call; see <see cref="Run(ReadOnlySpan{Stream}, ReadOnlySpan{int}, ReadOnlySpan{int}, int)"/>.</summary>
@@ -174,13 +227,15 @@ public sealed class Transformer : IDisposable
     {
         var s = Spec;
         var w = Weights;
-        foreach (var st in streams) CheckAdapterSlots(st.Views.Workspace);
         foreach (int id in ids) CheckToken(id);
         CheckPositions(positions);
         foreach (var st in streams)
         {
+            CheckAdapters(st.Views.Workspace);
             Backend.Upload(st.Views.Ids, ids);
             Backend.Upload(st.Views.Positions, positions);
+            // With a cache the prefix is already in its first P slots (WritePrefixToCache).
+            if (st.Views.PrefixKeys is not null) LoadPrefix(st);
         }
 
         // Embeddings: tokens (projected up for OPT-350m), plus learned positions.
@@ -324,13 +379,28 @@ public sealed class Transformer : IDisposable
                 Seen(st, "k_rope", l, v.Key);
             }
             Tensor keys = v.KeyHeads, values = v.ValueHeads;
+            int past = pastLength;
             if (v.KeyCache is not null)
             {
                 Backend.KvAppend(v.KeyHeads, v.ValueHeads, v.KeyCache[l], v.ValueCache![l], pastLength);
                 keys = v.KeyCache[l];
                 values = v.ValueCache[l];
             }
-            Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, pastLength, s.AttentionScale(l), s.AttentionWindow(l),
+            else if (v.PrefixKeys is not null)
+            {
+                // Without a cache these buffers are one of P + T slots: layer l's prefix in front of each sequence, the call's keys after.
+                var prefix = PrefixOf(st);
+                for (int b = 0; b < v.Batch; b++)
+                {
+                    Backend.SliceColumns(prefix, _prefix!.KeyColumn(l), v.PrefixKeyRows![b]);
+                    Backend.SliceColumns(prefix, _prefix.KeyColumn(l) + s.KvWidth, v.PrefixValueRows![b]);
+                }
+                past = _prefix!.Tokens;
+                Backend.KvAppend(v.KeyHeads, v.ValueHeads, v.PrefixKeys, v.PrefixValues!, past);
+                keys = v.PrefixKeys;
+                values = v.PrefixValues!;
+            }
+            Backend.Attention(v.QueryHeads, keys, values, v.KeyMask, past, s.AttentionScale(l), s.AttentionWindow(l),
                 v.AttentionHeads);
             Seen(st, "attn_context", l, v.AttentionOut);
         }
@@ -423,13 +493,6 @@ public sealed class Transformer : IDisposable
         foreach (var st in streams) Backend.AddScaled(output(st.Views), Bypass(st.Views), Lora!.Config.Scale);
     }
 
-    private void CheckAdapterSlots(ForwardWorkspace ws)
-    {
-        var slots = ws.Adapters;
-        if (Lora is { } lora && (slots.LoraRank < lora.Rank || slots.LoraOutputWidth < lora.MaxOutput))
-            throw new InvalidOperationException("the workspace was created before the LoRA adapter was attached; create it after");
-    }
-
     private void Embedding(Stream st, Tensor table, Tensor ids, Tensor output, bool accumulate)
     {
         if (st.Perturbation?.NoiseOf(table) is { } noise)
@@ -453,6 +516,51 @@ public sealed class Transformer : IDisposable
         var copy = scratch.View(parameter.Shape);
         Backend.PerturbedCopy(parameter, noise, st.Perturbation.Scale, copy);
         return copy;
+    }
+
+    /// <summary>A workspace made before an adapter was set (or changed) lacks its slots, or has slots of another size.</summary>
+    private void CheckAdapters(ForwardWorkspace ws)
+    {
+        if (ws.Adapters.PrefixTokens != PrefixTokens)
+            throw new ArgumentException(
+                $"the workspace was made for {ws.Adapters.PrefixTokens} prefix tokens and the model has {PrefixTokens}; create workspaces after setting Prefix");
+        if (Lora is { } lora && (ws.Adapters.LoraRank < lora.Rank || ws.Adapters.LoraOutputWidth < lora.MaxOutput))
+            throw new ArgumentException("the workspace was made before the LoRA adapter was attached; create workspaces after setting Lora");
+    }
+
+    /// <summary>
+    /// Makes the stream's view of the prefix: under a perturbation of prompt_embeddings, θ + scale·z of all of it in the
+    /// workspace's scratch, once per forward call, from which each layer slices its keys and values.
+    /// </summary>
+    private void LoadPrefix(Stream st)
+    {
+        if (st.Perturbation?.NoiseOf(_prefix!.Embeddings) is { } noise)
+            Backend.PerturbedCopy(_prefix.Embeddings, noise, st.Perturbation.Scale, st.Views.Workspace.PerturbedPrefix!);
+    }
+
+    /// <summary>The prefix (P, L·2·W) as the stream reads it: θ, or the scratch <see cref="LoadPrefix"/> filled.</summary>
+    private Tensor PrefixOf(Stream st) =>
+        st.Perturbation?.NoiseOf(_prefix!.Embeddings) is null ? _prefix!.Embeddings : st.Views.Workspace.PerturbedPrefix!;
+
+    /// <summary>
+    /// Writes the prefix (θ, or θ + scale·z under <paramref name="perturbation"/>) into slots [0, P) of every sequence of
+    /// every layer's cache, before the prefill; calls then run at pastLength P and later.
+    /// </summary>
+    internal void WritePrefixToCache(ForwardViews v, WeightPerturbation? perturbation)
+    {
+        if (_prefix is null) return;
+        CheckAdapters(v.Workspace);
+        var st = new Stream(v, perturbation);
+        LoadPrefix(st);
+        var prefix = PrefixOf(st);
+        int w = Spec.KvWidth, capacity = v.Workspace.CacheCapacity;
+        var slots = new TensorShape(_prefix.Tokens, w);
+        for (int l = 0; l < Spec.NumLayers; l++)
+            for (int b = 0; b < v.Batch; b++)
+            {
+                Backend.SliceColumns(prefix, _prefix.KeyColumn(l), v.KeyCache![l].View(slots, (long)b * capacity * w));
+                Backend.SliceColumns(prefix, _prefix.KeyColumn(l) + w, v.ValueCache![l].View(slots, (long)b * capacity * w));
+            }
     }
 
     private Tensor? _ropeTable;

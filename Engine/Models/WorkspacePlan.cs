@@ -38,7 +38,7 @@ internal sealed class WorkspacePlan
     /// the −ε stream of a lockstep pass, whose LM head writes into half of the +ε workspace's logits buffer: it keeps a
     /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
     /// </param>
-    /// <param name="adapters">the attached adapter's extra buffers (none by default)</param>
+    /// <param name="adapters">the buffers the attached adapters need</param>
     public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false,
         AdapterSlots adapters = default)
     {
@@ -66,8 +66,9 @@ internal sealed class WorkspacePlan
         if (spec.HasEmbeddingProjection) Add("word_embeddings", DType.F32, A, (b, t) => [b * t, e]);
         Add("ids", DType.I32, A, (b, t) => [b * t]);
         Add("positions", DType.I32, A, (b, t) => [b, t]);
-        // Keys a query may attend: the cache's positions when generating, else the call's own.
-        Add("key_mask", DType.I32, A, (b, t) => [b, cacheCapacity > 0 ? cacheCapacity : t]);
+        // Keys a query may attend: the cache's positions when generating, else a prefix's P slots and the call's own.
+        int prefix = adapters.PrefixTokens;
+        Add("key_mask", DType.I32, A, (b, t) => [b, cacheCapacity > 0 ? cacheCapacity : prefix + t]);
         // The scored rows: gathered, then through the LM head, at most N of them per call.
         Add("rows", DType.I32, A, (b, t) => [b * t]);
         Add("targets", DType.I32, A, (b, t) => [b * t]);
@@ -90,6 +91,18 @@ internal sealed class WorkspacePlan
             // A LoRA bypass, (x·Aᵀ) then its product with Bᵀ, before it is added to the projection's output.
             Add("lora_hidden", DType.F32, A, (b, t) => [b * t, adapters.LoraRank]);
             Add("lora_output", DType.F32, A, (b, t) => [b * t, adapters.LoraOutputWidth]);
+        }
+        if (prefix > 0)
+        {
+            // Prefix tuning without a cache: one layer's prefix and real keys and values side by side, as a cache of
+            // P + T slots; with a cache, the prefix sits in the cache's first P slots instead.
+            if (cacheCapacity == 0)
+            {
+                Add("prefix_keys", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+                Add("prefix_values", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+            }
+            // Under a MeZO perturbation the whole prefix is read as θ + scale·z from here, made once per forward call.
+            Add("perturbed_prefix", DType.F32, W, (_, _) => [prefix, checked(spec.NumLayers * 2 * spec.KvWidth)]);
         }
         for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
         {
