@@ -185,6 +185,55 @@ public static class AdapterFolder
         Save(directory, adapter.Parameters, config, extraFiles);
     }
 
+    /// <summary>
+    /// Writes a prefix as PEFT's save_pretrained writes PREFIX_TUNING for a causal LM: token_dim and num_attention_heads
+    /// are the key/value width and heads, as PEFT sets them for a model with num_key_value_heads (the same as the
+    /// hidden size and heads without GQA), so PEFT views prompt_embeddings exactly as <see cref="PrefixAdapter.Embeddings"/> is laid out.
+    /// </summary>
+    public static void SavePrefix(string directory, PrefixAdapter prefix, string baseModel, IEnumerable<string> extraFiles)
+    {
+        var config = new JsonObject
+        {
+            ["base_model_name_or_path"] = baseModel,
+            ["encoder_hidden_size"] = prefix.KvWidth,
+            ["inference_mode"] = true,
+            ["num_attention_heads"] = prefix.KvHeads,
+            ["num_layers"] = prefix.Layers,
+            ["num_transformer_submodules"] = 1,
+            ["num_virtual_tokens"] = prefix.Tokens,
+            ["peft_type"] = "PREFIX_TUNING",
+            ["prefix_projection"] = false,
+            ["revision"] = null,
+            ["task_type"] = "CAUSAL_LM",
+            ["token_dim"] = prefix.KvWidth,
+        };
+        Save(directory, prefix.Parameters, config, extraFiles);
+    }
+
+    /// <summary>
+    /// Loads a PREFIX_TUNING adapter folder for <paramref name="model"/>: its layers and key width must be the model's
+    /// and prompt_embeddings must be (num_virtual_tokens, layers·2·width); what does not fit is named.
+    /// </summary>
+    public static PrefixAdapter LoadPrefix(string directory, Transformer model)
+    {
+        var description = Describe(directory);
+        if (description.Kind != AdapterKind.Prefix)
+            throw new InvalidInputException($"{directory}: a {description.Kind} adapter, not prefix tuning");
+        CheckBase(description, model);
+        using var file = OpenWeights(directory);
+        var prefix = PrefixAdapter.Create(model.Spec, model.Backend, description.PrefixTokens);
+        try
+        {
+            Upload(file, prefix.Parameters, model.Directory);
+            return prefix;
+        }
+        catch
+        {
+            prefix.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Writes the tensors and the config; shared by both adapter kinds.</summary>
     internal static void Save(string directory, IReadOnlyList<NamedTensor> parameters, JsonObject config, IEnumerable<string> extraFiles)
     {

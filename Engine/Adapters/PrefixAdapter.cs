@@ -10,13 +10,14 @@ namespace MeZO.Engine.Adapters;
 /// filled before the real tokens (every real token attends all P slots; real tokens sit at positions P, P + 1, …).
 /// Attach it with <see cref="Transformer.Prefix"/>; the adapter owns its tensor, the model does not.
 /// </summary>
-public sealed class PrefixAdapter : IDisposable
+public sealed class PrefixAdapter : IAdapter
 {
     /// <summary>PEFT's name for the tensor, in its adapter_model.safetensors.</summary>
     public const string ParameterName = "prompt_embeddings";
 
-    private PrefixAdapter(int tokens, int layers, int kvWidth, Tensor embeddings)
+    private PrefixAdapter(int tokens, int layers, int kvHeads, int kvWidth, Tensor embeddings)
     {
+        KvHeads = kvHeads;
         Tokens = tokens;
         Layers = layers;
         KvWidth = kvWidth;
@@ -24,11 +25,18 @@ public sealed class PrefixAdapter : IDisposable
         Parameters = [new NamedTensor(ParameterName, embeddings)];
     }
 
+    public AdapterKind Kind => AdapterKind.Prefix;
+
+    public long Bytes => Embeddings.ByteCount;
+
     /// <summary>P, the number of virtual tokens.</summary>
     public int Tokens { get; }
 
     /// <summary>L, the layers of the model it was made for.</summary>
     public int Layers { get; }
+
+    /// <summary>KVH, the key/value heads W is made of.</summary>
+    public int KvHeads { get; }
 
     /// <summary>W = KVH·D, one position's keys (or values) in one layer.</summary>
     public int KvWidth { get; }
@@ -56,8 +64,8 @@ public sealed class PrefixAdapter : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
         int layers = spec.NumLayers, width = spec.KvWidth;
         var shape = new TensorShape(tokens, checked(layers * 2 * width));
-        var embeddings = backend.Allocate(shape, DType.F32, MemoryCategory.Weights, ParameterName);
-        var adapter = new PrefixAdapter(tokens, layers, width, embeddings);
+        var embeddings = backend.Allocate(shape, DType.F32, MemoryCategory.Adapter, ParameterName);
+        var adapter = new PrefixAdapter(tokens, layers, spec.NumKvHeads, width, embeddings);
         try
         {
             adapter.Upload(new float[shape.ElementCount]);
@@ -127,6 +135,9 @@ public sealed class PrefixAdapter : IDisposable
             throw new ArgumentException($"'{ParameterName}' holds {ElementCount} values (P {Tokens} × L {Layers} × 2 × W {KvWidth}), not {values.Length}");
         Embeddings.Backend.Upload(Embeddings, values);
     }
+
+    public void Save(string directory, string baseModel, IEnumerable<string> extraFiles) =>
+        AdapterFolder.SavePrefix(directory, this, baseModel, extraFiles);
 
     public void Dispose() => Embeddings.Dispose();
 }

@@ -20,6 +20,7 @@ public static class PeftSetup
         IAdapter? adapter = options.Peft switch
         {
             PeftKind.Lora => NewLora(model, options),
+            PeftKind.Prefix => NewPrefix(model, options),
             null => null,
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Peft, "unknown adapter kind"),
         };
@@ -42,6 +43,9 @@ public static class PeftSetup
             case LoraAdapter lora:
                 model.Lora = lora;
                 break;
+            case PrefixAdapter prefix:
+                model.Prefix = prefix;
+                break;
             default:
                 throw new ArgumentException($"a {adapter.Kind} adapter cannot be attached", nameof(adapter));
         }
@@ -63,8 +67,19 @@ public static class PeftSetup
     public static IAdapter Load(Transformer model, string folder) => AdapterFolder.Describe(folder).Kind switch
     {
         AdapterKind.Lora => AdapterFolder.LoadLora(folder, model),
-        var kind => throw new InvalidInputException($"{folder}: {kind} adapters cannot be applied yet"),
+        AdapterKind.Prefix => AdapterFolder.LoadPrefix(folder, model),
+        var kind => throw new ArgumentOutOfRangeException(nameof(folder), kind, "unknown adapter kind"),
     };
+
+    /// <summary>
+    /// The MeZO paper's prefix: the keys and values the model itself makes for P tokens drawn from the vocabulary with
+    /// the run seed, so the prefix starts as real activations and a replay rebuilds it on the same backend.
+    /// </summary>
+    private static PrefixAdapter NewPrefix(Transformer model, SessionOptions options)
+    {
+        if (options.PrefixTokens <= 0) throw new InvalidInputException($"--prefix-tokens must be positive (got {options.PrefixTokens})");
+        return PrefixAdapter.FromActivations(model, AdapterInit.Tokens(options.Seed, options.PrefixTokens, model.Spec.VocabSize));
+    }
 
     private static LoraAdapter NewLora(Transformer model, SessionOptions options)
     {

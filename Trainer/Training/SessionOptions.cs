@@ -56,4 +56,5 @@ public record SessionOptions
 public enum PeftKind
 {
     Lora,
+    Prefix,
 }

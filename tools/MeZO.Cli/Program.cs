@@ -11,6 +11,7 @@ ICommand[] commands =
     new TrainCommand(),
     new EvalCommand(),
     new ReplayCommand(),
+    new MergeCommand(),
     new VerifyCommand(),
     new BenchCommand(),
 

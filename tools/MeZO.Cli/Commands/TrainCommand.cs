@@ -144,6 +144,8 @@ public sealed class TrainCommand : ICommand
         bool lora = cl.Has("peft") ? ParsePeft(cl) == PeftKind.Lora : defaults.Peft == PeftKind.Lora;
         foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
             if (cl.Has(option) && !lora) throw cl.Error($"--{option} applies only with --peft lora");
+        bool prefix = cl.Has("peft") ? ParsePeft(cl) == PeftKind.Prefix : defaults.Peft == PeftKind.Prefix;
+        if (cl.Has("prefix-tokens") && !prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
         return defaults with
         {
             Model = model,
@@ -180,6 +182,7 @@ public sealed class TrainCommand : ICommand
     private static PeftKind ParsePeft(CommandLine cl) => cl.String("peft")!.ToLowerInvariant() switch
     {
         "lora" => PeftKind.Lora,
+        "prefix" => PeftKind.Prefix,
         var other => throw cl.Error($"--peft '{other}' is unknown (lora, prefix)"),
     };
 
