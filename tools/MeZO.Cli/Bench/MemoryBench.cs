@@ -14,9 +14,10 @@ namespace MeZO.Cli.Bench;
 /// </summary>
 internal static class MemoryBench
 {
-    public static void Run(string model, string task, string data, int batch, int steps, TextWriter output)
+    /// <param name="peft">the adapter MeZO trains (the base frozen), or null for all parameters; evaluation is the base's alone either way</param>
+    public static void Run(string model, string task, string data, int batch, int steps, PeftKind? peft, TextWriter output)
     {
-        long evalPeak, evalWeights, trainPeak, allocatedPerStep;
+        long evalPeak, evalWeights, trainPeak, allocatedPerStep, adapterBytes = 0, trained;
         ArchitectureSpec spec;
         IReadOnlyList<(long, DType)> parameters;
         int longest;
@@ -27,12 +28,14 @@ internal static class MemoryBench
             evalPeak = session.Backend.Memory.PeakTotal;
             evalWeights = session.Backend.Memory.Current(MemoryCategory.Weights);
         }
-        using (var session = Open(model, task, data, batch))
+        using (var session = Open(model, task, data, batch, peft))
         {
             spec = session.Model.Spec;
             parameters = session.Model.Weights.Parameters.Select(p => (p.Tensor.ElementCount, p.Tensor.DType)).ToArray();
             longest = session.Scorer.MaxLength;
-            var trainable = TrainableSet.Select(session.Model.Weights, null);
+            var trainable = session.SelectTrainable(null);
+            trained = trainable.ElementCount;
+            adapterBytes = session.Adapter?.Bytes ?? 0;
             var optimizer = new ZerothOrderSgd(trainable, eps: 1e-3, weightDecay: 0, runSeed: 1, samples: 1);
             var objective = new BatchObjective(session.Task.Kind, Objective.Loss, session.Scorer, session.Evaluator);
             var examples = session.Test.Take(batch).ToArray();
@@ -45,12 +48,16 @@ internal static class MemoryBench
         var estimate = MemoryEstimate.For(spec, parameters, batch, longest);
         output.WriteLine($"{spec.ModelType}, {Units.Count(parameters.Sum(p => p.Item1))} parameters, batch {batch}, sequences up to {longest} tokens:");
         output.WriteLine($"  weights                       {Units.Bytes(evalWeights),12}");
+        string mode = peft switch { PeftKind.Lora => "LoRA", PeftKind.Prefix => "prefix", _ => "" };
+        if (peft is not null)
+            output.WriteLine($"  {mode + " adapter",-30}{Units.Bytes(adapterBytes),12}   " +
+                             $"{Units.Count(trained)} trainable parameters, {adapterBytes / (double)evalWeights:P3} of the weights");
         output.WriteLine($"  evaluation peak (measured)    {Units.Bytes(evalPeak),12}");
-        output.WriteLine($"  MeZO training peak (measured) {Units.Bytes(trainPeak),12}   {trainPeak / (double)evalPeak:F3}× evaluation");
+        output.WriteLine($"  {(peft is null ? "MeZO training peak (measured)" : $"MeZO-{mode} training peak"),-30}{Units.Bytes(trainPeak),12}   {trainPeak / (double)evalPeak:F3}× evaluation");
         output.WriteLine($"  managed bytes per MeZO step   {Units.Bytes(allocatedPerStep),12}   ({allocatedPerStep / (double)evalWeights:P3} of the weights)");
         output.WriteLine($"  backprop + AdamW (estimate)   {Units.Bytes(estimate.BackpropTotal),12}   {estimate.BackpropTotal / (double)trainPeak:F1}× MeZO");
     }
 
-    private static TrainingSession Open(string model, string task, string data, int batch) =>
-        TrainingSession.Open(new SessionOptions { Model = model, Task = task, Data = data, TestExamples = 4 * batch, Seed = 7, MicroBatchSize = batch });
+    private static TrainingSession Open(string model, string task, string data, int batch, PeftKind? peft = null) =>
+        TrainingSession.Open(new SessionOptions { Model = model, Task = task, Data = data, TestExamples = 4 * batch, Seed = 7, MicroBatchSize = batch, Peft = peft });
 }

@@ -3,6 +3,8 @@ using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 
+using MeZO.Trainer.Training;
+
 namespace MeZO.Cli.Commands;
 
 /// <summary>
@@ -16,7 +18,7 @@ public sealed class BenchCommand : ICommand
     public string Help => """
         mezo bench forward [--model DIR] [--batch B] [--length T] [--dtype f32|bf16] [--repeat N]
         mezo bench step    [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]
-        mezo bench memory  [--model DIR --task NAME --data PATH] [--batch B] [--steps N] [--dtype f32|bf16]
+        mezo bench memory  [--model DIR --task NAME --data PATH] [--batch B] [--steps N] [--dtype f32|bf16] [--peft lora|prefix]
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
                        product in GFLOP/s and % of the FMA peak measured beside it (default batch 1 × 256 tokens)
@@ -25,7 +27,8 @@ public sealed class BenchCommand : ICommand
                        medians reported (default batch 4 × 128 tokens, 5 rounds)
           memory       peak memory of MeZO training steps vs evaluation at the same batch (default 16), measured,
                        with the managed bytes a step allocates and the backprop+AdamW estimate; default model:
-                       generated OPT-125m shape on the bundled synthetic sentiment task
+                       generated OPT-125m shape on the bundled synthetic sentiment task; --peft trains the paper's
+                       LoRA or prefix instead of every weight (the base frozen) and reports the adapter's bytes
           --model DIR  measure this Hugging Face model folder instead
           --dtype      weight dtype of the generated checkpoint (default f32)
         """;
@@ -33,7 +36,7 @@ public sealed class BenchCommand : ICommand
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
         var cl = new CommandLine(Name, args,
-            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend" }, new HashSet<string>());
+            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend", "peft" }, new HashSet<string>());
         string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory");
         if (what != "step" && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step'; bench {what} measures the CPU backend");
         var dtype = ModelOptions.StorageType(cl) ?? DType.F32;
@@ -74,6 +77,13 @@ public sealed class BenchCommand : ICommand
         if (batch <= 0 || steps <= 0) throw cl.Error("--batch and --steps must be positive");
         string task = cl.String("task") ?? BundledDefault.Task;
         string data = cl.String("data") ?? (cl.Has("model") ? throw cl.Error("--model needs --task and --data") : BundledDefault.Prepare().Data);
-        return model => MemoryBench.Run(model, task, data, batch, steps, output);
+        PeftKind? peft = cl.String("peft")?.ToLowerInvariant() switch
+        {
+            null => null,
+            "lora" => PeftKind.Lora,
+            "prefix" => PeftKind.Prefix,
+            var other => throw cl.Error($"--peft '{other}' is unknown (lora, prefix)"),
+        };
+        return model => MemoryBench.Run(model, task, data, batch, steps, peft, output);
     }
 }
