@@ -72,7 +72,7 @@ public static class AdapterFolder
             if (root[key] is JsonObject { Count: > 0 })
                 throw new InvalidInputException($"{path}: {key} is not supported (one r and lora_alpha for every module)");
         int rank = Int(root, "r", path) ?? throw new InvalidInputException($"{path}: r is missing");
-        double alpha = Number(root, "lora_alpha", path) ?? rank; // PEFT's default lora_alpha is 8 = its default r; a file without it is rare
+        double alpha = Number(root, "lora_alpha", path) ?? 8; // PEFT's LoraConfig default, whatever r is
         try
         {
             return root["target_modules"] switch

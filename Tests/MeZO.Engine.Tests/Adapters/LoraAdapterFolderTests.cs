@@ -73,6 +73,18 @@ public sealed class LoraAdapterFolderTests
         }
     }
 
+    [Test]
+    public void AConfigWithoutLoraAlphaTakesPeftsDefaultOfEight()
+    {
+        // PEFT's LoraConfig has lora_alpha = 8 whatever r is, so r = 4 without lora_alpha scales the bypass by 2.
+        using var folder = new BadFolder((config, _) => config.Remove("lora_alpha"));
+        var description = AdapterFolder.Describe(folder.Folder);
+        Assert.That(description.Lora!.Rank, Is.EqualTo(Rank));
+        Assert.That(description.Lora.Alpha, Is.EqualTo(8));
+        using var adapter = AdapterFolder.LoadLora(folder.Folder, folder.Model);
+        Assert.That(adapter.Config.Scale, Is.EqualTo(2f));
+    }
+
     private static double[] OracleScoresOf(TinyCheckpoint checkpoint, IReadOnlyDictionary<string, ReferenceTensor> weights, TokenBatch batch,
         int[] rows, int[] ids, out double scale) =>
         LoraReference.OracleScores(new NaiveTransformer(checkpoint.Config, weights), batch, rows, ids, out scale);
