@@ -131,6 +131,38 @@ public sealed class LoraAdapterFolderTests
         }
     }
 
+    [Test]
+    public void RestoreOverwritesTheAdapterWithTheSavedBytesAndNamesADtypeMismatch()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
+        var paths = LoraReference.ModulePaths("qwen2", checkpoint.Options.Layers, ["q_proj", "v_proj"]);
+        var lora = LoraReference.RandomTensors(checkpoint, paths, Rank, seed: 10, DType.BF16);
+        string folder = LoraReference.TempFolder("restore");
+        try
+        {
+            using var backend = new CpuBackend();
+            using var model = Transformer.Load(checkpoint.Folder, backend);
+            var config = new LoraConfig(Rank, Alpha, LoraConfig.PaperTargets);
+            using var adapter = LoraAdapter.Create(model, config, DType.BF16);
+            LoraReference.Upload(adapter, lora);
+            adapter.Save(folder, "", []);
+            var saved = adapter.Parameters.Select(p => LoraReference.StoredBytes(p.Tensor)).ToArray();
+            adapter.InitializeAsPeft(seed: 99); // a run's adapter has moved on since the checkpoint
+            Assert.That(adapter.Parameters.Select(p => LoraReference.StoredBytes(p.Tensor)), Is.Not.EqualTo(saved));
+
+            AdapterFolder.Restore(folder, adapter.Parameters);
+            Assert.That(adapter.Parameters.Select(p => LoraReference.StoredBytes(p.Tensor)), Is.EqualTo(saved));
+
+            using var f32 = LoraAdapter.Create(model, config, DType.F32);
+            var e = Assert.Throws<InvalidInputException>(() => AdapterFolder.Restore(folder, f32.Parameters))!;
+            Assert.That(e.Message, Does.Contain(f32.Parameters[0].Name).And.Contain("adapter_model.safetensors").And.Contain("BF16"));
+        }
+        finally
+        {
+            LoraReference.Delete(folder);
+        }
+    }
+
     [TestCase(TinyVariant.LlamaTied, new[] { "q_proj", "v_proj" }, new[] { "q_proj", "v_proj" }, false)]
     [TestCase(TinyVariant.Gpt2, new[] { "q_proj", "v_proj" }, new[] { "c_attn" }, true)]
     [TestCase(TinyVariant.OptPreLayerNorm, new[] { "out_proj", "fc1" }, new[] { "out_proj", "fc1" }, false)]
@@ -340,6 +372,12 @@ public sealed class LoraAdapterFolderTests
     [TestCase("use_rslora", "true")]
     [TestCase("rank_pattern", "{\"q_proj\": 16}")]
     [TestCase("layers_to_transform", "[0]")]
+    [TestCase("lora_bias", "true")]
+    [TestCase("exclude_modules", "[\"model.layers.0.self_attn.q_proj\"]")]
+    [TestCase("exclude_modules", "\".*layers\\\\.0\\\\..*\"")]
+    [TestCase("layer_replication", "[[0, 2], [1, 2]]")]
+    [TestCase("target_parameters", "[\"mlp.experts.gate_up_proj\"]")]
+    [TestCase("trainable_token_indices", "[0, 1]")]
     public void AnUnsupportedSettingIsNamed(string key, string rawJson)
     {
         using var folder = new BadFolder((config, _) => config[key] = JsonNode.Parse(rawJson));

@@ -134,7 +134,11 @@ internal static class LoraReference
         }
     }
 
-    /// <summary>adapter_config.json as PEFT 0.13's LoraConfig.save_pretrained writes it for a causal LM.</summary>
+    /// <summary>
+    /// adapter_config.json as PEFT's LoraConfig.save_pretrained writes it for a causal LM: the keys of PEFT 0.13, and
+    /// those later releases added (exclude_modules, lora_bias, eva/corda configs, trainable tokens, QALoRA, target
+    /// parameters) at their defaults.
+    /// </summary>
     public static JsonObject PeftConfig(int rank, double alpha, JsonNode targets, bool fanInFanOut, string? baseModel)
     {
         return new JsonObject
@@ -143,6 +147,9 @@ internal static class LoraReference
             ["auto_mapping"] = null,
             ["base_model_name_or_path"] = baseModel,
             ["bias"] = "none",
+            ["corda_config"] = null,
+            ["eva_config"] = null,
+            ["exclude_modules"] = null,
             ["fan_in_fan_out"] = fanInFanOut,
             ["inference_mode"] = true,
             ["init_lora_weights"] = true,
@@ -150,6 +157,7 @@ internal static class LoraReference
             ["layers_pattern"] = null,
             ["layers_to_transform"] = null,
             ["loftq_config"] = new JsonObject(),
+            ["lora_bias"] = false,
             ["lora_alpha"] = alpha,
             ["lora_dropout"] = 0.05,
             ["megatron_config"] = null,
@@ -159,9 +167,13 @@ internal static class LoraReference
             ["r"] = rank,
             ["rank_pattern"] = new JsonObject(),
             ["revision"] = null,
+            ["qalora_group_size"] = 16,
             ["target_modules"] = targets,
+            ["target_parameters"] = null,
             ["task_type"] = "CAUSAL_LM",
+            ["trainable_token_indices"] = null,
             ["use_dora"] = false,
+            ["use_qalora"] = false,
             ["use_rslora"] = false,
         };
     }
