@@ -68,11 +68,15 @@ public static class AdapterFolder
         foreach (string key in new[] { "modules_to_save", "layers_to_transform", "layers_pattern" })
             if (root[key] is JsonNode node && !(node is JsonArray { Count: 0 }))
                 throw new InvalidInputException($"{path}: {key} is set; the engine adapts every layer and trains no other module");
+        Unsupported(root, path, "lora_bias", false);
+        foreach (string key in new[] { "exclude_modules", "layer_replication", "trainable_token_indices", "target_parameters" })
+            if (root[key] is JsonNode node && node is not (JsonArray { Count: 0 } or JsonObject { Count: 0 }))
+                throw new InvalidInputException($"{path}: {key} is not supported (LoRA on exactly the target_modules of every layer)");
         foreach (string key in new[] { "rank_pattern", "alpha_pattern" })
             if (root[key] is JsonObject { Count: > 0 })
                 throw new InvalidInputException($"{path}: {key} is not supported (one r and lora_alpha for every module)");
         int rank = Int(root, "r", path) ?? throw new InvalidInputException($"{path}: r is missing");
-        double alpha = Number(root, "lora_alpha", path) ?? rank; // PEFT's default lora_alpha is 8 = its default r; a file without it is rare
+        double alpha = Number(root, "lora_alpha", path) ?? 8; // PEFT's LoraConfig default, whatever r is
         try
         {
             return root["target_modules"] switch
