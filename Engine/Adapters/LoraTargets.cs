@@ -62,22 +62,29 @@ public static class LoraTargets
         else
         {
             var names = Names(weights.Spec, config);
-            targeted = path => names.Any(t => path == t || path.EndsWith("." + t, StringComparison.Ordinal));
+            targeted = path => names.Any(t => Matches(path, t));
         }
         var chosen = all.Where(m => targeted(m.Path)).ToArray();
+        string available = string.Join(", ", all.Select(m => LastPart(m.Path)).Distinct());
         if (chosen.Length == 0)
         {
-            string available = string.Join(", ", all.Select(m => LastPart(m.Path)).Distinct());
             string asked = config.TargetPattern ?? string.Join(",", config.TargetModules);
             throw new InvalidInputException(
                 $"LoRA targets '{asked}' match no module of {modelDirectory}; its {weights.Spec.ModelType} layers have: {available}");
         }
+        // A listed name that matches nothing is a typo or a module this engine does not adapt (lm_head): adapting the
+        // rest without a word would train something other than what was asked.
+        if (config.TargetPattern is null && Names(weights.Spec, config).FirstOrDefault(t => !all.Any(m => Matches(m.Path, t))) is { } unmatched)
+            throw new InvalidInputException(
+                $"LoRA target '{unmatched}' matches no module of {modelDirectory}; its {weights.Spec.ModelType} layers have: {available}");
         return chosen;
     }
 
     /// <summary>The config's target names as this architecture has them (GPT-2: q_proj, k_proj, v_proj → c_attn), once each.</summary>
     public static IReadOnlyList<string> Names(ArchitectureSpec spec, LoraConfig config) =>
         config.TargetModules.Select(t => spec.FusedQkv && FusedParts.Contains(t) ? LastPart(spec.Names.FusedQkv!) : t).Distinct().ToArray();
+
+    private static bool Matches(string path, string target) => path == target || path.EndsWith("." + target, StringComparison.Ordinal);
 
     private static string LastPart(string path) => path[(path.LastIndexOf('.') + 1)..];
 }

@@ -429,4 +429,15 @@ public sealed class LoraAdapterFolderTests
         var e = Assert.Throws<InvalidInputException>(() => LoraAdapter.Create(model, new LoraConfig(4, 8, ["fc1"])))!;
         Assert.That(e.Message, Does.Contain("fc1").And.Contain("c_attn").And.Contain("c_fc").And.Contain("c_proj"));
     }
+
+    [Test]
+    public void ATargetNameThatMatchesNothingIsNamedEvenWhenOthersMatch()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        // q_proj names GPT-2's fused c_attn; lm_head is no layer projection, so the list must not quietly shrink to c_attn.
+        var e = Assert.Throws<InvalidInputException>(() => LoraAdapter.Create(model, new LoraConfig(4, 8, ["q_proj", "lm_head"])))!;
+        Assert.That(e.Message, Does.Contain("'lm_head'").And.Contain("c_attn"));
+    }
 }

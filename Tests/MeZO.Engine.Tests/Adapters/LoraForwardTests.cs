@@ -125,7 +125,7 @@ public sealed class LoraForwardTests
         using var adapter = LoraAdapter.Create(model, new LoraConfig(Rank, Alpha, LoraConfig.PaperTargets));
         model.Lora = adapter;
         var batch = TokenBatch.Pack([[1, 2, 3]], PaddingSide.Right);
-        Assert.Throws<InvalidOperationException>(() => model.ScoreTokens(early, batch, [0], [2], new float[1]));
+        Assert.Throws<ArgumentException>(() => model.ScoreTokens(early, batch, [0], [2], new float[1]));
     }
 
     [Test]

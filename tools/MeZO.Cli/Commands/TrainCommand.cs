@@ -17,7 +17,8 @@ public sealed class TrainCommand : ICommand
           --model DIR              Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated
                                    on the spot (cached in ~/.cache/mezo), which MeZO learns in well under a minute
                                    with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4,
-                                   validation and checkpoints every 1000 steps); options still override them
+                                   validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3,
+                                   with --peft prefix 20000 steps at 0.5, ε 0.1); options still override them
           --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
           --data PATH              folder of the task's files in their official format
           --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
@@ -125,7 +126,7 @@ public sealed class TrainCommand : ICommand
             (model, data) = BundledDefault.Prepare();
             task = BundledDefault.Task;
             output.WriteLine($"no --model: training the bundled default (tiny OPT, synthetic sentiment task) from {Path.GetDirectoryName(model)}");
-            defaults = BundledDefault.Settings(model, data);
+            defaults = BundledDefault.Settings(model, data, cl.Has("peft") ? ParsePeft(cl) : null);
         }
         else
         {
