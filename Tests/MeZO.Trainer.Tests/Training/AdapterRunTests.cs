@@ -99,18 +99,4 @@ public class AdapterRunTests
             p.Tensor.Backend.Download<float>(p.Tensor, values);
             return values;
         }).ToArray();
-
-    private sealed class RunStopped : Exception;
-
-    private sealed class StopAt(long step) : IProgressSink
-    {
-        public void Report(long done, long totalSteps, double loss, double examplesPerSecond)
-        {
-            if (done == step) throw new RunStopped();
-        }
-
-        public void Done()
-        {
-        }
-    }
 }

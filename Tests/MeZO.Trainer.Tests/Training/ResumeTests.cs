@@ -45,19 +45,4 @@ public class ResumeTests
         Assert.That(resumed.Test?.Value, Is.EqualTo(uninterrupted.Test?.Value), "the test split is scored with the same (best) weights");
         Assert.That(BundledRun.Weights(Path.Combine(run, "model")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "model"))));
     }
-
-    private sealed class RunStopped : Exception;
-
-    /// <summary>Throws when step <paramref name="step"/> is reported: after its update, before its validation and checkpoint.</summary>
-    private sealed class StopAt(long step) : IProgressSink
-    {
-        public void Report(long done, long totalSteps, double loss, double examplesPerSecond)
-        {
-            if (done == step) throw new RunStopped();
-        }
-
-        public void Done()
-        {
-        }
-    }
 }
