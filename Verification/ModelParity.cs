@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Mezo;
@@ -9,12 +10,19 @@ namespace MeZO.Verification;
 /// <summary>A whole model on two backends: its logits, and one full MeZO step — the check that the ops compose as they should.</summary>
 public static class ModelParity
 {
-    /// <summary>Loads the model on both backends and compares them op by op, then by their logits (the overload below).</summary>
-    public static ParityResult Logits(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
+    /// <summary>
+    /// Loads the model on both backends, with the same <paramref name="adapter"/> attached to each, and compares them op
+    /// by op, then by their logits (the overload below).
+    /// </summary>
+    public static ParityResult Logits(string modelDirectory, IBackend reference, IBackend candidate, int length = 9,
+        AdapterUnderTest adapter = AdapterUnderTest.None)
     {
         using var onReference = Transformer.Load(modelDirectory, reference);
         using var onCandidate = Transformer.Load(modelDirectory, candidate);
-        return Logits(onReference, onCandidate, length);
+        using var referenceAdapter = ParityAdapters.Attach(onReference, adapter);
+        using var candidateAdapter = ParityAdapters.Attach(onCandidate, adapter);
+        var result = Logits(onReference, onCandidate, length);
+        return adapter == AdapterUnderTest.None ? result : result with { Case = $"{result.Case} with {ParityAdapters.Describe(adapter)}" };
     }
 
     /// <summary>
@@ -86,12 +94,16 @@ public static class ModelParity
     /// rounding — and not the difference of two nearly equal losses divided by 2ε, which amplifies the backends'
     /// forward-pass difference by 1/ε (the candidate's own g is reported beside the reference's).
     /// </summary>
-    public static ParityResult MezoStep(string modelDirectory, IBackend reference, IBackend candidate, int length = 9)
+    /// <remarks>With an <paramref name="adapter"/>, the step perturbs and updates the adapter's tensors only.</remarks>
+    public static ParityResult MezoStep(string modelDirectory, IBackend reference, IBackend candidate, int length = 9,
+        AdapterUnderTest adapter = AdapterUnderTest.None)
     {
         const ulong seed = 0x5EED_0F_57E9;
         const double eps = 1e-3, learningRate = 1e-3, weightDecay = 0.1;
         using var onReference = Transformer.Load(modelDirectory, reference);
         using var onCandidate = Transformer.Load(modelDirectory, candidate);
+        using var referenceAdapter = ParityAdapters.Attach(onReference, adapter);
+        using var candidateAdapter = ParityAdapters.Attach(onCandidate, adapter);
         var spec = onReference.Spec;
         var random = new ParityRandom(length + 1);
         var batch = TokenBatch.Pack([random.Ints(length, 0, spec.VocabSize), random.Ints(Math.Max(2, length - 3), 0, spec.VocabSize)],
@@ -101,9 +113,10 @@ public static class ModelParity
             .ToArray();
         int[] rows = pairs.Select(p => p.Row).ToArray();
         int[] targets = pairs.Select(p => batch.Ids[p.Next]).ToArray();
-        Engine.Mezo.MezoStep StepOf(Transformer model) => new(TrainableSet.Select(model.Weights, nameFilter: null), eps, weightDecay);
-        var referenceStep = StepOf(onReference);
-        var candidateStep = StepOf(onCandidate);
+        Engine.Mezo.MezoStep StepOf(Transformer model, IAdapter? attached) =>
+            new(attached is null ? TrainableSet.Select(model.Weights, nameFilter: null) : TrainableSet.Of(attached.Parameters), eps, weightDecay);
+        var referenceStep = StepOf(onReference, referenceAdapter);
+        var candidateStep = StepOf(onCandidate, candidateAdapter);
 
         (LossPair Losses, double G) Evaluate(Transformer model, Engine.Mezo.MezoStep step)
         {
@@ -128,7 +141,8 @@ public static class ModelParity
             maxLogit = logits.Max(Math.Abs);
         }
         double lossTolerance = 2 * LogitTolerance(candidate) * (1 + maxLogit);
-        string name = $"{Path.GetFileName(Path.GetFullPath(modelDirectory))}: one MeZO step";
+        string name = $"{Path.GetFileName(Path.GetFullPath(modelDirectory))}: one MeZO step" +
+                      (adapter == AdapterUnderTest.None ? "" : $" of {ParityAdapters.Describe(adapter)}");
         string detail = $"L+ {referenceLosses.Plus:G6}/{candidateLosses.Plus:G6}, L− {referenceLosses.Minus:G6}/{candidateLosses.Minus:G6}, " +
                         $"g {g:G4}/{candidateG:G4} (CPU/candidate)";
         double lossError = Math.Max(Math.Abs(referenceLosses.Plus - candidateLosses.Plus), Math.Abs(referenceLosses.Minus - candidateLosses.Minus));
@@ -139,9 +153,9 @@ public static class ModelParity
         candidateStep.Update(seed, learningRate, g);
 
         double zError = BackendParity.NoiseTolerance((candidate as CudaBackend)?.Options.Noise ?? NoiseArithmetic.Exact);
-        var parameters = onReference.Weights.Parameters;
+        var parameters = referenceAdapter?.Parameters ?? onReference.Weights.Parameters;
         var expected = parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
-        var actual = onCandidate.Weights.Parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var actual = (candidateAdapter?.Parameters ?? onCandidate.Weights.Parameters).SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
         var types = parameters.SelectMany(p => Enumerable.Repeat(p.Tensor.DType, (int)p.Tensor.ElementCount)).ToArray();
         // As the MezoUpdate case: with exact z the same operations give the same bits; with fast z the update moves by
         // its step times z's error, and a 16-bit element may round to the other neighbour.

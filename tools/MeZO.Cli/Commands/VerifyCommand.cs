@@ -173,6 +173,11 @@ public sealed class VerifyCommand : ICommand
                     {
                         Report(ModelParity.Logits(m, cpu, cuda));
                         Report(ModelParity.MezoStep(m, cpu, cuda));
+                        foreach (var adapter in new[] { AdapterUnderTest.Lora, AdapterUnderTest.Prefix })
+                        {
+                            Report(ModelParity.Logits(m, cpu, cuda, adapter: adapter));
+                            Report(ModelParity.MezoStep(m, cpu, cuda, adapter: adapter));
+                        }
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {

@@ -75,4 +75,29 @@ public class EmulatedParityTests(MatmulPrecision precision, NoiseArithmetic nois
     }
 
     private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
+
+    /// <summary>
+    /// The adapted passes `mezo verify --backend cuda` checks on a GPU, here on the emulation (LoRA and prefix have
+    /// fuller emulated tests of their own in Adapters/; this one runs the harness the GPU check uses).
+    /// </summary>
+    [TestCase("tiny-gpt2", AdapterUnderTest.Lora)]
+    [TestCase("tiny-llama", AdapterUnderTest.Prefix)]
+    public void AdaptedTinyModelsMatchTheCpuBackend(string model, AdapterUnderTest adapter)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-emulated-{model}-{adapter}-{Environment.ProcessId}");
+        try
+        {
+            var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
+            Engine.Models.SyntheticCheckpoint.Write(folder, config, type, seed: 7);
+            var logits = ModelParity.Logits(folder, _cpu, _emulated, adapter: adapter);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            Assert.That(logits.Case, Does.Contain("with"), "the adapter was attached");
+            var step = ModelParity.MezoStep(folder, _cpu, _emulated, adapter: adapter);
+            Assert.That(step.Passed, Is.True, step.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
 }
