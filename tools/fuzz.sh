@@ -12,7 +12,7 @@ seconds=${FUZZ_SECONDS:-45}
 work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/mezo-fuzz.XXXXXX")}
 built="$repo/tools/MeZO.Fuzz/bin/Release/net10.0"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors shard-index config task-file run-files)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors shard-index config task-file run-files adapter-config)
 
 command -v afl-fuzz >/dev/null || { echo "fuzz.sh: afl-fuzz not found (Debian: apt-get install afl++)" >&2; exit 2; }
 [ -f "$built/MeZO.Fuzz.dll" ] || { echo "fuzz.sh: $built/MeZO.Fuzz.dll missing; build first: dotnet build tools/MeZO.Fuzz -c Release" >&2; exit 2; }

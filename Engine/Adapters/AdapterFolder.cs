@@ -43,7 +43,9 @@ public static class AdapterFolder
         {
             using var document = JsonDocument.Parse(File.ReadAllBytes(path));
             if (JsonText.Problem(document.RootElement) is { } problem) throw new InvalidInputException($"{path}: {problem}");
-            root = JsonNode.Parse(document.RootElement.GetRawText()) as JsonObject
+            // A repeated key would throw ArgumentException from JsonNode's dictionary: refused here, once every key is
+            // known to decode (checking duplicates decodes keys, which throws InvalidOperationException on a lone surrogate).
+            root = JsonNode.Parse(document.RootElement.GetRawText(), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new InvalidInputException($"{path}: expected a JSON object");
         }
         catch (JsonException e)

@@ -10,6 +10,7 @@ public static class FuzzTargets
         new("config", "a model's config.json, read into an ArchitectureSpec", ModelConfigTarget.Read),
         new("task-file", "a task's data file; the first line names the task", TaskFileTarget.Read),
         new("run-files", "run.json, a checkpoint's state.json and trajectory.jsonl, the files resume and replay read", RunFilesTarget.Read),
+        new("adapter-config", "a PEFT adapter folder's adapter_config.json (LoRA or prefix tuning), read by AdapterFolder.Describe", AdapterConfigTarget.Read),
     ];
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);

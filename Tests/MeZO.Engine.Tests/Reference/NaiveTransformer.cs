@@ -39,6 +39,12 @@ public sealed class NaiveTransformer
 
     public int VocabSize { get; }
 
+    /// <summary>
+    /// Called in every layer of every sequence of <see cref="Forward"/> with the layer index and what transformers' KV
+    /// cache would hold for it: keys (T, KVH·D) after RoPE and values (T, KVH·D), head-major in each row. Null: not called.
+    /// </summary>
+    public Action<int, double[][], double[][]>? KeysAndValues { get; set; }
+
     /// <summary>Logits (B, T, V) at every position of every sequence; <paramref name="attentionMask"/> (B, T) is 1 for real tokens, 0 for padding (all ones when null).</summary>
     public double[,,] Forward(int[,] inputIds, int[,]? attentionMask = null)
     {
@@ -141,6 +147,7 @@ public sealed class NaiveTransformer
             var q = attnIn.Select(v => Scale(Project(v, l + "self_attn.q_proj", hidden, hidden), 1.0 / Math.Sqrt(headDim))).ToArray();
             var k = attnIn.Select(v => Project(v, l + "self_attn.k_proj", hidden, hidden)).ToArray();
             var vv = attnIn.Select(v => Project(v, l + "self_attn.v_proj", hidden, hidden)).ToArray();
+            KeysAndValues?.Invoke(i, k, vv);
             var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale: 1.0, window: 0);
             for (int t = 0; t < x.Length; t++)
             {
@@ -198,6 +205,7 @@ public sealed class NaiveTransformer
                 Rope(q[t], heads, headDim, rotary, positions[t], theta);
                 Rope(k[t], kvHeads, headDim, rotary, positions[t], theta);
             }
+            KeysAndValues?.Invoke(i, k, vv);
             var attn = Attention(q, k, vv, mask, heads, kvHeads, headDim, 1.0 / Math.Sqrt(headDim), windows[i]);
             for (int t = 0; t < x.Length; t++)
                 x[t] = Add(x[t], Project(attn[t], l + "self_attn.o_proj", hidden, heads * headDim, outBias));
@@ -273,6 +281,7 @@ public sealed class NaiveTransformer
             var vv = qkv.Select(r => r[(2 * hidden)..]).ToArray();
             double scale = Bool("scale_attn_weights", true) ? 1.0 / Math.Sqrt(headDim) : 1.0;
             if (Bool("scale_attn_by_inverse_layer_idx", false)) scale /= i + 1;
+            KeysAndValues?.Invoke(i, k, vv);
             var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale, window: 0);
             for (int t = 0; t < x.Length; t++) x[t] = Add(x[t], Conv(attn[t], l + "attn.c_proj", hidden, hidden));
             for (int t = 0; t < x.Length; t++)
