@@ -112,7 +112,7 @@ public static class AdapterFolder
     {
         var description = Describe(directory);
         if (description.Lora is not { } config)
-            throw new InvalidInputException($"{directory}: a {description.Kind} adapter, not LoRA");
+            throw new InvalidInputException($"{Path.Combine(directory, ConfigFile)}: peft_type says a {description.Kind} adapter, not LoRA");
         CheckBase(description, model);
         using var file = OpenWeights(directory);
         var types = file.Entries.Select(e => e.DType).Distinct().ToArray();
@@ -224,7 +224,7 @@ public static class AdapterFolder
     {
         var description = Describe(directory);
         if (description.Kind != AdapterKind.Prefix)
-            throw new InvalidInputException($"{directory}: a {description.Kind} adapter, not prefix tuning");
+            throw new InvalidInputException($"{Path.Combine(directory, ConfigFile)}: peft_type says a {description.Kind} adapter, not prefix tuning");
         CheckBase(description, model);
         using var file = OpenWeights(directory);
         var prefix = PrefixAdapter.Create(model.Spec, model.Backend, description.PrefixTokens);
