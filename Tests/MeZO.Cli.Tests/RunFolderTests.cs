@@ -139,7 +139,7 @@ public class RunFolderTests
     public void EveryTrainSettingIsNamedByTheOptionThatSetsIt()
     {
         var help = new TrainCommand().Help;
-        foreach (var property in typeof(TrainSettings).GetProperties())
+        foreach (var property in TrainSettings.RecordedProperties)
         {
             Assert.That(TrainCommand.OptionOf.ContainsKey(property.Name), property.Name);
             Assert.That(help, Does.Contain(TrainCommand.OptionOf[property.Name] + " "), $"{property.Name}'s option is in the help");

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using MeZO.Trainer.Optimizer;
@@ -52,9 +53,16 @@ public sealed record TrainSettings : SessionOptions
     /// <summary>The model and data folders as full paths, so a run folder does not depend on where it was started from.</summary>
     public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };
 
-    /// <summary>Each property whose value differs, with this value as the run's and <paramref name="given"/>'s as given.</summary>
+    /// <summary>
+    /// The properties a run is made of, which run.json records; the evaluation-only options a session also has
+    /// (an adapter to apply, demonstrations) are not among them.
+    /// </summary>
+    public static IEnumerable<PropertyInfo> RecordedProperties =>
+        typeof(TrainSettings).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetCustomAttribute<JsonIgnoreAttribute>() is null);
+
+    /// <summary>Each recorded property whose value differs, with this value as the run's and <paramref name="given"/>'s as given.</summary>
     public IReadOnlyList<SettingDifference> DifferencesFrom(TrainSettings given) =>
-        typeof(TrainSettings).GetProperties()
+        RecordedProperties
             .Where(p => !Equals(p.GetValue(this), p.GetValue(given)))
             .Select(p => new SettingDifference(p.Name, p.GetValue(this), p.GetValue(given)))
             .ToArray();
