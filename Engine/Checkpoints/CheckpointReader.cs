@@ -54,6 +54,9 @@ public sealed class CheckpointReader : IDisposable
             throw new CheckpointFormatException(directory, null,
                 "holds only pytorch_model.bin, which is not supported (PyTorch pickles can run code); " +
                 "convert it to safetensors, e.g. model.save_pretrained(folder) with transformers 4.35 or later (safetensors by default)");
+        if (File.Exists(System.IO.Path.Combine(directory, Adapters.AdapterFolder.ConfigFile)))
+            throw new CheckpointFormatException(directory, null,
+                $"holds a PEFT adapter ({Adapters.AdapterFolder.ConfigFile}), not a model: give its base model as --model and this folder as --adapter");
         throw new CheckpointFormatException(directory, null,
             $"no {SingleFileName} or {ShardIndex.FileName} in the model folder");
     }

@@ -118,6 +118,13 @@ public class PeftCommandTests
     }
 
     [Test]
+    public void AnAdapterFolderGivenAsTheModelSaysToUseAdapter()
+    {
+        MezoProcess.AssertOneLineError(MezoProcess.Run(["score", "--model", Path.Combine(_lora, "model"), .. Ids]),
+            "holds a PEFT adapter (adapter_config.json), not a model: give its base model as --model and this folder as --adapter");
+    }
+
+    [Test]
     public void AnAdapterForAnotherBaseIsRefusedNamingIt()
     {
         string adapter = Path.Combine(_root, "moved-adapter");
