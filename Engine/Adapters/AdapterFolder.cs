@@ -167,12 +167,12 @@ public static class AdapterFolder
     /// <summary>Writes a LoRA adapter as PEFT's save_pretrained does, atomically.</summary>
     public static void SaveLora(string directory, LoraAdapter adapter, string baseModel, IEnumerable<string> extraFiles)
     {
-        var spec = adapter.Modules[0];
+        var first = adapter.Modules[0];
         var config = new JsonObject
         {
             ["base_model_name_or_path"] = baseModel,
             ["bias"] = "none",
-            ["fan_in_fan_out"] = spec.BaseTransposed,
+            ["fan_in_fan_out"] = first.BaseTransposed,
             ["inference_mode"] = true,
             ["init_lora_weights"] = true,
             ["layers_pattern"] = null,
