@@ -1,15 +1,21 @@
+using System.Numerics;
+using System.Numerics.Tensors;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Backends.Cpu.Backward;
 
 /// <summary>
 /// The backward of the activations and of SwiGLU's silu(gate)·up: element-wise, in contiguous chunks over the cores as
-/// the forward runs. Each element's inputs are read before its gradient is written, so a gradient may overwrite the
-/// tensor it is computed from.
+/// the forward runs, each chunk in stack blocks vectorised through TensorPrimitives. A block's inputs are all read
+/// before its gradients are written, so a gradient may overwrite a tensor it is computed from.
 /// </summary>
 internal static unsafe class CpuElementwiseBackward
 {
     private const long Chunk = 16384;
+
+    /// <summary>Elements per stack block: three float temporaries of 4 KiB each stay in L1.</summary>
+    private const int Block = 1024;
+
     private const float SqrtTwoOverPi = 0.7978845608028654f;
     private const float GeluCubic = 0.044715f;
     private const double InverseSqrtTwo = 0.70710678118654752;
@@ -23,33 +29,34 @@ internal static unsafe class CpuElementwiseBackward
         float* xp = (float*)input.Address, gp = (float*)grad.Address;
         CpuParallel.For(grad.ElementCount, Chunk, (start, end) =>
         {
-            switch (kind)
+            Span<float> derivative = stackalloc float[Block], scratch = stackalloc float[Block];
+            for (long b = start; b < end; b += Block)
             {
-                case ActivationKind.Relu:
-                    // PyTorch's convention: the derivative at 0 is 0.
-                    for (long i = start; i < end; i++) gp[i] = xp[i] > 0f ? gp[i] : 0f;
-                    break;
-                case ActivationKind.Silu:
-                    for (long i = start; i < end; i++) gp[i] *= SiluDerivative(xp[i]);
-                    break;
-                case ActivationKind.GeluTanh:
-                    for (long i = start; i < end; i++)
-                    {
-                        // d/dx ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³): ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
-                        float a = xp[i];
-                        float t = MathF.Tanh(SqrtTwoOverPi * (a + GeluCubic * a * a * a));
-                        gp[i] *= 0.5f * (1f + t) + 0.5f * a * (1f - t * t) * SqrtTwoOverPi * (1f + 3f * GeluCubic * a * a);
-                    }
-                    break;
-                case ActivationKind.GeluErf:
-                    for (long i = start; i < end; i++)
-                    {
+                int count = (int)Math.Min(Block, end - b);
+                var x = new ReadOnlySpan<float>(xp + b, count);
+                var g = new Span<float>(gp + b, count);
+                var d = derivative[..count];
+                switch (kind)
+                {
+                    case ActivationKind.Relu:
+                        Relu(x, g);
+                        continue;
+                    case ActivationKind.Silu:
+                        SiluDerivative(x, d, scratch[..count]);
+                        break;
+                    case ActivationKind.GeluTanh:
+                        GeluTanhDerivative(x, d, scratch[..count]);
+                        break;
+                    case ActivationKind.GeluErf:
                         // d/dx x·Φ(x) = Φ(x) + x·φ(x), in double as the forward evaluates Φ.
-                        double a = xp[i];
-                        double derivative = 0.5 * (1.0 + Erf.Evaluate(a * InverseSqrtTwo)) + a * InverseSqrtTwoPi * Math.Exp(-0.5 * a * a);
-                        gp[i] = (float)(gp[i] * derivative);
-                    }
-                    break;
+                        for (int i = 0; i < count; i++)
+                        {
+                            double a = x[i];
+                            d[i] = (float)(0.5 * (1.0 + Erf.Evaluate(a * InverseSqrtTwo)) + a * InverseSqrtTwoPi * Math.Exp(-0.5 * a * a));
+                        }
+                        break;
+                }
+                TensorPrimitives.Multiply(g, d, g);
             }
         });
     }
@@ -60,24 +67,78 @@ internal static unsafe class CpuElementwiseBackward
     /// </summary>
     public static void SiluMul(Tensor gate, Tensor up, Tensor outputGrad, Tensor gateGrad, Tensor upGrad)
     {
-        float* g = (float*)gate.Address, u = (float*)up.Address, og = (float*)outputGrad.Address;
+        float* gp = (float*)gate.Address, upp = (float*)up.Address, og = (float*)outputGrad.Address;
         float* gg = (float*)gateGrad.Address, ug = (float*)upGrad.Address;
         CpuParallel.For(gate.ElementCount, Chunk, (start, end) =>
         {
-            for (long i = start; i < end; i++)
+            Span<float> derivative = stackalloc float[Block], silu = stackalloc float[Block];
+            for (long b = start; b < end; b += Block)
             {
-                float a = g[i], b = u[i], dy = og[i];
-                float sigmoid = 1f / (1f + MathF.Exp(-a));
-                gg[i] = dy * b * (sigmoid * (1f + a * (1f - sigmoid)));
-                ug[i] = dy * (a * sigmoid);
+                int count = (int)Math.Min(Block, end - b);
+                var dy = new ReadOnlySpan<float>(og + b, count);
+                var d = derivative[..count];
+                var s = silu[..count];
+                SiluDerivative(new ReadOnlySpan<float>(gp + b, count), d, s);
+                TensorPrimitives.Multiply(d, new ReadOnlySpan<float>(upp + b, count), d);
+                TensorPrimitives.Multiply(d, dy, d);
+                TensorPrimitives.Multiply(s, dy, s);
+                d.CopyTo(new Span<float>(gg + b, count));
+                s.CopyTo(new Span<float>(ug + b, count));
             }
         });
     }
 
-    /// <summary>d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))).</summary>
-    private static float SiluDerivative(float x)
+    /// <summary>
+    /// grad = input ≤ 0 ? 0 : grad, PyTorch's threshold_backward: the derivative at 0 is 0, and a NaN input passes its
+    /// gradient through rather than hiding it.
+    /// </summary>
+    private static void Relu(ReadOnlySpan<float> x, Span<float> grad)
     {
-        float sigmoid = 1f / (1f + MathF.Exp(-x));
-        return sigmoid * (1f + x * (1f - sigmoid));
+        int i = 0;
+        fixed (float* xp = x, gp = grad)
+        {
+            for (; i + Vector<float>.Count <= x.Length; i += Vector<float>.Count)
+            {
+                var blocked = Vector.LessThanOrEqual(Vector.Load(xp + i), Vector<float>.Zero);
+                Vector.ConditionalSelect(blocked, Vector<float>.Zero, Vector.Load(gp + i)).Store(gp + i);
+            }
+        }
+        for (; i < x.Length; i++) grad[i] = x[i] <= 0f ? 0f : grad[i];
+    }
+
+    /// <summary>silu′(x) = σ(x) + silu(x)·(1 − σ(x)) into <paramref name="derivative"/>, silu(x) = x·σ(x) into <paramref name="silu"/>.</summary>
+    private static void SiluDerivative(ReadOnlySpan<float> x, Span<float> derivative, Span<float> silu)
+    {
+        TensorPrimitives.Sigmoid(x, derivative);
+        TensorPrimitives.Multiply(x, derivative, silu);
+        for (int i = 0; i < x.Length; i++)
+        {
+            float sigmoid = derivative[i];
+            derivative[i] = sigmoid + silu[i] * (1f - sigmoid);
+        }
+    }
+
+    /// <summary>
+    /// d/dx ½x(1 + tanh u), u = √(2/π)·x·(1 + 0.044715x²): ½(1 + t)·(1 + x·(1 − t)·√(2/π)·(1 + 3·0.044715x²)), t = tanh u
+    /// (using 1 − t² = (1 − t)(1 + t)).
+    /// </summary>
+    private static void GeluTanhDerivative(ReadOnlySpan<float> x, Span<float> derivative, Span<float> scratch)
+    {
+        TensorPrimitives.Multiply(x, x, scratch);                                    // x²
+        TensorPrimitives.Multiply(scratch, GeluCubic, derivative);
+        TensorPrimitives.Add(derivative, 1f, derivative);                             // 1 + c·x²
+        TensorPrimitives.Multiply(derivative, x, derivative);
+        TensorPrimitives.Multiply(derivative, SqrtTwoOverPi, derivative);             // u
+        TensorPrimitives.Tanh(derivative, derivative);                                // t
+        TensorPrimitives.Multiply(scratch, 3f * GeluCubic, scratch);
+        TensorPrimitives.Add(scratch, 1f, scratch);                                   // 1 + 3c·x²
+        TensorPrimitives.Multiply(scratch, SqrtTwoOverPi, scratch);                   // du/dx
+        TensorPrimitives.Multiply(scratch, x, scratch);                               // x·du/dx
+        // ½(1 + t) + ½(1 − t)(1 + t)·x·du/dx = ½(1 + t)·(1 + (1 − t)·x·du/dx)
+        for (int i = 0; i < x.Length; i++)
+        {
+            float t = derivative[i];
+            derivative[i] = 0.5f * (1f + t) * (1f + (1f - t) * scratch[i]);
+        }
     }
 }
