@@ -24,13 +24,21 @@ internal static unsafe class CpuMatMulBackward
 
     private const int TransposeTile = 32;
 
+    /// <summary>The weight gradient's scratch (Aᵀ band and product band) per calling thread: 16 Mi floats, 64 MiB.</summary>
+    private const long ScratchFloats = 1L << 24;
+
     /// <summary>
     /// Shapes validated by <see cref="BackwardContracts.Linear"/>: x and outputGrad F32, weight (N, K) or, when
     /// <paramref name="weightTransposed"/>, (K, N) of any float dtype; inputGrad (M, K) =, weightGrad (W's shape) F32 +=,
     /// biasGrad (N) F32 +=, each skipped when null.
     /// </summary>
     public static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor outputGrad, Tensor? inputGrad, Tensor? weightGrad,
-        Tensor? biasGrad)
+        Tensor? biasGrad) =>
+        Linear(x, weight, weightTransposed, outputGrad, inputGrad, weightGrad, biasGrad, ScratchFloats);
+
+    /// <summary>As the public overload, with the weight gradient's scratch limited to <paramref name="scratchFloats"/> (tests force several bands).</summary>
+    internal static void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor outputGrad, Tensor? inputGrad, Tensor? weightGrad,
+        Tensor? biasGrad, long scratchFloats)
     {
         int k = x.Shape[-1];
         int n = outputGrad.Shape[-1];
@@ -52,30 +60,42 @@ internal static unsafe class CpuMatMulBackward
         }
         if (weightGrad is not null && m > 0 && k > 0 && n > 0)
             WeightGradient(weightTransposed ? xp : dy, weightTransposed ? k : n, weightTransposed ? dy : xp, weightTransposed ? n : k, m,
-                (float*)weightGrad.Address);
+                (float*)weightGrad.Address, scratchFloats);
         if (biasGrad is not null && m > 0 && n > 0)
             ColumnSums(dy, m, n, (float*)biasGrad.Address);
     }
 
-    /// <summary>grad(rows, columns) += Aᵀ·B with A (m, rows) and B (m, columns) row-major.</summary>
-    private static void WeightGradient(float* a, int rows, float* b, int columns, int m, float* grad)
+    /// <summary>
+    /// grad(rows, columns) += Aᵀ·B with A (m, rows) and B (m, columns) row-major, in bands of gradient rows so that the
+    /// two scratch buffers stay within <paramref name="scratchFloats"/> (an LM head's Aᵀ would otherwise be as large as its
+    /// logits). Each element is one product over all m rows whatever the band, so banding changes no bit.
+    /// </summary>
+    private static void WeightGradient(float* a, int rows, float* b, int columns, int m, float* grad, long scratchFloats)
     {
-        float* transposed = (t_transposed ??= new PackBuffer()).Get((long)rows * m);
-        float* product = (t_product ??= new PackBuffer()).Get((long)rows * columns);
-        Transpose(a, m, rows, transposed);
+        int band = (int)Math.Clamp(scratchFloats / ((long)m + columns), 1, rows);
+        float* transposed = (t_transposed ??= new PackBuffer()).Get((long)band * m);
+        float* product = (t_product ??= new PackBuffer()).Get((long)band * columns);
         // B(k' = row of A and B, n' = column) stored (M, columns): B's (K', N') order, hence "transposed".
         var bMatrix = new WeightMatrix(b, DType.F32, true, columns, m);
-        PackedGemm.Run(transposed, rows, bMatrix, null, product, SimdLevels.Best);
-        long count = (long)rows * columns;
-        CpuParallel.For(count, 16384, (start, end) =>
+        for (int r0 = 0; r0 < rows; r0 += band)
         {
-            var dst = new Span<float>(grad + start, (int)(end - start));
-            TensorPrimitives.Add(dst, new ReadOnlySpan<float>(product + start, dst.Length), dst);
-        });
+            int bandRows = Math.Min(band, rows - r0);
+            Transpose(a + r0, m, bandRows, rows, transposed);
+            PackedGemm.Run(transposed, bandRows, bMatrix, null, product, SimdLevels.Best);
+            float* target = grad + (long)r0 * columns;
+            CpuParallel.For((long)bandRows * columns, 16384, (start, end) =>
+            {
+                var dst = new Span<float>(target + start, (int)(end - start));
+                TensorPrimitives.Add(dst, new ReadOnlySpan<float>(product + start, dst.Length), dst);
+            });
+        }
     }
 
-    /// <summary>destination(columns, rows) = source(rows, columns)ᵀ, in square tiles so both sides stay in cache.</summary>
-    private static void Transpose(float* source, int rows, int columns, float* destination)
+    /// <summary>
+    /// destination(columns, rows) = source(rows, columns)ᵀ, source rows <paramref name="sourceStride"/> apart, in square
+    /// tiles so both sides stay in cache.
+    /// </summary>
+    private static void Transpose(float* source, int rows, int columns, int sourceStride, float* destination)
     {
         int tileRows = (columns + TransposeTile - 1) / TransposeTile;
         CpuParallel.For(tileRows, 1, (start, end) =>
@@ -88,7 +108,7 @@ internal static unsafe class CpuMatMulBackward
                     int r1 = Math.Min(rows, r0 + TransposeTile);
                     for (int c = c0; c < c1; c++)
                         for (int r = r0; r < r1; r++)
-                            destination[(long)c * rows + r] = source[(long)r * columns + c];
+                            destination[(long)c * rows + r] = source[(long)r * sourceStride + c];
                 }
             }
         });

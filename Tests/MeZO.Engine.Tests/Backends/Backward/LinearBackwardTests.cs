@@ -116,6 +116,28 @@ public sealed class LinearBackwardTests : BackwardTestBase
     }
 
     [Test]
+    public void LinearBackwardWeightGradientInBandsGivesTheSameBits([Values] bool transposed)
+    {
+        // A scratch of 3000 floats holds bands of 3000 / (m + columns) = 30 gradient rows: 30 + 30 + 1 of the 61 rows of a
+        // (N, K) gradient, 30 + 15 of the 45 rows of a (K, N) one.
+        const int m = 37, k = 45, n = 61;
+        var rng = new Random(transposed ? 21 : 22);
+        var x = F32("hidden", Normal(rng, m * k), m, k);
+        int[] weightShape = transposed ? [k, n] : [n, k];
+        var weight = Weight("fc.weight", DType.F32, Normal(rng, n * k), weightShape);
+        var outputGrad = F32("fc_out.grad", Normal(rng, m * n), m, n);
+        var whole = Zeros("whole.weight.grad", DType.F32, weightShape);
+        var banded = Zeros("banded.weight.grad", DType.F32, weightShape);
+
+        CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, null, whole, null);
+        CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, null, banded, null, scratchFloats: 3000);
+
+        float[] expected = ReadF32(whole);
+        Assert.That(expected.Any(v => v != 0), "the weight gradient must not be all zeros");
+        AssertSameBits(expected, ReadF32(banded), "banded weightGrad");
+    }
+
+    [Test]
     public void LinearBackwardSkipsTheGradientsItIsNotGiven()
     {
         const int m = 3, k = 7, n = 5;
