@@ -118,8 +118,8 @@ public sealed class LinearBackwardTests : BackwardTestBase
     [Test]
     public void LinearBackwardWeightGradientInBandsGivesTheSameBits([Values] bool transposed)
     {
-        // A scratch of 3000 floats holds bands of 3000 / (m + columns) = 30 gradient rows: 30 + 30 + 1 of the 61 rows of a
-        // (N, K) gradient, 30 + 15 of the 45 rows of a (K, N) one.
+        // A scratch of 3000 floats holds bands of 3000 / (m + columns) gradient rows: 36 + 25 of the 61 rows of an (N, K)
+        // gradient (45 columns), 30 + 15 of the 45 rows of a (K, N) one (61 columns).
         const int m = 37, k = 45, n = 61;
         var rng = new Random(transposed ? 21 : 22);
         var x = F32("hidden", Normal(rng, m * k), m, k);
