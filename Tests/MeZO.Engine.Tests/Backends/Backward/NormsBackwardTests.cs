@@ -97,6 +97,38 @@ public sealed class NormsBackwardTests : BackwardTestBase
     }
 
     [Test]
+    public void NormBackwardsMayWriteTheInputGradientOverTheOutputGradient([Values] bool rms)
+    {
+        // The parameter sums are taken before any input gradient is written, and each row reads its output gradient
+        // before writing: a backward pass may reuse the output gradient's buffer.
+        const int rows = 17, width = 129;
+        var rng = new Random(rms ? 31 : 32);
+        var x = F32("hidden", Normal(rng, rows * width, scale: 2.0), rows, width);
+        var weight = Weight("norm.weight", DType.F32, Normal(rng, width, scale: 0.2, offset: 1.0), width);
+        float[] r = Normal(rng, rows * width);
+        var separate = Zeros("hidden.grad", DType.F32, rows, width);
+        var shared = F32("shared.grad", r, rows, width);
+        var weightGrads = new[] { Zeros("separate.weight.grad", DType.F32, width), Zeros("shared.weight.grad", DType.F32, width) };
+        var biasGrads = new[] { Zeros("separate.bias.grad", DType.F32, width), Zeros("shared.bias.grad", DType.F32, width) };
+        var outputGrad = F32("norm_out.grad", r, rows, width);
+
+        if (rms)
+        {
+            CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, outputGrad, separate, weightGrads[0]);
+            CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, shared, shared, weightGrads[1]);
+        }
+        else
+        {
+            CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, outputGrad, separate, weightGrads[0], biasGrads[0]);
+            CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, shared, shared, weightGrads[1], biasGrads[1]);
+        }
+
+        AssertSameBits(ReadF32(separate), ReadF32(shared), "inputGrad");
+        AssertSameBits(ReadF32(weightGrads[0]), ReadF32(weightGrads[1]), "weightGrad");
+        AssertSameBits(ReadF32(biasGrads[0]), ReadF32(biasGrads[1]), "biasGrad");
+    }
+
+    [Test]
     public void NormBackwardsRejectBadTensorsByName()
     {
         var x = F32("hidden", new float[2 * 8], 2, 8);
