@@ -1,0 +1,135 @@
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends;
+
+/// <summary>
+/// What every <see cref="IBackwardOps"/> op requires of its arguments, written once as <see cref="OpContracts"/> is for
+/// the forward ops: a backend calls the op's method here, then its own implementation. Gradients are float32 whatever
+/// the dtype of the tensor they belong to; each has the shape (or element count) of that tensor.
+/// </summary>
+internal static class BackwardContracts
+{
+    public static void Embedding(IBackend backend, Tensor outputGrad, Tensor ids, Tensor tableGrad)
+    {
+        const string op = nameof(IBackwardOps.EmbeddingBackward);
+        Owned(backend, op, outputGrad, ids, tableGrad);
+        ShapeChecks.Rank(tableGrad, 2, op);
+        ShapeChecks.Type(tableGrad, DType.F32, op);
+        ShapeChecks.Type(ids, DType.I32, op);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Elements(outputGrad, ids.ElementCount * tableGrad.Shape[1], op);
+    }
+
+    public static void LayerNorm(IBackend backend, Tensor x, Tensor weight, Tensor outputGrad, Tensor inputGrad, Tensor weightGrad,
+        Tensor? biasGrad)
+    {
+        const string op = nameof(IBackwardOps.LayerNormBackward);
+        Owned(backend, op, x, weight, outputGrad, inputGrad, weightGrad);
+        Norm(op, x, weight, outputGrad, inputGrad, weightGrad);
+        if (biasGrad is not null)
+        {
+            Owned(backend, op, biasGrad);
+            ShapeChecks.Type(biasGrad, DType.F32, op);
+            ShapeChecks.Elements(biasGrad, x.Shape[-1], op);
+        }
+    }
+
+    public static void RmsNorm(IBackend backend, Tensor x, Tensor weight, Tensor outputGrad, Tensor inputGrad, Tensor weightGrad)
+    {
+        const string op = nameof(IBackwardOps.RmsNormBackward);
+        Owned(backend, op, x, weight, outputGrad, inputGrad, weightGrad);
+        Norm(op, x, weight, outputGrad, inputGrad, weightGrad);
+    }
+
+    public static void Linear(IBackend backend, Tensor x, Tensor weight, bool weightTransposed, Tensor outputGrad, Tensor? inputGrad,
+        Tensor? weightGrad, Tensor? biasGrad)
+    {
+        const string op = nameof(IBackwardOps.LinearBackward);
+        Owned(backend, op, x, weight, outputGrad);
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Rank(weight, 2, op);
+        ShapeChecks.Float(weight, op);
+        int k = x.Shape[-1];
+        int n = weightTransposed ? weight.Shape[1] : weight.Shape[0];
+        int weightK = weightTransposed ? weight.Shape[0] : weight.Shape[1];
+        if (weightK != k)
+            throw new ArgumentException($"{op}: '{x.Name}' {x.Shape} has {k} features but weight '{weight.Name}' {weight.Shape} expects {weightK}");
+        ShapeChecks.Dim(outputGrad, -1, n, op);
+        ShapeChecks.Elements(outputGrad, x.Shape.Rows * n, op);
+        if (inputGrad is not null)
+        {
+            Owned(backend, op, inputGrad);
+            ShapeChecks.Type(inputGrad, DType.F32, op);
+            ShapeChecks.SameShape(x, inputGrad, op);
+        }
+        if (weightGrad is not null)
+        {
+            Owned(backend, op, weightGrad);
+            ShapeChecks.Type(weightGrad, DType.F32, op);
+            ShapeChecks.SameShape(weight, weightGrad, op);
+        }
+        if (biasGrad is not null)
+        {
+            Owned(backend, op, biasGrad);
+            ShapeChecks.Type(biasGrad, DType.F32, op);
+            ShapeChecks.Elements(biasGrad, n, op);
+        }
+    }
+
+    public static void Activation(IBackend backend, Tensor input, Tensor grad)
+    {
+        const string op = nameof(IBackwardOps.ActivationBackward);
+        Owned(backend, op, input, grad);
+        SameFloat32(op, input, grad);
+    }
+
+    public static void SiluMul(IBackend backend, Tensor gate, Tensor up, Tensor outputGrad, Tensor gateGrad, Tensor upGrad)
+    {
+        const string op = nameof(IBackwardOps.SiluMulBackward);
+        Owned(backend, op, gate, up, outputGrad, gateGrad, upGrad);
+        SameFloat32(op, gate, up, outputGrad, gateGrad, upGrad);
+    }
+
+    public static void LogSoftmaxGather(IBackend backend, Tensor logits, Tensor targets, Tensor outputGrad, Tensor logitsGrad)
+    {
+        const string op = nameof(IBackwardOps.LogSoftmaxGatherBackward);
+        Owned(backend, op, logits, targets, outputGrad, logitsGrad);
+        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Type(targets, DType.I32, op);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Type(logitsGrad, DType.F32, op);
+        ShapeChecks.Elements(targets, logits.Shape.Rows, op);
+        ShapeChecks.Elements(outputGrad, logits.Shape.Rows, op);
+        ShapeChecks.SameShape(logits, logitsGrad, op);
+    }
+
+    private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors) ShapeChecks.Owned(backend, t, op);
+    }
+
+    /// <summary>Element-wise backward ops: float32 tensors of as many elements as the first.</summary>
+    private static void SameFloat32(string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            ShapeChecks.Type(t, DType.F32, op);
+            ShapeChecks.Elements(t, tensors[0].ElementCount, op);
+        }
+    }
+
+    /// <summary>LayerNorm and RMSNorm: x, outputGrad and inputGrad (N, C) float32 of one shape; a float weight and an F32 weightGrad of C.</summary>
+    private static void Norm(string op, Tensor x, Tensor weight, Tensor outputGrad, Tensor inputGrad, Tensor weightGrad)
+    {
+        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Type(inputGrad, DType.F32, op);
+        ShapeChecks.Type(weightGrad, DType.F32, op);
+        ShapeChecks.Float(weight, op);
+        ShapeChecks.SameShape(x, outputGrad, op);
+        ShapeChecks.SameShape(x, inputGrad, op);
+        ShapeChecks.Elements(weight, x.Shape[-1], op);
+        ShapeChecks.Elements(weightGrad, x.Shape[-1], op);
+    }
+}
