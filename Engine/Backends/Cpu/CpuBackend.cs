@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MeZO.Engine.Backends.Cpu.Backward;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
@@ -6,10 +7,10 @@ namespace MeZO.Engine.Backends.Cpu;
 
 /// <summary>
 /// The reference backend: float32 compute over weights of any float dtype, SIMD and all cores. Every other backend
-/// is tested against it. Each op validates its arguments through <see cref="OpContracts"/>, then runs in the per-op
-/// classes beside this file.
+/// is tested against it. Each op validates its arguments through <see cref="OpContracts"/> (the backward ops through
+/// <see cref="BackwardContracts"/>), then runs in the per-op classes beside this file and in Backward/.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed class CpuBackend : IBackend, IBackwardOps
 {
     private bool _disposed;
 
@@ -209,5 +210,70 @@ public sealed class CpuBackend : IBackend
     /// Bytes [byteOffset, byteOffset + count) of a tensor this backend owns, a range the caller validated: a window
     /// into the tensor's native memory, so a tensor of any size is read and written in place, without a copy.
     /// </summary>
+    public void EmbeddingBackward(Tensor outputGrad, Tensor ids, Tensor tableGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.Embedding(this, outputGrad, ids, tableGrad);
+        CpuRowsBackward.Embedding(outputGrad, ids, tableGrad);
+    }
+
+    public void LayerNormBackward(Tensor x, Tensor weight, float eps, Tensor outputGrad, Tensor inputGrad, Tensor weightGrad, Tensor? biasGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.LayerNorm(this, x, weight, outputGrad, inputGrad, weightGrad, biasGrad);
+        CpuNormsBackward.LayerNorm(x, weight, eps, outputGrad, inputGrad, weightGrad, biasGrad);
+    }
+
+    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor outputGrad, Tensor inputGrad, Tensor weightGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.RmsNorm(this, x, weight, outputGrad, inputGrad, weightGrad);
+        CpuNormsBackward.RmsNorm(x, weight, eps, outputGrad, inputGrad, weightGrad);
+    }
+
+    public void LinearBackward(Tensor x, Tensor weight, bool weightTransposed, Tensor outputGrad, Tensor? inputGrad, Tensor? weightGrad,
+        Tensor? biasGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.Linear(this, x, weight, weightTransposed, outputGrad, inputGrad, weightGrad, biasGrad);
+        CpuMatMulBackward.Linear(x, weight, weightTransposed, outputGrad, inputGrad, weightGrad, biasGrad);
+    }
+
+    public void RopeBackward(Tensor grad, Tensor positions, Tensor invFrequencies)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.Rope(this, grad, positions, invFrequencies);
+        CpuRopeBackward.Run(grad, positions, invFrequencies);
+    }
+
+    public void AttentionBackward(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,
+        Tensor output, Tensor outputGrad, Tensor qGrad, Tensor keyGrad, Tensor valueGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output, outputGrad, qGrad, keyGrad, valueGrad);
+        CpuAttentionBackward.Run(q, keyCache, valueCache, keyMask, pastLength, scale, window, output, outputGrad, qGrad, keyGrad, valueGrad);
+    }
+
+    public void ActivationBackward(ActivationKind kind, Tensor input, Tensor grad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.Activation(this, input, grad);
+        CpuElementwiseBackward.Activation(kind, input, grad);
+    }
+
+    public void SiluMulBackward(Tensor gate, Tensor up, Tensor outputGrad, Tensor gateGrad, Tensor upGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.SiluMul(this, gate, up, outputGrad, gateGrad, upGrad);
+        CpuElementwiseBackward.SiluMul(gate, up, outputGrad, gateGrad, upGrad);
+    }
+
+    public void LogSoftmaxGatherBackward(Tensor logits, Tensor targets, Tensor outputGrad, Tensor logitsGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.LogSoftmaxGather(this, logits, targets, outputGrad, logitsGrad);
+        CpuLogitsBackward.LogSoftmaxGather(logits, targets, outputGrad, logitsGrad);
+    }
+
     private static unsafe Span<byte> Bytes(Tensor t, long byteOffset, int count) => new((byte*)t.Address + byteOffset, count);
 }

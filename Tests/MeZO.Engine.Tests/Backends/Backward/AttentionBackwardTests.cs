@@ -133,7 +133,7 @@ public sealed class AttentionBackwardTests
         var mask = Zeros("key_mask", DType.I32, 1, 4);
         void Call(Tensor? q = null, Tensor? k = null, Tensor? v = null, Tensor? m = null, int past = 0, Tensor? o = null,
             Tensor? dO = null, Tensor? dq = null, Tensor? dk = null, Tensor? dv = null) =>
-            BackwardAttentionContracts.AttentionBackward(_backend, q ?? Q("q"), k ?? Cache("k_cache"), v ?? Cache("v_cache"), m ?? mask, past,
+            BackwardContracts.Attention(_backend, q ?? Q("q"), k ?? Cache("k_cache"), v ?? Cache("v_cache"), m ?? mask, past,
                 o ?? Q("attn_out"), dO ?? Q("attn_out_grad"), dq ?? Q("q_grad"), dk ?? Cache("k_grad"), dv ?? Cache("v_grad"));
 
         Assert.DoesNotThrow(() => Call(), "matching shapes pass");
@@ -229,9 +229,7 @@ public sealed class AttentionBackwardTests
         float[] start = keyGradStart ?? new float[p.Keys.Length];
         var keyGrad = F32("k_grad", start, cacheShape);
         var valueGrad = F32("v_grad", start, cacheShape);
-        BackwardAttentionContracts.AttentionBackward(_backend, q, keyCache, valueCache, keyMask, p.Past, output, outputGrad, qGrad,
-            keyGrad, valueGrad);
-        CpuAttentionBackward.Run(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output, outputGrad, qGrad, keyGrad,
+        _backend.AttentionBackward(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output, outputGrad, qGrad, keyGrad,
             valueGrad);
         return (ReadF32(qGrad), ReadF32(keyGrad), ReadF32(valueGrad));
     }

@@ -21,7 +21,7 @@ public sealed class ElementwiseBackwardTests : BackwardTestBase
         float[] r = Normal(rng, rows * width);
         var grad = F32("mlp.grad", r, rows, width);
 
-        CpuElementwiseBackward.Activation(kind, F32("mlp", x, rows, width), grad);
+        Backend.ActivationBackward(kind, F32("mlp", x, rows, width), grad);
 
         Func<double, double> f = kind switch
         {
@@ -51,7 +51,7 @@ public sealed class ElementwiseBackwardTests : BackwardTestBase
         var gateGrad = Zeros("gate.grad", DType.F32, rows, width);
         var upGrad = Zeros("up.grad", DType.F32, rows, width);
 
-        CpuElementwiseBackward.SiluMul(F32("gate", gate, rows, width), F32("up", up, rows, width), F32("mlp_out.grad", r, rows, width),
+        Backend.SiluMulBackward(F32("gate", gate, rows, width), F32("up", up, rows, width), F32("mlp_out.grad", r, rows, width),
             gateGrad, upGrad);
 
         double[] gd = ToDouble(gate), ud = ToDouble(up);

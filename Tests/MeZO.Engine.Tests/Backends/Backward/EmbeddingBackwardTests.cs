@@ -22,7 +22,7 @@ public sealed class EmbeddingBackwardTests : BackwardTestBase
         float[] initial = Normal(rng, Vocabulary * width);
         var tableGrad = F32("wte.grad", initial, Vocabulary, width);
 
-        CpuRowsBackward.Embedding(F32("embed_out.grad", r, rows, width), I32("ids", ids, rows), tableGrad);
+        Backend.EmbeddingBackward(F32("embed_out.grad", r, rows, width), I32("ids", ids, rows), tableGrad);
 
         double[] theta = ToDouble(table);
         double Loss()
@@ -49,10 +49,10 @@ public sealed class EmbeddingBackwardTests : BackwardTestBase
         var again = Zeros("again.grad", DType.F32, Vocabulary, width);
         var twice = Zeros("twice.grad", DType.F32, Vocabulary, width);
 
-        CpuRowsBackward.Embedding(outputGrad, idTensor, once);
-        CpuRowsBackward.Embedding(outputGrad, idTensor, again);
-        CpuRowsBackward.Embedding(outputGrad, idTensor, twice);
-        CpuRowsBackward.Embedding(outputGrad, idTensor, twice);
+        Backend.EmbeddingBackward(outputGrad, idTensor, once);
+        Backend.EmbeddingBackward(outputGrad, idTensor, again);
+        Backend.EmbeddingBackward(outputGrad, idTensor, twice);
+        Backend.EmbeddingBackward(outputGrad, idTensor, twice);
 
         float[] first = ReadF32(once);
         AssertSameBits(first, ReadF32(again), "tableGrad");
@@ -69,6 +69,6 @@ public sealed class EmbeddingBackwardTests : BackwardTestBase
         AssertNamesTensor(() => BackwardContracts.Embedding(Backend, outputGrad, ids, Zeros("half.grad", DType.F16, Vocabulary, 4)), "half.grad");
         AssertNamesTensor(() => BackwardContracts.Embedding(Backend, outputGrad, Zeros("float_ids", DType.F32, 3), tableGrad), "float_ids");
         AssertNamesTensor(() => BackwardContracts.Embedding(Backend, F32("short.grad", new float[8], 2, 4), ids, tableGrad), "short.grad");
-        AssertNamesTensor(() => CpuRowsBackward.Embedding(outputGrad, I32("bad_ids", [0, Vocabulary, 1], 3), tableGrad), "wte.grad");
+        AssertNamesTensor(() => Backend.EmbeddingBackward(outputGrad, I32("bad_ids", [0, Vocabulary, 1], 3), tableGrad), "wte.grad");
     }
 }

@@ -31,7 +31,7 @@ public sealed class LinearBackwardTests : BackwardTestBase
         var weightGrad = F32("c_fc.weight.grad", weightInitial, weightShape);
         var biasGrad = F32("c_fc.bias.grad", biasInitial, n);
 
-        CpuMatMulBackward.Linear(F32("hidden", x, m, k), Weight("c_fc.weight", type, weight, weightShape), transposed,
+        Backend.LinearBackward(F32("hidden", x, m, k), Weight("c_fc.weight", type, weight, weightShape), transposed,
             F32("c_fc_out.grad", r, m, n), inputGrad, weightGrad, biasGrad);
 
         double[] xd = ToDouble(x), wd = ToDouble(weight), bd = ToDouble(bias);
@@ -67,7 +67,7 @@ public sealed class LinearBackwardTests : BackwardTestBase
         var weightGrad = Zeros("c_attn.weight.grad", DType.F32, weightShape);
         var biasGrad = Zeros("c_attn.bias.grad", DType.F32, n);
 
-        CpuMatMulBackward.Linear(F32("hidden", x, m, k), Weight("c_attn.weight", DType.BF16, weight, weightShape), transposed,
+        Backend.LinearBackward(F32("hidden", x, m, k), Weight("c_attn.weight", DType.BF16, weight, weightShape), transposed,
             F32("c_attn_out.grad", r, m, n), inputGrad, weightGrad, biasGrad);
 
         double[] expectedInput = new double[m * k], expectedWeight = new double[n * k], expectedBias = new double[n];
@@ -101,13 +101,13 @@ public sealed class LinearBackwardTests : BackwardTestBase
         var weights = new[] { Zeros("first.weight.grad", DType.F32, weightShape), Zeros("second.weight.grad", DType.F32, weightShape) };
         var biases = new[] { Zeros("first.bias.grad", DType.F32, n), Zeros("second.bias.grad", DType.F32, n) };
 
-        for (int call = 0; call < 2; call++) CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, inputs[call], weights[call], biases[call]);
+        for (int call = 0; call < 2; call++) Backend.LinearBackward(x, weight, transposed, outputGrad, inputs[call], weights[call], biases[call]);
         AssertSameBits(ReadF32(inputs[0]), ReadF32(inputs[1]), "inputGrad");
         AssertSameBits(ReadF32(weights[0]), ReadF32(weights[1]), "weightGrad");
         AssertSameBits(ReadF32(biases[0]), ReadF32(biases[1]), "biasGrad");
         float[] once = ReadF32(weights[0]), onceBias = ReadF32(biases[0]);
 
-        CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, null, weights[0], biases[0]);
+        Backend.LinearBackward(x, weight, transposed, outputGrad, null, weights[0], biases[0]);
 
         // Each call computes its product (and column sums) from zero, then adds it: the second adds exactly the first.
         AssertSameBits(once.Select(v => 2 * v).ToArray(), ReadF32(weights[0]), "weightGrad twice");
@@ -129,7 +129,7 @@ public sealed class LinearBackwardTests : BackwardTestBase
         var whole = Zeros("whole.weight.grad", DType.F32, weightShape);
         var banded = Zeros("banded.weight.grad", DType.F32, weightShape);
 
-        CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, null, whole, null);
+        Backend.LinearBackward(x, weight, transposed, outputGrad, null, whole, null);
         CpuMatMulBackward.Linear(x, weight, transposed, outputGrad, null, banded, null, scratchFloats: 3000);
 
         float[] expected = ReadF32(whole);
@@ -147,9 +147,9 @@ public sealed class LinearBackwardTests : BackwardTestBase
         var outputGrad = F32("fc_out.grad", Normal(rng, m * n), m, n);
         var weightGrad = Zeros("fc.weight.grad", DType.F32, n, k);
 
-        CpuMatMulBackward.Linear(x, weight, false, outputGrad, null, weightGrad, null);
+        Backend.LinearBackward(x, weight, false, outputGrad, null, weightGrad, null);
         Assert.That(ReadF32(weightGrad).Any(v => v != 0), "the weight gradient asked for is written");
-        Assert.DoesNotThrow(() => CpuMatMulBackward.Linear(x, weight, false, outputGrad, null, null, null));
+        Assert.DoesNotThrow(() => Backend.LinearBackward(x, weight, false, outputGrad, null, null, null));
     }
 
     [Test]

@@ -29,7 +29,7 @@ public sealed class NormsBackwardTests : BackwardTestBase
         var weightGrad = F32("ln.weight.grad", weightInitial, width);
         var biasGrad = withBias ? F32("ln.bias.grad", biasInitial, width) : null;
 
-        CpuNormsBackward.LayerNorm(F32("hidden", x, rows, width), Weight("ln.weight", type, weight, width), LayerNormEps,
+        Backend.LayerNormBackward(F32("hidden", x, rows, width), Weight("ln.weight", type, weight, width), LayerNormEps,
             F32("ln_out.grad", r, rows, width), inputGrad, weightGrad, biasGrad);
 
         double[] xd = ToDouble(x), wd = ToDouble(weight), bd = ToDouble(bias);
@@ -54,7 +54,7 @@ public sealed class NormsBackwardTests : BackwardTestBase
         var inputGrad = Zeros("hidden.grad", DType.F32, rows, width);
         var weightGrad = F32("norm.weight.grad", weightInitial, width);
 
-        CpuNormsBackward.RmsNorm(F32("hidden", x, rows, width), Weight("norm.weight", type, weight, width), RmsNormEps,
+        Backend.RmsNormBackward(F32("hidden", x, rows, width), Weight("norm.weight", type, weight, width), RmsNormEps,
             F32("norm_out.grad", r, rows, width), inputGrad, weightGrad);
 
         double[] xd = ToDouble(x), wd = ToDouble(weight);
@@ -80,15 +80,15 @@ public sealed class NormsBackwardTests : BackwardTestBase
 
         for (int call = 0; call < 2; call++)
         {
-            if (rms) CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, outputGrad, inputs[call], weightGrads[call]);
-            else CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, outputGrad, inputs[call], weightGrads[call], biasGrads[call]);
+            if (rms) Backend.RmsNormBackward(x, weight, RmsNormEps, outputGrad, inputs[call], weightGrads[call]);
+            else Backend.LayerNormBackward(x, weight, LayerNormEps, outputGrad, inputs[call], weightGrads[call], biasGrads[call]);
         }
         AssertSameBits(ReadF32(inputs[0]), ReadF32(inputs[1]), "inputGrad");
         AssertSameBits(ReadF32(weightGrads[0]), ReadF32(weightGrads[1]), "weightGrad");
         float[] once = ReadF32(weightGrads[0]), onceBias = ReadF32(biasGrads[0]);
 
-        if (rms) CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, outputGrad, inputs[0], weightGrads[0]);
-        else CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, outputGrad, inputs[0], weightGrads[0], biasGrads[0]);
+        if (rms) Backend.RmsNormBackward(x, weight, RmsNormEps, outputGrad, inputs[0], weightGrads[0]);
+        else Backend.LayerNormBackward(x, weight, LayerNormEps, outputGrad, inputs[0], weightGrads[0], biasGrads[0]);
 
         // Each call sums its rows from zero and then adds the total: the second adds the first's value exactly.
         AssertSameBits(once.Select(v => 2 * v).ToArray(), ReadF32(weightGrads[0]), "weightGrad twice");
@@ -114,13 +114,13 @@ public sealed class NormsBackwardTests : BackwardTestBase
 
         if (rms)
         {
-            CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, outputGrad, separate, weightGrads[0]);
-            CpuNormsBackward.RmsNorm(x, weight, RmsNormEps, shared, shared, weightGrads[1]);
+            Backend.RmsNormBackward(x, weight, RmsNormEps, outputGrad, separate, weightGrads[0]);
+            Backend.RmsNormBackward(x, weight, RmsNormEps, shared, shared, weightGrads[1]);
         }
         else
         {
-            CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, outputGrad, separate, weightGrads[0], biasGrads[0]);
-            CpuNormsBackward.LayerNorm(x, weight, LayerNormEps, shared, shared, weightGrads[1], biasGrads[1]);
+            Backend.LayerNormBackward(x, weight, LayerNormEps, outputGrad, separate, weightGrads[0], biasGrads[0]);
+            Backend.LayerNormBackward(x, weight, LayerNormEps, shared, shared, weightGrads[1], biasGrads[1]);
         }
 
         AssertSameBits(ReadF32(separate), ReadF32(shared), "inputGrad");
