@@ -46,7 +46,7 @@ public sealed partial class CpuOpsTests
         float scale = 1f / MathF.Sqrt(headDim);
         var output = Zeros("attn_out", DType.F32, batch, length, heads, headDim);
 
-        _backend.Attention(F32("q", q, batch, length, heads, headDim), F32("k_cache", keys, batch, capacity, kvHeads, headDim),
+        Backend.Attention(F32("q", q, batch, length, heads, headDim), F32("k_cache", keys, batch, capacity, kvHeads, headDim),
             F32("v_cache", values, batch, capacity, kvHeads, headDim), I32("key_mask", mask, batch, capacity), past, scale, window, output);
 
         var (expected, tolerance) = AttentionReference(q, keys, values, mask, batch, length, heads, kvHeads, headDim, past, capacity,
@@ -63,7 +63,7 @@ public sealed partial class CpuOpsTests
         int[] mask = [0, 0, 1, 1, 0, 0, 0, 0];
         var output = F32("attn_out", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim); // stale data
 
-        _backend.Attention(F32("q", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
+        Backend.Attention(F32("q", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
             F32("k_cache", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
             F32("v_cache", Normal(rng, batch * length * heads * headDim), batch, length, heads, headDim),
             I32("key_mask", mask, batch, length), 0, 0.5f, 0, output);
@@ -83,18 +83,18 @@ public sealed partial class CpuOpsTests
         var valueCache = F32("v_cache", new float[1 * 4 * 2 * 3], 1, 4, 2, 3);
         var mask = I32("key_mask", [1, 1, 1, 1], 1, 4);
         var output = Zeros("attn_out", DType.F32, 1, 2, 4, 3);
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, I32("short_mask", [1, 1, 1], 1, 3), 0, 1f, 0, output), "short_mask");
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 0, 1f, 0, Zeros("bad_out", DType.F32, 1, 2, 4, 2)), "bad_out");
-        AssertNamesTensor(() => _backend.Attention(q, F32("k3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3),
+        AssertNamesTensor(() => Backend.Attention(q, keyCache, valueCache, I32("short_mask", [1, 1, 1], 1, 3), 0, 1f, 0, output), "short_mask");
+        AssertNamesTensor(() => Backend.Attention(q, keyCache, valueCache, mask, 0, 1f, 0, Zeros("bad_out", DType.F32, 1, 2, 4, 2)), "bad_out");
+        AssertNamesTensor(() => Backend.Attention(q, F32("k3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3),
             F32("v3_cache", new float[1 * 4 * 3 * 3], 1, 4, 3, 3), mask, 0, 1f, 0, output), "k3_cache"); // 4 heads over 3 KV heads
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, valueCache, mask, 3, 1f, 0, output), "k_cache"); // 3 + 2 > 4
-        AssertNamesTensor(() => _backend.Attention(q, keyCache, F32("v_small", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), mask, 0, 1f, 0, output), "v_small");
+        AssertNamesTensor(() => Backend.Attention(q, keyCache, valueCache, mask, 3, 1f, 0, output), "k_cache"); // 3 + 2 > 4
+        AssertNamesTensor(() => Backend.Attention(q, keyCache, F32("v_small", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), mask, 0, 1f, 0, output), "v_small");
 
         var keys = F32("k", new float[1 * 2 * 2 * 3], 1, 2, 2, 3);
         var values = F32("v", new float[1 * 2 * 2 * 3], 1, 2, 2, 3);
-        AssertNamesTensor(() => _backend.KvAppend(keys, values, keyCache, valueCache, 3), "k_cache");
-        AssertNamesTensor(() => _backend.KvAppend(keys, F32("v_long", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), keyCache, valueCache, 0), "v_long");
-        AssertNamesTensor(() => _backend.KvAppend(F32("k_wide", new float[1 * 2 * 2 * 4], 1, 2, 2, 4),
+        AssertNamesTensor(() => Backend.KvAppend(keys, values, keyCache, valueCache, 3), "k_cache");
+        AssertNamesTensor(() => Backend.KvAppend(keys, F32("v_long", new float[1 * 3 * 2 * 3], 1, 3, 2, 3), keyCache, valueCache, 0), "v_long");
+        AssertNamesTensor(() => Backend.KvAppend(F32("k_wide", new float[1 * 2 * 2 * 4], 1, 2, 2, 4),
             F32("v_wide", new float[1 * 2 * 2 * 4], 1, 2, 2, 4), keyCache, valueCache, 0), "k_wide");
     }
 

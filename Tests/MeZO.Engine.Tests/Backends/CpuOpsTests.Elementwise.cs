@@ -23,7 +23,7 @@ public sealed partial class CpuOpsTests
         float[] x = ActivationInputs(count, count);
         var tensor = F32("mlp_hidden", x, count);
 
-        _backend.Activation(kind, tensor);
+        Backend.Activation(kind, tensor);
 
         Func<double, double> f = kind switch
         {
@@ -60,7 +60,7 @@ public sealed partial class CpuOpsTests
         float[] up = Normal(new Random(count), count, scale: 2.0);
         var gateTensor = F32("gate", gate, count);
 
-        _backend.SiluMul(gateTensor, F32("up", up, count));
+        Backend.SiluMul(gateTensor, F32("up", up, count));
 
         double[] expected = gate.Select((g, i) => ReferenceMath.Silu(g) * up[i]).ToArray();
         // exp, division and product: a few float32 roundings relative to the result.
@@ -74,7 +74,7 @@ public sealed partial class CpuOpsTests
         float[] x = Normal(rng, count), y = Normal(rng, count, scale: 100.0);
         var tensor = F32("residual", x, count);
 
-        _backend.Add(tensor, F32("attn_out", y, count));
+        Backend.Add(tensor, F32("attn_out", y, count));
 
         // One float32 addition is correctly rounded: exactly the double sum rounded once.
         AssertClose(ReadF32(tensor), x.Select((v, i) => (double)(float)((double)v + y[i])).ToArray(), _ => 0, "Add");
@@ -88,7 +88,7 @@ public sealed partial class CpuOpsTests
         const float scale = 0.3f;
         var tensor = F32("q", x, count);
 
-        _backend.AddScaled(tensor, F32("lora_q", y, count), scale);
+        Backend.AddScaled(tensor, F32("lora_q", y, count), scale);
 
         // fl(x + fl(scale·y)): each float32 operation correctly rounded, as the double result rounded once; a fused
         // multiply-add would differ in the last bit for many of these elements.
@@ -100,10 +100,10 @@ public sealed partial class CpuOpsTests
     public void ElementwiseRejectMismatchedShapes()
     {
         var x = F32("gate", new float[6], 2, 3);
-        AssertNamesTensor(() => _backend.Activation(ActivationKind.Relu, Zeros("int_hidden", DType.I32, 6)), "int_hidden");
-        AssertNamesTensor(() => _backend.SiluMul(x, F32("short_up", new float[5], 5)), "short_up");
-        AssertNamesTensor(() => _backend.Add(x, F32("long_y", new float[7], 7)), "long_y");
-        AssertNamesTensor(() => _backend.Add(x, Zeros("int_y", DType.I32, 2, 3)), "int_y");
-        AssertNamesTensor(() => _backend.AddScaled(x, F32("short_lora", new float[5], 5), 2f), "short_lora");
+        AssertNamesTensor(() => Backend.Activation(ActivationKind.Relu, Zeros("int_hidden", DType.I32, 6)), "int_hidden");
+        AssertNamesTensor(() => Backend.SiluMul(x, F32("short_up", new float[5], 5)), "short_up");
+        AssertNamesTensor(() => Backend.Add(x, F32("long_y", new float[7], 7)), "long_y");
+        AssertNamesTensor(() => Backend.Add(x, Zeros("int_y", DType.I32, 2, 3)), "int_y");
+        AssertNamesTensor(() => Backend.AddScaled(x, F32("short_lora", new float[5], 5), 2f), "short_lora");
     }
 }

@@ -16,7 +16,7 @@ public sealed partial class CpuOpsTests
         int[] targets = [vocab - 1, 0, rng.Next(vocab), vocab / 2];
         var output = Zeros("logprobs", DType.F32, rows);
 
-        _backend.LogSoftmaxGather(F32("logits", logits, rows, vocab), I32("targets", targets, rows), output);
+        Backend.LogSoftmaxGather(F32("logits", logits, rows, vocab), I32("targets", targets, rows), output);
 
         double[] expected = new double[rows];
         for (int r = 0; r < rows; r++)
@@ -35,10 +35,10 @@ public sealed partial class CpuOpsTests
     {
         var logits = F32("logits", new float[2 * 5], 2, 5);
         var output = Zeros("logprobs", DType.F32, 2);
-        var error = Assert.Throws<ArgumentException>(() => _backend.LogSoftmaxGather(logits, I32("targets", [0, 5], 2), output))!;
+        var error = Assert.Throws<ArgumentException>(() => Backend.LogSoftmaxGather(logits, I32("targets", [0, 5], 2), output))!;
         Assert.That(error.Message, Does.Contain("5").And.Contain("vocabulary"));
-        AssertNamesTensor(() => _backend.LogSoftmaxGather(logits, I32("short_targets", [0], 1), output), "short_targets");
-        AssertNamesTensor(() => _backend.LogSoftmaxGather(logits, I32("targets", [0, 1], 2), Zeros("long_out", DType.F32, 3)), "long_out");
+        AssertNamesTensor(() => Backend.LogSoftmaxGather(logits, I32("short_targets", [0], 1), output), "short_targets");
+        AssertNamesTensor(() => Backend.LogSoftmaxGather(logits, I32("targets", [0, 1], 2), Zeros("long_out", DType.F32, 3)), "long_out");
     }
 
     [TestCase(1)]
@@ -62,7 +62,7 @@ public sealed partial class CpuOpsTests
         logits[3 * vocab + second] = -1e30f;
         var output = Zeros("next_ids", DType.I32, 4);
 
-        _backend.Argmax(F32("logits", logits, 4, vocab), output);
+        Backend.Argmax(F32("logits", logits, 4, vocab), output);
 
         int[] expected = new int[4];
         for (int r = 0; r < 4; r++)
@@ -76,16 +76,16 @@ public sealed partial class CpuOpsTests
     public void ArgmaxRejectsMismatchedShapes()
     {
         var logits = F32("logits", new float[2 * 5], 2, 5);
-        AssertNamesTensor(() => _backend.Argmax(logits, Zeros("float_ids", DType.F32, 2)), "float_ids");
-        AssertNamesTensor(() => _backend.Argmax(logits, Zeros("short_ids", DType.I32, 1)), "short_ids");
+        AssertNamesTensor(() => Backend.Argmax(logits, Zeros("float_ids", DType.F32, 2)), "float_ids");
+        AssertNamesTensor(() => Backend.Argmax(logits, Zeros("short_ids", DType.I32, 1)), "short_ids");
     }
 
     [Test]
     public void ArgmaxRejectsRowsWithoutColumns()
     {
-        var error = Assert.Throws<ArgumentException>(() => _backend.Argmax(Zeros("logits", DType.F32, 2, 0), Zeros("next_ids", DType.I32, 2)))!;
+        var error = Assert.Throws<ArgumentException>(() => Backend.Argmax(Zeros("logits", DType.F32, 2, 0), Zeros("next_ids", DType.I32, 2)))!;
         Assert.That(error.Message, Does.Contain("'logits'").And.Contain("no columns"));
-        Assert.DoesNotThrow(() => _backend.Argmax(Zeros("no_logits", DType.F32, 0, 0), Zeros("no_ids", DType.I32, 0)),
+        Assert.DoesNotThrow(() => Backend.Argmax(Zeros("no_logits", DType.F32, 0, 0), Zeros("no_ids", DType.I32, 0)),
             "no rows, nothing to choose");
     }
 }

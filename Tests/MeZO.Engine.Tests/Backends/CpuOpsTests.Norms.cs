@@ -21,7 +21,7 @@ public sealed partial class CpuOpsTests
         const float eps = 1e-5f;
         var output = Zeros("ln_out", DType.F32, NormRows, width);
 
-        _backend.LayerNorm(F32("hidden", x, NormRows, width), Weight("ln.weight", type, weight, width),
+        Backend.LayerNorm(F32("hidden", x, NormRows, width), Weight("ln.weight", type, weight, width),
             withBias ? Weight("ln.bias", type, bias, width) : null, eps, output);
 
         var (expected, scale) = LayerNormReference(x, weight, withBias ? bias : null, eps, width);
@@ -41,7 +41,7 @@ public sealed partial class CpuOpsTests
         float[] weight = Enumerable.Repeat(1f, width).ToArray();
         var output = Zeros("ln_out", DType.F32, 2, width);
 
-        _backend.LayerNorm(F32("hidden", x, 2, width), Weight("ln.weight", DType.F32, weight, width), null, 1e-5f, output);
+        Backend.LayerNorm(F32("hidden", x, 2, width), Weight("ln.weight", DType.F32, weight, width), null, 1e-5f, output);
 
         var (expected, _) = LayerNormReference(x, weight, null, 1e-5f, width);
         // Two passes: the float32 sum of 129 values near 1000 (ulp 6e-5, partial sums up to 1.3e5 with ulp 8e-3) puts
@@ -59,7 +59,7 @@ public sealed partial class CpuOpsTests
         const float eps = 1e-6f;
         var output = Zeros("rms_out", DType.F32, NormRows, width);
 
-        _backend.RmsNorm(F32("hidden", x, NormRows, width), Weight("input_layernorm.weight", type, weight, width), eps, output);
+        Backend.RmsNorm(F32("hidden", x, NormRows, width), Weight("input_layernorm.weight", type, weight, width), eps, output);
 
         double[] expected = new double[x.Length];
         double[] scale = new double[x.Length];
@@ -86,12 +86,12 @@ public sealed partial class CpuOpsTests
         var x = F32("hidden", new float[2 * 8], 2, 8);
         var output = Zeros("ln_out", DType.F32, 2, 8);
         var weight = Weight("ln.weight", DType.F32, new float[8], 8);
-        AssertNamesTensor(() => _backend.LayerNorm(x, Weight("short.weight", DType.F32, new float[7], 7), null, 1e-5f, output), "short.weight");
-        AssertNamesTensor(() => _backend.LayerNorm(x, weight, Weight("short.bias", DType.F32, new float[9], 9), 1e-5f, output), "short.bias");
-        AssertNamesTensor(() => _backend.LayerNorm(x, weight, Zeros("int.bias", DType.I32, 8), 1e-5f, output), "int.bias");
-        AssertNamesTensor(() => _backend.LayerNorm(x, weight, null, 1e-5f, Zeros("wide_out", DType.F32, 2, 9)), "wide_out");
-        AssertNamesTensor(() => _backend.RmsNorm(x, Weight("rms.weight", DType.F32, new float[4], 4), 1e-6f, output), "rms.weight");
-        AssertNamesTensor(() => _backend.RmsNorm(Zeros("int_hidden", DType.I32, 2, 8), weight, 1e-6f, output), "int_hidden");
+        AssertNamesTensor(() => Backend.LayerNorm(x, Weight("short.weight", DType.F32, new float[7], 7), null, 1e-5f, output), "short.weight");
+        AssertNamesTensor(() => Backend.LayerNorm(x, weight, Weight("short.bias", DType.F32, new float[9], 9), 1e-5f, output), "short.bias");
+        AssertNamesTensor(() => Backend.LayerNorm(x, weight, Zeros("int.bias", DType.I32, 8), 1e-5f, output), "int.bias");
+        AssertNamesTensor(() => Backend.LayerNorm(x, weight, null, 1e-5f, Zeros("wide_out", DType.F32, 2, 9)), "wide_out");
+        AssertNamesTensor(() => Backend.RmsNorm(x, Weight("rms.weight", DType.F32, new float[4], 4), 1e-6f, output), "rms.weight");
+        AssertNamesTensor(() => Backend.RmsNorm(Zeros("int_hidden", DType.I32, 2, 8), weight, 1e-6f, output), "int_hidden");
     }
 
     /// <summary>Two-pass LayerNorm in double; also returns each element's magnitude scale |x̂·w| + |b| for tolerances.</summary>

@@ -25,7 +25,7 @@ public sealed partial class CpuOpsTests
                 positions[b * length + t] = b == 1 ? Math.Max(1, t - 1) : t; // row 1 is left-padded: 1, 1, 1, 2, ...
         var tensor = F32("q", x, batch, length, heads, headDim);
 
-        _backend.Rope(tensor, I32("positions", positions, batch, length), F32("inv_freq", inv, half));
+        Backend.Rope(tensor, I32("positions", positions, batch, length), F32("inv_freq", inv, half));
 
         double[] expected = new double[x.Length];
         double[] tolerance = new double[x.Length];
@@ -54,9 +54,9 @@ public sealed partial class CpuOpsTests
     {
         var x = F32("q", new float[2 * 3 * 2 * 4], 2, 3, 2, 4);
         var positions = I32("positions", new int[6], 2, 3);
-        AssertNamesTensor(() => _backend.Rope(F32("flat_q", new float[24], 6, 4), positions, F32("inv_freq", new float[2], 2)), "flat_q");
-        AssertNamesTensor(() => _backend.Rope(x, I32("short_positions", new int[5], 5), F32("inv_freq", new float[2], 2)), "short_positions");
-        AssertNamesTensor(() => _backend.Rope(x, positions, F32("long_inv_freq", new float[3], 3)), "long_inv_freq");
-        AssertNamesTensor(() => _backend.Rope(x, Zeros("float_positions", DType.F32, 2, 3), F32("inv_freq", new float[2], 2)), "float_positions");
+        AssertNamesTensor(() => Backend.Rope(F32("flat_q", new float[24], 6, 4), positions, F32("inv_freq", new float[2], 2)), "flat_q");
+        AssertNamesTensor(() => Backend.Rope(x, I32("short_positions", new int[5], 5), F32("inv_freq", new float[2], 2)), "short_positions");
+        AssertNamesTensor(() => Backend.Rope(x, positions, F32("long_inv_freq", new float[3], 3)), "long_inv_freq");
+        AssertNamesTensor(() => Backend.Rope(x, Zeros("float_positions", DType.F32, 2, 3), F32("inv_freq", new float[2], 2)), "float_positions");
     }
 }

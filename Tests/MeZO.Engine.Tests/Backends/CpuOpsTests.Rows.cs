@@ -22,7 +22,7 @@ public sealed partial class CpuOpsTests
         var ids = I32("ids", idValues, count);
         var output = Zeros("hidden", DType.F32, count, width);
 
-        _backend.Embedding(table, ids, output, accumulate: false);
+        Backend.Embedding(table, ids, output, accumulate: false);
 
         double[] expected = new double[count * width];
         for (int n = 0; n < count; n++)
@@ -42,7 +42,7 @@ public sealed partial class CpuOpsTests
         float[] start = Normal(rng, count * width);
         var output = F32("hidden", start, count, width);
 
-        _backend.Embedding(table, I32("positions", idValues, count), output, accumulate: true);
+        Backend.Embedding(table, I32("positions", idValues, count), output, accumulate: true);
 
         // float32 addition is correctly rounded: the double sum rounded once is exactly what the op must produce.
         double[] expected = new double[count * width];
@@ -58,7 +58,7 @@ public sealed partial class CpuOpsTests
     {
         var table = Weight("embed_tokens", DType.F32, new float[EmbeddingVocab * 3], EmbeddingVocab, 3);
         var ids = I32("ids", [0, badId], 2);
-        var error = Assert.Throws<ArgumentException>(() => _backend.Embedding(table, ids, Zeros("hidden", DType.F32, 2, 3), false))!;
+        var error = Assert.Throws<ArgumentException>(() => Backend.Embedding(table, ids, Zeros("hidden", DType.F32, 2, 3), false))!;
         Assert.That(error.Message, Does.Contain("'embed_tokens'").And.Contain(badId.ToString()));
     }
 
@@ -67,15 +67,15 @@ public sealed partial class CpuOpsTests
     {
         var table = Weight("embed_tokens", DType.F32, new float[EmbeddingVocab * 3], EmbeddingVocab, 3);
         var ids = I32("ids", [0, 1], 2);
-        AssertNamesTensor(() => _backend.Embedding(table, ids, Zeros("short_hidden", DType.F32, 2, 2), false), "short_hidden");
-        AssertNamesTensor(() => _backend.Embedding(table, Zeros("float_ids", DType.F32, 2), Zeros("hidden", DType.F32, 2, 3), false), "float_ids");
-        AssertNamesTensor(() => _backend.Embedding(Weight("flat_table", DType.F32, new float[6], 6), ids, Zeros("hidden", DType.F32, 2, 3), false), "flat_table");
-        AssertNamesTensor(() => _backend.GatherRows(F32("hidden", new float[6], 2, 3), I32("rows", [0], 1), Zeros("long_selected", DType.F32, 2, 3)), "long_selected");
-        AssertNamesTensor(() => _backend.GatherRows(F32("hidden", new float[6], 2, 3), Zeros("float_rows", DType.F32, 1), Zeros("selected", DType.F32, 1, 3)), "float_rows");
+        AssertNamesTensor(() => Backend.Embedding(table, ids, Zeros("short_hidden", DType.F32, 2, 2), false), "short_hidden");
+        AssertNamesTensor(() => Backend.Embedding(table, Zeros("float_ids", DType.F32, 2), Zeros("hidden", DType.F32, 2, 3), false), "float_ids");
+        AssertNamesTensor(() => Backend.Embedding(Weight("flat_table", DType.F32, new float[6], 6), ids, Zeros("hidden", DType.F32, 2, 3), false), "flat_table");
+        AssertNamesTensor(() => Backend.GatherRows(F32("hidden", new float[6], 2, 3), I32("rows", [0], 1), Zeros("long_selected", DType.F32, 2, 3)), "long_selected");
+        AssertNamesTensor(() => Backend.GatherRows(F32("hidden", new float[6], 2, 3), Zeros("float_rows", DType.F32, 1), Zeros("selected", DType.F32, 1, 3)), "float_rows");
 
         using var other = new MeZO.Engine.Backends.Cpu.CpuBackend();
         using var foreign = other.Allocate(new TensorShape(2), DType.I32, MemoryCategory.Activations, "foreign_ids");
-        AssertNamesTensor(() => _backend.Embedding(table, foreign, Zeros("hidden", DType.F32, 2, 3), false), "foreign_ids");
+        AssertNamesTensor(() => Backend.Embedding(table, foreign, Zeros("hidden", DType.F32, 2, 3), false), "foreign_ids");
     }
 
     [Test]
@@ -87,7 +87,7 @@ public sealed partial class CpuOpsTests
         int[] picks = [6, 0, 6, 3];
         var output = Zeros("selected", DType.F32, picks.Length, width);
 
-        _backend.GatherRows(F32("hidden", source, rows, width), I32("rows", picks, picks.Length), output);
+        Backend.GatherRows(F32("hidden", source, rows, width), I32("rows", picks, picks.Length), output);
 
         double[] expected = new double[picks.Length * width];
         for (int s = 0; s < picks.Length; s++)
@@ -102,8 +102,8 @@ public sealed partial class CpuOpsTests
         // hidden (3, 0) still has rows 0..2; only a row outside them is an error.
         var x = Zeros("hidden", DType.F32, 3, 0);
         var output = Zeros("selected", DType.F32, 2, 0);
-        Assert.DoesNotThrow(() => _backend.GatherRows(x, I32("rows", [2, 0], 2), output));
-        AssertNamesTensor(() => _backend.GatherRows(x, I32("rows", [3], 1), Zeros("one_selected", DType.F32, 1, 0)), "hidden");
+        Assert.DoesNotThrow(() => Backend.GatherRows(x, I32("rows", [2, 0], 2), output));
+        AssertNamesTensor(() => Backend.GatherRows(x, I32("rows", [3], 1), Zeros("one_selected", DType.F32, 1, 0)), "hidden");
     }
 
     [TestCase(7)]
@@ -111,7 +111,7 @@ public sealed partial class CpuOpsTests
     public void GatherRowsRowOutsideTheInputFails(int badRow)
     {
         var x = F32("hidden", new float[7 * 3], 7, 3);
-        AssertNamesTensor(() => _backend.GatherRows(x, I32("rows", [badRow], 1), Zeros("selected", DType.F32, 1, 3)), "hidden");
+        AssertNamesTensor(() => Backend.GatherRows(x, I32("rows", [badRow], 1), Zeros("selected", DType.F32, 1, 3)), "hidden");
     }
 
     [TestCase(1, 1, 1, 1, 0, 1)]      // the smallest cache
@@ -127,7 +127,7 @@ public sealed partial class CpuOpsTests
         var keyCache = F32("k_cache", keyStart, batch, capacity, kvHeads, headDim);
         var valueCache = F32("v_cache", valueStart, batch, capacity, kvHeads, headDim);
 
-        _backend.KvAppend(F32("k", keys, batch, length, kvHeads, headDim), F32("v", values, batch, length, kvHeads, headDim),
+        Backend.KvAppend(F32("k", keys, batch, length, kvHeads, headDim), F32("v", values, batch, length, kvHeads, headDim),
             keyCache, valueCache, past);
 
         foreach (var (cache, fresh, before, what) in new[] { (keyCache, keys, keyStart, "keys"), (valueCache, values, valueStart, "values") })

@@ -12,16 +12,11 @@ namespace MeZO.Engine.Tests.Backends.Backward;
 /// the reference owes nothing to the op's own algebra. Inputs are float32 (weights rounded to their storage dtype first)
 /// and the double forward reads exactly those values.
 /// </summary>
-public abstract class BackwardTestBase
+public abstract class BackwardTestBase : CpuTensorTests
 {
     /// <summary>Row counts and widths that break vector widths (1, 7, 17) or cross several 16-lane vectors with a tail (129).</summary>
     protected static readonly int[] AwkwardRows = [1, 3, 17];
     protected static readonly int[] AwkwardWidths = [1, 7, 129];
-
-    protected static readonly DType[] WeightTypes = [DType.F32, DType.F16, DType.BF16];
-
-    /// <summary>One float32 rounding, relative: 2⁻²⁴.</summary>
-    protected const double Ulp32 = 1.0 / (1 << 24);
 
     /// <summary>
     /// Central-difference step, relative to max(1, |θ|). The truncation error is h²·|L‴|/6 ≈ 1e-10 for the O(1)
@@ -37,84 +32,6 @@ public abstract class BackwardTestBase
     /// roundings (products, exp, tanh of a few ulps each) come on top.
     /// </summary>
     private const double Slack = 4;
-
-    protected CpuBackend Backend = null!;
-    private readonly List<Tensor> _tensors = [];
-
-    [SetUp]
-    public void CreateBackend() => Backend = new CpuBackend();
-
-    [TearDown]
-    public void DisposeBackend()
-    {
-        foreach (var t in _tensors) t.Dispose();
-        _tensors.Clear();
-        Backend.Dispose();
-    }
-
-    private Tensor Track(Tensor t)
-    {
-        _tensors.Add(t);
-        return t;
-    }
-
-    protected Tensor F32(string name, float[] values, params int[] shape)
-    {
-        var t = Track(Backend.Allocate(new TensorShape(shape), DType.F32, MemoryCategory.Activations, name));
-        Backend.Upload<float>(t, values);
-        return t;
-    }
-
-    protected Tensor Zeros(string name, DType type, params int[] shape) =>
-        Track(Backend.Allocate(new TensorShape(shape), type, MemoryCategory.Activations, name));
-
-    protected Tensor I32(string name, int[] values, params int[] shape)
-    {
-        var t = Track(Backend.Allocate(new TensorShape(shape), DType.I32, MemoryCategory.Activations, name));
-        Backend.Upload<int>(t, values);
-        return t;
-    }
-
-    /// <summary>A weight of <paramref name="type"/>; <paramref name="values"/> are rounded in place to what it holds.</summary>
-    protected Tensor Weight(string name, DType type, float[] values, params int[] shape)
-    {
-        var t = Track(Backend.Allocate(new TensorShape(shape), type, MemoryCategory.Weights, name));
-        for (int i = 0; i < values.Length; i++) values[i] = ReferenceRounding.Round(type, values[i]);
-        switch (type)
-        {
-            case DType.F32:
-                Backend.Upload<float>(t, values);
-                break;
-            case DType.F16:
-                Backend.Upload<ushort>(t, values.Select(ReferenceRounding.HalfBits).ToArray());
-                break;
-            case DType.BF16:
-                Backend.Upload<ushort>(t, values.Select(ReferenceRounding.BFloat16Bits).ToArray());
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(type), type, "not a weight dtype");
-        }
-        return t;
-    }
-
-    protected float[] ReadF32(Tensor t)
-    {
-        var values = new float[t.ElementCount];
-        Backend.Download<float>(t, values);
-        return values;
-    }
-
-    /// <summary>Normally distributed values with standard deviation <paramref name="scale"/> plus <paramref name="offset"/>.</summary>
-    protected static float[] Normal(Random rng, int count, double scale = 1.0, double offset = 0.0)
-    {
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            values[i] = (float)(offset + scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
-        return values;
-    }
 
     protected static double[] ToDouble(float[] values) => Array.ConvertAll(values, v => (double)v);
 
@@ -170,12 +87,5 @@ public abstract class BackwardTestBase
         for (int i = 0; i < first.Length; i++)
             if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(second[i]))
                 Assert.Fail($"{what}: element {i} is {second[i]:R} on the second call, {first[i]:R} on the first");
-    }
-
-    /// <summary>Asserts that <paramref name="action"/> throws an <see cref="ArgumentException"/> naming <paramref name="tensorName"/>.</summary>
-    protected static void AssertNamesTensor(Action action, string tensorName)
-    {
-        var error = Assert.Throws<ArgumentException>(() => action())!;
-        Assert.That(error.Message, Does.Contain($"'{tensorName}'"), "the error must name the offending tensor");
     }
 }
