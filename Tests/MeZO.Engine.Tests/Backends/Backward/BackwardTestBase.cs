@@ -1,8 +1,4 @@
-using MeZO.Engine.Backends.Cpu;
-using MeZO.Engine.Tensors;
-using MeZO.Engine.Tests.Reference;
 using NUnit.Framework;
-using Tensor = MeZO.Engine.Tensors.Tensor;
 
 namespace MeZO.Engine.Tests.Backends.Backward;
 
