@@ -104,6 +104,28 @@ internal static class BackwardContracts
         ShapeChecks.SameShape(logits, logitsGrad, op);
     }
 
+    public static void SliceColumns(IBackend backend, Tensor outputGrad, int start, Tensor inputGrad)
+    {
+        const string op = nameof(IBackwardOps.SliceColumnsBackward);
+        Owned(backend, op, outputGrad, inputGrad);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Type(inputGrad, DType.F32, op);
+        int width = outputGrad.Shape[-1];
+        if (start < 0 || start + width > inputGrad.Shape[-1])
+            throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{inputGrad.Name}' {inputGrad.Shape}");
+        ShapeChecks.Elements(outputGrad, inputGrad.Shape.Rows * width, op);
+    }
+
+    public static void GatherRows(IBackend backend, Tensor outputGrad, Tensor rows, Tensor inputGrad)
+    {
+        const string op = nameof(IBackwardOps.GatherRowsBackward);
+        Owned(backend, op, outputGrad, rows, inputGrad);
+        ShapeChecks.Type(outputGrad, DType.F32, op);
+        ShapeChecks.Type(inputGrad, DType.F32, op);
+        ShapeChecks.Type(rows, DType.I32, op);
+        ShapeChecks.Elements(outputGrad, rows.ElementCount * inputGrad.Shape[-1], op);
+    }
+
     private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
     {
         foreach (var t in tensors) ShapeChecks.Owned(backend, t, op);

@@ -56,4 +56,16 @@ public interface IBackwardOps
     /// softmax(logits[s])); outputGrad (S) F32 (e.g. −1/n for a mean negative log-likelihood).
     /// </summary>
     void LogSoftmaxGatherBackward(Tensor logits, Tensor targets, Tensor outputGrad, Tensor logitsGrad);
+
+    /// <summary>
+    /// Of <see cref="IBackend.SliceColumns"/>: inputGrad (N, C) columns [start, start + W) = outputGrad (N, W); the
+    /// other columns are left as they are (the fused q, k and v slices each write their own third).
+    /// </summary>
+    void SliceColumnsBackward(Tensor outputGrad, int start, Tensor inputGrad);
+
+    /// <summary>
+    /// Of <see cref="IBackend.GatherRows"/>: inputGrad[rows[s]] += outputGrad[s]; outputGrad (S, C), rows (S) I32,
+    /// inputGrad (N, C) F32. A row picked twice sums both, in the order of s, so the result does not depend on timing.
+    /// </summary>
+    void GatherRowsBackward(Tensor outputGrad, Tensor rows, Tensor inputGrad);
 }

@@ -206,10 +206,6 @@ public sealed class CpuBackend : IBackend, IBackwardOps
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>
-    /// Bytes [byteOffset, byteOffset + count) of a tensor this backend owns, a range the caller validated: a window
-    /// into the tensor's native memory, so a tensor of any size is read and written in place, without a copy.
-    /// </summary>
     public void EmbeddingBackward(Tensor outputGrad, Tensor ids, Tensor tableGrad)
     {
         ThrowIfDisposed();
@@ -275,5 +271,23 @@ public sealed class CpuBackend : IBackend, IBackwardOps
         CpuLogitsBackward.LogSoftmaxGather(logits, targets, outputGrad, logitsGrad);
     }
 
+    public void SliceColumnsBackward(Tensor outputGrad, int start, Tensor inputGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.SliceColumns(this, outputGrad, start, inputGrad);
+        CpuRowsBackward.SliceColumns(outputGrad, start, inputGrad);
+    }
+
+    public void GatherRowsBackward(Tensor outputGrad, Tensor rows, Tensor inputGrad)
+    {
+        ThrowIfDisposed();
+        BackwardContracts.GatherRows(this, outputGrad, rows, inputGrad);
+        CpuRowsBackward.GatherRows(outputGrad, rows, inputGrad);
+    }
+
+    /// <summary>
+    /// Bytes [byteOffset, byteOffset + count) of a tensor this backend owns, a range the caller validated: a window
+    /// into the tensor's native memory, so a tensor of any size is read and written in place, without a copy.
+    /// </summary>
     private static unsafe Span<byte> Bytes(Tensor t, long byteOffset, int count) => new((byte*)t.Address + byteOffset, count);
 }
