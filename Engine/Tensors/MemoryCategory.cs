@@ -8,4 +8,6 @@ public enum MemoryCategory
     Adapter,
     Activations,
     Workspace,
+    /// <summary>First-order gradients, one float32 tensor per parameter: what backprop holds and MeZO never does.</summary>
+    Gradients,
 }
