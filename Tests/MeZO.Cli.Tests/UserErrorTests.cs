@@ -104,6 +104,7 @@ public sealed class UserErrorTests
     }
 
     [TestCase("score")]
+    [TestCase("grad")]
     [TestCase("generate")]
     [TestCase("inspect")]
     public void HelpOnEveryCommandExitsWithZero(string command)

@@ -6,6 +6,7 @@ using MeZO.Engine;
 ICommand[] commands =
 [
     new ScoreCommand(),
+    new GradCommand(),
     new GenerateCommand(),
     new InspectCommand(),
     new TrainCommand(),

@@ -1,0 +1,65 @@
+using System.Globalization;
+using MeZO.Engine.Backends;
+using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Models;
+using MeZO.Engine.Models.Gradients;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Cli.Commands;
+
+/// <summary>
+/// `mezo grad`: the gradient of the summed negative log-likelihood `mezo score` reports, for every weight, written as
+/// safetensors under the weights' Hugging Face names (issue 12): useful on its own, and the backward pass's outside check.
+/// </summary>
+public sealed class GradCommand : ICommand
+{
+    public string Name => "grad";
+    public string Summary => "gradient of a sequence's summed negative log-likelihood for every weight, as safetensors";
+    public string Help => """
+        mezo grad --model DIR (--ids 5,17,200 | --text "...") --out FILE.safetensors [--dtype f32|f16|bf16]
+
+          --model DIR     Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)
+          --ids LIST      comma-separated token ids, used as given (at least two)
+          --text TEXT     text, tokenized with the model's tokenizer and its family's first token
+          --out FILE      where to write d(−Σ log p(ids[t] | ids[<t]))/dθ: one float32 tensor per weight, under its
+                          Hugging Face name (a tied lm_head has none: its use is summed into the token embedding's);
+                          the loss and the token count go in the file's metadata
+          --backend cpu   the backward pass runs on the CPU only, for now
+        """;
+
+    public int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, .. SequenceOptions.Names, "out"]), new HashSet<string>());
+        SequenceOptions.Check(cl);
+        string path = cl.RequiredString("out");
+        if (cl.String("backend") is { } backendName && backendName != "cpu")
+            throw cl.Error($"--backend {backendName} has no backward pass yet; use --backend cpu");
+
+        var (backend, model) = ModelOptions.Load(cl, cl.RequiredString("model"));
+        using var _ = backend;
+        using var __ = model;
+        if (backend is not IBackwardOps) throw cl.Error($"the {backend.GetType().Name} has no backward pass yet; use --backend cpu");
+        int[] ids = SequenceOptions.Ids(cl, model);
+        if (ids.Length < 2) throw cl.Error("a gradient needs at least two tokens: the first is only ever given, never scored");
+
+        var batch = TokenBatch.Pack([ids], PaddingSide.Right);
+        var rows = Enumerable.Range(0, ids.Length - 1).ToArray();
+        // Weight −1 per token: the objective is the summed log-likelihood negated, the NLL `mezo score` totals.
+        var weights = Enumerable.Repeat(-1f, rows.Length).ToArray();
+        using var gradients = ModelGradient.Compute(model, batch, rows, ids[1..], weights);
+        if (!double.IsFinite(gradients.Objective))
+            throw new NonFiniteForwardException(model.Directory, "the loss");
+
+        var tensors = gradients.Gradients.Select(g =>
+            TensorToWrite.FromSingles(g.Name, DType.F32, g.Tensor.Shape.ToLongArray(), gradients.Download(g.Name)));
+        var metadata = new Dictionary<string, string>
+        {
+            ["loss"] = gradients.Objective.ToString("R", CultureInfo.InvariantCulture),
+            ["tokens"] = ids.Length.ToString(CultureInfo.InvariantCulture),
+        };
+        SafetensorsWriter.Write(path, tensors, metadata);
+        output.WriteLine($"{ids.Length} tokens, {model.Spec.ModelType} {Path.GetFileName(model.Directory)}: summed NLL = {gradients.Objective:F4}");
+        output.WriteLine($"wrote {gradients.Gradients.Count} gradients ({gradients.Bytes / 1048576.0:F1} MiB float32) to {Path.GetFullPath(path)}");
+        return 0;
+    }
+}
