@@ -1,6 +1,7 @@
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
 using MeZO.Engine.Models.Gradients;
+using MeZO.Engine.Tensors;
 using MeZO.Engine.Tests.Reference;
 using NUnit.Framework;
 
@@ -59,6 +60,51 @@ public sealed class ModelGradientTests
         var rng = new Random(5);
         var d = checkpoint.Weights.ToDictionary(p => p.Key, p => p.Key == embedding ? GradientOracle.Normal(rng, p.Value.Values.Length) : new double[p.Value.Values.Length]);
         GradientOracle.AssertDirectionalDerivative(checkpoint, gradients.Download, d, batch, rows, targets, $"{checkpoint} along {embedding}");
+    }
+
+    /// <summary>
+    /// 16-bit weights are read as float32 by the forward and the backward alike, and their gradients are float32: the
+    /// oracle reads the same rounded values, so the check and its tolerance are the float32 one.
+    /// </summary>
+    [Test]
+    public void SixteenBitWeightsGetFloat32GradientsThatMatchTheOracle([Values(TinyVariant.Gpt2, TinyVariant.Qwen2)] TinyVariant variant,
+        [Values(DType.F16, DType.BF16)] DType dtype)
+    {
+        using var checkpoint = TinyCheckpoints.Create(variant, new TinyCheckpointOptions { DType = dtype });
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 29, Lengths), PaddingSide.Left);
+        var (rows, targets) = NextTokenPairs(batch);
+        using var gradients = ModelGradient.Compute(model, batch, rows, targets, Enumerable.Repeat(-1f, rows.Length).ToArray());
+
+        Assert.That(gradients.Gradients.Select(g => g.Tensor.DType).Distinct(), Is.EqualTo(new[] { DType.F32 }));
+        var rng = new Random(31);
+        var d = checkpoint.Weights.ToDictionary(p => p.Key, p => GradientOracle.Normal(rng, p.Value.Values.Length));
+        GradientOracle.AssertDirectionalDerivative(checkpoint, gradients.Download, d, batch, rows, targets, checkpoint.ToString()!);
+    }
+
+    /// <summary>
+    /// Pairs with weights other than −1, one row scored twice against different targets (a candidate-scoring loss): the
+    /// row's hidden state gets the sum of both pairs' gradients.
+    /// </summary>
+    [Test]
+    public void WeightedPairsOnARepeatedRowMatchTheOracle([Values(TinyVariant.LlamaUntied, TinyVariant.OptPostLayerNorm)] TinyVariant variant)
+    {
+        using var checkpoint = TinyCheckpoints.Create(variant);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 37, Lengths), PaddingSide.Right);
+        int last = batch.Row(0, batch.Lengths[0] - 1);
+        int[] rows = [last, batch.Row(1, 1), last, batch.Row(2, 0)];
+        int[] targets = [3, 7, 11, 2];
+        float[] pairWeights = [-0.5f, 2f, 1.25f, -1f];
+        using var gradients = ModelGradient.Compute(model, batch, rows, targets, pairWeights);
+
+        double objective = GradientOracle.Loss(checkpoint, checkpoint.Weights, batch, rows, targets, pairWeights);
+        Assert.That(gradients.Objective, Is.EqualTo(objective).Within(ParityRuns.Tolerance(Math.Abs(objective))), "objective");
+        var rng = new Random(41);
+        var d = checkpoint.Weights.ToDictionary(p => p.Key, p => GradientOracle.Normal(rng, p.Value.Values.Length));
+        GradientOracle.AssertDirectionalDerivative(checkpoint, gradients.Download, d, batch, rows, targets, checkpoint.ToString()!, pairWeights);
     }
 
     [Test]

@@ -34,7 +34,7 @@ public static class GradientOracle
     /// never enters the comparison.
     /// </summary>
     public static void AssertDirectionalDerivative(TinyCheckpoint checkpoint, Func<string, float[]> gradientOf, Dictionary<string, double[]> d,
-        TokenBatch batch, int[] rows, int[] targets, string label)
+        TokenBatch batch, int[] rows, int[] targets, string label, float[]? pairWeights = null)
     {
         var plusWeights = Moved(checkpoint, d, Step);
         var minusWeights = Moved(checkpoint, d, -Step);
@@ -49,19 +49,19 @@ public static class GradientOracle
                 scale += Math.Abs(g[i] * taken);
             }
         }
-        double expected = (Loss(checkpoint, plusWeights, batch, rows, targets) - Loss(checkpoint, minusWeights, batch, rows, targets)) / (2 * Step);
+        double expected = (Loss(checkpoint, plusWeights, batch, rows, targets, pairWeights) - Loss(checkpoint, minusWeights, batch, rows, targets, pairWeights)) / (2 * Step);
         Assert.That(scale, Is.GreaterThan(0), $"{label}: the gradient along d is not all zero");
         Assert.That(dot, Is.EqualTo(expected).Within(RelativeTolerance * scale), $"{label}: ∇L·d vs the oracle's central difference (Σ|g·d| = {scale:E3})");
     }
 
-    /// <summary>The oracle's Σ −1·log p(target | row), in double.</summary>
+    /// <summary>The oracle's Σ weight·log p(target | row) in double; every weight −1 (the summed NLL) unless given.</summary>
     public static double Loss(TinyCheckpoint checkpoint, IReadOnlyDictionary<string, ReferenceTensor> weights, TokenBatch batch, int[] rows,
-        int[] targets)
+        int[] targets, float[]? pairWeights = null)
     {
         double[,,] logits = OracleLogits(new NaiveTransformer(checkpoint.Config, weights), batch);
         double sum = 0;
         for (int s = 0; s < rows.Length; s++)
-            sum -= NaiveTransformer.LogSoftmax(logits, rows[s] / batch.Length, rows[s] % batch.Length)[targets[s]];
+            sum += (pairWeights?[s] ?? -1.0) * NaiveTransformer.LogSoftmax(logits, rows[s] / batch.Length, rows[s] % batch.Length)[targets[s]];
         return sum;
     }
 
