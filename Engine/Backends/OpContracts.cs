@@ -11,14 +11,14 @@ internal static class OpContracts
 {
     public static void Upload(IBackend backend, Tensor destination, long sourceBytes)
     {
-        Owned(backend, nameof(IBackend.Upload), destination);
+        ShapeChecks.Owned(backend, destination, nameof(IBackend.Upload));
         if (sourceBytes != destination.ByteCount)
             throw new ArgumentException($"Upload: {sourceBytes} bytes do not fit '{destination.Name}' ({destination.ByteCount} bytes)");
     }
 
     public static void Download(IBackend backend, Tensor source, long destinationBytes)
     {
-        Owned(backend, nameof(IBackend.Download), source);
+        ShapeChecks.Owned(backend, source, nameof(IBackend.Download));
         if (destinationBytes != source.ByteCount)
             throw new ArgumentException($"Download: '{source.Name}' ({source.ByteCount} bytes) does not fit {destinationBytes} bytes");
     }
@@ -32,7 +32,7 @@ internal static class OpContracts
     public static void Embedding(IBackend backend, Tensor table, Tensor ids, Tensor output)
     {
         const string op = nameof(IBackend.Embedding);
-        Owned(backend, op, table, ids, output);
+        ShapeChecks.Owned(backend, op, table, ids, output);
         ShapeChecks.Rank(table, 2, op);
         ShapeChecks.Float(table, op);
         ShapeChecks.Type(ids, DType.I32, op);
@@ -43,8 +43,8 @@ internal static class OpContracts
     public static void LayerNorm(IBackend backend, Tensor x, Tensor weight, Tensor? bias, Tensor output)
     {
         const string op = nameof(IBackend.LayerNorm);
-        Owned(backend, op, x, weight, output);
-        if (bias is not null) Owned(backend, op, bias);
+        ShapeChecks.Owned(backend, op, x, weight, output);
+        if (bias is not null) ShapeChecks.Owned(backend, op, bias);
         Norm(op, x, weight, output);
         if (bias is not null)
         {
@@ -56,37 +56,29 @@ internal static class OpContracts
     public static void RmsNorm(IBackend backend, Tensor x, Tensor weight, Tensor output)
     {
         const string op = nameof(IBackend.RmsNorm);
-        Owned(backend, op, x, weight, output);
+        ShapeChecks.Owned(backend, op, x, weight, output);
         Norm(op, x, weight, output);
     }
 
     public static void Linear(IBackend backend, Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
     {
         const string op = nameof(IBackend.Linear);
-        Owned(backend, op, x, weight, output);
-        ShapeChecks.Type(x, DType.F32, op);
-        ShapeChecks.Type(output, DType.F32, op);
-        ShapeChecks.Rank(weight, 2, op);
-        ShapeChecks.Float(weight, op);
-        int k = x.Shape[-1];
-        int n = weightTransposed ? weight.Shape[1] : weight.Shape[0];
-        int weightK = weightTransposed ? weight.Shape[0] : weight.Shape[1];
-        if (weightK != k)
-            throw new ArgumentException($"{op}: '{x.Name}' {x.Shape} has {k} features but weight '{weight.Name}' {weight.Shape} expects {weightK}");
-        ShapeChecks.Dim(output, -1, n, op);
-        ShapeChecks.Elements(output, x.Shape.Rows * n, op);
+        int n = Product(backend, op, x, weight, weightTransposed, output);
         if (bias is not null)
         {
-            Owned(backend, op, bias);
+            ShapeChecks.Owned(backend, op, bias);
             ShapeChecks.Float(bias, op);
             ShapeChecks.Elements(bias, n, op);
         }
     }
 
-    public static void Rope(IBackend backend, Tensor x, Tensor positions, Tensor invFrequencies)
+    public static void Rope(IBackend backend, Tensor x, Tensor positions, Tensor invFrequencies) =>
+        Rotation(backend, nameof(IBackend.Rope), x, positions, invFrequencies);
+
+    /// <summary>Rope and its backward: x (B, T, heads, D) float32 rotated at positions (B, T) by at most D/2 frequencies.</summary>
+    internal static void Rotation(IBackend backend, string op, Tensor x, Tensor positions, Tensor invFrequencies)
     {
-        const string op = nameof(IBackend.Rope);
-        Owned(backend, op, x, positions, invFrequencies);
+        ShapeChecks.Owned(backend, op, x, positions, invFrequencies);
         ShapeChecks.Rank(x, 4, op);
         ShapeChecks.Type(x, DType.F32, op);
         ShapeChecks.Type(positions, DType.I32, op);
@@ -100,7 +92,7 @@ internal static class OpContracts
     public static void KvAppend(IBackend backend, Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
     {
         const string op = nameof(IBackend.KvAppend);
-        Owned(backend, op, keys, values, keyCache, valueCache);
+        ShapeChecks.Owned(backend, op, keys, values, keyCache, valueCache);
         Float32Rank4(op, keys, values, keyCache, valueCache);
         ShapeChecks.SameShape(keys, values, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
@@ -110,10 +102,14 @@ internal static class OpContracts
     }
 
     public static void Attention(IBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
-        Tensor output)
+        Tensor output) =>
+        AttentionShapes(backend, nameof(IBackend.Attention), q, keyCache, valueCache, keyMask, pastLength, output);
+
+    /// <summary>Attention and its backward: what the forward's arguments must be, whichever op is checking them.</summary>
+    internal static void AttentionShapes(IBackend backend, string op, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask,
+        int pastLength, Tensor output)
     {
-        const string op = nameof(IBackend.Attention);
-        Owned(backend, op, q, keyCache, valueCache, keyMask, output);
+        ShapeChecks.Owned(backend, op, q, keyCache, valueCache, keyMask, output);
         Float32Rank4(op, q, keyCache, valueCache, output);
         ShapeChecks.SameShape(q, output, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
@@ -131,7 +127,7 @@ internal static class OpContracts
     public static void Activation(IBackend backend, Tensor x)
     {
         const string op = nameof(IBackend.Activation);
-        Owned(backend, op, x);
+        ShapeChecks.Owned(backend, op, x);
         ShapeChecks.Type(x, DType.F32, op);
     }
 
@@ -146,32 +142,59 @@ internal static class OpContracts
         if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, $"{nameof(IBackend.AddScaled)}: the scale must be finite");
     }
 
-    public static void SliceColumns(IBackend backend, Tensor x, int start, Tensor output)
+    public static void SliceColumns(IBackend backend, Tensor x, int start, Tensor output) =>
+        ColumnSlice(backend, nameof(IBackend.SliceColumns), x, start, output);
+
+    public static void GatherRows(IBackend backend, Tensor x, Tensor rows, Tensor output) =>
+        RowGather(backend, nameof(IBackend.GatherRows), x, rows, output);
+
+    /// <summary>
+    /// x (M, K) float32 against a float weight (N, K), or (K, N) when transposed, and a float32 (M, N): the shapes of
+    /// Linear's product, and of its backward with the output's gradient in the output's place. Returns N.
+    /// </summary>
+    internal static int Product(IBackend backend, string op, Tensor x, Tensor weight, bool weightTransposed, Tensor output)
     {
-        const string op = nameof(IBackend.SliceColumns);
-        Owned(backend, op, x, output);
+        ShapeChecks.Owned(backend, op, x, weight, output);
         ShapeChecks.Type(x, DType.F32, op);
         ShapeChecks.Type(output, DType.F32, op);
-        int width = output.Shape[-1];
-        if (start < 0 || start + width > x.Shape[-1])
-            throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{x.Name}' {x.Shape}");
-        ShapeChecks.Elements(output, x.Shape.Rows * width, op);
+        ShapeChecks.Rank(weight, 2, op);
+        ShapeChecks.Float(weight, op);
+        int k = x.Shape[-1];
+        int n = weightTransposed ? weight.Shape[1] : weight.Shape[0];
+        int weightK = weightTransposed ? weight.Shape[0] : weight.Shape[1];
+        if (weightK != k)
+            throw new ArgumentException($"{op}: '{x.Name}' {x.Shape} has {k} features but weight '{weight.Name}' {weight.Shape} expects {weightK}");
+        ShapeChecks.Dim(output, -1, n, op);
+        ShapeChecks.Elements(output, x.Shape.Rows * n, op);
+        return n;
     }
 
-    public static void GatherRows(IBackend backend, Tensor x, Tensor rows, Tensor output)
+    /// <summary>A float32 (N, W) <paramref name="part"/> that is columns [start, start + W) of a float32 (N, C) <paramref name="whole"/>.</summary>
+    internal static void ColumnSlice(IBackend backend, string op, Tensor whole, int start, Tensor part)
     {
-        const string op = nameof(IBackend.GatherRows);
-        Owned(backend, op, x, rows, output);
-        ShapeChecks.Type(x, DType.F32, op);
-        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Owned(backend, op, whole, part);
+        ShapeChecks.Type(whole, DType.F32, op);
+        ShapeChecks.Type(part, DType.F32, op);
+        int width = part.Shape[-1];
+        if (start < 0 || start + width > whole.Shape[-1])
+            throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{whole.Name}' {whole.Shape}");
+        ShapeChecks.Elements(part, whole.Shape.Rows * width, op);
+    }
+
+    /// <summary>A float32 (S, C) <paramref name="gathered"/> of rows (S) I32 of a float32 (N, C) <paramref name="whole"/>.</summary>
+    internal static void RowGather(IBackend backend, string op, Tensor whole, Tensor rows, Tensor gathered)
+    {
+        ShapeChecks.Owned(backend, op, whole, rows, gathered);
+        ShapeChecks.Type(whole, DType.F32, op);
+        ShapeChecks.Type(gathered, DType.F32, op);
         ShapeChecks.Type(rows, DType.I32, op);
-        ShapeChecks.Elements(output, rows.ElementCount * x.Shape[-1], op);
+        ShapeChecks.Elements(gathered, rows.ElementCount * whole.Shape[-1], op);
     }
 
     public static void LogSoftmaxGather(IBackend backend, Tensor logits, Tensor targets, Tensor output)
     {
         const string op = nameof(IBackend.LogSoftmaxGather);
-        Owned(backend, op, logits, targets, output);
+        ShapeChecks.Owned(backend, op, logits, targets, output);
         ShapeChecks.Type(logits, DType.F32, op);
         ShapeChecks.Type(targets, DType.I32, op);
         ShapeChecks.Type(output, DType.F32, op);
@@ -182,7 +205,7 @@ internal static class OpContracts
     public static void LogSoftmaxAccumulate(IBackend backend, Tensor logits, Tensor targets, int firstColumn, Tensor state)
     {
         const string op = nameof(IBackend.LogSoftmaxAccumulate);
-        Owned(backend, op, logits, targets, state);
+        ShapeChecks.Owned(backend, op, logits, targets, state);
         ShapeChecks.Type(logits, DType.F32, op);
         ShapeChecks.Type(targets, DType.I32, op);
         ShapeChecks.Type(state, DType.F32, op);
@@ -194,7 +217,7 @@ internal static class OpContracts
     public static void Argmax(IBackend backend, Tensor logits, Tensor output)
     {
         const string op = nameof(IBackend.Argmax);
-        Owned(backend, op, logits, output);
+        ShapeChecks.Owned(backend, op, logits, output);
         ShapeChecks.Type(logits, DType.F32, op);
         ShapeChecks.Type(output, DType.I32, op);
         ShapeChecks.Elements(output, logits.Shape.Rows, op);
@@ -205,7 +228,7 @@ internal static class OpContracts
     public static void PerturbedCopy(IBackend backend, Tensor weight, Tensor destination)
     {
         const string op = nameof(IBackend.PerturbedCopy);
-        Owned(backend, op, weight, destination);
+        ShapeChecks.Owned(backend, op, weight, destination);
         ShapeChecks.Float(weight, op);
         ShapeChecks.Type(destination, DType.F32, op);
         ShapeChecks.Elements(destination, weight.ElementCount, op);
@@ -232,18 +255,13 @@ internal static class OpContracts
     /// </summary>
     private static void ByteRange(IBackend backend, string op, Tensor t, long byteOffset, int byteCount)
     {
-        Owned(backend, op, t);
+        ShapeChecks.Owned(backend, op, t);
         if (byteOffset < 0 || byteOffset > t.ByteCount - byteCount)
             throw new ArgumentException($"{op}: bytes [{byteOffset}, {byteOffset + byteCount}) are outside '{t.Name}' ({t.ByteCount} bytes)");
         int size = t.DType.SizeOf();
         if (byteOffset % size != 0 || byteCount % size != 0)
             throw new ArgumentException(
                 $"{op}: bytes [{byteOffset}, {byteOffset + byteCount}) of '{t.Name}' split its {size}-byte {t.DType} elements; copy whole elements");
-    }
-
-    private static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
-    {
-        foreach (var t in tensors) ShapeChecks.Owned(backend, t, op);
     }
 
     /// <summary>KvAppend and Attention: (B, T, heads, D) float32 tensors. A span, not an array: these run in every layer.</summary>
@@ -259,7 +277,7 @@ internal static class OpContracts
     /// <summary>SiluMul, Add and AddScaled: two float32 tensors of as many elements, the first updated in place.</summary>
     private static void ElementwisePair(IBackend backend, string op, Tensor x, Tensor y)
     {
-        Owned(backend, op, x, y);
+        ShapeChecks.Owned(backend, op, x, y);
         ShapeChecks.Type(x, DType.F32, op);
         ShapeChecks.Type(y, DType.F32, op);
         ShapeChecks.Elements(y, x.ElementCount, op);
@@ -268,7 +286,7 @@ internal static class OpContracts
     /// <summary>MezoUpdate: a weight of any float dtype, updated in place.</summary>
     private static void FloatWeight(IBackend backend, string op, Tensor weight)
     {
-        Owned(backend, op, weight);
+        ShapeChecks.Owned(backend, op, weight);
         ShapeChecks.Float(weight, op);
     }
 

@@ -41,6 +41,12 @@ internal static class ShapeChecks
             throw new ArgumentException($"{op}: '{t.Name}' {t.Shape} must hold {expected} elements");
     }
 
+    /// <summary>Each tensor belongs to <paramref name="backend"/>.</summary>
+    public static void Owned(IBackend backend, string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors) Owned(backend, t, op);
+    }
+
     public static void Owned(IBackend backend, Tensor t, string op)
     {
         if (!ReferenceEquals(t.Backend, backend))
