@@ -15,13 +15,10 @@ namespace MeZO.Engine.Tests.Backends.Backward;
 /// either side, sliding windows, head widths 8 and 80).
 /// </summary>
 [TestFixture]
-public sealed class AttentionBackwardTests
+public sealed class AttentionBackwardTests : CpuTensorTests
 {
     /// <summary>How a batch row's key mask is laid out (row 0 is never padded).</summary>
     public enum Padding { None, Left, Right, Middle }
-
-    /// <summary>One float32 rounding, relative: 2⁻²⁴.</summary>
-    private const double Ulp32 = 1.0 / (1 << 24);
 
     /// <summary>
     /// The finite-difference step. L is smooth with O(1) derivatives for unit-normal inputs, so the central
@@ -29,20 +26,6 @@ public sealed class AttentionBackwardTests
     /// both far below the float32 error the tolerance has to cover, so the difference stands in for the exact gradient.
     /// </summary>
     private const double Step = 1e-4;
-
-    private CpuBackend _backend = null!;
-    private readonly List<Tensor> _tensors = [];
-
-    [SetUp]
-    public void CreateBackend() => _backend = new CpuBackend();
-
-    [TearDown]
-    public void DisposeBackend()
-    {
-        foreach (var t in _tensors) t.Dispose();
-        _tensors.Clear();
-        _backend.Dispose();
-    }
 
     [TestCase(1, 1, 1, 1, 8, 0, 1, Padding.None, 0)]       // the smallest case: one query, one key
     [TestCase(2, 3, 4, 2, 8, 0, 3, Padding.Left, 0)]       // GQA 4/2, left padding: row 1's first query attends nothing
@@ -133,7 +116,7 @@ public sealed class AttentionBackwardTests
         var mask = Zeros("key_mask", DType.I32, 1, 4);
         void Call(Tensor? q = null, Tensor? k = null, Tensor? v = null, Tensor? m = null, int past = 0, Tensor? o = null,
             Tensor? dO = null, Tensor? dq = null, Tensor? dk = null, Tensor? dv = null) =>
-            BackwardContracts.Attention(_backend, q ?? Q("q"), k ?? Cache("k_cache"), v ?? Cache("v_cache"), m ?? mask, past,
+            BackwardContracts.Attention(Backend, q ?? Q("q"), k ?? Cache("k_cache"), v ?? Cache("v_cache"), m ?? mask, past,
                 o ?? Q("attn_out"), dO ?? Q("attn_out_grad"), dq ?? Q("q_grad"), dk ?? Cache("k_grad"), dv ?? Cache("v_grad"));
 
         Assert.DoesNotThrow(() => Call(), "matching shapes pass");
@@ -219,17 +202,16 @@ public sealed class AttentionBackwardTests
         var q = F32("q", p.Q, qShape);
         var keyCache = F32("k_cache", p.Keys, cacheShape);
         var valueCache = F32("v_cache", p.Values, cacheShape);
-        var keyMask = Track(_backend.Allocate(new TensorShape(p.Batch, p.Capacity), DType.I32, MemoryCategory.Activations, "key_mask"));
-        _backend.Upload<int>(keyMask, p.Mask);
+        var keyMask = I32("key_mask", p.Mask, p.Batch, p.Capacity);
         var output = Zeros("attn_out", DType.F32, qShape);
-        _backend.Attention(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output);
+        Backend.Attention(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output);
 
         var outputGrad = F32("attn_out_grad", p.R, qShape);
         var qGrad = F32("q_grad", Enumerable.Repeat(float.NaN, p.Q.Length).ToArray(), qShape);
         float[] start = keyGradStart ?? new float[p.Keys.Length];
         var keyGrad = F32("k_grad", start, cacheShape);
         var valueGrad = F32("v_grad", start, cacheShape);
-        _backend.AttentionBackward(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output, outputGrad, qGrad, keyGrad,
+        Backend.AttentionBackward(q, keyCache, valueCache, keyMask, p.Past, p.Scale, p.Window, output, outputGrad, qGrad, keyGrad,
             valueGrad);
         return (ReadF32(qGrad), ReadF32(keyGrad), ReadF32(valueGrad));
     }
@@ -304,41 +286,7 @@ public sealed class AttentionBackwardTests
         return mask;
     }
 
-    private Tensor Track(Tensor t)
-    {
-        _tensors.Add(t);
-        return t;
-    }
-
-    private Tensor F32(string name, float[] values, params int[] shape)
-    {
-        var t = Track(_backend.Allocate(new TensorShape(shape), DType.F32, MemoryCategory.Activations, name));
-        _backend.Upload<float>(t, values);
-        return t;
-    }
-
-    private Tensor Zeros(string name, DType type, params int[] shape) =>
-        Track(_backend.Allocate(new TensorShape(shape), type, MemoryCategory.Activations, name));
-
-    private float[] ReadF32(Tensor t)
-    {
-        var values = new float[t.ElementCount];
-        _backend.Download<float>(t, values);
-        return values;
-    }
-
     private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
-
-    private static float[] Normal(Random rng, int count)
-    {
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            values[i] = (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
-        return values;
-    }
 
     /// <summary>|actual[i] − expected[i]| ≤ tolerance for every element, naming the first failure and the largest error.</summary>
     private static void AssertClose(float[] actual, double[] expected, double tolerance, string what)
@@ -355,9 +303,4 @@ public sealed class AttentionBackwardTests
         TestContext.Out.WriteLine($"{what}: worst error {worst:E2}, tolerance {tolerance:E2}");
     }
 
-    private static void AssertNamesTensor(Action action, string tensorName)
-    {
-        var error = Assert.Throws<ArgumentException>(() => action())!;
-        Assert.That(error.Message, Does.Contain($"'{tensorName}'"), "the error must name the offending tensor");
-    }
 }

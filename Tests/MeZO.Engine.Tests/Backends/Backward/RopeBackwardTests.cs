@@ -13,13 +13,10 @@ namespace MeZO.Engine.Tests.Backends.Backward;
 /// (rotate_half layout) for the loss L = Σ r·rope(x): full and partial rotary, padded positions, scaled frequencies.
 /// </summary>
 [TestFixture]
-public sealed class RopeBackwardTests
+public sealed class RopeBackwardTests : CpuTensorTests
 {
     /// <summary>Which inverse frequencies a case uses; the scaled variants differ only in these values.</summary>
     public enum Frequencies { Default, Linear, Llama3 }
-
-    /// <summary>One float32 rounding, relative: 2⁻²⁴.</summary>
-    private const double Ulp32 = 1.0 / (1 << 24);
 
     /// <summary>
     /// The finite-difference step: L is linear in x, so the central difference has no truncation error, only double
@@ -28,20 +25,6 @@ public sealed class RopeBackwardTests
     private const double Step = 1e-3;
 
     private const double DifferenceError = 1e-10;
-
-    private CpuBackend _backend = null!;
-    private readonly List<Tensor> _tensors = [];
-
-    [SetUp]
-    public void CreateBackend() => _backend = new CpuBackend();
-
-    [TearDown]
-    public void DisposeBackend()
-    {
-        foreach (var t in _tensors) t.Dispose();
-        _tensors.Clear();
-        _backend.Dispose();
-    }
 
     [TestCase(1, 1, 1, 8, 8, Frequencies.Default)]      // one row, full rotation
     [TestCase(2, 3, 2, 8, 8, Frequencies.Default)]      // full rotation, row 1 left-padded
@@ -62,7 +45,7 @@ public sealed class RopeBackwardTests
         var positionTensor = I32("positions", positions, batch, length);
         var invTensor = F32("inv_freq", inv, inv.Length);
 
-        _backend.RopeBackward(grad, positionTensor, invTensor);
+        Backend.RopeBackward(grad, positionTensor, invTensor);
 
         double[] theta = x.Select(v => (double)v).ToArray();
         double[] expected = new double[x.Length], tolerance = new double[x.Length];
@@ -99,9 +82,9 @@ public sealed class RopeBackwardTests
         var positions = I32("positions", Positions(batch, length, past: 1000), batch, length);
         var invTensor = F32("inv_freq", inv, inv.Length);
 
-        _backend.Rope(tensor, positions, invTensor);
+        Backend.Rope(tensor, positions, invTensor);
         Assert.That(ReadF32(tensor), Is.Not.EqualTo(x).AsCollection, "the forward rotates");
-        _backend.RopeBackward(tensor, positions, invTensor);
+        Backend.RopeBackward(tensor, positions, invTensor);
 
         // Each pass rounds each output by ≤ 4·2⁻²⁴ of the pair's length (see above), and cos² + sin² of the
         // float32-rounded cos and sin is 1 within 2·2⁻²⁴: 12 ulp of |a| + |b| covers both passes.
@@ -123,10 +106,10 @@ public sealed class RopeBackwardTests
         var grad = F32("q_grad", new float[2 * 3 * 2 * 4], 2, 3, 2, 4);
         var positions = I32("positions", new int[6], 2, 3);
         var inv = F32("inv_freq", new float[2], 2);
-        Assert.DoesNotThrow(() => BackwardContracts.Rope(_backend, grad, positions, inv), "matching shapes pass");
-        AssertNamesTensor(() => BackwardContracts.Rope(_backend, F32("flat_grad", new float[24], 6, 4), positions, inv), "flat_grad");
-        AssertNamesTensor(() => BackwardContracts.Rope(_backend, grad, I32("short_positions", new int[5], 5), inv), "short_positions");
-        AssertNamesTensor(() => BackwardContracts.Rope(_backend, grad, positions, F32("long_inv_freq", new float[3], 3)), "long_inv_freq");
+        Assert.DoesNotThrow(() => BackwardContracts.Rope(Backend, grad, positions, inv), "matching shapes pass");
+        AssertNamesTensor(() => BackwardContracts.Rope(Backend, F32("flat_grad", new float[24], 6, 4), positions, inv), "flat_grad");
+        AssertNamesTensor(() => BackwardContracts.Rope(Backend, grad, I32("short_positions", new int[5], 5), inv), "short_positions");
+        AssertNamesTensor(() => BackwardContracts.Rope(Backend, grad, positions, F32("long_inv_freq", new float[3], 3)), "long_inv_freq");
     }
 
     /// <summary>
@@ -166,44 +149,6 @@ public sealed class RopeBackwardTests
         _ => new RopeFrequencies(10000, "default", 1, 0, 0, 0),
     }).Compute(rotary);
 
-    private Tensor Track(Tensor t)
-    {
-        _tensors.Add(t);
-        return t;
-    }
-
-    private Tensor F32(string name, float[] values, params int[] shape)
-    {
-        var t = Track(_backend.Allocate(new TensorShape(shape), DType.F32, MemoryCategory.Activations, name));
-        _backend.Upload<float>(t, values);
-        return t;
-    }
-
-    private Tensor I32(string name, int[] values, params int[] shape)
-    {
-        var t = Track(_backend.Allocate(new TensorShape(shape), DType.I32, MemoryCategory.Activations, name));
-        _backend.Upload<int>(t, values);
-        return t;
-    }
-
-    private float[] ReadF32(Tensor t)
-    {
-        var values = new float[t.ElementCount];
-        _backend.Download<float>(t, values);
-        return values;
-    }
-
-    private static float[] Normal(Random rng, int count)
-    {
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            values[i] = (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
-        return values;
-    }
-
     /// <summary>|actual[i] − expected[i]| ≤ tolerance[i] for every element, naming the first failure.</summary>
     private static void AssertClose(float[] actual, double[] expected, double[] tolerance, string what)
     {
@@ -216,9 +161,4 @@ public sealed class RopeBackwardTests
         }
     }
 
-    private static void AssertNamesTensor(Action action, string tensorName)
-    {
-        var error = Assert.Throws<ArgumentException>(() => action())!;
-        Assert.That(error.Message, Does.Contain($"'{tensorName}'"), "the error must name the offending tensor");
-    }
 }
