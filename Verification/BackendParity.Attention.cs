@@ -84,7 +84,7 @@ public static partial class BackendParity
                 double maxValue = values.Max(v => Math.Abs(v));
                 int tiles = (past + length + 31) / 32;
                 double tolerance = (2.0 * headDim * F32Unit * scoreMagnitude + 4.0 * (tiles + 4) * F32Unit) * maxValue;
-                return Compare("Attention", name, TensorPair.Read(output.Reference), TensorPair.Read(output.Candidate), _ => tolerance);
+                return Compare("Attention", name, HostValues.Read(output.Reference), HostValues.Read(output.Candidate), _ => tolerance);
             });
         }
     }

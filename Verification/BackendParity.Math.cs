@@ -23,8 +23,8 @@ public static partial class BackendParity
                         using var bias = withBias ? TensorPair.Floats(reference, candidate, random.Normal(width, 0.1), type, "bias", width) : null;
                         using var output = TensorPair.Floats(reference, candidate, new float[5 * width], DType.F32, "output", 5, width);
                         foreach (var b in new[] { reference, candidate }) b.LayerNorm(x.On(b), weight.On(b), bias?.On(b), 1e-5f, output.On(b));
-                        var expected = TensorPair.Read(output.Reference);
-                        return Compare("LayerNorm", name, expected, TensorPair.Read(output.Candidate), i => NormTolerance(expected[i]));
+                        var expected = HostValues.Read(output.Reference);
+                        return Compare("LayerNorm", name, expected, HostValues.Read(output.Candidate), i => NormTolerance(expected[i]));
                     });
                     if (withBias) continue;
                     string rmsName = $"(5, {width}) {(type == DType.BF16 ? DType.F16 : type)} weight";
@@ -36,8 +36,8 @@ public static partial class BackendParity
                         using var weight = TensorPair.Floats(reference, candidate, random.Normal(width).Select(v => 1 + 0.1f * v).ToArray(), rmsType, "weight", width);
                         using var output = TensorPair.Floats(reference, candidate, new float[5 * width], DType.F32, "output", 5, width);
                         foreach (var b in new[] { reference, candidate }) b.RmsNorm(x.On(b), weight.On(b), 1e-6f, output.On(b));
-                        var expected = TensorPair.Read(output.Reference);
-                        return Compare("RmsNorm", rmsName, expected, TensorPair.Read(output.Candidate), i => NormTolerance(expected[i]));
+                        var expected = HostValues.Read(output.Reference);
+                        return Compare("RmsNorm", rmsName, expected, HostValues.Read(output.Candidate), i => NormTolerance(expected[i]));
                     });
                 }
     }
@@ -73,12 +73,12 @@ public static partial class BackendParity
                 using var output = TensorPair.Floats(reference, candidate, new float[m * n], DType.F32, "output", m, n);
                 foreach (var b in new[] { reference, candidate }) b.Linear(x.On(b), weight.On(b), transposed, bias?.On(b), output.On(b));
 
-                var xs = TensorPair.Read(x.Reference);
-                var ws = TensorPair.Read(weight.Reference);
-                var bs = bias is null ? new float[n] : TensorPair.Read(bias.Reference);
+                var xs = HostValues.Read(x.Reference);
+                var ws = HostValues.Read(weight.Reference);
+                var bs = bias is null ? new float[n] : HostValues.Read(bias.Reference);
                 double inputRounding = LinearInputRounding(precision, weightType);
-                var expected = TensorPair.Read(output.Reference);
-                return Compare("Linear", name, expected, TensorPair.Read(output.Candidate), i =>
+                var expected = HostValues.Read(output.Reference);
+                return Compare("Linear", name, expected, HostValues.Read(output.Candidate), i =>
                 {
                     int row = i / n, column = i % n;
                     double magnitude = 0;
@@ -120,7 +120,7 @@ public static partial class BackendParity
                 using var frequencies = TensorPair.Floats(reference, candidate, inverse, DType.F32, "inv_freq", rotary / 2);
                 foreach (var b in new[] { reference, candidate }) b.Rope(x.On(b), positions.On(b), frequencies.On(b));
                 int half = rotary / 2;
-                return Compare("Rope", name, TensorPair.Read(x.Reference), TensorPair.Read(x.Candidate), i =>
+                return Compare("Rope", name, HostValues.Read(x.Reference), HostValues.Read(x.Candidate), i =>
                 {
                     // Same angle and the same cos/sin (double, rounded once) on both sides; the pair's a·c − b·s may be
                     // fused into one fma on the GPU, which changes it by at most an ulp of its larger product.
@@ -142,8 +142,8 @@ public static partial class BackendParity
                 var values = new ParityRandom(1031).Normal(1031, 3).Concat(specials).ToArray();
                 using var x = TensorPair.Floats(reference, candidate, values, DType.F32, "x", values.Length);
                 foreach (var b in new[] { reference, candidate }) b.Activation(kind, x.On(b));
-                var expected = TensorPair.Read(x.Reference);
-                return Compare("Activation", kind.ToString(), expected, TensorPair.Read(x.Candidate), i => kind switch
+                var expected = HostValues.Read(x.Reference);
+                return Compare("Activation", kind.ToString(), expected, HostValues.Read(x.Candidate), i => kind switch
                 {
                     ActivationKind.Relu => 0,
                     // expf/tanhf differ from .NET's MathF by at most 2 ulps; tanh's absolute error reaches the result
@@ -161,9 +161,9 @@ public static partial class BackendParity
             using var gate = TensorPair.Floats(reference, candidate, random.Normal(7 * 129, 3), DType.F32, "gate", 7, 129);
             using var up = TensorPair.Floats(reference, candidate, random.Normal(7 * 129), DType.F32, "up", 7, 129);
             foreach (var b in new[] { reference, candidate }) b.SiluMul(gate.On(b), up.On(b));
-            var expected = TensorPair.Read(gate.Reference);
+            var expected = HostValues.Read(gate.Reference);
             // silu as above (4 ulps), then one exact-rounded product.
-            return Compare("SiluMul", "(7, 129)", expected, TensorPair.Read(gate.Candidate), i => 6 * F32Unit * Math.Abs(expected[i]));
+            return Compare("SiluMul", "(7, 129)", expected, HostValues.Read(gate.Candidate), i => 6 * F32Unit * Math.Abs(expected[i]));
         });
 
         yield return new ParityCase("Add", "(3, 1000)", (reference, candidate) =>
@@ -172,7 +172,7 @@ public static partial class BackendParity
             using var x = TensorPair.Floats(reference, candidate, random.Normal(3000), DType.F32, "x", 3, 1000);
             using var y = TensorPair.Floats(reference, candidate, random.Normal(3000), DType.F32, "y", 3, 1000);
             foreach (var b in new[] { reference, candidate }) b.Add(x.On(b), y.On(b));
-            return Exact("Add", "(3, 1000)", TensorPair.Read(x.Reference), TensorPair.Read(x.Candidate));
+            return Exact("Add", "(3, 1000)", HostValues.Read(x.Reference), HostValues.Read(x.Candidate));
         });
 
         yield return new ParityCase("AddScaled", "(5, 777) × 2.5", (reference, candidate) =>
@@ -181,7 +181,7 @@ public static partial class BackendParity
             using var x = TensorPair.Floats(reference, candidate, random.Normal(5 * 777), DType.F32, "x", 5, 777);
             using var y = TensorPair.Floats(reference, candidate, random.Normal(5 * 777), DType.F32, "y", 5, 777);
             foreach (var b in new[] { reference, candidate }) b.AddScaled(x.On(b), y.On(b), 2.5f);
-            return Exact("AddScaled", "(5, 777) × 2.5", TensorPair.Read(x.Reference), TensorPair.Read(x.Candidate));
+            return Exact("AddScaled", "(5, 777) × 2.5", HostValues.Read(x.Reference), HostValues.Read(x.Candidate));
         });
     }
 
@@ -195,10 +195,10 @@ public static partial class BackendParity
                 using var targets = TensorPair.Ints(reference, candidate, random.Ints(4, 0, vocab), "targets", 4);
                 using var output = TensorPair.Floats(reference, candidate, new float[4], DType.F32, "output", 4);
                 foreach (var b in new[] { reference, candidate }) b.LogSoftmaxGather(logits.On(b), targets.On(b), output.On(b));
-                var expected = TensorPair.Read(output.Reference);
+                var expected = HostValues.Read(output.Reference);
                 // The softmax denominator is a float32 sum of V terms in another order (relative error ~√V·2^-24,
                 // 1.3e-5 at V = 50272 in the worst rows), which the log turns into the same absolute error.
-                return Compare("LogSoftmaxGather", $"4 rows × {vocab}", expected, TensorPair.Read(output.Candidate),
+                return Compare("LogSoftmaxGather", $"4 rows × {vocab}", expected, HostValues.Read(output.Candidate),
                     i => 2e-5 + 2e-6 * Math.Abs(expected[i]));
             });
 
@@ -226,9 +226,9 @@ public static partial class BackendParity
                     using var logits = TensorPair.Floats(reference, candidate, part, DType.F32, "logits", 4, width);
                     foreach (var b in new[] { reference, candidate }) b.LogSoftmaxAccumulate(logits.On(b), targets.On(b), first, state.On(b));
                 }
-                var expected = TensorPair.Read(state.Reference);
+                var expected = HostValues.Read(state.Reference);
                 // Maximum and target logit are copies (exact); the sum as LogSoftmaxGather's, relative √V·2^-24 and the rescaling.
-                return Compare("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", expected, TensorPair.Read(state.Candidate),
+                return Compare("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", expected, HostValues.Read(state.Candidate),
                     i => i % 3 == 1 ? 2e-5 * Math.Abs(expected[i]) : 0);
             });
 

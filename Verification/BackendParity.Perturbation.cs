@@ -43,8 +43,8 @@ public static partial class BackendParity
                         b.PerturbedCopy(w, new TensorNoise(Seed, first), scale, output.On(b));
                     }
                     // w + scale·z rounds once to float32 after the product; a z off by zError moves it by |scale|·zError.
-                    var expected = TensorPair.Read(output.Reference);
-                    return Compare("PerturbedCopy", name, expected, TensorPair.Read(output.Candidate),
+                    var expected = HostValues.Read(output.Reference);
+                    return Compare("PerturbedCopy", name, expected, HostValues.Read(output.Candidate),
                         i => zError == 0 ? 0 : Math.Abs(scale) * zError + Ulp(DType.F32, expected[i]));
                 });
 
@@ -61,8 +61,8 @@ public static partial class BackendParity
                     }
                     // The whole buffer is compared: nothing outside the view may change. Exact z gives the same bits,
                     // rounding included; a z off by zError moves v by step·zError and may flip its rounding.
-                    var expected = TensorPair.Read(arena.Reference);
-                    return Compare("MezoUpdate", name, expected, TensorPair.Read(arena.Candidate),
+                    var expected = HostValues.Read(arena.Reference);
+                    return Compare("MezoUpdate", name, expected, HostValues.Read(arena.Candidate),
                         i => zError == 0 ? 0 : Math.Abs(factors.Step) * zError + 2 * Ulp(type, expected[i]));
                 });
             }
@@ -76,7 +76,7 @@ public static partial class BackendParity
             candidate.PerturbedCopy(zeros.Candidate, new TensorNoise(Seed, first), 1f, output.Candidate);
             var z = new float[length];
             GaussianNoise.Fill(Seed, first, z);
-            return Compare("PerturbedCopy", "z stream = GaussianNoise.Fill (scale 1 on zeros)", z, TensorPair.Read(output.Candidate), _ => zError);
+            return Compare("PerturbedCopy", "z stream = GaussianNoise.Fill (scale 1 on zeros)", z, HostValues.Read(output.Candidate), _ => zError);
         });
 
         foreach (var type in new[] { DType.BF16, DType.F16 })
@@ -103,8 +103,8 @@ public static partial class BackendParity
                         const float scale = 1e-2f;
                         foreach (var b in new[] { reference, candidate })
                             b.PerturbedEmbedding(table.On(b), new TensorNoise(Seed, 5), scale, ids.On(b), output.On(b), accumulate);
-                        var expected = TensorPair.Read(output.Reference);
-                        return Compare("PerturbedEmbedding", name, expected, TensorPair.Read(output.Candidate),
+                        var expected = HostValues.Read(output.Reference);
+                        return Compare("PerturbedEmbedding", name, expected, HostValues.Read(output.Candidate),
                             i => zError == 0 ? 0 : scale * zError + 2 * Ulp(DType.F32, expected[i]));
                     });
                 }
@@ -138,16 +138,16 @@ public static partial class BackendParity
                             biases.Select(x => (Tensor?)x.On(b)).ToArray(), outputs.Select(x => x.On(b)).ToArray());
                     // The perturbed weight, computed here independently as w + scale·z; then Linear's tolerance for a
                     // float32 weight (the candidate may materialise θ + scale·z in float32 and multiply that).
-                    var ws = TensorPair.Read(weight.Reference);
+                    var ws = HostValues.Read(weight.Reference);
                     var z = new float[ws.Length];
                     GaussianNoise.Fill(Seed, 11, z);
                     for (int s = 0; s < streams; s++)
                     {
                         var perturbed = ws.Select((w, i) => w + scales[s] * z[i]).ToArray();
-                        var x = TensorPair.Read(xs[s].Reference);
-                        var bias = TensorPair.Read(biases[s].Reference);
-                        var expected = TensorPair.Read(outputs[s].Reference);
-                        var result = Compare("PerturbedLinear", name, expected, TensorPair.Read(outputs[s].Candidate), i =>
+                        var x = HostValues.Read(xs[s].Reference);
+                        var bias = HostValues.Read(biases[s].Reference);
+                        var expected = HostValues.Read(outputs[s].Reference);
+                        var result = Compare("PerturbedLinear", name, expected, HostValues.Read(outputs[s].Candidate), i =>
                         {
                             int row = i / n, column = i % n;
                             double magnitude = 0;

@@ -19,7 +19,7 @@ public static partial class BackendParity
                             using var output = TensorPair.Floats(reference, candidate, random.Normal((long)rows * width), DType.F32, "output", rows, width);
                             foreach (var b in new[] { reference, candidate }) b.Embedding(table.On(b), ids.On(b), output.On(b), accumulate);
                             return Exact("Embedding", $"{type} ({vocab}, {width}) × {rows}{(accumulate ? " +=" : "")}",
-                                TensorPair.Read(output.Reference), TensorPair.Read(output.Candidate));
+                                HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
                         });
 
         yield return new ParityCase("Embedding", "an id outside the table is an error", (reference, candidate) =>
@@ -38,7 +38,7 @@ public static partial class BackendParity
                 using var x = TensorPair.Floats(reference, candidate, random.Normal(5 * 17), DType.F32, "x", 5, 17);
                 using var output = TensorPair.Floats(reference, candidate, new float[5 * width], DType.F32, "output", 5, width);
                 foreach (var b in new[] { reference, candidate }) b.SliceColumns(x.On(b), start, output.On(b));
-                return Exact("SliceColumns", $"(5, 17)[:, {start}:{start + width}]", TensorPair.Read(output.Reference), TensorPair.Read(output.Candidate));
+                return Exact("SliceColumns", $"(5, 17)[:, {start}:{start + width}]", HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
             });
 
         yield return new ParityCase("GatherRows", "(7, 13) rows 6, 0, 0, 3", (reference, candidate) =>
@@ -48,7 +48,7 @@ public static partial class BackendParity
             using var rows = TensorPair.Ints(reference, candidate, [6, 0, 0, 3], "rows", 4);
             using var output = TensorPair.Floats(reference, candidate, new float[4 * 13], DType.F32, "output", 4, 13);
             foreach (var b in new[] { reference, candidate }) b.GatherRows(x.On(b), rows.On(b), output.On(b));
-            return Exact("GatherRows", "(7, 13) rows 6, 0, 0, 3", TensorPair.Read(output.Reference), TensorPair.Read(output.Candidate));
+            return Exact("GatherRows", "(7, 13) rows 6, 0, 0, 3", HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
         });
 
         yield return new ParityCase("GatherRows", "a row outside the input is an error", (reference, candidate) =>
@@ -71,9 +71,9 @@ public static partial class BackendParity
                 using var valueCache = TensorPair.Floats(reference, candidate, random.Normal(2 * 8 * 2 * 5), DType.F32, "value cache", 2, 8, 2, 5);
                 foreach (var b in new[] { reference, candidate })
                     b.KvAppend(keys.On(b), values.On(b), keyCache.On(b), valueCache.On(b), past);
-                var k = Exact("KvAppend", $"keys at {past}", TensorPair.Read(keyCache.Reference), TensorPair.Read(keyCache.Candidate));
+                var k = Exact("KvAppend", $"keys at {past}", HostValues.Read(keyCache.Reference), HostValues.Read(keyCache.Candidate));
                 return !k.Passed ? k : Exact("KvAppend", $"(2, 3, 2, 5) into capacity 8 at {past}",
-                    TensorPair.Read(valueCache.Reference), TensorPair.Read(valueCache.Candidate));
+                    HostValues.Read(valueCache.Reference), HostValues.Read(valueCache.Candidate));
             });
     }
 }

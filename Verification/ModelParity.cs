@@ -154,8 +154,8 @@ public static class ModelParity
 
         double zError = BackendParity.NoiseTolerance((candidate as CudaBackend)?.Options.Noise ?? NoiseArithmetic.Exact);
         var parameters = referenceAdapter?.Parameters ?? onReference.Weights.Parameters;
-        var expected = parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
-        var actual = (candidateAdapter?.Parameters ?? onCandidate.Weights.Parameters).SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+        var expected = parameters.SelectMany(p => HostValues.Read(p.Tensor)).ToArray();
+        var actual = (candidateAdapter?.Parameters ?? onCandidate.Weights.Parameters).SelectMany(p => HostValues.Read(p.Tensor)).ToArray();
         var types = parameters.SelectMany(p => Enumerable.Repeat(p.Tensor.DType, (int)p.Tensor.ElementCount)).ToArray();
         // As the MezoUpdate case: with exact z the same operations give the same bits; with fast z the update moves by
         // its step times z's error, and a 16-bit element may round to the other neighbour.

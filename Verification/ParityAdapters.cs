@@ -1,3 +1,4 @@
+using MeZO.Engine.Tensors;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Models;
 
@@ -33,7 +34,7 @@ internal static class ParityAdapters
                 var targets = LoraTargets.Adaptable(model.Weights).Select(m => m.Path[(m.Path.LastIndexOf('.') + 1)..]).Distinct().ToArray();
                 var lora = LoraAdapter.Create(model, new LoraConfig(4, 8, targets));
                 // Scaled so the bypass is of the order of the projection it joins (x·Aᵀ·Bᵀ·α/r with unit x).
-                foreach (var p in lora.Parameters) LoraAdapter.Upload(p.Tensor, random.Normal(p.Tensor.ElementCount, 1 / Math.Sqrt(p.Tensor.Shape[-1] * 8.0)));
+                foreach (var p in lora.Parameters) HostValues.Write(p.Tensor, random.Normal(p.Tensor.ElementCount, 1 / Math.Sqrt(p.Tensor.Shape[-1] * 8.0)));
                 model.Lora = lora;
                 return lora;
             case AdapterUnderTest.Prefix:

@@ -23,7 +23,7 @@ internal sealed class TensorPair : IDisposable
         var shaped = new TensorShape(shape);
         var pair = new TensorPair(reference.Allocate(shaped, type, MemoryCategory.Activations, name),
             candidate.Allocate(shaped, type, MemoryCategory.Activations, name));
-        foreach (var t in new[] { pair.Reference, pair.Candidate }) Write(t, values);
+        foreach (var t in new[] { pair.Reference, pair.Candidate }) HostValues.Write(t, values);
         return pair;
     }
 
@@ -35,44 +35,6 @@ internal sealed class TensorPair : IDisposable
         reference.Upload<int>(pair.Reference, values);
         candidate.Upload<int>(pair.Candidate, values);
         return pair;
-    }
-
-    public static void Write(Tensor t, float[] values)
-    {
-        switch (t.DType)
-        {
-            case DType.F32:
-                t.Backend.Upload<float>(t, values);
-                break;
-            case DType.F16:
-                t.Backend.Upload<ushort>(t, values.Select(ScalarConversions.SingleToHalf).ToArray());
-                break;
-            case DType.BF16:
-                t.Backend.Upload<ushort>(t, values.Select(ScalarConversions.SingleToBFloat16).ToArray());
-                break;
-            default:
-                throw new ArgumentException($"'{t.Name}' is {t.DType}, not a float tensor");
-        }
-    }
-
-    /// <summary>A tensor's values widened to float32.</summary>
-    public static float[] Read(Tensor t)
-    {
-        var values = new float[t.ElementCount];
-        switch (t.DType)
-        {
-            case DType.F32:
-                t.Backend.Download<float>(t, values);
-                return values;
-            case DType.F16 or DType.BF16:
-                var bits = new ushort[t.ElementCount];
-                t.Backend.Download<ushort>(t, bits);
-                for (int i = 0; i < bits.Length; i++)
-                    values[i] = t.DType == DType.F16 ? ScalarConversions.HalfToSingle(bits[i]) : ScalarConversions.BFloat16ToSingle(bits[i]);
-                return values;
-            default:
-                throw new ArgumentException($"'{t.Name}' is {t.DType}, not a float tensor");
-        }
     }
 
     public static int[] ReadInts(Tensor t)

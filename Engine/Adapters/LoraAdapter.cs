@@ -99,30 +99,15 @@ public sealed class LoraAdapter : IAdapter
             var values = new float[m.A.ElementCount];
             AdapterInit.Uniform(seed, index, 1 / Math.Sqrt(m.InFeatures), values);
             index += (ulong)values.Length;
-            Upload(m.A, values);
+            HostValues.Write(m.A, values);
             Fill(m.B, 0f);
         }
-    }
-
-    /// <summary>Sets one of the adapter's tensors from float32 values, rounded to nearest even if it is stored in 16 bits.</summary>
-    public static void Upload(Tensor tensor, float[] values)
-    {
-        var backend = tensor.Backend;
-        if (tensor.DType == DType.F32)
-        {
-            backend.Upload<float>(tensor, values);
-            return;
-        }
-        var bits = new ushort[values.Length];
-        for (int i = 0; i < values.Length; i++)
-            bits[i] = tensor.DType == DType.BF16 ? ScalarConversions.SingleToBFloat16(values[i]) : ScalarConversions.SingleToHalf(values[i]);
-        backend.Upload<ushort>(tensor, bits);
     }
 
     public void Save(string directory, string baseModel, IEnumerable<string> extraFiles) =>
         AdapterFolder.SaveLora(directory, this, baseModel, extraFiles);
 
-    private static void Fill(Tensor tensor, float value) => Upload(tensor, Enumerable.Repeat(value, checked((int)tensor.ElementCount)).ToArray());
+    private static void Fill(Tensor tensor, float value) => HostValues.Write(tensor, Enumerable.Repeat(value, checked((int)tensor.ElementCount)).ToArray());
 
     private static long Aligned(long bytes) => (bytes + Alignment - 1) / Alignment * Alignment;
 

@@ -15,7 +15,7 @@ public static class LoraMerge
         float scale = adapter.Config.Scale;
         foreach (var m in adapter.Modules)
         {
-            float[] w = Read(m.Base), a = Read(m.A), b = Read(m.B);
+            float[] w = HostValues.Read(m.Base), a = HostValues.Read(m.A), b = HostValues.Read(m.B);
             int r = m.A.Shape[0], inputs = m.InFeatures, outputs = m.OutFeatures;
             var row = new double[inputs];
             for (int o = 0; o < outputs; o++)
@@ -33,23 +33,7 @@ public static class LoraMerge
                     w[at] = (float)(w[at] + scale * row[i]);
                 }
             }
-            LoraAdapter.Upload(m.Base, w);
+            HostValues.Write(m.Base, w);
         }
-    }
-
-    /// <summary>A tensor's values as float32, whatever its storage dtype.</summary>
-    internal static float[] Read(Tensor tensor)
-    {
-        var values = new float[tensor.ElementCount];
-        if (tensor.DType == DType.F32)
-        {
-            tensor.Backend.Download<float>(tensor, values);
-            return values;
-        }
-        var bits = new ushort[values.Length];
-        tensor.Backend.Download<ushort>(tensor, bits);
-        for (int i = 0; i < bits.Length; i++)
-            values[i] = tensor.DType == DType.BF16 ? ScalarConversions.BFloat16ToSingle(bits[i]) : ScalarConversions.HalfToSingle(bits[i]);
-        return values;
     }
 }

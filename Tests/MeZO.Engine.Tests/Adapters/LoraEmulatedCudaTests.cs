@@ -77,7 +77,7 @@ public sealed class LoraEmulatedCudaTests
             using (var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, batch.Length))
                 model.ScoreTokensLockstep(plusWs, minusWs, batch, rows, ids, new WeightPerturbation(trainable, Seed, 1e-2f), plus, minus);
             new MezoStep(trainable, 1e-2, weightDecay: 0).Update(Seed, learningRate: 1e-2, projectedGradient: 3.0);
-            var updated = adapter.Parameters.SelectMany(p => TensorPair.Read(p.Tensor)).ToArray();
+            var updated = adapter.Parameters.SelectMany(p => HostValues.Read(p.Tensor)).ToArray();
             return (logits, plus, minus, updated);
         }
 

@@ -117,7 +117,7 @@ public sealed class LoraMezoTests
             {
                 var theta = s.Values[p.Name].Values;
                 ulong first = s.FirstIndex[p.Name];
-                LoraAdapter.Upload(p.Tensor, theta.Select((v, j) => v + scale * GaussianNoise.Z(Seed, first + (ulong)j)).ToArray());
+                HostValues.Write(p.Tensor, theta.Select((v, j) => v + scale * GaussianNoise.Z(Seed, first + (ulong)j)).ToArray());
             }
             model.Lora = materialised;
             try
@@ -179,7 +179,7 @@ public sealed class LoraMezoTests
         // element where it was; stochastic rounding moves them so the mean follows the float32 update.
         using var s = new Setup(TinyVariant.LlamaTied, DType.F32, DType.BF16);
         var ones = s.Adapter.Parameters.ToDictionary(p => p.Name, p => Enumerable.Repeat(1f, (int)p.Tensor.ElementCount).ToArray());
-        foreach (var p in s.Adapter.Parameters) LoraAdapter.Upload(p.Tensor, ones[p.Name]);
+        foreach (var p in s.Adapter.Parameters) HostValues.Write(p.Tensor, ones[p.Name]);
         var trainable = TrainableSet.Of(s.Adapter.Parameters);
         const double learningRate = 1.0 / 16384;
         new MezoStep(trainable, Eps, weightDecay: 0).Update(Seed, learningRate, projectedGradient: 1.0);

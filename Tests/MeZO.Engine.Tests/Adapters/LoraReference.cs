@@ -130,7 +130,7 @@ internal static class LoraReference
         foreach (var p in adapter.Parameters)
         {
             Assert.That(p.Tensor.Shape.ToLongArray(), Is.EqualTo(tensors[p.Name].Shape.Select(d => (long)d).ToArray()), p.Name);
-            LoraAdapter.Upload(p.Tensor, tensors[p.Name].Values);
+            HostValues.Write(p.Tensor, tensors[p.Name].Values);
         }
     }
 

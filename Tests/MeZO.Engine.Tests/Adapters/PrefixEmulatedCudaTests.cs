@@ -83,7 +83,7 @@ public sealed class PrefixEmulatedCudaTests
             using (var minusWs = model.CreateLockstepWorkspace(batch.BatchSize, batch.Length))
                 model.ScoreTokensLockstep(plusWs, minusWs, batch, rows, ids, new WeightPerturbation(trainable, Seed, 1e-2f), plus, minus);
             new MezoStep(trainable, 1e-2, weightDecay: 0).Update(Seed, learningRate: 1e-2, projectedGradient: 3.0);
-            var updated = TensorPair.Read(prefix.Embeddings);
+            var updated = HostValues.Read(prefix.Embeddings);
             return (logits, plus, minus, plain, updated);
         }
 

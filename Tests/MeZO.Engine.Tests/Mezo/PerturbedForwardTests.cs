@@ -135,9 +135,9 @@ public sealed class PerturbedForwardTests
         var f32 = Transformer.Load(folder, backend, DType.F32);
         foreach (var t in trainable.Tensors)
         {
-            var values = TensorPair.Read(f32.Weights.Get(t.Parameter.Name));
+            var values = HostValues.Read(f32.Weights.Get(t.Parameter.Name));
             for (int j = 0; j < values.Length; j++) values[j] += scale * GaussianNoise.Z(Seed, t.FirstIndex + (ulong)j);
-            TensorPair.Write(f32.Weights.Get(t.Parameter.Name), values);
+            HostValues.Write(f32.Weights.Get(t.Parameter.Name), values);
         }
         return f32;
     }
