@@ -77,13 +77,7 @@ public sealed class BenchCommand : ICommand
         if (batch <= 0 || steps <= 0) throw cl.Error("--batch and --steps must be positive");
         string task = cl.String("task") ?? BundledDefault.Task;
         string data = cl.String("data") ?? (cl.Has("model") ? throw cl.Error("--model needs --task and --data") : BundledDefault.Prepare().Data);
-        PeftKind? peft = cl.String("peft")?.ToLowerInvariant() switch
-        {
-            null => null,
-            "lora" => PeftKind.Lora,
-            "prefix" => PeftKind.Prefix,
-            var other => throw cl.Error($"--peft '{other}' is unknown (lora, prefix)"),
-        };
+        PeftKind? peft = PeftOption.Of(cl);
         return model => MemoryBench.Run(model, task, data, batch, steps, peft, output);
     }
 }

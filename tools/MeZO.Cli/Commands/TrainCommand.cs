@@ -126,7 +126,7 @@ public sealed class TrainCommand : ICommand
             (model, data) = BundledDefault.Prepare();
             task = BundledDefault.Task;
             output.WriteLine($"no --model: training the bundled default (tiny OPT, synthetic sentiment task) from {Path.GetDirectoryName(model)}");
-            defaults = BundledDefault.Settings(model, data, cl.Has("peft") ? ParsePeft(cl) : null);
+            defaults = BundledDefault.Settings(model, data, PeftOption.Of(cl));
         }
         else
         {
@@ -142,11 +142,10 @@ public sealed class TrainCommand : ICommand
             "f1" => Objective.F1,
             var other => throw cl.Error($"--objective '{other}' is unknown (loss, accuracy, f1)"),
         };
-        bool lora = cl.Has("peft") ? ParsePeft(cl) == PeftKind.Lora : defaults.Peft == PeftKind.Lora;
+        var peft = PeftOption.Of(cl) ?? defaults.Peft;
         foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
-            if (cl.Has(option) && !lora) throw cl.Error($"--{option} applies only with --peft lora");
-        bool prefix = cl.Has("peft") ? ParsePeft(cl) == PeftKind.Prefix : defaults.Peft == PeftKind.Prefix;
-        if (cl.Has("prefix-tokens") && !prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
+            if (cl.Has(option) && peft != PeftKind.Lora) throw cl.Error($"--{option} applies only with --peft lora");
+        if (cl.Has("prefix-tokens") && peft != PeftKind.Prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
         return defaults with
         {
             Model = model,
@@ -172,20 +171,13 @@ public sealed class TrainCommand : ICommand
             MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : defaults.MaxLength,
             Storage = cl.Has("dtype") ? ModelOptions.StorageType(cl) : defaults.Storage,
             Backend = cl.String("backend") ?? defaults.Backend,
-            Peft = cl.Has("peft") ? ParsePeft(cl) : defaults.Peft,
+            Peft = peft,
             LoraRank = cl.Int("lora-r", defaults.LoraRank),
             LoraAlpha = cl.Double("lora-alpha", defaults.LoraAlpha),
             LoraTargets = cl.String("lora-targets") ?? defaults.LoraTargets,
             PrefixTokens = cl.Int("prefix-tokens", defaults.PrefixTokens),
         };
     }
-
-    private static PeftKind ParsePeft(CommandLine cl) => cl.String("peft")!.ToLowerInvariant() switch
-    {
-        "lora" => PeftKind.Lora,
-        "prefix" => PeftKind.Prefix,
-        var other => throw cl.Error($"--peft '{other}' is unknown (lora, prefix)"),
-    };
 
     private static int NonNegative(CommandLine cl, string name, int fallback)
     {
