@@ -11,6 +11,9 @@ namespace MeZO.Engine.Backends;
 /// </summary>
 public interface IBackwardOps
 {
+    /// <summary>Every element of <paramref name="t"/> (F32) to +0: a gradient before the first op adds to it.</summary>
+    void Zero(Tensor t);
+
     /// <summary>tableGrad[ids[n]] += outputGrad[n]; outputGrad (N, C), ids (N) I32, tableGrad (V, C) F32.</summary>
     void EmbeddingBackward(Tensor outputGrad, Tensor ids, Tensor tableGrad);
 

@@ -189,6 +189,24 @@ public sealed class Transformer : IDisposable
         return Run(streams, batch.Ids, Spec.PositionsOf(batch, p), pastLength: 0);
     }
 
+    /// <summary>
+    /// The forward call of the backward pass (<see cref="Gradients.ModelGradient"/>): the batch at θ, every intermediate
+    /// tensor shown to the workspace's observer, which keeps what the backward reads; returns the final hidden states (N, E).
+    /// </summary>
+    internal Tensor HiddenStates(ForwardWorkspace ws, TokenBatch batch) =>
+        Forward([new Stream(ws.ViewsFor(batch.BatchSize, batch.Length), null)], batch)[0];
+
+    /// <summary>
+    /// Gradient checkpointing's recomputation: layer <paramref name="l"/> again from its kept input (N, C), in the
+    /// workspace of the last <see cref="HiddenStates"/> call on the same batch (whose ids, positions and mask it reuses).
+    /// </summary>
+    internal void RecomputeLayer(ForwardWorkspace ws, TokenBatch batch, int l, Tensor input)
+    {
+        var v = ws.ViewsFor(batch.BatchSize, batch.Length);
+        Backend.SliceColumns(input, 0, v.Hidden);
+        Layer([new Stream(v, null)], l, pastLength: 0);
+    }
+
     /// <summary>The key mask (B, P + T) of a call that reads the prefix: its P slots attended by every token, then the batch's own.</summary>
     private static int[] PrefixMask(TokenBatch batch, int p)
     {
@@ -257,55 +275,7 @@ public sealed class Transformer : IDisposable
             Seen(streams, "embed", -1, static v => v.Hidden);
         }
 
-        for (int l = 0; l < s.NumLayers; l++)
-        {
-            var layer = w.Layers[l];
-            if (s.PreNorm)
-            {
-                foreach (var st in streams)
-                {
-                    Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
-                    Seen(st, "attn_norm", l, st.Views.Normed);
-                }
-                Attention(streams, l, layer, static v => v.Normed, pastLength);
-                foreach (var st in streams)
-                {
-                    Backend.Add(st.Views.Hidden, st.Views.Output);
-                    Seen(st, "attn_residual", l, st.Views.Hidden);
-                }
-                foreach (var st in streams)
-                {
-                    Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
-                    Seen(st, "ffn_norm", l, st.Views.Normed);
-                }
-                Mlp(streams, l, layer, static v => v.Normed);
-                foreach (var st in streams)
-                {
-                    Backend.Add(st.Views.Hidden, st.Views.Output);
-                    Seen(st, "ffn_residual", l, st.Views.Hidden);
-                }
-            }
-            else
-            {
-                // OPT-350m: the norm follows each residual add.
-                Attention(streams, l, layer, static v => v.Hidden, pastLength);
-                foreach (var st in streams)
-                {
-                    Backend.Add(st.Views.Hidden, st.Views.Output);
-                    Seen(st, "attn_residual", l, st.Views.Hidden);
-                    Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Hidden);
-                    Seen(st, "attn_norm", l, st.Views.Hidden);
-                }
-                Mlp(streams, l, layer, static v => v.Hidden);
-                foreach (var st in streams)
-                {
-                    Backend.Add(st.Views.Hidden, st.Views.Output);
-                    Seen(st, "ffn_residual", l, st.Views.Hidden);
-                    Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Hidden);
-                    Seen(st, "ffn_norm", l, st.Views.Hidden);
-                }
-            }
-        }
+        for (int l = 0; l < s.NumLayers; l++) Layer(streams, l, pastLength);
 
         bool normed = w.FinalNorm is not null;
         if (normed)
@@ -321,6 +291,60 @@ public sealed class Transformer : IDisposable
             return Finals(streams, static v => v.Embedded!);
         }
         return Finals(streams, normed ? static v => v.Normed : static v => v.Hidden);
+    }
+
+    /// <summary>
+    /// Layer <paramref name="l"/> of a forward call: reads each stream's residual stream (Hidden) and leaves the layer's
+    /// output there. The call's ids, positions and masks are already uploaded.
+    /// </summary>
+    private void Layer(ReadOnlySpan<Stream> streams, int l, int pastLength)
+    {
+        var layer = Weights.Layers[l];
+        if (Spec.PreNorm)
+        {
+            foreach (var st in streams)
+            {
+                Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
+                Seen(st, "attn_norm", l, st.Views.Normed);
+            }
+            Attention(streams, l, layer, static v => v.Normed, pastLength);
+            foreach (var st in streams)
+            {
+                Backend.Add(st.Views.Hidden, st.Views.Output);
+                Seen(st, "attn_residual", l, st.Views.Hidden);
+            }
+            foreach (var st in streams)
+            {
+                Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
+                Seen(st, "ffn_norm", l, st.Views.Normed);
+            }
+            Mlp(streams, l, layer, static v => v.Normed);
+            foreach (var st in streams)
+            {
+                Backend.Add(st.Views.Hidden, st.Views.Output);
+                Seen(st, "ffn_residual", l, st.Views.Hidden);
+            }
+        }
+        else
+        {
+            // OPT-350m: the norm follows each residual add.
+            Attention(streams, l, layer, static v => v.Hidden, pastLength);
+            foreach (var st in streams)
+            {
+                Backend.Add(st.Views.Hidden, st.Views.Output);
+                Seen(st, "attn_residual", l, st.Views.Hidden);
+                Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Hidden);
+                Seen(st, "attn_norm", l, st.Views.Hidden);
+            }
+            Mlp(streams, l, layer, static v => v.Hidden);
+            foreach (var st in streams)
+            {
+                Backend.Add(st.Views.Hidden, st.Views.Output);
+                Seen(st, "ffn_residual", l, st.Views.Hidden);
+                Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Hidden);
+                Seen(st, "ffn_norm", l, st.Views.Hidden);
+            }
+        }
     }
 
     /// <summary>Shows a stream's tensor to its workspace's observer, if it has one (IForwardObserver lists the names).</summary>
@@ -566,7 +590,7 @@ public sealed class Transformer : IDisposable
     private Tensor? _ropeTable;
 
     /// <summary>The rotary inverse frequencies on the backend, uploaded once.</summary>
-    private Tensor RopeTable()
+    internal Tensor RopeTable()
     {
         if (_ropeTable is null)
         {

@@ -206,6 +206,14 @@ public sealed class CpuBackend : IBackend, IBackwardOps
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
+    public void Zero(Tensor t)
+    {
+        ThrowIfDisposed();
+        ShapeChecks.Owned(this, t, nameof(Zero));
+        ShapeChecks.Type(t, DType.F32, nameof(Zero));
+        unsafe { System.Runtime.InteropServices.NativeMemory.Clear((void*)t.Address, (nuint)t.ByteCount); }
+    }
+
     public void EmbeddingBackward(Tensor outputGrad, Tensor ids, Tensor tableGrad)
     {
         ThrowIfDisposed();

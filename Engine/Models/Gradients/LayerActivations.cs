@@ -4,17 +4,20 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Models.Gradients;
 
 /// <summary>
-/// What one block's backward pass reads, kept from its forward pass in buffers of its own (N = B·T rows). Pre-norm:
-/// Input → Normed1 = norm(Input) → attention → Mid = Input + attn → Normed2 = norm(Mid) → MLP → next = Mid + mlp.
-/// Post-norm (OPT-350m): Input → attention → Sum1 = Input + attn → Mid = norm(Sum1) → MLP → Sum2 = Mid + mlp → next
-/// = norm(Sum2). The layer's input lives in the previous layer's (or the embeddings') residual buffer.
+/// What one block's backward pass reads, kept from its forward pass (<see cref="ActivationTape"/>) in buffers of its own
+/// (N = B·T rows). Pre-norm: Input → Normed1 = norm(Input) → attention → Mid = Input + attn → Normed2 = norm(Mid) → MLP
+/// → next = Mid + mlp. Post-norm (OPT-350m): Input → attention → Sum1 = Input + attn → Mid = norm(Sum1) → MLP → Sum2 =
+/// Mid + mlp → next = norm(Sum2). The layer's input and output are kept apart, in the residual buffers.
 /// </summary>
 internal sealed class LayerActivations : IDisposable
 {
-    public LayerActivations(IBackend backend, ArchitectureSpec s, int l, int rows)
+    private readonly bool _owner;
+
+    public LayerActivations(IBackend backend, ArchitectureSpec s, string prefix, int rows)
     {
+        _owner = true;
         Tensor A(string name, int width) =>
-            backend.Allocate(new TensorShape(rows, width), DType.F32, MemoryCategory.Activations, $"layers.{l}.{name}");
+            backend.Allocate(new TensorShape(rows, width), DType.F32, MemoryCategory.Activations, $"{prefix}.{name}");
         bool gated = s.Mlp == MlpKind.Gated;
         Normed1 = s.PreNorm ? A("normed1", s.HiddenSize) : null;
         Query = A("q", s.QueryWidth);
@@ -30,6 +33,26 @@ internal sealed class LayerActivations : IDisposable
         Sum2 = s.PreNorm ? null : A("sum2", s.HiddenSize);
     }
 
+    private LayerActivations(LayerActivations whole, int rows)
+    {
+        Tensor? V(Tensor? t) => t?.View(new TensorShape(rows, t.Shape[1]));
+        Normed1 = V(whole.Normed1);
+        Query = V(whole.Query)!;
+        Key = V(whole.Key)!;
+        Value = V(whole.Value)!;
+        Context = V(whole.Context)!;
+        Sum1 = V(whole.Sum1);
+        Mid = V(whole.Mid)!;
+        Normed2 = V(whole.Normed2);
+        PreActivation = V(whole.PreActivation)!;
+        Up = V(whole.Up);
+        Activated = V(whole.Activated)!;
+        Sum2 = V(whole.Sum2);
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows of every buffer: a call smaller than the largest one.</summary>
+    public LayerActivations Rows(int rows) => new(this, rows);
+
     public Tensor? Normed1 { get; }       // (N, C) pre-norm only
     public Tensor Query { get; }          // (N, H·D) after RoPE
     public Tensor Key { get; }            // (N, KVH·D) after RoPE
@@ -43,9 +66,51 @@ internal sealed class LayerActivations : IDisposable
     public Tensor Activated { get; }      // (N, F) the down projection's input
     public Tensor? Sum2 { get; }          // (N, C) post-norm only: mid + MLP, before the norm
 
+    /// <summary>Tells the tape to keep layer <paramref name="l"/>'s activations here, under IForwardObserver's names.</summary>
+    public void KeepOn(ActivationTape tape, ArchitectureSpec s, int l)
+    {
+        bool rotary = s.Positions == PositionKind.Rotary;
+        if (s.PreNorm)
+        {
+            tape.Keep("attn_norm", l, Normed1!);
+            tape.Keep("attn_residual", l, Mid);
+            tape.Keep("ffn_norm", l, Normed2!);
+        }
+        else
+        {
+            tape.Keep("attn_residual", l, Sum1!);
+            tape.Keep("attn_norm", l, Mid);
+            tape.Keep("ffn_residual", l, Sum2!);
+        }
+        tape.Keep(rotary ? "q_rope" : "q", l, Query);
+        tape.Keep(rotary ? "k_rope" : "k", l, Key);
+        tape.Keep("v", l, Value);
+        tape.Keep("attn_context", l, Context);
+        if (Up is not null)
+        {
+            tape.Keep("ffn_gate", l, PreActivation);
+            tape.Keep("ffn_up", l, Up);
+        }
+        else
+            tape.Keep("ffn_up", l, PreActivation);
+        tape.Keep("ffn_act", l, Activated);
+    }
+
+    public long Bytes
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var t in All) bytes += t?.ByteCount ?? 0;
+            return bytes;
+        }
+    }
+
+    private Tensor?[] All => [Normed1, Query, Key, Value, Context, Sum1, Mid, Normed2, PreActivation, Up, Activated, Sum2];
+
     public void Dispose()
     {
-        foreach (var t in (ReadOnlySpan<Tensor?>)[Normed1, Query, Key, Value, Context, Sum1, Mid, Normed2, PreActivation, Up, Activated, Sum2])
-            t?.Dispose();
+        if (!_owner) return;
+        foreach (var t in All) t?.Dispose();
     }
 }

@@ -4,11 +4,14 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Models.Gradients;
 
 /// <summary>
-/// First-order gradients of a <see cref="Transformer"/>'s own parameters (issue 12): a forward pass that keeps every
-/// layer's activations (<see cref="LayerActivations"/>), then the backward of every op in reverse order, on a backend
-/// that implements <see cref="IBackwardOps"/> (the CPU). The objective is L = Σ_s weight_s·log p(target_s | row_s), so a
-/// weight of −1 gives the summed negative log-likelihood. Shapes: B sequences of T tokens, N = B·T rows, C hidden,
-/// E word-embedding width, F intermediate, V vocabulary, S scored pairs.
+/// First-order gradients of a <see cref="Transformer"/>'s own parameters (issue 12), reusable across calls: the model's
+/// forward pass, watched by an <see cref="ActivationTape"/> that keeps what the backward reads, then the backward of every
+/// op in reverse order, on a backend that implements <see cref="IBackwardOps"/> (the CPU). The objective is
+/// L = Σ_s weight_s·log p(target_s | row_s), so a weight of −1 gives the summed negative log-likelihood; gradients of
+/// successive calls add up (micro-batches) until <see cref="ZeroGradients"/>. With recomputation (gradient
+/// checkpointing) only each layer's input is kept, and the backward runs each layer's forward again before
+/// differentiating it. Shapes: B sequences of T tokens, N = B·T rows, C hidden, E word-embedding width, F intermediate,
+/// V vocabulary, S scored pairs. Every buffer is sized once, for the largest batch; the forward pass allocates nothing.
 /// </summary>
 public sealed class ModelGradient : IDisposable
 {
@@ -18,249 +21,265 @@ public sealed class ModelGradient : IDisposable
     private readonly ArchitectureSpec _spec;
     private readonly ModelWeights _w;
     private readonly Dictionary<Tensor, Tensor> _gradientOf = new(ReferenceEqualityComparer.Instance);
-    private readonly int _batch, _length, _rows;
+    private readonly List<NamedTensor> _gradients = [];
+    private readonly List<IDisposable> _owned = [];
+    private readonly ForwardWorkspace _workspace;
+    private readonly ActivationTape _tape;
+    private readonly LayerActivations[] _layers;   // one per layer, or one shared when recomputing
+    private readonly Tensor[] _residual;           // (N, C) layer l's input; [L] the last layer's output
+    private readonly Tensor? _embedded;            // (N, E) OPT-350m: the token rows project_in reads
+    private readonly Tensor? _finalNormed;         // (N, C) the final norm's output, which project_out reads
+    private readonly Tensor _discard;              // a frozen norm's weight gradient, computed and dropped
+    private readonly Scratch _scratch;
+    private HeadBuffers? _head;
+    private bool _gradientsGiven;
 
-    private ModelGradient(Transformer model, IBackwardOps ops, int batch, int length)
-    {
-        _model = model;
-        _backend = model.Backend;
-        _ops = ops;
-        _spec = model.Spec;
-        _w = model.Weights;
-        _batch = batch;
-        _length = length;
-        _rows = batch * length;
-    }
+    // The last forward call, which the next Backward differentiates.
+    private TokenBatch? _batch;
+    private int _pairs;
 
-    /// <summary>
-    /// L and dL/dθ for the batch, scored at the flat rows (b·T + t, see <see cref="TokenBatch.Row"/>) against the
-    /// targets, each pair weighted by <paramref name="pairWeights"/>.
-    /// </summary>
-    /// <exception cref="NotSupportedException">the backend has no backward ops, or an adapter (LoRA, prefix) is attached.</exception>
-    public static ParameterGradients Compute(Transformer model, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
-        ReadOnlySpan<float> pairWeights)
+    /// <param name="model">the model; its adapters must be detached (adapter gradients are not implemented yet)</param>
+    /// <param name="maxBatch">the most sequences a call holds</param>
+    /// <param name="maxLength">the longest sequence a call holds</param>
+    /// <param name="recomputeLayers">gradient checkpointing: keep only layer inputs, recompute each layer in the backward</param>
+    /// <param name="trainable">the parameters to differentiate (all of the model's when null); the others are frozen</param>
+    /// <exception cref="NotSupportedException">the backend has no backward ops, or an adapter is attached.</exception>
+    public ModelGradient(Transformer model, int maxBatch, int maxLength, bool recomputeLayers = false,
+        IReadOnlyCollection<Tensor>? trainable = null)
     {
         if (model.Backend is not IBackwardOps ops)
             throw new NotSupportedException($"gradients need a backend with backward ops (the CPU one); {model.Backend.GetType().Name} has none yet");
         if (model.Lora is not null || model.Prefix is not null)
             throw new NotSupportedException(
                 "gradients are computed for the model's own parameters only; detach the LoRA or prefix adapter first (adapter gradients are not implemented yet)");
-        if (rows.Length != targets.Length || rows.Length != pairWeights.Length)
-            throw new ArgumentException("rows, targets and pair weights must have the same length");
-        if (rows.Length == 0) throw new ArgumentException("nothing to score: no (row, target) pairs");
-        using var run = new ModelGradient(model, ops, batch.BatchSize, batch.Length);
-        return run.Run(batch, rows, targets, pairWeights);
-    }
-
-    private ParameterGradients Run(TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, ReadOnlySpan<float> pairWeights)
-    {
+        _model = model;
+        _backend = model.Backend;
+        _ops = ops;
+        _spec = model.Spec;
+        _w = model.Weights;
+        RecomputesLayers = recomputeLayers;
         var s = _spec;
-        foreach (int id in batch.Ids) CheckToken(id, "token id");
-        foreach (int t in targets) CheckToken(t, "target");
-        foreach (int r in rows)
-            if ((uint)r >= (uint)_rows) throw new ArgumentException($"row {r} is outside the batch's {_rows} rows");
-        int[] positions = s.PositionsOf(batch);
-        if (s.Positions == PositionKind.Learned)
-            foreach (int p in positions)
-                if (p >= s.PositionRows)
-                    throw new InvalidInputException($"a sequence of {batch.Length} tokens exceeds the {s.MaxPositions} positions of {_model.Directory}");
-
-        var gradients = new List<NamedTensor>();
+        int n = checked(maxBatch * maxLength);
         try
         {
             foreach (var p in _w.Parameters)
             {
+                if (trainable is not null && !trainable.Contains(p.Tensor, ReferenceEqualityComparer.Instance)) continue;
                 var g = _backend.Allocate(p.Tensor.Shape, DType.F32, MemoryCategory.Gradients, p.Name + ".grad");
-                gradients.Add(new NamedTensor(p.Name, g));
+                _gradients.Add(new NamedTensor(p.Name, g));
                 _gradientOf[p.Tensor] = g;
             }
-            float[] logProbs = ForwardAndBackward(batch, positions, rows, targets, pairWeights);
-            double objective = 0;
-            for (int i = 0; i < logProbs.Length; i++) objective += (double)pairWeights[i] * logProbs[i];
-            return new ParameterGradients(objective, logProbs, gradients);
+            ZeroGradients();
+            _workspace = Own(model.CreateWorkspace(maxBatch, maxLength));
+            _tape = new ActivationTape(_backend);
+            _workspace.Observer = _tape;
+            _layers = new LayerActivations[recomputeLayers ? 1 : s.NumLayers];
+            for (int l = 0; l < _layers.Length; l++)
+                _layers[l] = Own(new LayerActivations(_backend, s, recomputeLayers ? "recomputed" : $"layers.{l}", n));
+            _residual = new Tensor[s.NumLayers + 1];
+            for (int l = 0; l <= s.NumLayers; l++) _residual[l] = Allocate($"residual.{l}", MemoryCategory.Activations, n, s.HiddenSize);
+            _embedded = _w.ProjectIn is null ? null : Allocate("word_embeddings", MemoryCategory.Activations, n, s.WordEmbeddingSize);
+            _finalNormed = _w.FinalNorm is null || _w.ProjectOut is null ? null : Allocate("final_norm", MemoryCategory.Activations, n, s.HiddenSize);
+            _discard = Allocate("frozen_norm.grad", MemoryCategory.Workspace, s.HiddenSize);
+            _scratch = Scratch.Create(this, s, n);
         }
         catch
         {
-            foreach (var g in gradients) g.Tensor.Dispose();
+            Dispose();
             throw;
         }
     }
 
-    private float[] ForwardAndBackward(TokenBatch batch, int[] positions, ReadOnlySpan<int> pairRows, ReadOnlySpan<int> targets,
+    /// <summary>Whether layers are recomputed in the backward pass (gradient checkpointing).</summary>
+    public bool RecomputesLayers { get; }
+
+    /// <summary>One float32 gradient per trainable parameter, in <see cref="ModelWeights.Parameters"/>' order, under its name.</summary>
+    public IReadOnlyList<NamedTensor> Gradients => _gradients;
+
+    /// <summary>The gradient of <paramref name="parameter"/>, or null when it is frozen (or a tied head, whose use is the embedding's).</summary>
+    public Tensor? GradientOf(Tensor parameter) => _gradientOf.GetValueOrDefault(parameter);
+
+    /// <summary>
+    /// dL/dθ of one batch in a fresh object: L and the pairs' log-probabilities, and the gradient of every parameter
+    /// (owned by the result). See <see cref="Forward"/> and <see cref="Backward"/>.
+    /// </summary>
+    public static ParameterGradients Compute(Transformer model, TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets,
         ReadOnlySpan<float> pairWeights)
     {
+        if (rows.Length != pairWeights.Length) throw new ArgumentException("rows, targets and pair weights must have the same length");
+        using var pass = new ModelGradient(model, batch.BatchSize, batch.Length);
+        float[] logProbs = pass.Forward(batch, rows, targets);
+        pass.Backward(pairWeights);
+        double objective = 0;
+        for (int i = 0; i < logProbs.Length; i++) objective += (double)pairWeights[i] * logProbs[i];
+        pass._gradientsGiven = true;
+        return new ParameterGradients(objective, logProbs, pass._gradients);
+    }
+
+    /// <summary>Sets every gradient to zero (before a step's first micro-batch).</summary>
+    public void ZeroGradients()
+    {
+        foreach (var g in _gradients) _ops.Zero(g.Tensor);
+    }
+
+    /// <summary>
+    /// The model's forward pass over the batch at θ, keeping what the backward reads; returns log p(targets[i] | rows[i])
+    /// for each pair, a row being a flat index b·T + t (<see cref="TokenBatch.Row"/>). <see cref="Backward"/> differentiates it.
+    /// </summary>
+    public float[] Forward(TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (rows.Length != targets.Length) throw new ArgumentException("rows and targets must have the same length");
+        if (rows.Length == 0) throw new ArgumentException("nothing to score: no (row, target) pairs");
+        int n = batch.BatchSize * batch.Length;
+        foreach (int r in rows)
+            if ((uint)r >= (uint)n) throw new ArgumentException($"row {r} is outside the batch's {n} rows");
+        foreach (int t in targets)
+            if ((uint)t >= (uint)_spec.VocabSize)
+                throw new InvalidInputException($"target {t} is outside the vocabulary of {_model.Directory} ({_spec.VocabSize} ids)");
+
+        _batch = null;
+        _tape.Clear();
+        KeepResidualStream(n);
+        if (!RecomputesLayers)
+            for (int l = 0; l < _spec.NumLayers; l++) _layers[l].Rows(n).KeepOn(_tape, _spec, l);
+        var final = _model.HiddenStates(_workspace, batch);
+
+        var head = Head(rows.Length);
+        _backend.Upload(head.RowIds, rows);
+        _backend.Upload(head.Targets, targets);
+        _backend.GatherRows(final, head.RowIds, head.Picked);
+        _backend.Linear(head.Picked, _w.LmHead, false, null, head.Logits);
+        _backend.LogSoftmaxGather(head.Logits, head.Targets, head.LogProbs);
+        var logProbs = new float[rows.Length];
+        _backend.Download<float>(head.LogProbs, logProbs);
+        _batch = batch;
+        _pairs = rows.Length;
+        return logProbs;
+    }
+
+    /// <summary>
+    /// Adds dL/dθ of the last <see cref="Forward"/> call to the gradients, for L = Σ pairWeights[i]·logProbs[i]
+    /// (e.g. −1/count for a mean negative log-likelihood).
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> pairWeights)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var batch = _batch ?? throw new InvalidOperationException("Backward needs a Forward call first (and differentiates it once)");
+        if (pairWeights.Length != _pairs) throw new ArgumentException($"{pairWeights.Length} pair weights for the {_pairs} pairs of the forward call");
+        _batch = null;
         var s = _spec;
         var w = _w;
-        int n = _rows, c = s.HiddenSize, e = s.WordEmbeddingSize, v = s.VocabSize, pairs = pairRows.Length;
-        var ids = Upload("ids", batch.Ids, n);
-        var positionIds = Upload("positions", positions, n);
-        var keyMask = Upload("key_mask", batch.Mask, _batch, _length);
-        var rowIds = Upload("rows", pairRows.ToArray(), pairs);
-        var targetIds = Upload("targets", targets.ToArray(), pairs);
-        var weights = Allocate("pair_weights", MemoryCategory.Workspace, pairs);
-        _backend.Upload(weights, pairWeights);
-        Tensor? rope = null;
-        if (s.Positions == PositionKind.Rotary)
+        int n = batch.BatchSize * batch.Length;
+        var v = _workspace.ViewsFor(batch.BatchSize, batch.Length);
+        var g = _scratch.Rows(n);
+        var head = _head!.Value.Rows(_pairs);
+        _backend.Upload(head.Weights, pairWeights);
+
+        // The head: dL/dlogits = weight·(onehot − softmax), then down to the final hidden states.
+        _ops.LogSoftmaxGatherBackward(head.Logits, head.Targets, head.Weights, head.LogitsGrad);
+        _ops.LinearBackward(head.Picked, w.LmHead, false, head.LogitsGrad, head.PickedGrad, Grad(w.LmHead), null);
+        var finalGrad = w.ProjectOut is null ? g.Hidden : g.Embedded!;   // (N, E)
+        _ops.Zero(finalGrad);
+        _ops.GatherRowsBackward(head.PickedGrad, head.RowIds, finalGrad);
+        var grad = g.Residual;                                          // (N, C) dL/d(the current residual)
+        var last = Rows(_residual[s.NumLayers], n);
+        if (w.ProjectOut is not null)
         {
-            float[] inverse = s.RopeInvFrequencies();
-            rope = Allocate("rope_inv_freq", MemoryCategory.Workspace, inverse.Length);
-            _backend.Upload<float>(rope, inverse);
+            var beforeOut = _finalNormed is null ? last : Rows(_finalNormed, n);
+            var beforeOutGrad = w.FinalNorm is null ? grad : g.Hidden;
+            _ops.LinearBackward(beforeOut, w.ProjectOut, s.TransposedWeights, finalGrad, beforeOutGrad, Grad(w.ProjectOut), null);
+            if (w.FinalNorm is not null) NormBackward(last, w.FinalNorm, w.FinalNormBias, beforeOutGrad, grad);
         }
-
-        // Residual[l] is layer l's input; Residual[L] the last layer's output.
-        var residual = new Tensor[s.NumLayers + 1];
-        for (int l = 0; l <= s.NumLayers; l++) residual[l] = Allocate($"residual.{l}", MemoryCategory.Activations, n, c);
-        var layers = new LayerActivations[s.NumLayers];
-        var embedded = w.ProjectIn is null ? null : Allocate("word_embeddings", MemoryCategory.Activations, n, e);  // (N, E)
-        var block = Allocate("block_output", MemoryCategory.Workspace, n, c);                                         // (N, C)
-
-        // Forward: embeddings (OPT-350m projects them up), learned positions added.
-        _backend.Embedding(w.TokenEmbedding, ids, embedded ?? residual[0], accumulate: false);
-        if (w.ProjectIn is not null) _backend.Linear(embedded!, w.ProjectIn, s.TransposedWeights, null, residual[0]);
-        if (w.PositionEmbedding is not null) _backend.Embedding(w.PositionEmbedding, positionIds, residual[0], accumulate: true);
-        for (int l = 0; l < s.NumLayers; l++)
-        {
-            var a = layers[l] = Track(new LayerActivations(_backend, s, l, n));
-            var lw = w.Layers[l];
-            var input = residual[l];
-            if (s.PreNorm)
-            {
-                Norm(input, lw.AttentionNorm, lw.AttentionNormBias, a.Normed1!);
-                AttentionForward(l, lw, a, a.Normed1!, positionIds, keyMask, rope, block);
-                Sum(input, block, a.Mid);
-                Norm(a.Mid, lw.MlpNorm, lw.MlpNormBias, a.Normed2!);
-                MlpForward(lw, a, a.Normed2!, block);
-                Sum(a.Mid, block, residual[l + 1]);
-            }
-            else
-            {
-                AttentionForward(l, lw, a, input, positionIds, keyMask, rope, block);
-                Sum(input, block, a.Sum1!);
-                Norm(a.Sum1!, lw.AttentionNorm, lw.AttentionNormBias, a.Mid);
-                MlpForward(lw, a, a.Mid, block);
-                Sum(a.Mid, block, a.Sum2!);
-                Norm(a.Sum2!, lw.MlpNorm, lw.MlpNormBias, residual[l + 1]);
-            }
-        }
-        var last = residual[s.NumLayers];
-        var normed = w.FinalNorm is null ? null : Allocate("final_norm", MemoryCategory.Activations, n, c);
-        if (normed is not null) Norm(last, w.FinalNorm!, w.FinalNormBias, normed);
-        var beforeOut = normed ?? last;
-        var projected = w.ProjectOut is null ? null : Allocate("project_out", MemoryCategory.Activations, n, e);
-        if (projected is not null) _backend.Linear(beforeOut, w.ProjectOut!, s.TransposedWeights, null, projected);
-        var final = projected ?? beforeOut;                                                // (N, E)
-        var picked = Allocate("picked", MemoryCategory.Activations, pairs, e);             // (S, E)
-        var logits = Allocate("logits", MemoryCategory.Activations, pairs, v);             // (S, V)
-        var logProbs = Allocate("log_probs", MemoryCategory.Activations, pairs);           // (S)
-        _backend.GatherRows(final, rowIds, picked);
-        _backend.Linear(picked, w.LmHead, false, null, logits);
-        _backend.LogSoftmaxGather(logits, targetIds, logProbs);
-        var result = new float[pairs];
-        _backend.Download<float>(logProbs, result);
-
-        // Backward: the head, dL/dlogits = weight·(onehot − softmax), then down to the final hidden states.
-        var logitsGrad = Allocate("logits.grad", MemoryCategory.Workspace, pairs, v);
-        var pickedGrad = Allocate("picked.grad", MemoryCategory.Workspace, pairs, e);
-        _ops.LogSoftmaxGatherBackward(logits, targetIds, weights, logitsGrad);
-        _ops.LinearBackward(picked, w.LmHead, false, logitsGrad, pickedGrad, Grad(w.LmHead), null);
-        var finalGrad = Allocate("final.grad", MemoryCategory.Workspace, n, e);   // zero: GatherRowsBackward adds
-        _ops.GatherRowsBackward(pickedGrad, rowIds, finalGrad);
-        var grad = Allocate("residual.grad", MemoryCategory.Workspace, n, c);     // (N, C) dL/d(the current residual)
-        var scratch = Scratch.Create(this, s, n);
-        var beforeOutGrad = projected is null ? finalGrad : normed is null ? grad : scratch.Hidden;
-        if (projected is not null) _ops.LinearBackward(beforeOut, w.ProjectOut!, s.TransposedWeights, finalGrad, beforeOutGrad, Grad(w.ProjectOut), null);
-        if (normed is not null) NormBackward(last, w.FinalNorm!, w.FinalNormBias, beforeOutGrad, grad);
-        else if (!ReferenceEquals(beforeOutGrad, grad)) Copy(beforeOutGrad, grad);
+        else if (w.FinalNorm is not null) NormBackward(last, w.FinalNorm, w.FinalNormBias, finalGrad, grad);
+        else Copy(finalGrad, grad);
 
         for (int l = s.NumLayers - 1; l >= 0; l--)
         {
-            var a = layers[l];
+            var a = (RecomputesLayers ? _layers[0] : _layers[l]).Rows(n);
+            var input = Rows(_residual[l], n);
+            if (RecomputesLayers)
+            {
+                _tape.Clear();
+                a.KeepOn(_tape, s, l);
+                _model.RecomputeLayer(_workspace, batch, l, input);
+            }
             var lw = w.Layers[l];
             if (s.PreNorm)
             {
                 // next = Mid + mlp(norm(Mid)): dMid = dNext + normᵀ(mlpᵀ(dNext)).
-                MlpBackward(lw, a, a.Normed2!, grad, scratch.Normed, scratch);
-                NormBackward(a.Mid, lw.MlpNorm, lw.MlpNormBias, scratch.Normed, scratch.Hidden);
-                _backend.Add(grad, scratch.Hidden);
+                MlpBackward(lw, a, a.Normed2!, grad, g.Normed, g);
+                NormBackward(a.Mid, lw.MlpNorm, lw.MlpNormBias, g.Normed, g.Hidden);
+                _backend.Add(grad, g.Hidden);
                 // Mid = Input + attn(norm(Input)): the same again.
-                AttentionBackward(l, lw, a, a.Normed1!, grad, scratch.Normed, positionIds, keyMask, rope, scratch);
-                NormBackward(residual[l], lw.AttentionNorm, lw.AttentionNormBias, scratch.Normed, scratch.Hidden);
-                _backend.Add(grad, scratch.Hidden);
+                AttentionBackward(l, lw, a, a.Normed1!, grad, g.Normed, v, g);
+                NormBackward(input, lw.AttentionNorm, lw.AttentionNormBias, g.Normed, g.Hidden);
+                _backend.Add(grad, g.Hidden);
             }
             else
             {
                 // next = norm(Sum2), Sum2 = Mid + mlp(Mid).
-                NormBackward(a.Sum2!, lw.MlpNorm, lw.MlpNormBias, grad, scratch.Hidden);
-                Copy(scratch.Hidden, grad);
-                MlpBackward(lw, a, a.Mid, grad, scratch.Normed, scratch);
-                _backend.Add(grad, scratch.Normed);
+                NormBackward(a.Sum2!, lw.MlpNorm, lw.MlpNormBias, grad, g.Hidden);
+                Copy(g.Hidden, grad);
+                MlpBackward(lw, a, a.Mid, grad, g.Normed, g);
+                _backend.Add(grad, g.Normed);
                 // Mid = norm(Sum1), Sum1 = Input + attn(Input).
-                NormBackward(a.Sum1!, lw.AttentionNorm, lw.AttentionNormBias, grad, scratch.Hidden);
-                Copy(scratch.Hidden, grad);
-                AttentionBackward(l, lw, a, residual[l], grad, scratch.Normed, positionIds, keyMask, rope, scratch);
-                _backend.Add(grad, scratch.Normed);
+                NormBackward(a.Sum1!, lw.AttentionNorm, lw.AttentionNormBias, grad, g.Hidden);
+                Copy(g.Hidden, grad);
+                AttentionBackward(l, lw, a, input, grad, g.Normed, v, g);
+                _backend.Add(grad, g.Normed);
             }
         }
 
         // Embeddings: positions and tokens each receive dL/dResidual[0] (through project_in for OPT-350m).
-        if (w.PositionEmbedding is not null) _ops.EmbeddingBackward(grad, positionIds, Grad(w.PositionEmbedding)!);
+        if (Grad(w.PositionEmbedding) is { } positionGrad) _ops.EmbeddingBackward(grad, v.Positions, positionGrad);
+        var tokenGrad = Grad(w.TokenEmbedding);
         if (w.ProjectIn is not null)
         {
-            var embeddedGrad = Allocate("word_embeddings.grad", MemoryCategory.Workspace, n, e);
-            _ops.LinearBackward(embedded!, w.ProjectIn, s.TransposedWeights, grad, embeddedGrad, Grad(w.ProjectIn), null);
-            _ops.EmbeddingBackward(embeddedGrad, ids, Grad(w.TokenEmbedding)!);
+            _ops.LinearBackward(Rows(_embedded!, n), w.ProjectIn, s.TransposedWeights, grad, tokenGrad is null ? null : g.Embedded,
+                Grad(w.ProjectIn), null);
+            if (tokenGrad is not null) _ops.EmbeddingBackward(g.Embedded!, v.Ids, tokenGrad);
         }
-        else
-            _ops.EmbeddingBackward(grad, ids, Grad(w.TokenEmbedding)!);
-        return result;
+        else if (tokenGrad is not null)
+            _ops.EmbeddingBackward(grad, v.Ids, tokenGrad);
     }
 
-    /// <summary>Writes the block's attention output (N, C) into <paramref name="output"/> and keeps q, k, v and the context.</summary>
-    private void AttentionForward(int l, LayerWeights lw, LayerActivations a, Tensor x, Tensor positions, Tensor keyMask, Tensor? rope,
-        Tensor output)
+    /// <summary>Bytes this object holds beside the model: gradients, kept activations, the workspace and scratch.</summary>
+    public long Bytes => _gradients.Sum(g => g.Tensor.ByteCount) + _owned.Sum(o => o switch
+    {
+        Tensor t => t.ByteCount,
+        ForwardWorkspace ws => ws.Bytes,
+        LayerActivations a => a.Bytes,
+        _ => 0L,
+    }) + (_head?.Bytes ?? 0);
+
+    /// <summary>The residual stream's kept copies: each layer's input and the last layer's output, plus the head's inputs.</summary>
+    private void KeepResidualStream(int n)
     {
         var s = _spec;
-        bool t = s.TransposedWeights;
-        if (lw.FusedQkv is not null)
-        {
-            using var qkv = _backend.Allocate(new TensorShape(_rows, s.FusedQkvWidth), DType.F32, MemoryCategory.Workspace, "qkv");
-            _backend.Linear(x, lw.FusedQkv, t, lw.FusedQkvBias, qkv);
-            _backend.SliceColumns(qkv, 0, a.Query);
-            _backend.SliceColumns(qkv, s.HiddenSize, a.Key);
-            _backend.SliceColumns(qkv, 2 * s.HiddenSize, a.Value);
-        }
-        else
-        {
-            _backend.Linear(x, lw.Query!, t, lw.QueryBias, a.Query);
-            _backend.Linear(x, lw.Key!, t, lw.KeyBias, a.Key);
-            _backend.Linear(x, lw.Value!, t, lw.ValueBias, a.Value);
-        }
-        if (rope is not null)
-        {
-            _backend.Rope(QueryHeads(a.Query), positions, rope);
-            _backend.Rope(KvHeads(a.Key), positions, rope);
-        }
-        _backend.Attention(QueryHeads(a.Query), KvHeads(a.Key), KvHeads(a.Value), keyMask, 0, s.AttentionScale(l), s.AttentionWindow(l),
-            QueryHeads(a.Context));
-        _backend.Linear(a.Context, lw.AttentionOutput, t, lw.AttentionOutputBias, output);
+        _tape.Keep("embed", -1, Rows(_residual[0], n));
+        for (int l = 0; l < s.NumLayers; l++) _tape.Keep(s.PreNorm ? "ffn_residual" : "ffn_norm", l, Rows(_residual[l + 1], n));
+        if (_embedded is not null) _tape.Keep("token_embed", -1, Rows(_embedded, n));
+        if (_finalNormed is not null) _tape.Keep("final_norm", -1, Rows(_finalNormed, n));
     }
 
     /// <summary>dL/dx (=, into <paramref name="inputGrad"/>) of the attention block given dL/d(its output); weight gradients +=.</summary>
-    private void AttentionBackward(int l, LayerWeights lw, LayerActivations a, Tensor x, Tensor outputGrad, Tensor inputGrad, Tensor positions,
-        Tensor keyMask, Tensor? rope, Scratch g)
+    private void AttentionBackward(int l, LayerWeights lw, LayerActivations a, Tensor x, Tensor outputGrad, Tensor inputGrad, ForwardViews v,
+        Scratch g)
     {
         var s = _spec;
         bool t = s.TransposedWeights;
         _ops.LinearBackward(a.Context, lw.AttentionOutput, t, outputGrad, g.Context, Grad(lw.AttentionOutput), Grad(lw.AttentionOutputBias));
         // Attention adds into the key and value gradients (a cache slot sums its queries): start them at zero.
-        Zero(g.Key);
-        Zero(g.Value);
-        _ops.AttentionBackward(QueryHeads(a.Query), KvHeads(a.Key), KvHeads(a.Value), keyMask, 0, s.AttentionScale(l), s.AttentionWindow(l),
-            QueryHeads(a.Context), QueryHeads(g.Context), QueryHeads(g.Query), KvHeads(g.Key), KvHeads(g.Value));
-        if (rope is not null)
+        _ops.Zero(g.Key);
+        _ops.Zero(g.Value);
+        _ops.AttentionBackward(QueryHeads(a.Query, v), KvHeads(a.Key, v), KvHeads(a.Value, v), v.KeyMask, 0, s.AttentionScale(l),
+            s.AttentionWindow(l), QueryHeads(a.Context, v), QueryHeads(g.Context, v), QueryHeads(g.Query, v), KvHeads(g.Key, v), KvHeads(g.Value, v));
+        if (s.Positions == PositionKind.Rotary)
         {
-            _ops.RopeBackward(QueryHeads(g.Query), positions, rope);
-            _ops.RopeBackward(KvHeads(g.Key), positions, rope);
+            var inverse = _model.RopeTable();
+            _ops.RopeBackward(QueryHeads(g.Query, v), v.Positions, inverse);
+            _ops.RopeBackward(KvHeads(g.Key, v), v.Positions, inverse);
         }
         if (lw.FusedQkv is not null)
         {
@@ -276,26 +295,6 @@ public sealed class ModelGradient : IDisposable
         _backend.Add(inputGrad, g.Hidden);
         _ops.LinearBackward(x, lw.Value!, t, g.Value, g.Hidden, Grad(lw.Value), Grad(lw.ValueBias));
         _backend.Add(inputGrad, g.Hidden);
-    }
-
-    /// <summary>Writes the block's MLP output (N, C) into <paramref name="output"/> and keeps its intermediate activations.</summary>
-    private void MlpForward(LayerWeights lw, LayerActivations a, Tensor x, Tensor output)
-    {
-        bool t = _spec.TransposedWeights;
-        if (lw.Gate is not null)
-        {
-            _backend.Linear(x, lw.Gate, t, lw.GateBias, a.PreActivation);
-            _backend.Linear(x, lw.Up, t, lw.UpBias, a.Up!);
-            Copy(a.PreActivation, a.Activated);
-            _backend.SiluMul(a.Activated, a.Up!);
-        }
-        else
-        {
-            _backend.Linear(x, lw.Up, t, lw.UpBias, a.PreActivation);
-            Copy(a.PreActivation, a.Activated);
-            _backend.Activation(_spec.Activation, a.Activated);
-        }
-        _backend.Linear(a.Activated, lw.Down, t, lw.DownBias, output);
     }
 
     /// <summary>dL/dx (=, into <paramref name="inputGrad"/>) of the MLP given dL/d(its output); weight gradients +=.</summary>
@@ -315,72 +314,106 @@ public sealed class ModelGradient : IDisposable
         _ops.LinearBackward(x, lw.Up, t, g.Intermediate, inputGrad, Grad(lw.Up), Grad(lw.UpBias));
     }
 
-    private void Norm(Tensor x, Tensor weight, Tensor? bias, Tensor output)
-    {
-        if (_spec.Norm == NormKind.LayerNorm) _backend.LayerNorm(x, weight, bias, _spec.NormEps, output);
-        else _backend.RmsNorm(x, weight, _spec.NormEps, output);
-    }
-
     private void NormBackward(Tensor x, Tensor weight, Tensor? bias, Tensor outputGrad, Tensor inputGrad)
     {
-        if (_spec.Norm == NormKind.LayerNorm) _ops.LayerNormBackward(x, weight, _spec.NormEps, outputGrad, inputGrad, Grad(weight)!, Grad(bias));
-        else _ops.RmsNormBackward(x, weight, _spec.NormEps, outputGrad, inputGrad, Grad(weight)!);
+        var weightGrad = Grad(weight) ?? _discard.View(weight.Shape);
+        if (_spec.Norm == NormKind.LayerNorm) _ops.LayerNormBackward(x, weight, _spec.NormEps, outputGrad, inputGrad, weightGrad, Grad(bias));
+        else _ops.RmsNormBackward(x, weight, _spec.NormEps, outputGrad, inputGrad, weightGrad);
     }
 
-    /// <summary>The gradient tensor of a parameter (the token embedding's for a tied LM head, so its two uses sum), or null for none.</summary>
+    /// <summary>
+    /// The gradient tensor of a parameter (the token embedding's for a tied LM head, so its two uses sum), or null for
+    /// none or a frozen one.
+    /// </summary>
     private Tensor? Grad(Tensor? parameter) =>
         parameter is null ? null
         : _gradientOf.TryGetValue(parameter, out var g) ? g
+        : _w.Parameters.Any(p => ReferenceEquals(p.Tensor, parameter)) ? null
         : throw new InvalidOperationException($"'{parameter.Name}' is used by the forward pass but is not among the model's parameters");
 
-    private Tensor QueryHeads(Tensor rows) => rows.View(new TensorShape(_batch, _length, _spec.NumHeads, _spec.HeadDim));
-    private Tensor KvHeads(Tensor rows) => rows.View(new TensorShape(_batch, _length, _spec.NumKvHeads, _spec.HeadDim));
+    private Tensor QueryHeads(Tensor rows, ForwardViews v) => rows.View(new TensorShape(v.Batch, v.Length, _spec.NumHeads, _spec.HeadDim));
+    private Tensor KvHeads(Tensor rows, ForwardViews v) => rows.View(new TensorShape(v.Batch, v.Length, _spec.NumKvHeads, _spec.HeadDim));
 
-    /// <summary>output = x + y (the residual adds keep both operands for the backward pass).</summary>
-    private void Sum(Tensor x, Tensor y, Tensor output)
-    {
-        Copy(x, output);
-        _backend.Add(output, y);
-    }
+    private static Tensor Rows(Tensor t, int rows) => t.View(new TensorShape(rows, t.Shape[1]));
 
     /// <summary>A row-major copy: all of x's columns sliced from column 0.</summary>
     private void Copy(Tensor x, Tensor output) => _backend.SliceColumns(x, 0, output);
 
-    private void Zero(Tensor t) => _backend.Upload<float>(t, new float[t.ElementCount]);
-
-    private Tensor Allocate(string name, MemoryCategory category, params int[] shape) =>
-        Track(_backend.Allocate(new TensorShape(shape), DType.F32, category, name));
-
-    private Tensor Upload(string name, int[] values, params int[] shape)
+    /// <summary>The head's buffers for <paramref name="pairs"/> pairs, grown (never shrunk) to the largest call seen.</summary>
+    private HeadBuffers Head(int pairs)
     {
-        var t = Track(_backend.Allocate(new TensorShape(shape), DType.I32, MemoryCategory.Workspace, name));
-        _backend.Upload<int>(t, values);
-        return t;
+        if (_head is not { } head || head.Capacity < pairs)
+        {
+            _head?.Dispose();
+            _head = null;
+            _head = HeadBuffers.Create(_backend, pairs, _spec.WordEmbeddingSize, _spec.VocabSize);
+        }
+        return _head.Value.Rows(pairs);
     }
 
-    private T Track<T>(T disposable) where T : IDisposable
+    private Tensor Allocate(string name, MemoryCategory category, params int[] shape) =>
+        Own(_backend.Allocate(new TensorShape(shape), DType.F32, category, name));
+
+    private T Own<T>(T disposable) where T : IDisposable
     {
-        _disposables.Add(disposable);
+        _owned.Add(disposable);
         return disposable;
     }
 
-    private readonly List<IDisposable> _disposables = [];
-
-    private void CheckToken(int id, string what)
-    {
-        if ((uint)id >= (uint)_spec.VocabSize)
-            throw new InvalidInputException($"{what} {id} is outside the vocabulary of {_model.Directory} ({_spec.VocabSize} ids)");
-    }
+    private bool _disposed;
 
     public void Dispose()
     {
-        foreach (var d in _disposables) d.Dispose();
-        _disposables.Clear();
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
+        _head?.Dispose();
+        if (!_gradientsGiven)
+            foreach (var g in _gradients) g.Tensor.Dispose();
     }
 
-    /// <summary>The backward pass's gradient buffers of one block, reused by every layer.</summary>
+    /// <summary>
+    /// The LM head's buffers for S pairs: the picked rows (S, E), their logits (S, V) and log-probabilities (S), and the
+    /// backward's gradients of the first two. A view of fewer rows shares the memory and does not own it.
+    /// </summary>
+    private readonly record struct HeadBuffers(int Capacity, Tensor RowIds, Tensor Targets, Tensor Weights, Tensor Picked, Tensor Logits,
+        Tensor LogProbs, Tensor LogitsGrad, Tensor PickedGrad)
+    {
+        public static HeadBuffers Create(IBackend backend, int pairs, int e, int vocab)
+        {
+            Tensor A(string name, DType type, MemoryCategory category, params int[] shape) =>
+                backend.Allocate(new TensorShape(shape), type, category, name);
+            return new HeadBuffers(pairs,
+                A("rows", DType.I32, MemoryCategory.Workspace, pairs),
+                A("targets", DType.I32, MemoryCategory.Workspace, pairs),
+                A("pair_weights", DType.F32, MemoryCategory.Workspace, pairs),
+                A("picked", DType.F32, MemoryCategory.Activations, pairs, e),
+                A("logits", DType.F32, MemoryCategory.Activations, pairs, vocab),
+                A("log_probs", DType.F32, MemoryCategory.Activations, pairs),
+                A("logits.grad", DType.F32, MemoryCategory.Workspace, pairs, vocab),
+                A("picked.grad", DType.F32, MemoryCategory.Workspace, pairs, e));
+        }
+
+        public long Bytes => RowIds.ByteCount + Targets.ByteCount + Weights.ByteCount + Picked.ByteCount + Logits.ByteCount +
+                             LogProbs.ByteCount + LogitsGrad.ByteCount + PickedGrad.ByteCount;
+
+        public HeadBuffers Rows(int pairs)
+        {
+            Tensor V(Tensor t) => t.Shape.Rank == 1 ? t.View(new TensorShape(pairs)) : t.View(new TensorShape(pairs, t.Shape[1]));
+            return new HeadBuffers(pairs, V(RowIds), V(Targets), V(Weights), V(Picked), V(Logits), V(LogProbs), V(LogitsGrad), V(PickedGrad));
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in (ReadOnlySpan<Tensor>)[RowIds, Targets, Weights, Picked, Logits, LogProbs, LogitsGrad, PickedGrad]) t.Dispose();
+        }
+    }
+
+    /// <summary>The backward pass's gradient buffers of one block, reused by every layer; allocated for the largest call.</summary>
     private sealed class Scratch
     {
+        public required Tensor Residual { get; init; }      // (N, C) dL/d(the residual stream)
         public required Tensor Hidden { get; init; }        // (N, C)
         public required Tensor Normed { get; init; }        // (N, C)
         public required Tensor Query { get; init; }         // (N, H·D)
@@ -391,12 +424,14 @@ public sealed class ModelGradient : IDisposable
         public required Tensor Intermediate { get; init; }  // (N, F) dL/d(down's input)
         public required Tensor Gate { get; init; }          // (N, F)
         public Tensor? Up { get; init; }                    // (N, F) gated only
+        public Tensor? Embedded { get; init; }              // (N, E) OPT-350m: dL/d(the word embeddings, or project_out's output)
 
         public static Scratch Create(ModelGradient m, ArchitectureSpec s, int n)
         {
             Tensor G(string name, int width) => m.Allocate(name + ".grad", MemoryCategory.Workspace, n, width);
             return new Scratch
             {
+                Residual = G("residual", s.HiddenSize),
                 Hidden = G("hidden", s.HiddenSize),
                 Normed = G("normed", s.HiddenSize),
                 Query = G("q", s.QueryWidth),
@@ -407,6 +442,17 @@ public sealed class ModelGradient : IDisposable
                 Intermediate = G("mlp", s.IntermediateSize),
                 Gate = G("gate", s.IntermediateSize),
                 Up = s.Mlp == MlpKind.Gated ? G("up", s.IntermediateSize) : null,
+                Embedded = m._w.ProjectIn is not null || m._w.ProjectOut is not null ? G("word_embeddings", s.WordEmbeddingSize) : null,
+            };
+        }
+
+        public Scratch Rows(int n)
+        {
+            Tensor? V(Tensor? t) => t?.View(new TensorShape(n, t.Shape[1]));
+            return new Scratch
+            {
+                Residual = V(Residual)!, Hidden = V(Hidden)!, Normed = V(Normed)!, Query = V(Query)!, Key = V(Key)!, Value = V(Value)!,
+                Context = V(Context)!, FusedQkv = V(FusedQkv), Intermediate = V(Intermediate)!, Gate = V(Gate)!, Up = V(Up), Embedded = V(Embedded),
             };
         }
     }
