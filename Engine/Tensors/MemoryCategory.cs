@@ -10,4 +10,6 @@ public enum MemoryCategory
     Workspace,
     /// <summary>First-order gradients, one float32 tensor per parameter: what backprop holds and MeZO never does.</summary>
     Gradients,
+    /// <summary>A first-order optimizer's state: AdamW's two moments, and float32 master copies of 16-bit weights.</summary>
+    OptimizerState,
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using MeZO.Engine.Backends.Cpu.Backward;
+using MeZO.Engine.Backends.Cpu.Optimizer;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Tensors;
 
@@ -10,7 +11,7 @@ namespace MeZO.Engine.Backends.Cpu;
 /// is tested against it. Each op validates its arguments through <see cref="OpContracts"/> (the backward ops through
 /// <see cref="BackwardContracts"/>), then runs in the per-op classes beside this file and in Backward/.
 /// </summary>
-public sealed class CpuBackend : IBackend, IBackwardOps
+public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
 {
     private bool _disposed;
 
@@ -212,6 +213,34 @@ public sealed class CpuBackend : IBackend, IBackwardOps
         ShapeChecks.Owned(this, t, nameof(Zero));
         ShapeChecks.Type(t, DType.F32, nameof(Zero));
         unsafe { System.Runtime.InteropServices.NativeMemory.Clear((void*)t.Address, (nuint)t.ByteCount); }
+    }
+
+    public double SumOfSquares(Tensor t)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Reduction(this, t, nameof(SumOfSquares));
+        return CpuOptimizer.SumOfSquares(t);
+    }
+
+    public void Scale(Tensor t, float factor)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Reduction(this, t, nameof(Scale));
+        CpuOptimizer.Scale(t, factor);
+    }
+
+    public void SgdUpdate(Tensor parameter, Tensor? master, Tensor grad, float learningRate, float weightDecay)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Update(this, nameof(SgdUpdate), parameter, master, grad);
+        CpuOptimizer.Sgd(parameter, master, grad, learningRate, weightDecay);
+    }
+
+    public void AdamWUpdate(Tensor parameter, Tensor? master, Tensor grad, Tensor m, Tensor v, AdamWFactors factors)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Update(this, nameof(AdamWUpdate), parameter, master, grad, m, v);
+        CpuOptimizer.AdamW(parameter, master, grad, m, v, factors);
     }
 
     public void EmbeddingBackward(Tensor outputGrad, Tensor ids, Tensor tableGrad)
