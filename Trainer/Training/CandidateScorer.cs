@@ -43,10 +43,10 @@ public sealed class CandidateScorer : IDisposable
 
     private double[][][] Scores(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus)
     {
-        var jobs = new List<(int Example, int Candidate, EncodedSequenceView Sequence)>();
+        var jobs = new List<(int Example, int Candidate, ScoredSequence Sequence)>();
         for (int e = 0; e < examples.Count; e++)
             for (int c = 0; c < examples[e].Candidates.Count; c++)
-                jobs.Add((e, c, new EncodedSequenceView(examples[e].Candidates[c].Ids, examples[e].Candidates[c].ScoredTokens)));
+                jobs.Add((e, c, new ScoredSequence(examples[e].Candidates[c].Ids, examples[e].Candidates[c].ScoredTokens)));
         return Run(jobs.Select(j => j.Sequence).ToArray(), plus).Select(sums =>
         {
             var scores = examples.Select(e => new double[e.Candidates.Count]).ToArray();
@@ -71,7 +71,7 @@ public sealed class CandidateScorer : IDisposable
         var sequences = examples.Select(e =>
         {
             var s = e.Candidates[e.Example.CorrectCandidate];
-            return new EncodedSequenceView(s.Ids, s.ScoredTokens);
+            return new ScoredSequence(s.Ids, s.ScoredTokens);
         }).ToArray();
         int scored = sequences.Sum(s => s.Scored);
         return Run(sequences, plus).Select(sums => -sums.Sum() / scored).ToArray();
@@ -95,38 +95,15 @@ public sealed class CandidateScorer : IDisposable
     /// The sum of log-probabilities of each sequence's scored tokens, in forward calls of ≤ MaxSequences: at θ, or
     /// under <paramref name="plus"/> and its −ε twin in lockstep (then two arrays of sums, +ε first).
     /// </summary>
-    private double[][] Run(IReadOnlyList<EncodedSequenceView> sequences, WeightPerturbation? plus)
+    private double[][] Run(IReadOnlyList<ScoredSequence> sequences, WeightPerturbation? plus)
     {
         var sums = new double[plus is null ? 1 : 2][];
         for (int i = 0; i < sums.Length; i++) sums[i] = new double[sequences.Count];
         for (int start = 0; start < sequences.Count; start += MaxSequences)
         {
             int count = Math.Min(MaxSequences, sequences.Count - start);
-            var chunk = new IReadOnlyList<int>[count];
-            int scoredTotal = 0;
-            for (int i = 0; i < count; i++)
-            {
-                var s = sequences[start + i];
-                if (s.Ids.Count > MaxLength)
-                    throw new InvalidOperationException($"a sequence of {s.Ids.Count} tokens exceeds the scorer's {MaxLength}");
-                chunk[i] = s.Ids;
-                scoredTotal += s.Scored;
-            }
-            var batch = TokenBatch.Pack(chunk, PaddingSide.Right);
-            var rows = new int[scoredTotal];
-            var targets = new int[scoredTotal];
-            int k = 0;
-            for (int i = 0; i < count; i++)
-            {
-                var s = sequences[start + i];
-                int n = s.Ids.Count;
-                // Token t (t ≥ n − scored) is predicted from the hidden state at t − 1.
-                for (int t = n - s.Scored; t < n; t++, k++)
-                {
-                    rows[k] = batch.Row(i, t - 1);
-                    targets[k] = s.Ids[t];
-                }
-            }
+            var (batch, rows, targets) = PackedSequences.Pack(sequences.Skip(start).Take(count).ToArray(), MaxLength);
+            int scoredTotal = rows.Length;
             var logProbs = new float[sums.Length][];
             for (int i = 0; i < sums.Length; i++) logProbs[i] = new float[scoredTotal];
             if (plus is null)
@@ -141,7 +118,7 @@ public sealed class CandidateScorer : IDisposable
             TokensProcessed += batch.Mask.Sum() * sums.Length;
             for (int stream = 0; stream < sums.Length; stream++)
             {
-                k = 0;
+                int k = 0;
                 for (int i = 0; i < count; i++)
                 {
                     double sum = 0;
@@ -158,6 +135,4 @@ public sealed class CandidateScorer : IDisposable
         _workspace.Dispose();
         _minusWorkspace?.Dispose();
     }
-
-    private readonly record struct EncodedSequenceView(IReadOnlyList<int> Ids, int Scored);
 }
