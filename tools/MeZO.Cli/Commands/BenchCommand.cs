@@ -19,6 +19,7 @@ public sealed class BenchCommand : ICommand
         mezo bench forward [--model DIR] [--batch B] [--length T] [--dtype f32|bf16] [--repeat N]
         mezo bench step    [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]
         mezo bench memory  [--model DIR --task NAME --data PATH] [--batch B] [--steps N] [--dtype f32|bf16] [--peft lora|prefix]
+        mezo bench estimator [--model DIR] [--batch B] [--length T] [--seeds N] [--dtype f32|bf16] [--json]
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
                        product in GFLOP/s and % of the FMA peak measured beside it (default batch 1 × 256 tokens)
@@ -29,6 +30,10 @@ public sealed class BenchCommand : ICommand
                        with the managed bytes a step allocates and the backprop+AdamW estimate; default model:
                        generated OPT-125m shape on the bundled synthetic sentiment task; --peft trains the paper's
                        LoRA or prefix instead of every weight (the base frozen) and reports the adapter's bytes
+          estimator    MeZO's projected gradient g = (L+ − L−)/2ε against the exact z·∇L of the backward pass, as
+                       |g − z·∇L|/|z·∇L| for ε = 1e-1 … 1e-6, median over seeds 1…N, in F32 and in BF16 storage (one of
+                       them with --dtype); default model: the bundled default (a tiny OPT), batch 4 × 32 random tokens,
+                       8 seeds; --json prints every seed's z·∇L and g
           --model DIR  measure this Hugging Face model folder instead
           --dtype      weight dtype of the generated checkpoint (default f32)
         """;
@@ -36,9 +41,11 @@ public sealed class BenchCommand : ICommand
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
         var cl = new CommandLine(Name, args,
-            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend", "peft" }, new HashSet<string>());
-        string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory");
+            new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend", "peft", "seeds" },
+            new HashSet<string> { "json" });
+        string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory|estimator");
         if (what != "step" && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step'; bench {what} measures the CPU backend");
+        if (what != "estimator" && (cl.Has("seeds") || cl.Has("json"))) throw cl.Error($"--seeds and --json are for 'mezo bench estimator', not bench {what}");
         var dtype = ModelOptions.StorageType(cl) ?? DType.F32;
         // Every option is checked before an OPT-125m-sized checkpoint is written for a mistyped one.
         Action<string> bench = what switch
@@ -46,9 +53,11 @@ public sealed class BenchCommand : ICommand
             "forward" => Forward(cl, output),
             "step" => Step(cl, output),
             "memory" => Memory(cl, output),
-            _ => throw cl.Error($"unknown benchmark '{what}' (forward, step, memory)"),
+            "estimator" => Estimator(cl, output),
+            _ => throw cl.Error($"unknown benchmark '{what}' (forward, step, memory, estimator)"),
         };
-        string? model = cl.String("model");
+        // The backward pass keeps every layer's activations: the estimator defaults to the bundled tiny OPT, not OPT-125m.
+        string? model = cl.String("model") ?? (what == "estimator" ? BundledDefault.Prepare().Model : null);
         using var synthetic = model is null ? new SyntheticOpt125m(dtype, output) : null;
         bench(model ?? synthetic!.Directory);
         return 0;
@@ -69,6 +78,15 @@ public sealed class BenchCommand : ICommand
         // The generated checkpoint is already in --dtype; a given model is converted to it on load.
         DType? storage = cl.Has("model") ? ModelOptions.StorageType(cl) : null;
         return model => StepBench.Run(model, backend, storage, batch, length, steps, output);
+    }
+
+    private static Action<string> Estimator(CommandLine cl, TextWriter output)
+    {
+        int batch = cl.Int("batch", 4), length = cl.Int("length", 32), seeds = cl.Int("seeds", 8);
+        if (batch <= 0 || length < 2 || seeds <= 0) throw cl.Error("--batch and --seeds must be positive and --length at least 2");
+        DType[] storages = ModelOptions.StorageType(cl) is { } one ? [one] : [DType.F32, DType.BF16];
+        bool json = cl.Has("json");
+        return model => EstimatorBench.Run(model, storages, batch, length, seeds, json, output);
     }
 
     private static Action<string> Memory(CommandLine cl, TextWriter output)
