@@ -24,8 +24,12 @@ public static class Replay
         var manifest = RunManifest.Read(run.Directory);
         if (!manifest.MatchesBase(baseModel))
             throw new InvalidInputException($"--base {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
-        var (records, _) = TrajectoryLog.Read(run.Trajectory);
         var settings = manifest.Settings;
+        if (settings.FirstOrder)
+            throw new InvalidInputException(
+                $"{run.Manifest}: a run trained with --optimizer {FirstOrderOptimizer.Spelling(settings.Optimizer)} is not replayable: backprop's " +
+                "updates are whole gradients, not seeds and scalars. Its checkpoint/ holds the weights and the optimizer's state, and --resume continues it");
+        var (records, _) = TrajectoryLog.Read(run.Trajectory);
         DType? storage = settings.Storage;
 
         using var backend = BackendFactory.Create(backendName ?? settings.Backend);

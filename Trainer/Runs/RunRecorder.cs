@@ -73,7 +73,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         }
         Volatile.Write(ref _completedSteps, StartStep);
         _windowClock.Start();
-        _windowTokens = session.Scorer.TokensProcessed;
+        _windowTokens = loop.TokensProcessed;
     }
 
     /// <summary>Where training continues: the step, and the sample within it (a run killed between two samples).</summary>
@@ -91,9 +91,9 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
 
     public void Recorded(StepRecord record) => _trajectory.Append(record);
 
-    public void Completed(long step, IReadOnlyList<StepRecord> records)
+    public void Completed(long step, double loss, IReadOnlyList<StepRecord> records)
     {
-        foreach (var r in records) _window.Add((r.LossPlus + r.LossMinus) / 2);
+        _window.Add(loss);
         long done = step + 1;
         Volatile.Write(ref _completedSteps, done);
         if (done % Math.Max(1, _settings.LogEvery) == 0 || done == _settings.Steps) WriteTrainingMetrics(step);
@@ -131,9 +131,9 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     private void WriteTrainingMetrics(long step)
     {
         double seconds = _windowClock.Elapsed.TotalSeconds;
-        long tokens = _session.Scorer.TokensProcessed - _windowTokens;
+        long tokens = _loop.TokensProcessed - _windowTokens;
         double loss = _window.Count > 0 ? _window.Average() : double.NaN;
-        int windowSteps = Math.Max(1, _window.Count / Math.Max(1, _settings.Samples));
+        int windowSteps = Math.Max(1, _window.Count);
         var memory = _session.Backend.Memory;
         _metrics.Write(new Dictionary<string, object?>
         {
@@ -142,12 +142,14 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             ["memory_weights"] = memory.Current(MemoryCategory.Weights),
             ["memory_activations"] = memory.Current(MemoryCategory.Activations),
             ["memory_workspace"] = memory.Current(MemoryCategory.Workspace),
+            ["memory_gradients"] = memory.Current(MemoryCategory.Gradients),
+            ["memory_optimizer_state"] = memory.Current(MemoryCategory.OptimizerState),
             ["memory_peak"] = memory.PeakTotal,
         });
         _progress?.Report(step + 1, _settings.Steps, loss, windowSteps * _settings.BatchSize / seconds);
         _window.Clear();
         _windowClock.Restart();
-        _windowTokens = _session.Scorer.TokensProcessed;
+        _windowTokens = _loop.TokensProcessed;
     }
 
     /// <summary>Validation runs every EvalEvery steps and after the last step.</summary>
@@ -169,6 +171,8 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             var state = RunState.Read(_run.Checkpoint);
             _session.RestoreTrained(_run.Checkpoint);
             checkpointStep = state.CompletedSteps;
+            if (_loop.FirstOrder is { HasState: true } optimizer)
+                optimizer.Restore(Path.Combine(_run.Checkpoint, FirstOrderOptimizer.StateFileName), checkpointStep);
             Volatile.Write(ref _checkpointStep, checkpointStep);
             _best.Restore(state.BestMetric, state.BestStep);
         }
@@ -188,7 +192,10 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         {
             if (r.Step != step || r.Sample != sample)
                 throw new InvalidInputException($"{_run.Trajectory}: expected step {step} sample {sample}, found step {r.Step} sample {r.Sample}");
-            _loop.Optimizer.Replay(r);
+            // A first-order run writes no trajectory: its steps are taken again from the checkpoint.
+            if (_loop.ZerothOrder is not { } zerothOrder)
+                throw new InvalidInputException($"{_run.Trajectory}: a first-order run has no trajectory, yet this one holds MeZO's records");
+            zerothOrder.Replay(r);
             if (++sample < _settings.Samples) continue;
             (step, sample) = (step + 1, 0);
             if (IsValidationStep(step) && _session.Validation.Count > 0)
@@ -219,7 +226,14 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         {
             string stateFile = Path.Combine(pending, RunState.FileName);
             AtomicFile.WriteAllText(stateFile, state.ToJson());
-            _session.SaveTrained(_run.Checkpoint, _settings.Model, RunFolder.ModelSideFiles(_settings.Model).Append(stateFile));
+            var sideFiles = RunFolder.ModelSideFiles(_settings.Model).Append(stateFile);
+            if (_loop.FirstOrder is { HasState: true } optimizer)
+            {
+                string optimizerFile = Path.Combine(pending, FirstOrderOptimizer.StateFileName);
+                optimizer.Save(optimizerFile, state.CompletedSteps);
+                sideFiles = sideFiles.Append(optimizerFile);
+            }
+            _session.SaveTrained(_run.Checkpoint, _settings.Model, sideFiles);
             Volatile.Write(ref _checkpointStep, state.CompletedSteps);
         }
         finally

@@ -36,7 +36,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         manifest?.RequireSameData(settings.Data, session.DataFiles, run.Manifest, notes);
         foreach (string note in notes) log.WriteLine("note: " + note);
 
-        var loop = new StepLoop(session, settings);
+        using var loop = new StepLoop(session, settings);
         log.WriteLine($"model {session.Model.Spec.ModelType} ({session.Model.Weights.ParameterCount:N0} parameters, " +
                       $"{loop.Trainable.ElementCount:N0} trainable), task {session.Task.Name}: {session.Train.Count} train / " +
                       $"{session.Validation.Count} validation / {session.Test.Count} test examples");

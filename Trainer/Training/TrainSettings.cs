@@ -33,6 +33,20 @@ public sealed record TrainSettings : SessionOptions
     public string? Trainable { get; init; }
     public Objective Objective { get; init; } = Objective.Loss;
 
+    /// <summary>MeZO's ZO-SGD (the default), or backprop's SGD or AdamW: the paper's FT baseline on the same engine.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.ZoSgd;
+    // AdamW's hyperparameters and the global gradient-norm clip, named and defaulted as Hugging Face's Trainer has them.
+    public double AdamBeta1 { get; init; } = 0.9;
+    public double AdamBeta2 { get; init; } = 0.999;
+    public double AdamEpsilon { get; init; } = 1e-8;
+    /// <summary>Clip the gradient's global norm to this (first-order optimizers); 0 for no clipping.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+    /// <summary>Recompute each layer's activations in the backward pass instead of keeping them (first-order optimizers).</summary>
+    public bool GradientCheckpointing { get; init; }
+
+    [JsonIgnore]
+    public bool FirstOrder => Optimizer != OptimizerKind.ZoSgd;
+
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -46,9 +60,10 @@ public sealed record TrainSettings : SessionOptions
 
     /// <summary>
     /// The settings that decide the trajectory up to a step: everything but how often the run logs, the backend it runs on
-    /// (CPU and CUDA steps are bit-identical) and the number of steps (a constant-rate run may be extended).
+    /// (CPU and CUDA steps are bit-identical), the number of steps (a constant-rate run may be extended) and whether
+    /// layers are recomputed (the same gradient, bit for bit).
     /// </summary>
-    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "", Steps = 0 };
+    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "", Steps = 0, GradientCheckpointing = false };
 
     /// <summary>The model and data folders as full paths, so a run folder does not depend on where it was started from.</summary>
     public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };

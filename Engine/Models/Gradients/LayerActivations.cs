@@ -16,21 +16,47 @@ internal sealed class LayerActivations : IDisposable
     public LayerActivations(IBackend backend, ArchitectureSpec s, string prefix, int rows)
     {
         _owner = true;
-        Tensor A(string name, int width) =>
-            backend.Allocate(new TensorShape(rows, width), DType.F32, MemoryCategory.Activations, $"{prefix}.{name}");
-        bool gated = s.Mlp == MlpKind.Gated;
-        Normed1 = s.PreNorm ? A("normed1", s.HiddenSize) : null;
-        Query = A("q", s.QueryWidth);
-        Key = A("k", s.KvWidth);
-        Value = A("v", s.KvWidth);
-        Context = A("context", s.QueryWidth);
-        Sum1 = s.PreNorm ? null : A("sum1", s.HiddenSize);
-        Mid = A("mid", s.HiddenSize);
-        Normed2 = s.PreNorm ? A("normed2", s.HiddenSize) : null;
-        PreActivation = A("pre_activation", s.IntermediateSize);
-        Up = gated ? A("up", s.IntermediateSize) : null;
-        Activated = A("activated", s.IntermediateSize);
-        Sum2 = s.PreNorm ? null : A("sum2", s.HiddenSize);
+        var widths = Widths(s);
+        Tensor? A(string name) => widths.TryGetValue(name, out int width)
+            ? backend.Allocate(new TensorShape(rows, width), DType.F32, MemoryCategory.Activations, $"{prefix}.{name}")
+            : null;
+        Normed1 = A("normed1");
+        Query = A("q")!;
+        Key = A("k")!;
+        Value = A("v")!;
+        Context = A("context")!;
+        Sum1 = A("sum1");
+        Mid = A("mid")!;
+        Normed2 = A("normed2");
+        PreActivation = A("pre_activation")!;
+        Up = A("up");
+        Activated = A("activated")!;
+        Sum2 = A("sum2");
+    }
+
+    /// <summary>Bytes one layer's activations take for <paramref name="rows"/> rows.</summary>
+    public static long BytesFor(ArchitectureSpec s, long rows) => Widths(s).Values.Sum(w => rows * w * sizeof(float));
+
+    /// <summary>The width of each buffer this architecture keeps, by name.</summary>
+    private static Dictionary<string, int> Widths(ArchitectureSpec s)
+    {
+        var widths = new Dictionary<string, int>
+        {
+            ["q"] = s.QueryWidth, ["k"] = s.KvWidth, ["v"] = s.KvWidth, ["context"] = s.QueryWidth, ["mid"] = s.HiddenSize,
+            ["pre_activation"] = s.IntermediateSize, ["activated"] = s.IntermediateSize,
+        };
+        if (s.PreNorm)
+        {
+            widths["normed1"] = s.HiddenSize;
+            widths["normed2"] = s.HiddenSize;
+        }
+        else
+        {
+            widths["sum1"] = s.HiddenSize;
+            widths["sum2"] = s.HiddenSize;
+        }
+        if (s.Mlp == MlpKind.Gated) widths["up"] = s.IntermediateSize;
+        return widths;
     }
 
     private LayerActivations(LayerActivations whole, int rows)

@@ -78,8 +78,8 @@ public sealed class ModelGradient : IDisposable
                 _layers[l] = Own(new LayerActivations(_backend, s, recomputeLayers ? "recomputed" : $"layers.{l}", n));
             _residual = new Tensor[s.NumLayers + 1];
             for (int l = 0; l <= s.NumLayers; l++) _residual[l] = Allocate($"residual.{l}", MemoryCategory.Activations, n, s.HiddenSize);
-            _embedded = _w.ProjectIn is null ? null : Allocate("word_embeddings", MemoryCategory.Activations, n, s.WordEmbeddingSize);
-            _finalNormed = _w.FinalNorm is null || _w.ProjectOut is null ? null : Allocate("final_norm", MemoryCategory.Activations, n, s.HiddenSize);
+            _embedded = s.HasEmbeddingProjection ? Allocate("word_embeddings", MemoryCategory.Activations, n, s.WordEmbeddingSize) : null;
+            _finalNormed = KeepsFinalNorm(s) ? Allocate("final_norm", MemoryCategory.Activations, n, s.HiddenSize) : null;
             _discard = Allocate("frozen_norm.grad", MemoryCategory.Workspace, s.HiddenSize);
             _scratch = Scratch.Create(this, s, n);
         }
@@ -89,6 +89,25 @@ public sealed class ModelGradient : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Bytes a <see cref="ModelGradient"/> of these sizes holds once a call of <paramref name="pairs"/> scored pairs has
+    /// run: the gradients of <paramref name="gradientElements"/> weights, the forward workspace, the kept activations
+    /// (every layer's, or one layer's when recomputing), the residual stream, the backward's scratch and the LM head's
+    /// logits and their gradient. Computed from the same sizes the constructor allocates.
+    /// </summary>
+    public static long EstimateBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs, long gradientElements)
+    {
+        long n = (long)maxBatch * maxLength;
+        long bytes = 4 * gradientElements + ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
+        bytes += (recomputeLayers ? 1 : s.NumLayers) * LayerActivations.BytesFor(s, n);
+        bytes += 4 * n * ((s.NumLayers + 1L) * s.HiddenSize + (s.HasEmbeddingProjection ? s.WordEmbeddingSize : 0) + (KeepsFinalNorm(s) ? s.HiddenSize : 0));
+        bytes += 4L * s.HiddenSize + 4 * n * Scratch.Widths(s).Sum();
+        return bytes + HeadBuffers.BytesFor(pairs, s.WordEmbeddingSize, s.VocabSize);
+    }
+
+    /// <summary>The final norm's output is kept only where project_out reads it; otherwise its backward reads the norm's input.</summary>
+    private static bool KeepsFinalNorm(ArchitectureSpec s) => s.FinalNorm && s.HasEmbeddingProjection;
 
     /// <summary>Whether layers are recomputed in the backward pass (gradient checkpointing).</summary>
     public bool RecomputesLayers { get; }
@@ -395,8 +414,10 @@ public sealed class ModelGradient : IDisposable
                 A("picked.grad", DType.F32, MemoryCategory.Workspace, pairs, e));
         }
 
-        public long Bytes => RowIds.ByteCount + Targets.ByteCount + Weights.ByteCount + Picked.ByteCount + Logits.ByteCount +
-                             LogProbs.ByteCount + LogitsGrad.ByteCount + PickedGrad.ByteCount;
+        public long Bytes => BytesFor(Capacity, Picked.Shape[1], Logits.Shape[1]);
+
+        /// <summary>Three I32/F32 values, two E-wide rows and two V-wide rows per pair (the allocations of <see cref="Create"/>).</summary>
+        public static long BytesFor(long pairs, int e, int vocab) => pairs * 4 * (4 + 2L * e + 2L * vocab);
 
         public HeadBuffers Rows(int pairs)
         {
@@ -428,23 +449,34 @@ public sealed class ModelGradient : IDisposable
 
         public static Scratch Create(ModelGradient m, ArchitectureSpec s, int n)
         {
-            Tensor G(string name, int width) => m.Allocate(name + ".grad", MemoryCategory.Workspace, n, width);
+            var widths = Names.Zip(Widths(s)).ToDictionary(p => p.First, p => p.Second);
+            Tensor? G(string name) => widths[name] > 0 ? m.Allocate(name + ".grad", MemoryCategory.Workspace, n, widths[name]) : null;
             return new Scratch
             {
-                Residual = G("residual", s.HiddenSize),
-                Hidden = G("hidden", s.HiddenSize),
-                Normed = G("normed", s.HiddenSize),
-                Query = G("q", s.QueryWidth),
-                Key = G("k", s.KvWidth),
-                Value = G("v", s.KvWidth),
-                Context = G("context", s.QueryWidth),
-                FusedQkv = s.FusedQkv ? G("qkv", s.FusedQkvWidth) : null,
-                Intermediate = G("mlp", s.IntermediateSize),
-                Gate = G("gate", s.IntermediateSize),
-                Up = s.Mlp == MlpKind.Gated ? G("up", s.IntermediateSize) : null,
-                Embedded = m._w.ProjectIn is not null || m._w.ProjectOut is not null ? G("word_embeddings", s.WordEmbeddingSize) : null,
+                Residual = G("residual")!,
+                Hidden = G("hidden")!,
+                Normed = G("normed")!,
+                Query = G("q")!,
+                Key = G("k")!,
+                Value = G("v")!,
+                Context = G("context")!,
+                FusedQkv = G("qkv"),
+                Intermediate = G("mlp")!,
+                Gate = G("gate")!,
+                Up = G("up"),
+                Embedded = G("word_embeddings"),
             };
         }
+
+        private static readonly string[] Names = ["residual", "hidden", "normed", "q", "k", "v", "context", "qkv", "mlp", "gate", "up", "word_embeddings"];
+
+        /// <summary>The width of each buffer, in <see cref="Names"/>' order; 0 for one this architecture does not need.</summary>
+        public static int[] Widths(ArchitectureSpec s) =>
+        [
+            s.HiddenSize, s.HiddenSize, s.HiddenSize, s.QueryWidth, s.KvWidth, s.KvWidth, s.QueryWidth,
+            s.FusedQkv ? s.FusedQkvWidth : 0, s.IntermediateSize, s.IntermediateSize, s.Mlp == MlpKind.Gated ? s.IntermediateSize : 0,
+            s.HasEmbeddingProjection ? s.WordEmbeddingSize : 0,
+        ];
 
         public Scratch Rows(int n)
         {

@@ -10,7 +10,7 @@ namespace MeZO.Cli.Commands;
 public sealed class TrainCommand : ICommand
 {
     public string Name => "train";
-    public string Summary => "fine-tune a model on a task with MeZO (no --model: the bundled tiny default)";
+    public string Summary => "fine-tune a model on a task with MeZO, or with backprop to compare (no --model: the bundled tiny default)";
     public string Help => """
         mezo train [--model DIR --task NAME --data PATH] --out RUN [options]
 
@@ -42,6 +42,13 @@ public sealed class TrainCommand : ICommand
                                    any projection name, e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)
           --prefix-tokens N        prefix tuning's virtual tokens per layer, default 5
           --objective loss|accuracy|f1   what to minimise: the task loss or the negative metric (default loss)
+          --optimizer zo-sgd|sgd|adamw   MeZO's ZO-SGD (default), or backprop with torch.optim's SGD (no momentum) or
+                                   AdamW: the paper's FT baseline on the same engine, data and run folder (CPU; the
+                                   task loss only; default lr: adamw 5e-5, sgd 1e-3). 16-bit weights keep float32
+                                   master copies; checkpoint/ then also holds optimizer.safetensors for --resume
+          --adam-beta1 X  default 0.9     --adam-beta2 X  default 0.999     --adam-epsilon X  default 1e-8
+          --max-grad-norm X        clip the gradient's global norm (sgd, adamw), default 1 (0: no clipping)
+          --gradient-checkpointing recompute each layer's activations in the backward pass instead of keeping them
           --max-length N           token budget per sequence (default: the model's positions)
           --dtype f32|f16|bf16     weight storage dtype (default: the checkpoint's)
           --backend cpu|cuda       default cpu
@@ -52,7 +59,7 @@ public sealed class TrainCommand : ICommand
         "model", "task", "data", "out", "train-examples", "eval-examples", "test-examples", "steps", "batch-size",
         "micro-batch-size", "lr", "lr-schedule", "eps", "weight-decay", "samples", "seed", "eval-every", "checkpoint-every",
         "log-every", "trainable", "objective", "max-length", "dtype", "backend", "peft", "lora-r", "lora-alpha", "lora-targets",
-        "prefix-tokens",
+        "prefix-tokens", "optimizer", "adam-beta1", "adam-beta2", "adam-epsilon", "max-grad-norm",
     ];
 
     /// <summary>The option that sets each <see cref="TrainSettings"/> property, so messages name what the user typed.</summary>
@@ -71,11 +78,14 @@ public sealed class TrainCommand : ICommand
         [nameof(TrainSettings.Backend)] = "--backend", [nameof(TrainSettings.MaxLength)] = "--max-length",
         [nameof(TrainSettings.Peft)] = "--peft", [nameof(TrainSettings.LoraRank)] = "--lora-r", [nameof(TrainSettings.LoraAlpha)] = "--lora-alpha",
         [nameof(TrainSettings.LoraTargets)] = "--lora-targets", [nameof(TrainSettings.PrefixTokens)] = "--prefix-tokens",
+        [nameof(TrainSettings.Optimizer)] = "--optimizer", [nameof(TrainSettings.AdamBeta1)] = "--adam-beta1",
+        [nameof(TrainSettings.AdamBeta2)] = "--adam-beta2", [nameof(TrainSettings.AdamEpsilon)] = "--adam-epsilon",
+        [nameof(TrainSettings.MaxGradNorm)] = "--max-grad-norm", [nameof(TrainSettings.GradientCheckpointing)] = "--gradient-checkpointing",
     };
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume" });
+        var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume", "gradient-checkpointing" });
         string outDirectory = cl.RequiredString("out");
         bool resume = cl.Has("resume");
         var settings = Settings(cl, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
@@ -146,6 +156,21 @@ public sealed class TrainCommand : ICommand
         foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
             if (cl.Has(option) && peft != PeftKind.Lora) throw cl.Error($"--{option} applies only with --peft lora");
         if (cl.Has("prefix-tokens") && peft != PeftKind.Prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
+        var optimizer = cl.String("optimizer")?.ToLowerInvariant() switch
+        {
+            null => defaults.Optimizer,
+            "zo-sgd" => OptimizerKind.ZoSgd,
+            "sgd" => OptimizerKind.Sgd,
+            "adamw" => OptimizerKind.AdamW,
+            var other => throw cl.Error($"--optimizer '{other}' is unknown (zo-sgd, sgd, adamw)"),
+        };
+        if (optimizer == OptimizerKind.ZoSgd)
+            foreach (string option in new[] { "adam-beta1", "adam-beta2", "adam-epsilon", "max-grad-norm", "gradient-checkpointing" })
+                if (cl.Has(option)) throw cl.Error($"--{option} applies to backprop's optimizers (--optimizer sgd or adamw), not MeZO's ZO-SGD");
+        // MeZO's rates are far below what backprop takes; a first-order run without --lr starts from its own.
+        double learningRate = recorded is null && optimizer != defaults.Optimizer && optimizer != OptimizerKind.ZoSgd
+            ? optimizer == OptimizerKind.AdamW ? 5e-5 : 1e-3
+            : defaults.LearningRate;
         return defaults with
         {
             Model = model,
@@ -157,7 +182,7 @@ public sealed class TrainCommand : ICommand
             Steps = cl.Long("steps", defaults.Steps),
             BatchSize = batch,
             MicroBatchSize = cl.Int("micro-batch-size", cl.Has("batch-size") && recorded is null ? batch : defaults.MicroBatchSize),
-            LearningRate = cl.Double("lr", defaults.LearningRate),
+            LearningRate = cl.Double("lr", learningRate),
             Schedule = cl.Has("lr-schedule") ? LearningRateSchedule.Parse(cl.String("lr-schedule")) : defaults.Schedule,
             Eps = cl.Double("eps", defaults.Eps),
             WeightDecay = cl.Double("weight-decay", defaults.WeightDecay),
@@ -176,6 +201,12 @@ public sealed class TrainCommand : ICommand
             LoraAlpha = cl.Double("lora-alpha", defaults.LoraAlpha),
             LoraTargets = cl.String("lora-targets") ?? defaults.LoraTargets,
             PrefixTokens = cl.Int("prefix-tokens", defaults.PrefixTokens),
+            Optimizer = optimizer,
+            AdamBeta1 = cl.Double("adam-beta1", defaults.AdamBeta1),
+            AdamBeta2 = cl.Double("adam-beta2", defaults.AdamBeta2),
+            AdamEpsilon = cl.Double("adam-epsilon", defaults.AdamEpsilon),
+            MaxGradNorm = cl.Double("max-grad-norm", defaults.MaxGradNorm),
+            GradientCheckpointing = cl.Has("gradient-checkpointing") || defaults.GradientCheckpointing,
         };
     }
 
