@@ -1,40 +1,47 @@
+using MeZO.Engine.Models.Gradients;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
 
-/// <summary>
-/// Memory to fine-tune a model at batch B and length T: MeZO (weights + one forward's workspace: no gradients, no
-/// optimizer state) against backpropagation with AdamW as usually run (gradients in the weights' dtype, fp32 Adam
-/// moments, an fp32 master copy when weights are 16-bit, activations kept for the backward pass).
-/// </summary>
-public sealed record MemoryEstimate(
-    long WeightBytes,
-    long MezoWorkspaceBytes,
-    long GradientBytes,
-    long OptimizerStateBytes,
-    long MasterWeightBytes,
-    long BackpropActivationBytes)
+/// <summary>How a fine-tuning run updates its weights, as far as its memory is concerned.</summary>
+public enum TrainingMethod
 {
-    public long MezoTotal => WeightBytes + MezoWorkspaceBytes;
-    public long BackpropTotal => WeightBytes + GradientBytes + OptimizerStateBytes + MasterWeightBytes + BackpropActivationBytes;
+    /// <summary>MeZO: two forward streams in lockstep, no gradient, no state.</summary>
+    Mezo,
+    /// <summary>Backprop with SGD: float32 gradients, float32 masters of 16-bit weights.</summary>
+    Sgd,
+    /// <summary>Backprop with AdamW: SGD's memory plus two float32 moments per weight.</summary>
+    AdamW,
+}
 
-    public static MemoryEstimate For(ArchitectureSpec spec, IReadOnlyList<(long Elements, DType Type)> parameters, int batch, int length)
+/// <summary>
+/// The engine bytes a training run holds at its peak, by category, computed from the same sizes the engine allocates:
+/// the weights; float32 gradients (backprop); optimizer state (AdamW's moments, float32 masters of 16-bit weights); and
+/// activations, meaning every buffer of the passes (the evaluation workspace a run keeps, MeZO's second stream, or
+/// backprop's kept activations, scratch and LM-head logits). The scenario is `mezo bench memory`'s: B sequences of T
+/// tokens, every token after the first scored (the language-modelling loss), every weight trained.
+/// </summary>
+public sealed record MemoryEstimate(long Weights, long Gradients, long OptimizerState, long Activations)
+{
+    public long Total => Weights + Gradients + OptimizerState + Activations;
+
+    /// <summary>Optimizer state per weight: AdamW's two float32 moments, and a float32 master for a 16-bit weight.</summary>
+    public static int StateBytesPerWeight(TrainingMethod method, DType dtype) =>
+        method == TrainingMethod.Mezo ? 0 : (method == TrainingMethod.AdamW ? 8 : 0) + (dtype == DType.F32 ? 0 : 4);
+
+    /// <param name="parameters">each parameter's element count and stored dtype</param>
+    /// <param name="recomputeLayers">gradient checkpointing (backprop only)</param>
+    public static MemoryEstimate For(TrainingMethod method, ArchitectureSpec spec, IReadOnlyList<(long Elements, DType Type)> parameters,
+        int batch, int length, bool recomputeLayers = false)
     {
         long weights = parameters.Sum(p => p.Elements * p.Type.SizeOf());
+        long evaluation = ForwardWorkspace.EstimateBytes(spec, batch, length);
+        if (method == TrainingMethod.Mezo)
+            return new MemoryEstimate(weights, 0, 0, evaluation + WorkspacePlan.For(spec, batch, length, 0, lockstepPartner: true).Bytes);
         long count = parameters.Sum(p => p.Elements);
-        long sixteenBit = parameters.Where(p => p.Type != DType.F32).Sum(p => p.Elements);
-        // Activations saved for backward, per layer: s·b·h·(34 + 5·a·s/h) bytes with 16-bit activations
-        // (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models", eq. 1, no
-        // dropout masks counted twice); doubled when training in float32. Plus the logits and their gradient in fp32.
-        double activationScale = sixteenBit > 0 ? 1.0 : 2.0;
-        double perLayer = (double)length * batch * spec.HiddenSize * (34.0 + 5.0 * spec.NumHeads * length / spec.HiddenSize);
-        long activations = (long)(perLayer * spec.NumLayers * activationScale) + 2L * batch * length * spec.VocabSize * 4;
-        return new MemoryEstimate(
-            WeightBytes: weights,
-            MezoWorkspaceBytes: ForwardWorkspace.EstimateBytes(spec, batch, length),
-            GradientBytes: weights,
-            OptimizerStateBytes: 8 * count,
-            MasterWeightBytes: 4 * sixteenBit,
-            BackpropActivationBytes: activations);
+        long state = parameters.Sum(p => p.Elements * StateBytesPerWeight(method, p.Type));
+        int pairs = batch * Math.Max(1, length - 1);
+        return new MemoryEstimate(weights, 4 * count, state,
+            evaluation + ModelGradient.EstimateWorkingBytes(spec, batch, length, recomputeLayers, pairs));
     }
 }

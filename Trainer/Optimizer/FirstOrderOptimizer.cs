@@ -72,9 +72,14 @@ public sealed class FirstOrderOptimizer : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    /// <summary>Bytes of state per trainable weight of <paramref name="dtype"/>: the moments, and a master copy for 16-bit weights.</summary>
-    public static int StateBytesPerWeight(OptimizerKind kind, DType dtype) =>
-        (kind == OptimizerKind.AdamW ? 8 : 0) + (dtype == DType.F32 ? 0 : 4);
+    /// <summary>The engine's name of the method, for its memory estimate.</summary>
+    public static TrainingMethod Method(OptimizerKind kind) => kind switch
+    {
+        OptimizerKind.ZoSgd => TrainingMethod.Mezo,
+        OptimizerKind.Sgd => TrainingMethod.Sgd,
+        OptimizerKind.AdamW => TrainingMethod.AdamW,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
 
     public long Bytes => _entries.Sum(e => (e.Master?.ByteCount ?? 0) + (e.M?.ByteCount ?? 0) + (e.V?.ByteCount ?? 0));
 

@@ -1,6 +1,7 @@
 using MeZO.Engine;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Mezo;
+using MeZO.Engine.Models;
 using MeZO.Engine.Models.Gradients;
 using MeZO.Trainer.Optimizer;
 
@@ -40,12 +41,13 @@ public static class FirstOrderSetup
     public static long EstimateBytes(TrainingSession session, TrainSettings settings, TrainableSet trainable)
     {
         var scorer = session.Scorer;
-        long state = trainable.Tensors.Sum(t =>
-            t.Parameter.Tensor.ElementCount * FirstOrderOptimizer.StateBytesPerWeight(settings.Optimizer, t.Parameter.Tensor.DType));
+        var method = FirstOrderOptimizer.Method(settings.Optimizer);
+        long stateAndGradients = trainable.Tensors.Sum(t =>
+            t.Parameter.Tensor.ElementCount * (4L + MemoryEstimate.StateBytesPerWeight(method, t.Parameter.Tensor.DType)));
         // Every token of a call may be scored (teacher forcing scores whole answers): the head's buffers at their largest.
         int pairs = scorer.MaxSequences * scorer.MaxLength;
-        return state + ModelGradient.EstimateBytes(session.Model.Spec, scorer.MaxSequences, scorer.MaxLength, settings.GradientCheckpointing,
-            pairs, trainable.ElementCount);
+        return stateAndGradients + ModelGradient.EstimateWorkingBytes(session.Model.Spec, scorer.MaxSequences, scorer.MaxLength,
+            settings.GradientCheckpointing, pairs);
     }
 
     private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";

@@ -91,15 +91,15 @@ public sealed class ModelGradient : IDisposable
     }
 
     /// <summary>
-    /// Bytes a <see cref="ModelGradient"/> of these sizes holds once a call of <paramref name="pairs"/> scored pairs has
-    /// run: the gradients of <paramref name="gradientElements"/> weights, the forward workspace, the kept activations
+    /// Bytes a <see cref="ModelGradient"/> of these sizes holds beside its gradients (which take 4 bytes per trainable
+    /// weight) once a call of <paramref name="pairs"/> scored pairs has run: the forward workspace, the kept activations
     /// (every layer's, or one layer's when recomputing), the residual stream, the backward's scratch and the LM head's
     /// logits and their gradient. Computed from the same sizes the constructor allocates.
     /// </summary>
-    public static long EstimateBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs, long gradientElements)
+    public static long EstimateWorkingBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs)
     {
         long n = (long)maxBatch * maxLength;
-        long bytes = 4 * gradientElements + ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
+        long bytes = ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
         bytes += (recomputeLayers ? 1 : s.NumLayers) * LayerActivations.BytesFor(s, n);
         bytes += 4 * n * ((s.NumLayers + 1L) * s.HiddenSize + (s.HasEmbeddingProjection ? s.WordEmbeddingSize : 0) + (KeepsFinalNorm(s) ? s.HiddenSize : 0));
         bytes += 4L * s.HiddenSize + 4 * n * Scratch.Widths(s).Sum();

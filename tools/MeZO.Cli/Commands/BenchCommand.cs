@@ -14,11 +14,11 @@ namespace MeZO.Cli.Commands;
 public sealed class BenchCommand : ICommand
 {
     public string Name => "bench";
-    public string Summary => "forward tokens/s and GFLOP/s against the machine's peak; a MeZO step vs two forwards; MeZO vs evaluation memory";
+    public string Summary => "forward tokens/s and GFLOP/s against the machine's peak; a MeZO step vs two forwards; memory of MeZO vs backprop";
     public string Help => """
         mezo bench forward [--model DIR] [--batch B] [--length T] [--dtype f32|bf16] [--repeat N]
         mezo bench step    [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]
-        mezo bench memory  [--model DIR --task NAME --data PATH] [--batch B] [--steps N] [--dtype f32|bf16] [--peft lora|prefix]
+        mezo bench memory  [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--peft lora|prefix] [--json]
         mezo bench estimator [--model DIR] [--batch B] [--length T] [--seeds N] [--dtype f32|bf16] [--json]
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
@@ -26,10 +26,12 @@ public sealed class BenchCommand : ICommand
           step         one MeZO step (±εz in one lockstep sweep, then the update) against two forward passes of the
                        same batch, and one update pass over every weight; --steps N rounds interleave the three,
                        medians reported (default batch 4 × 128 tokens, 5 rounds)
-          memory       peak memory of MeZO training steps vs evaluation at the same batch (default 16), measured,
-                       with the managed bytes a step allocates and the backprop+AdamW estimate; default model:
-                       generated OPT-125m shape on the bundled synthetic sentiment task; --peft trains the paper's
-                       LoRA or prefix instead of every weight (the base frozen) and reports the adapter's bytes
+          memory       peak memory of each way to train, measured side by side on one batch of random tokens (default
+                       16 × 128, every token after the first scored): evaluation, MeZO, backprop with SGD, AdamW and
+                       AdamW with gradient checkpointing, each over --steps N steps (default 2) on a fresh backend:
+                       engine bytes by category (weights, gradients, optimizer state, activations), the process's
+                       peak RSS, and `mezo inspect`'s estimate against the measurement; --peft adds MeZO training the
+                       paper's LoRA or prefix (the base frozen); --json for machines
           estimator    MeZO's projected gradient g = (L+ − L−)/2ε against the exact z·∇L of the backward pass, as
                        |g − z·∇L|/|z·∇L| for ε = 1e-1 … 1e-6, median over seeds 1…N, in F32 and in BF16 storage (one of
                        them with --dtype); default model: the bundled default (a tiny OPT), batch 4 × 32 random tokens,
@@ -45,7 +47,9 @@ public sealed class BenchCommand : ICommand
             new HashSet<string> { "json" });
         string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory|estimator");
         if (what != "step" && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step'; bench {what} measures the CPU backend");
-        if (what != "estimator" && (cl.Has("seeds") || cl.Has("json"))) throw cl.Error($"--seeds and --json are for 'mezo bench estimator', not bench {what}");
+        if (what != "estimator" && cl.Has("seeds")) throw cl.Error($"--seeds is for 'mezo bench estimator', not bench {what}");
+        if (what is not ("estimator" or "memory") && cl.Has("json")) throw cl.Error($"--json is for 'mezo bench estimator' and 'memory', not bench {what}");
+        if (cl.Has("task") || cl.Has("data")) throw cl.Error("--task and --data are not bench options: the benchmarks run on random tokens");
         var dtype = ModelOptions.StorageType(cl) ?? DType.F32;
         // Every option is checked before an OPT-125m-sized checkpoint is written for a mistyped one.
         Action<string> bench = what switch
@@ -91,11 +95,11 @@ public sealed class BenchCommand : ICommand
 
     private static Action<string> Memory(CommandLine cl, TextWriter output)
     {
-        int batch = cl.Int("batch", 16), steps = cl.Int("steps", 3);
-        if (batch <= 0 || steps <= 0) throw cl.Error("--batch and --steps must be positive");
-        string task = cl.String("task") ?? BundledDefault.Task;
-        string data = cl.String("data") ?? (cl.Has("model") ? throw cl.Error("--model needs --task and --data") : BundledDefault.Prepare().Data);
+        int batch = cl.Int("batch", 16), length = cl.Int("length", 128), steps = cl.Int("steps", 2);
+        if (batch <= 0 || steps <= 0 || length < 2) throw cl.Error("--batch and --steps must be positive and --length at least 2");
         PeftKind? peft = PeftOption.Of(cl);
-        return model => MemoryBench.Run(model, task, data, batch, steps, peft, output);
+        bool json = cl.Has("json");
+        DType? storage = cl.Has("model") ? ModelOptions.StorageType(cl) : null;
+        return model => MemoryBench.Run(model, storage, batch, length, steps, peft, json, output);
     }
 }

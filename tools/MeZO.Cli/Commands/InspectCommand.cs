@@ -12,14 +12,16 @@ namespace MeZO.Cli.Commands;
 public sealed class InspectCommand : ICommand
 {
     public string Name => "inspect";
-    public string Summary => "architecture, parameters by dtype, and memory for MeZO vs backprop+AdamW";
+    public string Summary => "architecture, parameters by dtype, and memory to fine-tune with MeZO vs backprop";
     public string Help => """
         mezo inspect DIR [--batch B] [--length T] [--json]
         mezo inspect DIR --dump-activations (--ids 5,17,200 | --text "...") [--out FILE] [--backend cpu|cuda] [--dtype f32|f16|bf16]
 
           DIR          Hugging Face model folder
           --batch B    batch size for the memory estimate (default 16, the paper's)
-          --length T   tokens per sequence for the memory estimate (default 256)
+          --length T   tokens per sequence for the memory estimate (default 256); the estimate is of what this
+                       engine allocates for B × T tokens with every token scored, the scenario `mezo bench memory`
+                       measures
           --json       machine-readable output
           --dump-activations
                        run one forward pass over the sequence and write every named intermediate (embed,
@@ -47,7 +49,15 @@ public sealed class InspectCommand : ICommand
         // Only the tensors the architecture uses count (a stored copy of a tied head is not a parameter).
         var parameters = WeightPlan.For(spec).Select(w => (w.ElementCount, reader.Contains(w.Name) ? reader.Get(w.Name).DType : DType.F32)).ToArray();
         var byType = parameters.GroupBy(p => p.Item2).OrderBy(g => g.Key).Select(g => (Type: g.Key, Count: g.Sum(p => p.ElementCount))).ToArray();
-        var estimate = MemoryEstimate.For(spec, parameters, batch, length);
+        (string Name, string Json, MemoryEstimate Estimate)[] methods =
+        [
+            ("MeZO", "mezo", MemoryEstimate.For(TrainingMethod.Mezo, spec, parameters, batch, length)),
+            ("backprop, SGD", "sgd", MemoryEstimate.For(TrainingMethod.Sgd, spec, parameters, batch, length)),
+            ("backprop, AdamW", "adamw", MemoryEstimate.For(TrainingMethod.AdamW, spec, parameters, batch, length)),
+            ("AdamW, checkpointed", "adamw_checkpointed", MemoryEstimate.For(TrainingMethod.AdamW, spec, parameters, batch, length, recomputeLayers: true)),
+        ];
+        var mezo = methods[0].Estimate;
+        var adamW = methods[2].Estimate;
 
         if (cl.Has("json"))
         {
@@ -65,11 +75,23 @@ public sealed class InspectCommand : ICommand
                 json.WriteStartObject("parameters");
                 foreach (var (type, count) in byType) json.WriteNumber(type.SafetensorsName(), count);
                 json.WriteEndObject();
-                json.WriteNumber("weight_bytes", estimate.WeightBytes);
+                json.WriteNumber("weight_bytes", mezo.Weights);
                 json.WriteNumber("batch", batch);
                 json.WriteNumber("length", length);
-                json.WriteNumber("mezo_bytes", estimate.MezoTotal);
-                json.WriteNumber("backprop_adamw_bytes", estimate.BackpropTotal);
+                json.WriteNumber("mezo_bytes", mezo.Total);
+                json.WriteNumber("backprop_adamw_bytes", adamW.Total);
+                json.WriteStartObject("estimates");
+                foreach (var (_, key, e) in methods)
+                {
+                    json.WriteStartObject(key);
+                    json.WriteNumber("weights", e.Weights);
+                    json.WriteNumber("gradients", e.Gradients);
+                    json.WriteNumber("optimizer_state", e.OptimizerState);
+                    json.WriteNumber("activations", e.Activations);
+                    json.WriteNumber("total", e.Total);
+                    json.WriteEndObject();
+                }
+                json.WriteEndObject();
                 json.WriteEndObject();
             }, indented: true);
             return 0;
@@ -82,13 +104,13 @@ public sealed class InspectCommand : ICommand
                          $"{(spec.TiedLmHead ? ", tied head" : "")}{(spec.HasEmbeddingProjection ? $", word embeddings {spec.WordEmbeddingSize} projected" : "")}");
         output.WriteLine($"  parameters     {Units.Count(parameters.Sum(p => p.ElementCount))}: " +
                          string.Join(", ", byType.Select(b => $"{Units.Count(b.Count)} {b.Type}")));
-        output.WriteLine($"  weights        {Units.Bytes(estimate.WeightBytes)}");
-        output.WriteLine($"  memory to fine-tune at batch {batch} × {length} tokens (estimate):");
-        output.WriteLine($"    MeZO                {Units.Bytes(estimate.MezoTotal),12}  (weights + {Units.Bytes(estimate.MezoWorkspaceBytes)} forward workspace)");
-        output.WriteLine($"    backprop + AdamW    {Units.Bytes(estimate.BackpropTotal),12}  (weights, gradients {Units.Bytes(estimate.GradientBytes)}, " +
-                         $"Adam moments {Units.Bytes(estimate.OptimizerStateBytes)}, fp32 master {Units.Bytes(estimate.MasterWeightBytes)}, " +
-                         $"activations {Units.Bytes(estimate.BackpropActivationBytes)})");
-        output.WriteLine($"    ratio               {estimate.BackpropTotal / (double)estimate.MezoTotal:F1}× less memory with MeZO");
+        output.WriteLine($"  weights        {Units.Bytes(mezo.Weights)}");
+        output.WriteLine($"  memory to fine-tune every weight at batch {batch} × {length} tokens (estimate; `mezo bench memory` measures it):");
+        output.WriteLine($"    {"",-22}{"weights",11}{"gradients",11}{"optimizer",11}{"activations",13}{"total",11}");
+        foreach (var (name, _, e) in methods)
+            output.WriteLine($"    {name,-22}{Units.Bytes(e.Weights),11}{Units.Bytes(e.Gradients),11}{Units.Bytes(e.OptimizerState),11}" +
+                             $"{Units.Bytes(e.Activations),13}{Units.Bytes(e.Total),11}");
+        output.WriteLine($"    backprop with AdamW needs {adamW.Total / (double)mezo.Total:F1}× MeZO's memory");
         return 0;
     }
 
