@@ -41,7 +41,8 @@ public sealed record MemoryEstimate(long Weights, long Gradients, long Optimizer
         long count = parameters.Sum(p => p.Elements);
         long state = parameters.Sum(p => p.Elements * StateBytesPerWeight(method, p.Type));
         int pairs = batch * Math.Max(1, length - 1);
+        // The backward's forward pass runs in the evaluation workspace a run holds anyway.
         return new MemoryEstimate(weights, 4 * count, state,
-            evaluation + ModelGradient.EstimateWorkingBytes(spec, batch, length, recomputeLayers, pairs));
+            evaluation + ModelGradient.EstimateWorkingBytes(spec, batch, length, recomputeLayers, pairs, sharedWorkspace: true));
     }
 }

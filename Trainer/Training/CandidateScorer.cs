@@ -24,6 +24,9 @@ public sealed class CandidateScorer : IDisposable
         _workspace = model.CreateWorkspace(maxSequences, maxLength);
     }
 
+    /// <summary>The workspace of the scorer's forward calls (backprop's forward pass shares it).</summary>
+    public ForwardWorkspace Workspace => _workspace;
+
     public int MaxSequences { get; }
     public int MaxLength { get; }
     public long WorkspaceBytes => _workspace.Bytes + (_minusWorkspace?.Bytes ?? 0);

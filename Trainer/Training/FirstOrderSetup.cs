@@ -47,7 +47,7 @@ public static class FirstOrderSetup
         // Every token of a call may be scored (teacher forcing scores whole answers): the head's buffers at their largest.
         int pairs = scorer.MaxSequences * scorer.MaxLength;
         return stateAndGradients + ModelGradient.EstimateWorkingBytes(session.Model.Spec, scorer.MaxSequences, scorer.MaxLength,
-            settings.GradientCheckpointing, pairs);
+            settings.GradientCheckpointing, pairs, sharedWorkspace: true);
     }
 
     private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";

@@ -17,11 +17,13 @@ public sealed class GradientScorer : IDisposable
 
     /// <param name="trainable">the parameters to differentiate; the others are frozen</param>
     /// <param name="recomputeLayers">gradient checkpointing (see <see cref="ModelGradient"/>)</param>
-    public GradientScorer(Transformer model, int maxSequences, int maxLength, IReadOnlyCollection<Tensor> trainable, bool recomputeLayers)
+    /// <param name="workspace">a workspace to share (the session scorer's), or null for one of its own</param>
+    public GradientScorer(Transformer model, int maxSequences, int maxLength, IReadOnlyCollection<Tensor> trainable, bool recomputeLayers,
+        ForwardWorkspace? workspace = null)
     {
         MaxSequences = maxSequences;
         MaxLength = maxLength;
-        _gradient = new ModelGradient(model, maxSequences, maxLength, recomputeLayers, trainable);
+        _gradient = new ModelGradient(model, maxSequences, maxLength, recomputeLayers, trainable, workspace);
     }
 
     public int MaxSequences { get; }

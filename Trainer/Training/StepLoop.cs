@@ -39,7 +39,7 @@ public sealed class StepLoop : IDisposable
         try
         {
             _gradients = new GradientScorer(session.Model, session.Scorer.MaxSequences, session.Scorer.MaxLength,
-                Trainable.Tensors.Select(t => t.Parameter.Tensor).ToArray(), settings.GradientCheckpointing);
+                Trainable.Tensors.Select(t => t.Parameter.Tensor).ToArray(), settings.GradientCheckpointing, session.Scorer.Workspace);
             FirstOrder = new FirstOrderOptimizer(Trainable, session.Backend, settings.Optimizer, settings.WeightDecay, settings.AdamBeta1,
                 settings.AdamBeta2, settings.AdamEpsilon, settings.MaxGradNorm);
         }

@@ -43,9 +43,13 @@ public sealed class ModelGradient : IDisposable
     /// <param name="maxLength">the longest sequence a call holds</param>
     /// <param name="recomputeLayers">gradient checkpointing: keep only layer inputs, recompute each layer in the backward</param>
     /// <param name="trainable">the parameters to differentiate (all of the model's when null); the others are frozen</param>
+    /// <param name="workspace">
+    /// a workspace of the model's, of at least this size, to run the forward pass in (an evaluator's, which a training
+    /// run holds anyway), or null for one of its own; a shared one is watched only during this object's calls
+    /// </param>
     /// <exception cref="NotSupportedException">the backend has no backward ops, or an adapter is attached.</exception>
     public ModelGradient(Transformer model, int maxBatch, int maxLength, bool recomputeLayers = false,
-        IReadOnlyCollection<Tensor>? trainable = null)
+        IReadOnlyCollection<Tensor>? trainable = null, ForwardWorkspace? workspace = null)
     {
         if (model.Backend is not IBackwardOps ops)
             throw new NotSupportedException($"gradients need a backend with backward ops (the CPU one); {model.Backend.GetType().Name} has none yet");
@@ -70,9 +74,10 @@ public sealed class ModelGradient : IDisposable
                 _gradientOf[p.Tensor] = g;
             }
             ZeroGradients();
-            _workspace = Own(model.CreateWorkspace(maxBatch, maxLength));
+            if (workspace is not null && (workspace.MaxBatch < maxBatch || workspace.MaxLength < maxLength || workspace.CacheCapacity != 0))
+                throw new ArgumentException($"the shared workspace ({workspace.MaxBatch} × {workspace.MaxLength}) is smaller than {maxBatch} × {maxLength}, or has a KV cache");
+            _workspace = workspace ?? Own(model.CreateWorkspace(maxBatch, maxLength));
             _tape = new ActivationTape(_backend);
-            _workspace.Observer = _tape;
             _layers = new LayerActivations[recomputeLayers ? 1 : s.NumLayers];
             for (int l = 0; l < _layers.Length; l++)
                 _layers[l] = Own(new LayerActivations(_backend, s, recomputeLayers ? "recomputed" : $"layers.{l}", n));
@@ -92,14 +97,14 @@ public sealed class ModelGradient : IDisposable
 
     /// <summary>
     /// Bytes a <see cref="ModelGradient"/> of these sizes holds beside its gradients (which take 4 bytes per trainable
-    /// weight) once a call of <paramref name="pairs"/> scored pairs has run: the forward workspace, the kept activations
+    /// weight) once a call of <paramref name="pairs"/> scored pairs has run: the forward workspace (unless shared), the kept activations
     /// (every layer's, or one layer's when recomputing), the residual stream, the backward's scratch and the LM head's
     /// logits and their gradient. Computed from the same sizes the constructor allocates.
     /// </summary>
-    public static long EstimateWorkingBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs)
+    public static long EstimateWorkingBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs, bool sharedWorkspace = false)
     {
         long n = (long)maxBatch * maxLength;
-        long bytes = ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
+        long bytes = sharedWorkspace ? 0 : ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
         bytes += (recomputeLayers ? 1 : s.NumLayers) * LayerActivations.BytesFor(s, n);
         bytes += 4 * n * ((s.NumLayers + 1L) * s.HiddenSize + (s.HasEmbeddingProjection ? s.WordEmbeddingSize : 0) + (KeepsFinalNorm(s) ? s.HiddenSize : 0));
         bytes += 4L * s.HiddenSize + 4 * n * Scratch.Widths(s).Sum();
@@ -162,14 +167,13 @@ public sealed class ModelGradient : IDisposable
         KeepResidualStream(n);
         if (!RecomputesLayers)
             for (int l = 0; l < _spec.NumLayers; l++) _layers[l].Rows(n).KeepOn(_tape, _spec, l);
-        var final = _model.HiddenStates(_workspace, batch);
-
         var head = Head(rows.Length);
         _backend.Upload(head.RowIds, rows);
         _backend.Upload(head.Targets, targets);
-        _backend.GatherRows(final, head.RowIds, head.Picked);
-        _backend.Linear(head.Picked, _w.LmHead, false, null, head.Logits);
-        _backend.LogSoftmaxGather(head.Logits, head.Targets, head.LogProbs);
+        Watched(() => _backend.GatherRows(_model.HiddenStates(_workspace, batch), head.RowIds, head.Picked));
+        foreach (var (start, count) in head.Chunks)
+            _backend.LogSoftmaxGather(head.LogitsOf(_backend, _w.LmHead, start, count), head.Slice(head.Targets, start, count),
+                head.Slice(head.LogProbs, start, count));
         var logProbs = new float[rows.Length];
         _backend.Download<float>(head.LogProbs, logProbs);
         _batch = batch;
@@ -195,9 +199,16 @@ public sealed class ModelGradient : IDisposable
         var head = _head!.Value.Rows(_pairs);
         _backend.Upload(head.Weights, pairWeights);
 
-        // The head: dL/dlogits = weight·(onehot − softmax), then down to the final hidden states.
-        _ops.LogSoftmaxGatherBackward(head.Logits, head.Targets, head.Weights, head.LogitsGrad);
-        _ops.LinearBackward(head.Picked, w.LmHead, false, head.LogitsGrad, head.PickedGrad, Grad(w.LmHead), null);
+        // The head, a chunk of rows at a time with its logits made again: dL/dlogits = weight·(onehot − softmax), then
+        // down to the picked hidden states.
+        foreach (var (start, count) in head.Chunks)
+        {
+            var logits = head.LogitsOf(_backend, w.LmHead, start, count);
+            var logitsGrad = head.LogitsGrad.View(logits.Shape);
+            _ops.LogSoftmaxGatherBackward(logits, head.Slice(head.Targets, start, count), head.Slice(head.Weights, start, count), logitsGrad);
+            _ops.LinearBackward(head.Slice(head.Picked, start, count), w.LmHead, false, logitsGrad, head.Slice(head.PickedGrad, start, count),
+                Grad(w.LmHead), null);
+        }
         var finalGrad = w.ProjectOut is null ? g.Hidden : g.Embedded!;   // (N, E)
         _ops.Zero(finalGrad);
         _ops.GatherRowsBackward(head.PickedGrad, head.RowIds, finalGrad);
@@ -221,7 +232,7 @@ public sealed class ModelGradient : IDisposable
             {
                 _tape.Clear();
                 a.KeepOn(_tape, s, l);
-                _model.RecomputeLayer(_workspace, batch, l, input);
+                Watched(() => _model.RecomputeLayer(_workspace, batch, l, input));
             }
             var lw = w.Layers[l];
             if (s.PreNorm)
@@ -271,6 +282,21 @@ public sealed class ModelGradient : IDisposable
         LayerActivations a => a.Bytes,
         _ => 0L,
     }) + (_head?.Bytes ?? 0);
+
+    /// <summary>Runs forward ops with the tape watching the workspace (shared, it may have an observer of its own the rest of the time).</summary>
+    private void Watched(Action forward)
+    {
+        var previous = _workspace.Observer;
+        _workspace.Observer = _tape;
+        try
+        {
+            forward();
+        }
+        finally
+        {
+            _workspace.Observer = previous;
+        }
+    }
 
     /// <summary>The residual stream's kept copies: each layer's input and the last layer's output, plus the head's inputs.</summary>
     private void KeepResidualStream(int n)
@@ -393,41 +419,70 @@ public sealed class ModelGradient : IDisposable
     }
 
     /// <summary>
-    /// The LM head's buffers for S pairs: the picked rows (S, E), their logits (S, V) and log-probabilities (S), and the
-    /// backward's gradients of the first two. A view of fewer rows shares the memory and does not own it.
+    /// The LM head's buffers for S pairs: the picked rows (S, E) and their gradient, the pairs' rows, targets, weights and
+    /// log-probabilities (S), and the logits (R, V) of one chunk of R rows with their gradient. Only a chunk's logits
+    /// are ever alive: the forward pass keeps the log-probabilities, and the backward makes each chunk's logits again
+    /// (one more head product) rather than keep S × V of them, which at 16 × 128 tokens of a 50K vocabulary would be
+    /// 0.8 GiB with their gradient. A view of fewer pairs shares the memory and does not own it.
     /// </summary>
-    private readonly record struct HeadBuffers(int Capacity, Tensor RowIds, Tensor Targets, Tensor Weights, Tensor Picked, Tensor Logits,
-        Tensor LogProbs, Tensor LogitsGrad, Tensor PickedGrad)
+    private readonly record struct HeadBuffers(int Capacity, Tensor RowIds, Tensor Targets, Tensor Weights, Tensor Picked, Tensor LogProbs,
+        Tensor PickedGrad, Tensor Logits, Tensor LogitsGrad)
     {
+        /// <summary>Rows per chunk: 64 MiB of float32 logits, at least one row.</summary>
+        private static int ChunkRows(int vocab) => Math.Max(1, (64 << 20) / (4 * vocab));
+
         public static HeadBuffers Create(IBackend backend, int pairs, int e, int vocab)
         {
             Tensor A(string name, DType type, MemoryCategory category, params int[] shape) =>
                 backend.Allocate(new TensorShape(shape), type, category, name);
+            int rows = Math.Min(pairs, ChunkRows(vocab));
             return new HeadBuffers(pairs,
                 A("rows", DType.I32, MemoryCategory.Workspace, pairs),
                 A("targets", DType.I32, MemoryCategory.Workspace, pairs),
                 A("pair_weights", DType.F32, MemoryCategory.Workspace, pairs),
                 A("picked", DType.F32, MemoryCategory.Activations, pairs, e),
-                A("logits", DType.F32, MemoryCategory.Activations, pairs, vocab),
                 A("log_probs", DType.F32, MemoryCategory.Activations, pairs),
-                A("logits.grad", DType.F32, MemoryCategory.Workspace, pairs, vocab),
-                A("picked.grad", DType.F32, MemoryCategory.Workspace, pairs, e));
+                A("picked.grad", DType.F32, MemoryCategory.Workspace, pairs, e),
+                A("logits", DType.F32, MemoryCategory.Workspace, rows, vocab),
+                A("logits.grad", DType.F32, MemoryCategory.Workspace, rows, vocab));
         }
 
         public long Bytes => BytesFor(Capacity, Picked.Shape[1], Logits.Shape[1]);
 
-        /// <summary>Three I32/F32 values, two E-wide rows and two V-wide rows per pair (the allocations of <see cref="Create"/>).</summary>
-        public static long BytesFor(long pairs, int e, int vocab) => pairs * 4 * (4 + 2L * e + 2L * vocab);
+        /// <summary>The allocations of <see cref="Create"/>: four 4-byte values and two E-wide rows per pair, two V-wide rows per chunk row.</summary>
+        public static long BytesFor(long pairs, int e, int vocab) => pairs * 4 * (4 + 2L * e) + Math.Min(pairs, ChunkRows(vocab)) * 8L * vocab;
+
+        /// <summary>The (first pair, count) of each chunk of the <see cref="Capacity"/> pairs this view covers.</summary>
+        public IEnumerable<(int Start, int Count)> Chunks
+        {
+            get
+            {
+                int rows = Logits.Shape[0];
+                for (int start = 0; start < Capacity; start += rows) yield return (start, Math.Min(rows, Capacity - start));
+            }
+        }
+
+        /// <summary>Pairs [start, start + count) of a per-pair buffer.</summary>
+        public Tensor Slice(Tensor t, int start, int count) =>
+            t.Shape.Rank == 1 ? t.View(new TensorShape(count), start) : t.View(new TensorShape(count, t.Shape[1]), (long)start * t.Shape[1]);
+
+        /// <summary>The logits (count, V) of pairs [start, start + count), computed into the chunk buffer.</summary>
+        public Tensor LogitsOf(IBackend backend, Tensor head, int start, int count)
+        {
+            var logits = Logits.View(new TensorShape(count, Logits.Shape[1]));
+            backend.Linear(Slice(Picked, start, count), head, false, null, logits);
+            return logits;
+        }
 
         public HeadBuffers Rows(int pairs)
         {
             Tensor V(Tensor t) => t.Shape.Rank == 1 ? t.View(new TensorShape(pairs)) : t.View(new TensorShape(pairs, t.Shape[1]));
-            return new HeadBuffers(pairs, V(RowIds), V(Targets), V(Weights), V(Picked), V(Logits), V(LogProbs), V(LogitsGrad), V(PickedGrad));
+            return new HeadBuffers(pairs, V(RowIds), V(Targets), V(Weights), V(Picked), V(LogProbs), V(PickedGrad), Logits, LogitsGrad);
         }
 
         public void Dispose()
         {
-            foreach (var t in (ReadOnlySpan<Tensor>)[RowIds, Targets, Weights, Picked, Logits, LogProbs, LogitsGrad, PickedGrad]) t.Dispose();
+            foreach (var t in (ReadOnlySpan<Tensor>)[RowIds, Targets, Weights, Picked, LogProbs, PickedGrad, Logits, LogitsGrad]) t.Dispose();
         }
     }
 

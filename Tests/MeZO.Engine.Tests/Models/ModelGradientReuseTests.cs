@@ -97,6 +97,60 @@ public sealed class ModelGradientReuseTests
             wholeTargets, $"{checkpoint} in two micro-batches", wholeWeights);
     }
 
+    /// <summary>
+    /// A training run's evaluation workspace serves the backward's forward pass: the same bits as a workspace of the
+    /// object's own, and the workspace's own observer sees nothing of it.
+    /// </summary>
+    [Test]
+    public void ASharedWorkspaceGivesTheSameGradientAndKeepsItsObserver([Values] bool recompute)
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 67, [6, 3]), PaddingSide.Right);
+        var (rows, targets, weights) = Pairs(batch);
+        using var shared = model.CreateWorkspace(batch.BatchSize + 1, batch.Length + 2);
+        var observer = new ActivationRecorder();
+        shared.Observer = observer;
+
+        using var own = new ModelGradient(model, batch.BatchSize, batch.Length, recompute);
+        using var sharing = new ModelGradient(model, batch.BatchSize, batch.Length, recompute, workspace: shared);
+        foreach (var pass in new[] { own, sharing })
+        {
+            pass.Forward(batch, rows, targets);
+            pass.Backward(weights);
+        }
+
+        foreach (var g in own.Gradients)
+            Assert.That(Values(sharing.GradientOf(Parameter(model, g.Name))!), Is.EqualTo(Values(g.Tensor)), g.Name);
+        Assert.That(observer.Recorded, Is.Empty, "the tape watched the shared workspace only during its own calls");
+        Assert.That(shared.Observer, Is.SameAs(observer));
+        Assert.That(sharing.Bytes, Is.EqualTo(own.Bytes - ForwardWorkspace.EstimateBytes(model.Spec, batch.BatchSize, batch.Length)));
+    }
+
+    /// <summary>
+    /// `mezo inspect` and the memory check before a first-order run estimate from <see cref="ModelGradient.EstimateWorkingBytes"/>:
+    /// it must be what an object of those sizes allocates, whatever the architecture, recomputation and workspace.
+    /// </summary>
+    [Test]
+    public void TheEstimateIsWhatTheObjectAllocates([ValueSource(typeof(TinyCheckpoints), nameof(TinyCheckpoints.AllVariants))] TinyVariant variant,
+        [Values] bool recompute, [Values] bool sharedWorkspace)
+    {
+        using var checkpoint = TinyCheckpoints.Create(variant);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 71, [5, 7, 2]), PaddingSide.Left);
+        var (rows, targets, weights) = Pairs(batch);
+        using var workspace = sharedWorkspace ? model.CreateWorkspace(batch.BatchSize, batch.Length) : null;
+        using var pass = new ModelGradient(model, batch.BatchSize, batch.Length, recompute, workspace: workspace);
+        pass.Forward(batch, rows, targets);
+        pass.Backward(weights);
+
+        long gradients = pass.Gradients.Sum(g => g.Tensor.ByteCount);
+        long estimate = ModelGradient.EstimateWorkingBytes(model.Spec, batch.BatchSize, batch.Length, recompute, rows.Length, sharedWorkspace);
+        Assert.That(estimate + gradients, Is.EqualTo(pass.Bytes));
+    }
+
     [Test]
     public void BackwardWithoutAForwardCallIsRefused()
     {

@@ -101,7 +101,7 @@ internal static class MemoryBench
             {
                 bool recompute = row == Row.AdamWCheckpointed;
                 var kind = row == Row.Sgd ? OptimizerKind.Sgd : OptimizerKind.AdamW;
-                using var gradient = new ModelGradient(model, batchSize, length, recompute);
+                using var gradient = new ModelGradient(model, batchSize, length, recompute, workspace: evaluation);
                 using var optimizer = new FirstOrderOptimizer(trainable, backend, kind, weightDecay: 0, 0.9, 0.999, 1e-8, maxGradNorm: 1);
                 var weights = Enumerable.Repeat(-1f / pairs.Length, pairs.Length).ToArray();
                 for (int s = 0; s < steps; s++)
