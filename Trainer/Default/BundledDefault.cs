@@ -4,6 +4,7 @@ using System.Text.Json;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Data;
+using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Default;
@@ -45,7 +46,22 @@ public static class BundledDefault
     /// ε 1e-2: 0.86); a 5-token prefix learns slowly on this two-layer model: 5e-1 with ε 0.1 reached 0.63 after
     /// 20,000 steps, still rising (0.51–0.57 after 4,000–8,000 steps at rates from 1e-2 to 1).
     /// </remarks>
-    public static TrainSettings Settings(string model, string data, PeftKind? peft = null) => peft switch
+    public static TrainSettings Settings(string model, string data, PeftKind? peft = null, OptimizerKind optimizer = OptimizerKind.ZoSgd) =>
+        optimizer switch
+        {
+            // Backprop learns this task in a hundred steps or so: MeZO's thousands would only overfit.
+            OptimizerKind.AdamW => Settings(model, data, peft) with
+            {
+                Optimizer = optimizer, LearningRate = 1e-3, Steps = 500, EvalEvery = 100, CheckpointEvery = 100,
+            },
+            OptimizerKind.Sgd => Settings(model, data, peft) with
+            {
+                Optimizer = optimizer, LearningRate = 0.3, Steps = 500, EvalEvery = 100, CheckpointEvery = 100,
+            },
+            _ => Settings(model, data, peft),
+        };
+
+    private static TrainSettings Settings(string model, string data, PeftKind? peft) => peft switch
     {
         PeftKind.Lora => Settings(model, data) with { Peft = peft, LearningRate = 2e-3, Steps = 8000, EvalEvery = 2000, CheckpointEvery = 2000 },
         PeftKind.Prefix => Settings(model, data) with

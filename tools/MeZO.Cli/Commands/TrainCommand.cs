@@ -18,7 +18,8 @@ public sealed class TrainCommand : ICommand
                                    on the spot (cached in ~/.cache/mezo), which MeZO learns in well under a minute
                                    with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4,
                                    validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3,
-                                   with --peft prefix 20000 steps at 0.5, ε 0.1); options still override them
+                                   with --peft prefix 20000 steps at 0.5, ε 0.1; with --optimizer adamw 500 steps
+                                   at 1e-3, sgd 500 at 0.3, validation every 100); options still override them
           --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
           --data PATH              folder of the task's files in their official format
           --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
@@ -136,7 +137,7 @@ public sealed class TrainCommand : ICommand
             (model, data) = BundledDefault.Prepare();
             task = BundledDefault.Task;
             output.WriteLine($"no --model: training the bundled default (tiny OPT, synthetic sentiment task) from {Path.GetDirectoryName(model)}");
-            defaults = BundledDefault.Settings(model, data, PeftOption.Of(cl));
+            defaults = BundledDefault.Settings(model, data, PeftOption.Of(cl), OptimizerOf(cl) ?? OptimizerKind.ZoSgd);
         }
         else
         {
@@ -156,14 +157,7 @@ public sealed class TrainCommand : ICommand
         foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
             if (cl.Has(option) && peft != PeftKind.Lora) throw cl.Error($"--{option} applies only with --peft lora");
         if (cl.Has("prefix-tokens") && peft != PeftKind.Prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
-        var optimizer = cl.String("optimizer")?.ToLowerInvariant() switch
-        {
-            null => defaults.Optimizer,
-            "zo-sgd" => OptimizerKind.ZoSgd,
-            "sgd" => OptimizerKind.Sgd,
-            "adamw" => OptimizerKind.AdamW,
-            var other => throw cl.Error($"--optimizer '{other}' is unknown (zo-sgd, sgd, adamw)"),
-        };
+        var optimizer = OptimizerOf(cl) ?? defaults.Optimizer;
         if (optimizer == OptimizerKind.ZoSgd)
             foreach (string option in new[] { "adam-beta1", "adam-beta2", "adam-epsilon", "max-grad-norm", "gradient-checkpointing" })
                 if (cl.Has(option)) throw cl.Error($"--{option} applies to backprop's optimizers (--optimizer sgd or adamw), not MeZO's ZO-SGD");
@@ -209,6 +203,15 @@ public sealed class TrainCommand : ICommand
             GradientCheckpointing = cl.Has("gradient-checkpointing") || defaults.GradientCheckpointing,
         };
     }
+
+    private static OptimizerKind? OptimizerOf(CommandLine cl) => cl.String("optimizer")?.ToLowerInvariant() switch
+    {
+        null => null,
+        "zo-sgd" => OptimizerKind.ZoSgd,
+        "sgd" => OptimizerKind.Sgd,
+        "adamw" => OptimizerKind.AdamW,
+        var other => throw cl.Error($"--optimizer '{other}' is unknown (zo-sgd, sgd, adamw)"),
+    };
 
     private static int NonNegative(CommandLine cl, string name, int fallback)
     {
