@@ -7,6 +7,8 @@
 #      tokens/s, MeZO step time and peak memory, side by side with (a) the MeZO paper's PyTorch step on the same
 #      shapes (transformers' OPT, torch.normal per parameter from a reseeded generator, four parameter passes) and
 #      (b) PyTorch backprop with AdamW (float32 master weights, bf16 autocast);
+#   4. memory side by side on OPT-1.3B: `mezo bench memory --backend cuda` (MeZO, SGD, AdamW, AdamW with gradient
+#      checkpointing, engine bytes by category) beside PyTorch's SGD, AdamW and checkpointed AdamW peaks;
 # and writes results.json and results.md (plus every phase's raw output) into OUTDIR.
 # Needs .gpu/ from tools/gpu-pack.sh (carry it), python3 with torch and transformers; no network, no dotnet.
 set -uo pipefail
@@ -123,7 +125,7 @@ SHAPES = {
 
 args = argparse.ArgumentParser()
 args.add_argument("--shape", required=True, choices=sorted(SHAPES))
-args.add_argument("--mode", required=True, choices=["save", "mezo", "adamw"])
+args.add_argument("--mode", required=True, choices=["save", "mezo", "adamw", "sgd", "adamw-ckpt"])
 args.add_argument("--folder")
 args.add_argument("--batch", type=int, default=16)
 args.add_argument("--length", type=int, default=256)
@@ -215,17 +217,23 @@ try:
                       tokens_per_second=a.batch * a.length / forward_seconds, step_seconds=step_seconds,
                       inference_peak_bytes=inference_peak, training_peak_bytes=torch.cuda.max_memory_allocated())
     else:
-        # Backprop + AdamW as fine-tuning usually runs: float32 master weights, bf16 autocast, fused AdamW.
+        # Backprop as fine-tuning usually runs: float32 master weights, bf16 autocast, fused AdamW (or plain SGD), and
+        # for adamw-ckpt transformers' gradient checkpointing.
+        adam = a.mode.startswith("adamw")
         with torch.device("meta"):
-            need = sum(p.numel() for p in OPTForCausalLM(config).parameters()) * 16  # float32 weights, gradients, two moments
+            # float32 weights and gradients, and two moments for AdamW
+            need = sum(p.numel() for p in OPTForCausalLM(config).parameters()) * (16 if adam else 8)
         torch.cuda.empty_cache()
         free, _ = torch.cuda.mem_get_info()
         if need > free:
-            result.update(status="does not fit", detail=f"float32 weights, gradients and Adam moments need {need / 2**30:.0f} GiB, "
-                                                        f"{free / 2**30:.0f} GiB free")
+            result.update(status="does not fit", detail=f"float32 weights, gradients{' and Adam moments' if adam else ''} need "
+                                                        f"{need / 2**30:.0f} GiB, {free / 2**30:.0f} GiB free")
         else:
             model = build(torch.float32).train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+            if a.mode == "adamw-ckpt":
+                model.config.use_cache = False
+                model.gradient_checkpointing_enable()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True) if adam else torch.optim.SGD(model.parameters(), lr=1e-5)
             ids = torch.randint(0, config.vocab_size, (a.batch, a.length), device="cuda")
 
             def step():
@@ -282,6 +290,12 @@ else
     bench_ours opt-1.3b 40 40 4000000000
     bench_torch opt-1.3b mezo 40
     bench_torch opt-1.3b adamw 40
+    if [ -d "$work/opt-1.3b" ]; then
+        phase "memory-opt-1.3b" 240 90 "$work/mezo.sh" bench memory --backend cuda --model "$work/opt-1.3b" --dtype bf16 \
+            --batch "$batch" --length "$length" --steps 1 --json
+    fi
+    bench_torch opt-1.3b sgd 40
+    bench_torch opt-1.3b adamw-ckpt 40
     bench_ours opt-13b 120 90 28000000000
     rm -rf "$work/opt-13b"
     bench_torch opt-13b mezo 60
@@ -359,6 +373,21 @@ for shape in ("opt-1.3b", "opt-13b"):
     if ours and adamw and adamw.get("status") == "ok":
         ratios["adamw_memory_vs_ours"] = adamw["training_peak_bytes"] / ours["training_peak_bytes"]
     results["shapes"][shape] = entry
+
+memory = load("memory-opt-1.3b")
+torch_memory = {"MeZO": load("torch-mezo-opt-1.3b"), "backprop, SGD": load("torch-sgd-opt-1.3b"),
+                "backprop, AdamW": load("torch-adamw-opt-1.3b"), "backprop, AdamW, checkpointed": load("torch-adamw-ckpt-opt-1.3b")}
+results["memory_opt_1.3b"] = {"mezo_engine": memory, "pytorch": torch_memory}
+if memory is not None:
+    lines += ["", f"Memory, OPT-1.3B bf16 weights, batch {memory['batch']} × {memory['length']} tokens (GiB; ours: engine bytes, "
+              "PyTorch: max_memory_allocated):", "",
+              "| method | weights | gradients | optimizer state | activations | ours, peak | PyTorch, peak |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for m in memory["methods"]:
+        t = torch_memory.get(m["method"])
+        theirs = f"{t['training_peak_bytes'] / gib:.2f}" if t and t.get("status") == "ok" else (t or {}).get("status", "")
+        lines.append(f"| {m['method']} | {m['weights'] / gib:.2f} | {m['gradients'] / gib:.2f} | {m['optimizer_state'] / gib:.2f} | "
+                     f"{m['activations'] / gib:.2f} | {m['engine_peak'] / gib:.2f} | {theirs} |")
 
 targets = [("step_vs_pytorch_mezo", "MeZO step vs PyTorch MeZO step", "≤ 0.6", lambda v: v <= 0.6),
            ("step_vs_two_forwards", "MeZO step vs two forward passes", "≤ 1.15", lambda v: v <= 1.15),

@@ -1,6 +1,5 @@
 using MeZO.Engine;
 using MeZO.Engine.Adapters;
-using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Models.Gradients;
@@ -21,7 +20,8 @@ internal static class MemoryBench
 {
     private enum Row { Evaluation, Mezo, MezoLora, MezoPrefix, Sgd, AdamW, AdamWCheckpointed }
 
-    public static void Run(string model, DType? storage, int batch, int length, int steps, PeftKind? peft, bool json, TextWriter output)
+    public static void Run(string model, string backendName, DType? storage, int batch, int length, int steps, PeftKind? peft, bool json,
+        TextWriter output)
     {
         Row[] rows = [Row.Evaluation, Row.Mezo, .. peft switch { PeftKind.Lora => [Row.MezoLora], PeftKind.Prefix => [Row.MezoPrefix], _ => Array.Empty<Row>() },
             Row.Sgd, Row.AdamW, Row.AdamWCheckpointed];
@@ -29,7 +29,7 @@ internal static class MemoryBench
         foreach (var row in rows)
         {
             if (!json) output.WriteLine($"measuring {Label(row)} ...");
-            results.Add(Measure(row, model, storage, batch, length, steps));
+            results.Add(Measure(row, model, backendName, storage, batch, length, steps));
         }
         if (json) WriteJson(model, batch, length, results);
         else WriteTable(model, batch, length, results, output);
@@ -41,11 +41,11 @@ internal static class MemoryBench
         public long Peak(params MemoryCategory[] categories) => categories.Sum(c => PeakByCategory[(int)c]);
     }
 
-    private static Measured Measure(Row row, string directory, DType? storage, int batchSize, int length, int steps)
+    private static Measured Measure(Row row, string directory, string backendName, DType? storage, int batchSize, int length, int steps)
     {
         GC.Collect();
         ProcessMemory.ResetPeakResident();
-        using var backend = new CpuBackend();
+        using var backend = BackendFactory.Create(backendName);
         using var model = Transformer.Load(directory, backend, storage);
         var spec = model.Spec;
         var random = new Random(7);

@@ -18,7 +18,7 @@ public sealed class BenchCommand : ICommand
     public string Help => """
         mezo bench forward [--model DIR] [--batch B] [--length T] [--dtype f32|bf16] [--repeat N]
         mezo bench step    [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]
-        mezo bench memory  [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--peft lora|prefix] [--json]
+        mezo bench memory  [--model DIR] [--batch B] [--length T] [--steps N] [--dtype f32|bf16] [--peft lora|prefix] [--backend cpu|cuda] [--json]
         mezo bench estimator [--model DIR] [--batch B] [--length T] [--seeds N] [--dtype f32|bf16] [--json]
 
           forward      forward-pass tokens/s (every position scored), then each linear layer's shape as a matrix
@@ -46,7 +46,7 @@ public sealed class BenchCommand : ICommand
             new HashSet<string> { "batch", "length", "dtype", "repeat", "model", "task", "data", "steps", "backend", "peft", "seeds" },
             new HashSet<string> { "json" });
         string what = cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("say what to benchmark: mezo bench forward|step|memory|estimator");
-        if (what != "step" && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step'; bench {what} measures the CPU backend");
+        if (what is not ("step" or "memory") && cl.Has("backend")) throw cl.Error($"--backend is for 'mezo bench step' and 'memory'; bench {what} measures the CPU backend");
         if (what != "estimator" && cl.Has("seeds")) throw cl.Error($"--seeds is for 'mezo bench estimator', not bench {what}");
         if (what is not ("estimator" or "memory") && cl.Has("json")) throw cl.Error($"--json is for 'mezo bench estimator' and 'memory', not bench {what}");
         if (cl.Has("task") || cl.Has("data")) throw cl.Error("--task and --data are not bench options: the benchmarks run on random tokens");
@@ -100,6 +100,7 @@ public sealed class BenchCommand : ICommand
         PeftKind? peft = PeftOption.Of(cl);
         bool json = cl.Has("json");
         DType? storage = cl.Has("model") ? ModelOptions.StorageType(cl) : null;
-        return model => MemoryBench.Run(model, storage, batch, length, steps, peft, json, output);
+        string backend = BackendFactory.Validate(cl.String("backend"));
+        return model => MemoryBench.Run(model, backend, storage, batch, length, steps, peft, json, output);
     }
 }
