@@ -72,12 +72,15 @@ public sealed class ModelGradient : IDisposable
         try
         {
             IReadOnlyList<NamedTensor> adapter = [.. _lora?.Parameters ?? [], .. _prefix?.Parameters ?? []];
-            foreach (var p in _w.Parameters.Concat(adapter)) _parameters.Add(p.Tensor);
-            if (trainable?.FirstOrDefault(t => !_parameters.Contains(t)) is { } stranger)
+            IReadOnlyList<NamedTensor> all = [.. _w.Parameters, .. adapter];
+            foreach (var p in all) _parameters.Add(p.Tensor);
+            var chosen = new HashSet<Tensor>(trainable ?? (adapter.Count > 0 ? adapter : _w.Parameters).Select(p => p.Tensor),
+                ReferenceEqualityComparer.Instance);
+            if (chosen.FirstOrDefault(t => !_parameters.Contains(t)) is { } stranger)
                 throw new ArgumentException($"'{stranger.Name}' is neither the model's parameter nor its attached adapter's", nameof(trainable));
-            foreach (var p in _w.Parameters.Concat(adapter))
+            foreach (var p in all)
             {
-                if (!(trainable?.Contains(p.Tensor, ReferenceEqualityComparer.Instance) ?? (adapter.Count == 0 || adapter.Any(a => ReferenceEquals(a.Tensor, p.Tensor))))) continue;
+                if (!chosen.Contains(p.Tensor)) continue;
                 var g = _backend.Allocate(p.Tensor.Shape, DType.F32, MemoryCategory.Gradients, p.Name + ".grad");
                 _gradients.Add(new NamedTensor(p.Name, g));
                 _gradientOf[p.Tensor] = g;

@@ -2,6 +2,7 @@ using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
 using MeZO.Engine.Models.Gradients;
+using MeZO.Engine.Tensors;
 using MeZO.Engine.Tests.Adapters;
 using MeZO.Engine.Tests.Reference;
 using NUnit.Framework;
@@ -26,23 +27,25 @@ public sealed class LoraGradientTests
     {
         foreach (var variant in new[] { TinyVariant.Gpt2, TinyVariant.LlamaTied, TinyVariant.OptPreLayerNorm })
             foreach (var side in new[] { PaddingSide.Left, PaddingSide.Right })
-                yield return new TestCaseData(variant, true, side).SetName($"{variant}, every projection, {side} padding");
-        yield return new TestCaseData(TinyVariant.OptPostLayerNorm, true, PaddingSide.Right).SetName("OptPostLayerNorm, every projection, Right padding");
-        yield return new TestCaseData(TinyVariant.Qwen2, true, PaddingSide.Left).SetName("Qwen2, every projection, Left padding");
-        yield return new TestCaseData(TinyVariant.Mistral, false, PaddingSide.Right).SetName("Mistral, q_proj and v_proj, Right padding");
-        yield return new TestCaseData(TinyVariant.Gpt2, false, PaddingSide.Right).SetName("Gpt2, q_proj and v_proj (c_attn), Right padding");
+                yield return new TestCaseData(variant, true, side, DType.F32).SetName($"{variant}, every projection, {side} padding");
+        yield return new TestCaseData(TinyVariant.OptPostLayerNorm, true, PaddingSide.Right, DType.F32).SetName("OptPostLayerNorm, every projection, Right padding");
+        yield return new TestCaseData(TinyVariant.Qwen2, true, PaddingSide.Left, DType.F32).SetName("Qwen2, every projection, Left padding");
+        yield return new TestCaseData(TinyVariant.Mistral, false, PaddingSide.Right, DType.F32).SetName("Mistral, q_proj and v_proj, Right padding");
+        yield return new TestCaseData(TinyVariant.Gpt2, false, PaddingSide.Right, DType.F32).SetName("Gpt2, q_proj and v_proj (c_attn), Right padding");
+        // A 16-bit adapter is read as float32 by both passes; its gradient is float32 at the stored (rounded) values.
+        yield return new TestCaseData(TinyVariant.LlamaUntied, true, PaddingSide.Left, DType.BF16).SetName("LlamaUntied, BF16 adapter, Left padding");
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void AdapterGradientsMatchTheOraclesFiniteDifferences(TinyVariant variant, bool everyProjection, PaddingSide side)
+    public void AdapterGradientsMatchTheOraclesFiniteDifferences(TinyVariant variant, bool everyProjection, PaddingSide side, DType adapterType)
     {
         using var checkpoint = TinyCheckpoints.Create(variant);
         using var backend = new CpuBackend();
         using var model = Transformer.Load(checkpoint.Folder, backend);
         string[] targetNames = everyProjection ? LoraReference.AllProjections(checkpoint.ModelType) : [.. LoraConfig.PaperTargets];
         var paths = LoraReference.ModulePaths(checkpoint.ModelType, checkpoint.Options.Layers, targetNames);
-        var lora = LoraReference.RandomTensors(checkpoint, paths, Rank, seed: 11);
-        using var adapter = LoraAdapter.Create(model, new LoraConfig(Rank, Alpha, targetNames));
+        var lora = LoraReference.RandomTensors(checkpoint, paths, Rank, seed: 11, adapterType);
+        using var adapter = LoraAdapter.Create(model, new LoraConfig(Rank, Alpha, targetNames), adapterType);
         LoraReference.Upload(adapter, lora);
         model.Lora = adapter;
         var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 17, Lengths), side);
@@ -131,7 +134,23 @@ public sealed class LoraGradientTests
                 $"the estimate is what the gradient holds (recompute {recompute})");
     }
 
-    internal static float[] Values(MeZO.Engine.Tensors.Tensor t)
+    /// <summary>A gradient sized and wired for the adapters attached when it was made refuses to run with others.</summary>
+    [Test]
+    public void AGradientMadeBeforeTheAdapterWasAttachedIsRefused()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
+        using var backend = new CpuBackend();
+        using var model = Transformer.Load(checkpoint.Folder, backend);
+        using var pass = new ModelGradient(model, 1, 4);
+        using var adapter = LoraAdapter.Create(model, new LoraConfig(Rank, Alpha, LoraConfig.PaperTargets));
+        Assert.That(() => new ModelGradient(model, 1, 4, trainable: [adapter.Modules[0].A]),
+            Throws.ArgumentException.With.Message.Contains("neither the model's parameter nor its attached adapter's"), "an adapter not attached");
+        model.Lora = adapter;
+        var batch = TokenBatch.Pack([[1, 2, 3]], PaddingSide.Right);
+        Assert.That(() => pass.Forward(batch, [0, 1], [2, 3]), Throws.InvalidOperationException.With.Message.Contains("changed since"));
+    }
+
+    internal static float[] Values(Tensor t)
     {
         var values = new float[t.ElementCount];
         t.Backend.Download<float>(t, values);
