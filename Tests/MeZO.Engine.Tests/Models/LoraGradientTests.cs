@@ -30,6 +30,8 @@ public sealed class LoraGradientTests
                 yield return new TestCaseData(variant, true, side, DType.F32).SetName($"{variant}, every projection, {side} padding");
         yield return new TestCaseData(TinyVariant.OptPostLayerNorm, true, PaddingSide.Right, DType.F32).SetName("OptPostLayerNorm, every projection, Right padding");
         yield return new TestCaseData(TinyVariant.Qwen2, true, PaddingSide.Left, DType.F32).SetName("Qwen2, every projection, Left padding");
+        // o_proj's input (H·D = 40) is wider than the hidden size (24): its bypass's input gradient has a width of its own.
+        yield return new TestCaseData(TinyVariant.LlamaExplicitHeadDim, true, PaddingSide.Right, DType.F32).SetName("LlamaExplicitHeadDim, every projection, Right padding");
         yield return new TestCaseData(TinyVariant.Mistral, false, PaddingSide.Right, DType.F32).SetName("Mistral, q_proj and v_proj, Right padding");
         yield return new TestCaseData(TinyVariant.Gpt2, false, PaddingSide.Right, DType.F32).SetName("Gpt2, q_proj and v_proj (c_attn), Right padding");
         // A 16-bit adapter is read as float32 by both passes; its gradient is float32 at the stored (rounded) values.
