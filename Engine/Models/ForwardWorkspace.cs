@@ -45,9 +45,9 @@ public sealed class ForwardWorkspace : IDisposable
         LogitRows = Logits.Shape[0];
     }
 
-    /// <summary>Bytes a workspace of this size would hold.</summary>
-    public static long EstimateBytes(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity).Bytes;
+    /// <summary>Bytes a workspace of this size, with these adapters' buffers, would hold.</summary>
+    public static long EstimateBytes(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity = 0, AdapterSlots adapters = default) =>
+        WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, adapters: adapters).Bytes;
 
     public ArchitectureSpec Spec { get; }
     public IBackend Backend { get; }

@@ -71,7 +71,8 @@ public sealed class Transformer : IDisposable
 
     private int PrefixTokens => _prefix?.Tokens ?? 0;
 
-    private AdapterSlots Adapters => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, PrefixTokens);
+    /// <summary>The buffers the attached adapters add to a workspace (and to a gradient's, <see cref="Gradients.ModelGradient.EstimateWorkingBytes"/>).</summary>
+    public AdapterSlots Adapters => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, PrefixTokens);
 
     /// <summary>Scratch for up to <paramref name="maxBatch"/> sequences of <paramref name="maxLength"/> new tokens per call.</summary>
     public ForwardWorkspace CreateWorkspace(int maxBatch, int maxLength, int cacheCapacity = 0) =>

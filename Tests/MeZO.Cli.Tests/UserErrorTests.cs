@@ -84,7 +84,7 @@ public sealed class UserErrorTests
     [TestCase(new[] { "bench", "step", "--length", "1" }, "--length at least 2")]
     [TestCase(new[] { "bench", "step", "--backend", "tpu" }, "--backend 'tpu' is unknown")]
     [TestCase(new[] { "bench", "forward", "--backend", "cuda" }, "--backend is for 'mezo bench step'")]
-    [TestCase(new[] { "bench", "forward", "--json" }, "--seeds and --json are for 'mezo bench estimator'")]
+    [TestCase(new[] { "bench", "forward", "--json" }, "--json is for 'mezo bench estimator' and 'memory'")]
     [TestCase(new[] { "bench", "estimator", "--seeds", "0" }, "--batch and --seeds must be positive")]
     public void BenchAMistakeIsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
     {

@@ -20,9 +20,6 @@ public static class FirstOrderSetup
                                             "trains the task's loss: use --optimizer zo-sgd (MeZO) for a non-differentiable objective");
         if (settings.Samples != 1)
             throw new InvalidInputException($"--samples {settings.Samples} is MeZO's number of perturbations per step; {optimizer} takes the exact gradient");
-        if (session.Adapter is not null)
-            throw new InvalidInputException($"{optimizer} trains the model's own weights; backprop through a LoRA or prefix adapter is not built yet: " +
-                                            "use --optimizer zo-sgd with --peft, or drop --peft");
         if (session.Backend is not (IBackwardOps and IOptimizerOps))
             throw new InvalidInputException($"{optimizer} needs the backward pass, which the {session.Backend.Name} backend does not have yet; use --backend cpu");
         if (!(settings.AdamBeta1 is >= 0 and < 1) || !(settings.AdamBeta2 is >= 0 and < 1) || !(settings.AdamEpsilon > 0) || !(settings.MaxGradNorm >= 0))
@@ -37,7 +34,7 @@ public static class FirstOrderSetup
                 $"and the machine has {Gib(free)} available: lower --micro-batch-size, add --gradient-checkpointing, or use --optimizer zo-sgd");
     }
 
-    /// <summary>What a first-order run allocates beside the loaded model and the session's scorer.</summary>
+    /// <summary>What a first-order run allocates beside the loaded model, its adapter and the session's scorer.</summary>
     public static long EstimateBytes(TrainingSession session, TrainSettings settings, TrainableSet trainable)
     {
         var scorer = session.Scorer;
@@ -47,7 +44,7 @@ public static class FirstOrderSetup
         // Every token of a call may be scored (teacher forcing scores whole answers): the head's buffers at their largest.
         int pairs = scorer.MaxSequences * scorer.MaxLength;
         return stateAndGradients + ModelGradient.EstimateWorkingBytes(session.Model.Spec, scorer.MaxSequences, scorer.MaxLength,
-            settings.GradientCheckpointing, pairs, sharedWorkspace: true);
+            settings.GradientCheckpointing, pairs, session.Model.Adapters, sharedWorkspace: true);
     }
 
     private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";

@@ -1,3 +1,4 @@
+using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Tensors;
 
@@ -6,7 +7,8 @@ namespace MeZO.Engine.Models.Gradients;
 /// <summary>
 /// First-order gradients of a <see cref="Transformer"/>'s own parameters (issue 12), reusable across calls: the model's
 /// forward pass, watched by an <see cref="ActivationTape"/> that keeps what the backward reads, then the backward of every
-/// op in reverse order, on a backend that implements <see cref="IBackwardOps"/> (the CPU). The objective is
+/// op in reverse order, on a backend that implements <see cref="IBackwardOps"/> (the CPU). With a LoRA adapter or a
+/// prefix attached, the same pass differentiates the adapter's tensors as well (PEFT: the base frozen). The objective is
 /// L = Σ_s weight_s·log p(target_s | row_s), so a weight of −1 gives the summed negative log-likelihood; gradients of
 /// successive calls add up (micro-batches) until <see cref="ZeroGradients"/>. With recomputation (gradient
 /// checkpointing) only each layer's input is kept, and the backward runs each layer's forward again before
@@ -20,6 +22,9 @@ public sealed class ModelGradient : IDisposable
     private readonly IBackwardOps _ops;
     private readonly ArchitectureSpec _spec;
     private readonly ModelWeights _w;
+    private readonly LoraAdapter? _lora;
+    private readonly PrefixAdapter? _prefix;
+    private readonly HashSet<Tensor> _parameters = new(ReferenceEqualityComparer.Instance); // the model's and the adapter's
     private readonly Dictionary<Tensor, Tensor> _gradientOf = new(ReferenceEqualityComparer.Instance);
     private readonly List<NamedTensor> _gradients = [];
     private readonly List<IDisposable> _owned = [];
@@ -31,6 +36,8 @@ public sealed class ModelGradient : IDisposable
     private readonly Tensor? _finalNormed;         // (N, C) the final norm's output, which project_out reads
     private readonly Tensor _discard;              // a frozen norm's weight gradient, computed and dropped
     private readonly Scratch _scratch;
+    private readonly LoraBypassBackward? _loraBackward;
+    private readonly PrefixBackward? _prefixBackward;
     private HeadBuffers? _head;
     private bool _gradientsGiven;
 
@@ -38,37 +45,46 @@ public sealed class ModelGradient : IDisposable
     private TokenBatch? _batch;
     private int _pairs;
 
-    /// <param name="model">the model; its adapters must be detached (adapter gradients are not implemented yet)</param>
+    /// <param name="model">the model, with the LoRA adapter or prefix it computes with attached (they must stay attached)</param>
     /// <param name="maxBatch">the most sequences a call holds</param>
     /// <param name="maxLength">the longest sequence a call holds</param>
     /// <param name="recomputeLayers">gradient checkpointing: keep only layer inputs, recompute each layer in the backward</param>
-    /// <param name="trainable">the parameters to differentiate (all of the model's when null); the others are frozen</param>
+    /// <param name="trainable">
+    /// the parameters to differentiate, the model's or the attached adapter's; when null, the adapter's if one is
+    /// attached (PEFT), else all of the model's. The others are frozen.
+    /// </param>
     /// <param name="workspace">
     /// a workspace of the model's, of at least this size, to run the forward pass in (an evaluator's, which a training
     /// run holds anyway), or null for one of its own; a shared one is watched only during this object's calls
     /// </param>
-    /// <exception cref="NotSupportedException">the backend has no backward ops, or an adapter is attached.</exception>
+    /// <exception cref="NotSupportedException">the backend has no backward ops.</exception>
     public ModelGradient(Transformer model, int maxBatch, int maxLength, bool recomputeLayers = false,
         IReadOnlyCollection<Tensor>? trainable = null, ForwardWorkspace? workspace = null)
     {
         if (model.Backend is not IBackwardOps ops)
             throw new NotSupportedException($"gradients need a backend with backward ops (the CPU one); {model.Backend.GetType().Name} has none yet");
-        if (model.Lora is not null || model.Prefix is not null)
-            throw new NotSupportedException(
-                "gradients are computed for the model's own parameters only; detach the LoRA or prefix adapter first (adapter gradients are not implemented yet)");
         _model = model;
         _backend = model.Backend;
         _ops = ops;
         _spec = model.Spec;
         _w = model.Weights;
+        _lora = model.Lora;
+        _prefix = model.Prefix;
         RecomputesLayers = recomputeLayers;
         var s = _spec;
         int n = checked(maxBatch * maxLength);
         try
         {
-            foreach (var p in _w.Parameters)
+            IReadOnlyList<NamedTensor> adapter = [.. _lora?.Parameters ?? [], .. _prefix?.Parameters ?? []];
+            IReadOnlyList<NamedTensor> all = [.. _w.Parameters, .. adapter];
+            foreach (var p in all) _parameters.Add(p.Tensor);
+            var chosen = new HashSet<Tensor>(trainable ?? (adapter.Count > 0 ? adapter : _w.Parameters).Select(p => p.Tensor),
+                ReferenceEqualityComparer.Instance);
+            if (chosen.FirstOrDefault(t => !_parameters.Contains(t)) is { } stranger)
+                throw new ArgumentException($"'{stranger.Name}' is neither the model's parameter nor its attached adapter's", nameof(trainable));
+            foreach (var p in all)
             {
-                if (trainable is not null && !trainable.Contains(p.Tensor, ReferenceEqualityComparer.Instance)) continue;
+                if (!chosen.Contains(p.Tensor)) continue;
                 var g = _backend.Allocate(p.Tensor.Shape, DType.F32, MemoryCategory.Gradients, p.Name + ".grad");
                 _gradients.Add(new NamedTensor(p.Name, g));
                 _gradientOf[p.Tensor] = g;
@@ -87,6 +103,8 @@ public sealed class ModelGradient : IDisposable
             _finalNormed = KeepsFinalNorm(s) ? Allocate("final_norm", MemoryCategory.Activations, n, s.HiddenSize) : null;
             _discard = Allocate("frozen_norm.grad", MemoryCategory.Workspace, s.HiddenSize);
             _scratch = Scratch.Create(this, s, n);
+            if (_lora is not null) _loraBackward = Own(new LoraBypassBackward(_backend, ops, _lora, n));
+            if (_prefix is not null) _prefixBackward = Own(new PrefixBackward(_backend, ops, _prefix, maxBatch, maxLength));
         }
         catch
         {
@@ -99,12 +117,16 @@ public sealed class ModelGradient : IDisposable
     /// Bytes a <see cref="ModelGradient"/> of these sizes holds beside its gradients (which take 4 bytes per trainable
     /// weight) once a call of <paramref name="pairs"/> scored pairs has run: the forward workspace (unless shared), the kept activations
     /// (every layer's, or one layer's when recomputing), the residual stream, the backward's scratch and the LM head's
-    /// logits and their gradient. Computed from the same sizes the constructor allocates.
+    /// logits and their gradient, and the buffers of the attached <paramref name="adapters"/>' backward. Computed from the
+    /// same sizes the constructor allocates.
     /// </summary>
-    public static long EstimateWorkingBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs, bool sharedWorkspace = false)
+    public static long EstimateWorkingBytes(ArchitectureSpec s, int maxBatch, int maxLength, bool recomputeLayers, int pairs,
+        AdapterSlots adapters = default, bool sharedWorkspace = false)
     {
         long n = (long)maxBatch * maxLength;
-        long bytes = sharedWorkspace ? 0 : ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength);
+        long bytes = sharedWorkspace ? 0 : ForwardWorkspace.EstimateBytes(s, maxBatch, maxLength, adapters: adapters);
+        if (adapters.LoraRank > 0) bytes += LoraBypassBackward.BytesFor(n, adapters.LoraRank);
+        if (adapters.PrefixTokens > 0) bytes += PrefixBackward.BytesFor(s, adapters.PrefixTokens, maxBatch, maxLength);
         bytes += (recomputeLayers ? 1 : s.NumLayers) * LayerActivations.BytesFor(s, n);
         bytes += 4 * n * ((s.NumLayers + 1L) * s.HiddenSize + (s.HasEmbeddingProjection ? s.WordEmbeddingSize : 0) + (KeepsFinalNorm(s) ? s.HiddenSize : 0));
         bytes += 4L * s.HiddenSize + 4 * n * Scratch.Widths(s).Sum();
@@ -117,7 +139,10 @@ public sealed class ModelGradient : IDisposable
     /// <summary>Whether layers are recomputed in the backward pass (gradient checkpointing).</summary>
     public bool RecomputesLayers { get; }
 
-    /// <summary>One float32 gradient per trainable parameter, in <see cref="ModelWeights.Parameters"/>' order, under its name.</summary>
+    /// <summary>
+    /// One float32 gradient per trainable parameter under its name: the model's in <see cref="ModelWeights.Parameters"/>'
+    /// order, then the adapter's in its order.
+    /// </summary>
     public IReadOnlyList<NamedTensor> Gradients => _gradients;
 
     /// <summary>The gradient of <paramref name="parameter"/>, or null when it is frozen (or a tied head, whose use is the embedding's).</summary>
@@ -153,6 +178,8 @@ public sealed class ModelGradient : IDisposable
     public float[] Forward(TokenBatch batch, ReadOnlySpan<int> rows, ReadOnlySpan<int> targets)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!ReferenceEquals(_model.Lora, _lora) || !ReferenceEquals(_model.Prefix, _prefix))
+            throw new InvalidOperationException("the model's LoRA adapter or prefix changed since this gradient was made; make a new one for the adapters attached now");
         if (rows.Length != targets.Length) throw new ArgumentException("rows and targets must have the same length");
         if (rows.Length == 0) throw new ArgumentException("nothing to score: no (row, target) pairs");
         int n = batch.BatchSize * batch.Length;
@@ -280,6 +307,8 @@ public sealed class ModelGradient : IDisposable
         Tensor t => t.ByteCount,
         ForwardWorkspace ws => ws.Bytes,
         LayerActivations a => a.Bytes,
+        LoraBypassBackward b => b.Bytes,
+        PrefixBackward b => b.Bytes,
         _ => 0L,
     }) + (_head?.Bytes ?? 0);
 
@@ -313,13 +342,21 @@ public sealed class ModelGradient : IDisposable
         Scratch g)
     {
         var s = _spec;
-        bool t = s.TransposedWeights;
-        _ops.LinearBackward(a.Context, lw.AttentionOutput, t, outputGrad, g.Context, Grad(lw.AttentionOutput), Grad(lw.AttentionOutputBias));
+        ProjectionBackward(a.Context, lw.AttentionOutput, lw.AttentionOutputBias, outputGrad, g.Context, g.Query, accumulate: false);
+        Tensor keys = KvHeads(a.Key, v), values = KvHeads(a.Value, v), keyGrad = KvHeads(g.Key, v), valueGrad = KvHeads(g.Value, v);
+        int past = 0;
+        if (_prefixBackward is { } prefix)
+        {
+            (keys, values) = prefix.Slots(v, l, keys, values);
+            (keyGrad, valueGrad) = prefix.Gradients(v);
+            past = prefix.Tokens;
+        }
         // Attention adds into the key and value gradients (a cache slot sums its queries): start them at zero.
-        _ops.Zero(g.Key);
-        _ops.Zero(g.Value);
-        _ops.AttentionBackward(QueryHeads(a.Query, v), KvHeads(a.Key, v), KvHeads(a.Value, v), v.KeyMask, 0, s.AttentionScale(l),
-            s.AttentionWindow(l), QueryHeads(a.Context, v), QueryHeads(g.Context, v), QueryHeads(g.Query, v), KvHeads(g.Key, v), KvHeads(g.Value, v));
+        _ops.Zero(keyGrad);
+        _ops.Zero(valueGrad);
+        _ops.AttentionBackward(QueryHeads(a.Query, v), keys, values, v.KeyMask, past, s.AttentionScale(l), s.AttentionWindow(l),
+            QueryHeads(a.Context, v), QueryHeads(g.Context, v), QueryHeads(g.Query, v), keyGrad, valueGrad);
+        if (_prefixBackward is not null) _prefixBackward.Split(v, l, g.Key, g.Value, Grad(_prefix!.Embeddings));
         if (s.Positions == PositionKind.Rotary)
         {
             var inverse = _model.RopeTable();
@@ -331,32 +368,41 @@ public sealed class ModelGradient : IDisposable
             _ops.SliceColumnsBackward(g.Query, 0, g.FusedQkv!);
             _ops.SliceColumnsBackward(g.Key, s.HiddenSize, g.FusedQkv!);
             _ops.SliceColumnsBackward(g.Value, 2 * s.HiddenSize, g.FusedQkv!);
-            _ops.LinearBackward(x, lw.FusedQkv, t, g.FusedQkv!, inputGrad, Grad(lw.FusedQkv), Grad(lw.FusedQkvBias));
+            ProjectionBackward(x, lw.FusedQkv, lw.FusedQkvBias, g.FusedQkv!, inputGrad, g.Hidden, accumulate: false);
             return;
         }
         // x feeds three projections: its gradient is the sum of their three input gradients.
-        _ops.LinearBackward(x, lw.Query!, t, g.Query, inputGrad, Grad(lw.Query), Grad(lw.QueryBias));
-        _ops.LinearBackward(x, lw.Key!, t, g.Key, g.Hidden, Grad(lw.Key), Grad(lw.KeyBias));
-        _backend.Add(inputGrad, g.Hidden);
-        _ops.LinearBackward(x, lw.Value!, t, g.Value, g.Hidden, Grad(lw.Value), Grad(lw.ValueBias));
-        _backend.Add(inputGrad, g.Hidden);
+        ProjectionBackward(x, lw.Query!, lw.QueryBias, g.Query, inputGrad, g.Hidden, accumulate: false);
+        ProjectionBackward(x, lw.Key!, lw.KeyBias, g.Key, inputGrad, g.Hidden, accumulate: true);
+        ProjectionBackward(x, lw.Value!, lw.ValueBias, g.Value, inputGrad, g.Hidden, accumulate: true);
     }
 
     /// <summary>dL/dx (=, into <paramref name="inputGrad"/>) of the MLP given dL/d(its output); weight gradients +=.</summary>
     private void MlpBackward(LayerWeights lw, LayerActivations a, Tensor x, Tensor outputGrad, Tensor inputGrad, Scratch g)
     {
-        bool t = _spec.TransposedWeights;
-        _ops.LinearBackward(a.Activated, lw.Down, t, outputGrad, g.Intermediate, Grad(lw.Down), Grad(lw.DownBias));
+        // g.Gate is free until SiluMulBackward writes it: the down projection's bypass passes its input gradient through it.
+        ProjectionBackward(a.Activated, lw.Down, lw.DownBias, outputGrad, g.Intermediate, g.Gate, accumulate: false);
         if (lw.Gate is not null)
         {
             _ops.SiluMulBackward(a.PreActivation, a.Up!, g.Intermediate, g.Gate, g.Up!);
-            _ops.LinearBackward(x, lw.Gate, t, g.Gate, inputGrad, Grad(lw.Gate), Grad(lw.GateBias));
-            _ops.LinearBackward(x, lw.Up, t, g.Up!, g.Hidden, Grad(lw.Up), Grad(lw.UpBias));
-            _backend.Add(inputGrad, g.Hidden);
+            ProjectionBackward(x, lw.Gate, lw.GateBias, g.Gate, inputGrad, g.Hidden, accumulate: false);
+            ProjectionBackward(x, lw.Up, lw.UpBias, g.Up!, inputGrad, g.Hidden, accumulate: true);
             return;
         }
         _ops.ActivationBackward(_spec.Activation, a.PreActivation, g.Intermediate);
-        _ops.LinearBackward(x, lw.Up, t, g.Intermediate, inputGrad, Grad(lw.Up), Grad(lw.UpBias));
+        ProjectionBackward(x, lw.Up, lw.UpBias, g.Intermediate, inputGrad, g.Hidden, accumulate: false);
+    }
+
+    /// <summary>
+    /// The backward of a layer projection y = x·Wᵀ + bias, plus LoRA's bypass where W is adapted: weight gradients +=,
+    /// and dL/dx written into <paramref name="inputGrad"/> (=), or added to it when <paramref name="accumulate"/> (x
+    /// feeds several projections). <paramref name="spare"/> (x's shape) carries each added part; its values are lost.
+    /// </summary>
+    private void ProjectionBackward(Tensor x, Tensor weight, Tensor? bias, Tensor outputGrad, Tensor inputGrad, Tensor spare, bool accumulate)
+    {
+        _ops.LinearBackward(x, weight, _spec.TransposedWeights, outputGrad, accumulate ? spare : inputGrad, Grad(weight), Grad(bias));
+        if (accumulate) _backend.Add(inputGrad, spare);
+        if (_lora?.Find(weight) is { } m) _loraBackward!.Run(m, x, outputGrad, inputGrad, spare, Grad(m.A), Grad(m.B));
     }
 
     private void NormBackward(Tensor x, Tensor weight, Tensor? bias, Tensor outputGrad, Tensor inputGrad)
@@ -373,8 +419,8 @@ public sealed class ModelGradient : IDisposable
     private Tensor? Grad(Tensor? parameter) =>
         parameter is null ? null
         : _gradientOf.TryGetValue(parameter, out var g) ? g
-        : _w.Parameters.Any(p => ReferenceEquals(p.Tensor, parameter)) ? null
-        : throw new InvalidOperationException($"'{parameter.Name}' is used by the forward pass but is not among the model's parameters");
+        : _parameters.Contains(parameter) ? null
+        : throw new InvalidOperationException($"'{parameter.Name}' is used by the forward pass but is neither the model's parameter nor its adapter's");
 
     private Tensor QueryHeads(Tensor rows, ForwardViews v) => rows.View(new TensorShape(v.Batch, v.Length, _spec.NumHeads, _spec.HeadDim));
     private Tensor KvHeads(Tensor rows, ForwardViews v) => rows.View(new TensorShape(v.Batch, v.Length, _spec.NumKvHeads, _spec.HeadDim));

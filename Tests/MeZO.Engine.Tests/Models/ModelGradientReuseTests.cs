@@ -147,7 +147,7 @@ public sealed class ModelGradientReuseTests
         pass.Backward(weights);
 
         long gradients = pass.Gradients.Sum(g => g.Tensor.ByteCount);
-        long estimate = ModelGradient.EstimateWorkingBytes(model.Spec, batch.BatchSize, batch.Length, recompute, rows.Length, sharedWorkspace);
+        long estimate = ModelGradient.EstimateWorkingBytes(model.Spec, batch.BatchSize, batch.Length, recompute, rows.Length, sharedWorkspace: sharedWorkspace);
         Assert.That(estimate + gradients, Is.EqualTo(pass.Bytes));
     }
 

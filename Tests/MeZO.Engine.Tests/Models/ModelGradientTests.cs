@@ -107,21 +107,8 @@ public sealed class ModelGradientTests
         GradientOracle.AssertDirectionalDerivative(checkpoint, gradients.Download, d, batch, rows, targets, checkpoint.ToString()!, pairWeights);
     }
 
-    [Test]
-    public void GradientsRefuseAnAttachedAdapter()
-    {
-        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaTied);
-        using var backend = new CpuBackend();
-        using var model = Transformer.Load(checkpoint.Folder, backend);
-        using var prefix = MeZO.Engine.Adapters.PrefixAdapter.Create(model.Spec, backend, tokens: 2);
-        model.Prefix = prefix;
-        var batch = TokenBatch.Pack([[1, 2, 3]], PaddingSide.Right);
-        var error = Assert.Throws<NotSupportedException>(() => ModelGradient.Compute(model, batch, [0], [2], [-1f]));
-        Assert.That(error!.Message, Does.Contain("adapter"));
-    }
-
     /// <summary>Every real token after the first, scored given the ones before it: what `mezo score` sums.</summary>
-    private static (int[] Rows, int[] Targets) NextTokenPairs(TokenBatch batch)
+    internal static (int[] Rows, int[] Targets) NextTokenPairs(TokenBatch batch)
     {
         var rows = new List<int>();
         var targets = new List<int>();

@@ -34,10 +34,18 @@ public static class GradientOracle
     /// never enters the comparison.
     /// </summary>
     public static void AssertDirectionalDerivative(TinyCheckpoint checkpoint, Func<string, float[]> gradientOf, Dictionary<string, double[]> d,
-        TokenBatch batch, int[] rows, int[] targets, string label, float[]? pairWeights = null)
+        TokenBatch batch, int[] rows, int[] targets, string label, float[]? pairWeights = null) =>
+        AssertDirectionalDerivative(checkpoint.Weights, gradientOf, d, weights => Loss(checkpoint, weights, batch, rows, targets, pairWeights), label);
+
+    /// <summary>
+    /// The same check over any parameters (an adapter's): <paramref name="loss"/> is the oracle's L at the parameters
+    /// it is given, <paramref name="parameters"/> moved along d.
+    /// </summary>
+    public static void AssertDirectionalDerivative(IReadOnlyDictionary<string, ReferenceTensor> parameters, Func<string, float[]> gradientOf,
+        Dictionary<string, double[]> d, Func<IReadOnlyDictionary<string, ReferenceTensor>, double> loss, string label)
     {
-        var plusWeights = Moved(checkpoint, d, Step);
-        var minusWeights = Moved(checkpoint, d, -Step);
+        var plusWeights = Moved(parameters, d, Step);
+        var minusWeights = Moved(parameters, d, -Step);
         double dot = 0, scale = 0;
         foreach (string name in d.Keys)
         {
@@ -49,16 +57,20 @@ public static class GradientOracle
                 scale += Math.Abs(g[i] * taken);
             }
         }
-        double expected = (Loss(checkpoint, plusWeights, batch, rows, targets, pairWeights) - Loss(checkpoint, minusWeights, batch, rows, targets, pairWeights)) / (2 * Step);
+        double expected = (loss(plusWeights) - loss(minusWeights)) / (2 * Step);
         Assert.That(scale, Is.GreaterThan(0), $"{label}: the gradient along d is not all zero");
         Assert.That(dot, Is.EqualTo(expected).Within(RelativeTolerance * scale), $"{label}: ∇L·d vs the oracle's central difference (Σ|g·d| = {scale:E3})");
     }
 
     /// <summary>The oracle's Σ weight·log p(target | row) in double; every weight −1 (the summed NLL) unless given.</summary>
     public static double Loss(TinyCheckpoint checkpoint, IReadOnlyDictionary<string, ReferenceTensor> weights, TokenBatch batch, int[] rows,
-        int[] targets, float[]? pairWeights = null)
+        int[] targets, float[]? pairWeights = null) =>
+        Loss(new NaiveTransformer(checkpoint.Config, weights), batch, rows, targets, pairWeights);
+
+    /// <summary>The same L from an oracle made (and given its adapters) by the caller.</summary>
+    public static double Loss(NaiveTransformer oracle, TokenBatch batch, int[] rows, int[] targets, float[]? pairWeights = null)
     {
-        double[,,] logits = OracleLogits(new NaiveTransformer(checkpoint.Config, weights), batch);
+        double[,,] logits = OracleLogits(oracle, batch);
         double sum = 0;
         for (int s = 0; s < rows.Length; s++)
             sum += (pairWeights?[s] ?? -1.0) * NaiveTransformer.LogSoftmax(logits, rows[s] / batch.Length, rows[s] % batch.Length)[targets[s]];
@@ -66,8 +78,9 @@ public static class GradientOracle
     }
 
     /// <summary>θ + h·d, made in double and rounded once to the float32 the reference tensors hold.</summary>
-    private static Dictionary<string, ReferenceTensor> Moved(TinyCheckpoint checkpoint, Dictionary<string, double[]> d, double h) =>
-        checkpoint.Weights.ToDictionary(p => p.Key, p => new ReferenceTensor(p.Value.Shape,
+    private static Dictionary<string, ReferenceTensor> Moved(IReadOnlyDictionary<string, ReferenceTensor> parameters, Dictionary<string, double[]> d,
+        double h) =>
+        parameters.ToDictionary(p => p.Key, p => new ReferenceTensor(p.Value.Shape,
             p.Value.Values.Select((v, i) => (float)(v + h * d[p.Key][i])).ToArray()));
 
     public static double[] Normal(Random rng, int count) =>

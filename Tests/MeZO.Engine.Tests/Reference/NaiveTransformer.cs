@@ -45,6 +45,20 @@ public sealed class NaiveTransformer
     /// </summary>
     public Action<int, double[][], double[][]>? KeysAndValues { get; set; }
 
+    /// <summary>
+    /// PEFT's LoRA, its tensors under adapter_model.safetensors' keys (base_model.model.{module}.lora_A.weight (r, in),
+    /// lora_B.weight (out, r)): a projection with both adds Scale·B·(A·x) to its output, in double, as LoraLayer.forward
+    /// does (dropout off). Null: none.
+    /// </summary>
+    public (IReadOnlyDictionary<string, ReferenceTensor> Tensors, double Scale)? Lora { get; set; }
+
+    /// <summary>
+    /// transformers' past_key_values of P positions for every layer, the same for each sequence: layer i's keys (P,
+    /// KVH·D), after RoPE, and values, attended by every token before its own; the mask gains P ones in front and the
+    /// positions count from P (as generate passes them after a cache of length P). Null: none.
+    /// </summary>
+    public (double[][] Keys, double[][] Values)[]? Past { get; set; }
+
     /// <summary>Logits (B, T, V) at every position of every sequence; <paramref name="attentionMask"/> (B, T) is 1 for real tokens, 0 for padding (all ones when null).</summary>
     public double[,,] Forward(int[,] inputIds, int[,]? attentionMask = null)
     {
@@ -52,15 +66,24 @@ public sealed class NaiveTransformer
         attentionMask ??= Ones(batch, length);
         if (attentionMask.GetLength(0) != batch || attentionMask.GetLength(1) != length)
             throw new ArgumentException($"attention mask ({attentionMask.GetLength(0)}, {attentionMask.GetLength(1)}) does not match input ids ({batch}, {length})");
-        int[,] positions = PositionIds(ModelType, attentionMask);
+        int past = Past?[0].Keys.Length ?? 0;
+        var keyMask = new int[batch, past + length];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < past + length; t++)
+                keyMask[b, t] = t < past ? 1 : attentionMask[b, t - past];
+        int[,] keyPositions = PositionIds(ModelType, keyMask);
+        var positions = new int[batch, length];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < length; t++)
+                positions[b, t] = keyPositions[b, past + t];
         var logits = new double[batch, length, VocabSize];
         for (int b = 0; b < batch; b++)
         {
-            int[] ids = new int[length], mask = new int[length], pos = new int[length];
+            int[] ids = new int[length], mask = new int[past + length], pos = new int[length];
+            for (int t = 0; t < past + length; t++) mask[t] = keyMask[b, t];
             for (int t = 0; t < length; t++)
             {
                 ids[t] = inputIds[b, t];
-                mask[t] = attentionMask[b, t];
                 pos[t] = positions[b, t];
                 if ((uint)ids[t] >= (uint)VocabSize) throw new ArgumentException($"input id {ids[t]} at ({b}, {t}) is outside the vocabulary ({VocabSize})");
             }
@@ -141,14 +164,15 @@ public sealed class NaiveTransformer
             string l = $"{p}layers.{i}.";
             double[] LayerNormNamed(double[] v, string name) => LayerNorm(v,
                 affine ? Weight(name + ".weight", hidden) : null, affine ? Weight(name + ".bias", hidden) : null, eps);
-            double[] Project(double[] v, string name, int outF, int inF) => Linear(v, Weight(name + ".weight", outF, inF), bias ? Weight(name + ".bias", outF) : null);
+            double[] Project(double[] v, string name, int outF, int inF) =>
+                Adapted(Linear(v, Weight(name + ".weight", outF, inF), bias ? Weight(name + ".bias", outF) : null), v, name);
 
             var attnIn = before ? x.Select(v => LayerNormNamed(v, l + "self_attn_layer_norm")).ToArray() : x;
             var q = attnIn.Select(v => Scale(Project(v, l + "self_attn.q_proj", hidden, hidden), 1.0 / Math.Sqrt(headDim))).ToArray();
             var k = attnIn.Select(v => Project(v, l + "self_attn.k_proj", hidden, hidden)).ToArray();
             var vv = attnIn.Select(v => Project(v, l + "self_attn.v_proj", hidden, hidden)).ToArray();
             KeysAndValues?.Invoke(i, k, vv);
-            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale: 1.0, window: 0);
+            var attn = Attention(q, WithPast(i, k, keys: true), WithPast(i, vv, keys: false), mask, heads, heads, headDim, scale: 1.0, window: 0);
             for (int t = 0; t < x.Length; t++)
             {
                 x[t] = Add(x[t], Project(attn[t], l + "self_attn.out_proj", hidden, hidden));
@@ -194,7 +218,7 @@ public sealed class NaiveTransformer
         {
             string l = $"model.layers.{i}.";
             double[] Project(double[] v, string name, int outF, int inF, bool withBias) =>
-                Linear(v, Weight(name + ".weight", outF, inF), withBias ? Weight(name + ".bias", outF) : null);
+                Adapted(Linear(v, Weight(name + ".weight", outF, inF), withBias ? Weight(name + ".bias", outF) : null), v, name);
 
             var h = x.Select(v => RmsNorm(v, Weight(l + "input_layernorm.weight", hidden), eps)).ToArray();
             var q = h.Select(v => Project(v, l + "self_attn.q_proj", heads * headDim, hidden, qkvBias)).ToArray();
@@ -206,7 +230,8 @@ public sealed class NaiveTransformer
                 Rope(k[t], kvHeads, headDim, rotary, positions[t], theta);
             }
             KeysAndValues?.Invoke(i, k, vv);
-            var attn = Attention(q, k, vv, mask, heads, kvHeads, headDim, 1.0 / Math.Sqrt(headDim), windows[i]);
+            var attn = Attention(q, WithPast(i, k, keys: true), WithPast(i, vv, keys: false), mask, heads, kvHeads, headDim,
+                1.0 / Math.Sqrt(headDim), windows[i]);
             for (int t = 0; t < x.Length; t++)
                 x[t] = Add(x[t], Project(attn[t], l + "self_attn.o_proj", hidden, heads * headDim, outBias));
             for (int t = 0; t < x.Length; t++)
@@ -273,7 +298,8 @@ public sealed class NaiveTransformer
         {
             string l = $"transformer.h.{i}.";
             double[] Norm(double[] v, string name) => LayerNorm(v, Weight(name + ".weight", hidden), Weight(name + ".bias", hidden), eps);
-            double[] Conv(double[] v, string name, int inF, int outF) => Conv1D(v, Weight(name + ".weight", inF, outF), Weight(name + ".bias", outF));
+            double[] Conv(double[] v, string name, int inF, int outF) =>
+                Adapted(Conv1D(v, Weight(name + ".weight", inF, outF), Weight(name + ".bias", outF)), v, name);
 
             var qkv = x.Select(v => Conv(Norm(v, l + "ln_1"), l + "attn.c_attn", hidden, 3 * hidden)).ToArray();
             var q = qkv.Select(r => r[..hidden]).ToArray();
@@ -282,7 +308,7 @@ public sealed class NaiveTransformer
             double scale = Bool("scale_attn_weights", true) ? 1.0 / Math.Sqrt(headDim) : 1.0;
             if (Bool("scale_attn_by_inverse_layer_idx", false)) scale /= i + 1;
             KeysAndValues?.Invoke(i, k, vv);
-            var attn = Attention(q, k, vv, mask, heads, heads, headDim, scale, window: 0);
+            var attn = Attention(q, WithPast(i, k, keys: true), WithPast(i, vv, keys: false), mask, heads, heads, headDim, scale, window: 0);
             for (int t = 0; t < x.Length; t++) x[t] = Add(x[t], Conv(attn[t], l + "attn.c_proj", hidden, hidden));
             for (int t = 0; t < x.Length; t++)
             {
@@ -297,15 +323,40 @@ public sealed class NaiveTransformer
 
     // ---- the building blocks, in double ----
 
+    /// <summary>A projection's output y plus LoRA's Scale·B·(A·x) where <see cref="Lora"/> adapts the module.</summary>
+    private double[] Adapted(double[] y, double[] x, string module)
+    {
+        const string peft = "base_model.model.";
+        if (Lora is not { } lora || !lora.Tensors.TryGetValue(peft + module + ".lora_A.weight", out var a)) return y;
+        var b = lora.Tensors[peft + module + ".lora_B.weight"];
+        int rank = a.Shape[0], inputs = a.Shape[1], outputs = b.Shape[0];
+        var h = new double[rank];
+        for (int k = 0; k < rank; k++)
+            for (int i = 0; i < inputs; i++)
+                h[k] += a.Values[k * inputs + i] * x[i];
+        var result = (double[])y.Clone();
+        for (int o = 0; o < outputs; o++)
+        {
+            double sum = 0;
+            for (int k = 0; k < rank; k++) sum += b.Values[o * rank + k] * h[k];
+            result[o] += lora.Scale * sum;
+        }
+        return result;
+    }
+
+    /// <summary>Layer i's keys (or values) of the sequence behind <see cref="Past"/>'s, if any.</summary>
+    private double[][] WithPast(int layer, double[][] rows, bool keys) =>
+        Past is { } past ? [.. keys ? past[layer].Keys : past[layer].Values, .. rows] : rows;
+
     /// <summary>
-    /// Causal multi-head attention of one sequence: query t attends keys j ≤ t whose mask is set and, with a window,
-    /// t − j &lt; window (transformers' sliding_window_overlay, kv_idx &gt; q_idx − window); query head h reads
-    /// key/value head h / (heads / kvHeads) (transformers' repeat_kv). Rows are (heads·D) wide.
+    /// Causal multi-head attention of one sequence: query t, at key index i = t + (past keys), attends keys j ≤ i whose
+    /// mask is set and, with a window, i − j &lt; window (transformers' sliding_window_overlay, kv_idx &gt; q_idx −
+    /// window); query head h reads key/value head h / (heads / kvHeads) (transformers' repeat_kv). Rows are (heads·D) wide.
     /// </summary>
     private static double[][] Attention(double[][] q, double[][] k, double[][] v, int[] mask, int heads, int kvHeads, int headDim,
         double scale, int window)
     {
-        int length = q.Length, group = heads / kvHeads;
+        int length = q.Length, group = heads / kvHeads, past = k.Length - q.Length;
         var output = new double[length][];
         for (int t = 0; t < length; t++)
         {
@@ -313,7 +364,7 @@ public sealed class NaiveTransformer
             for (int h = 0; h < heads; h++)
             {
                 int qo = h * headDim, ko = h / group * headDim;
-                var keys = Enumerable.Range(0, t + 1).Where(j => mask[j] != 0 && (window == 0 || t - j < window)).ToArray();
+                var keys = Enumerable.Range(0, past + t + 1).Where(j => mask[j] != 0 && (window == 0 || past + t - j < window)).ToArray();
                 if (keys.Length == 0) continue; // a padding query with nothing to attend
                 var scores = keys.Select(j =>
                 {

@@ -100,7 +100,6 @@ public class FirstOrderRunTests
             Assert.Throws<InvalidInputException>(() => new TrainingRun(s, Path.Combine(folder.Path, Guid.NewGuid().ToString("N")), false, TextWriter.Null).Run())!.Message;
         Assert.That(Refusal(AdamW(1) with { Objective = Objective.Accuracy }), Does.Contain("not differentiable").And.Contain("zo-sgd"));
         Assert.That(Refusal(AdamW(1) with { Samples = 2 }), Does.Contain("--samples 2"));
-        Assert.That(Refusal(AdamW(1) with { Peft = PeftKind.Lora }), Does.Contain("LoRA or prefix"));
     }
 
     [Test]
