@@ -18,13 +18,13 @@ namespace MeZO.Cli.Bench;
 /// </summary>
 internal static class MemoryBench
 {
-    private enum Row { Evaluation, Mezo, MezoLora, MezoPrefix, Sgd, AdamW, AdamWCheckpointed }
+    private enum Row { Evaluation, Mezo, MezoLora, MezoPrefix, Sgd, AdamW, AdamWCheckpointed, AdamWLora, AdamWPrefix }
 
     public static void Run(string model, string backendName, DType? storage, int batch, int length, int steps, PeftKind? peft, bool json,
         TextWriter output)
     {
         Row[] rows = [Row.Evaluation, Row.Mezo, .. peft switch { PeftKind.Lora => [Row.MezoLora], PeftKind.Prefix => [Row.MezoPrefix], _ => Array.Empty<Row>() },
-            Row.Sgd, Row.AdamW, Row.AdamWCheckpointed];
+            Row.Sgd, Row.AdamW, Row.AdamWCheckpointed, .. peft switch { PeftKind.Lora => [Row.AdamWLora], PeftKind.Prefix => [Row.AdamWPrefix], _ => Array.Empty<Row>() }];
         var results = new List<Measured>();
         foreach (var row in rows)
         {
@@ -58,8 +58,8 @@ internal static class MemoryBench
 
         using var adapter = row switch
         {
-            Row.MezoLora => (IAdapter)LoraAdapter.Create(model, new LoraConfig(8, 16, LoraConfig.PaperTargets)),
-            Row.MezoPrefix => PrefixAdapter.Create(spec, backend, tokens: 5),
+            Row.MezoLora or Row.AdamWLora => (IAdapter)LoraAdapter.Create(model, new LoraConfig(8, 16, LoraConfig.PaperTargets)),
+            Row.MezoPrefix or Row.AdamWPrefix => PrefixAdapter.Create(spec, backend, tokens: 5),
             _ => null,
         };
         if (adapter is LoraAdapter lora) model.Lora = lora;
@@ -101,6 +101,7 @@ internal static class MemoryBench
             {
                 bool recompute = row == Row.AdamWCheckpointed;
                 var kind = row == Row.Sgd ? OptimizerKind.Sgd : OptimizerKind.AdamW;
+                // With an adapter attached, the gradient is the adapter's (the base frozen), as in a PEFT run.
                 using var gradient = new ModelGradient(model, batchSize, length, recompute, workspace: evaluation);
                 using var optimizer = new FirstOrderOptimizer(trainable, backend, kind, weightDecay: 0, 0.9, 0.999, 1e-8, maxGradNorm: 1);
                 var weights = Enumerable.Repeat(-1f / pairs.Length, pairs.Length).ToArray();
@@ -111,7 +112,7 @@ internal static class MemoryBench
                     gradient.Backward(weights);
                     optimizer.Step(gradient, s, 1e-6, loss: 0);
                 }
-                estimate = MemoryEstimate.For(FirstOrderOptimizer.Method(kind), spec, parameters, batchSize, length, recompute);
+                if (adapter is null) estimate = MemoryEstimate.For(FirstOrderOptimizer.Method(kind), spec, parameters, batchSize, length, recompute);
                 break;
             }
         }
@@ -129,6 +130,8 @@ internal static class MemoryBench
         Row.Sgd => "backprop, SGD",
         Row.AdamW => "backprop, AdamW",
         Row.AdamWCheckpointed => "backprop, AdamW, checkpointed",
+        Row.AdamWLora => "backprop, AdamW, LoRA r=8 q,v",
+        Row.AdamWPrefix => "backprop, AdamW, prefix 5 tokens",
         _ => throw new ArgumentOutOfRangeException(nameof(row)),
     };
 
@@ -137,14 +140,14 @@ internal static class MemoryBench
         var first = results[0];
         long evaluation = first.PeakTotal;
         output.WriteLine($"{first.ModelType}, {Units.Count(first.Parameters)} parameters, batch {batch} × {length} tokens, every token after the first scored:");
-        output.WriteLine($"  {"method",-30}{"weights",11}{"gradients",11}{"optimizer",11}{"activations",13}{"engine peak",13}{"× eval",8}" +
+        output.WriteLine($"  {"method",-34}{"weights",11}{"gradients",11}{"optimizer",11}{"activations",13}{"engine peak",13}{"× eval",8}" +
                          $"{"RSS peak",11}{"estimate",11}{"est./meas.",11}");
         foreach (var r in results)
         {
             string rss = r.PeakResident is { } b ? Units.Bytes(b) : "n/a";
             string estimated = r.Estimate is { } e ? Units.Bytes(e.Total) : "";
             string ratio = r.Estimate is { } e2 ? $"{e2.Total / (double)r.PeakTotal:F3}" : "";
-            output.WriteLine($"  {Label(r.Row),-30}{Units.Bytes(r.Peak(MemoryCategory.Weights, MemoryCategory.Adapter)),11}" +
+            output.WriteLine($"  {Label(r.Row),-34}{Units.Bytes(r.Peak(MemoryCategory.Weights, MemoryCategory.Adapter)),11}" +
                              $"{Units.Bytes(r.Peak(MemoryCategory.Gradients)),11}{Units.Bytes(r.Peak(MemoryCategory.OptimizerState)),11}" +
                              $"{Units.Bytes(r.Peak(MemoryCategory.Activations, MemoryCategory.Workspace)),13}{Units.Bytes(r.PeakTotal),13}" +
                              $"{r.PeakTotal / (double)evaluation,8:F2}{rss,11}{estimated,11}{ratio,11}");
