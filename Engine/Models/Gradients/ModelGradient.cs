@@ -6,9 +6,9 @@ namespace MeZO.Engine.Models.Gradients;
 /// <summary>
 /// First-order gradients of a <see cref="Transformer"/>'s own parameters (issue 12): a forward pass that keeps every
 /// layer's activations (<see cref="LayerActivations"/>), then the backward of every op in reverse order, on a backend
-/// that implements <see cref="IBackwardOps"/> (the CPU). The objective is L = Σ_s weight_s·log p(target_s | row_s), so a
-/// weight of −1 gives the summed negative log-likelihood. Shapes: B sequences of T tokens, N = B·T rows, C hidden,
-/// E word-embedding width, F intermediate, V vocabulary, S scored pairs.
+/// that implements <see cref="IBackwardOps"/> (the CPU and the CUDA one). The objective is
+/// L = Σ_s weight_s·log p(target_s | row_s), so a weight of −1 gives the summed negative log-likelihood. Shapes: B
+/// sequences of T tokens, N = B·T rows, C hidden, E word-embedding width, F intermediate, V vocabulary, S scored pairs.
 /// </summary>
 public sealed class ModelGradient : IDisposable
 {
@@ -41,7 +41,7 @@ public sealed class ModelGradient : IDisposable
         ReadOnlySpan<float> pairWeights)
     {
         if (model.Backend is not IBackwardOps ops)
-            throw new NotSupportedException($"gradients need a backend with backward ops (the CPU one); {model.Backend.GetType().Name} has none yet");
+            throw new NotSupportedException($"gradients need a backend with backward ops (the CPU or CUDA one); {model.Backend.GetType().Name} has none yet");
         if (model.Lora is not null || model.Prefix is not null)
             throw new NotSupportedException(
                 "gradients are computed for the model's own parameters only; detach the LoRA or prefix adapter first (adapter gradients are not implemented yet)");

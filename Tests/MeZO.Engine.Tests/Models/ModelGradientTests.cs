@@ -121,7 +121,7 @@ public sealed class ModelGradientTests
     }
 
     /// <summary>Every real token after the first, scored given the ones before it: what `mezo score` sums.</summary>
-    private static (int[] Rows, int[] Targets) NextTokenPairs(TokenBatch batch)
+    internal static (int[] Rows, int[] Targets) NextTokenPairs(TokenBatch batch)
     {
         var rows = new List<int>();
         var targets = new List<int>();
