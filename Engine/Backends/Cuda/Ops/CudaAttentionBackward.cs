@@ -40,6 +40,11 @@ internal static class CudaAttentionBackward
     }
 
     /// <summary>One warp per task.</summary>
-    private static LaunchShape Shape(long tasks) =>
-        new(new Dim3((uint)((tasks + Warps - 1) / Warps)), new Dim3(Warps * 32));
+    private static LaunchShape Shape(long tasks)
+    {
+        long blocks = (tasks + Warps - 1) / Warps;
+        return blocks <= LaunchShape.MaxGridX
+            ? new LaunchShape(new Dim3((uint)blocks), new Dim3(Warps * 32))
+            : throw new NotSupportedException($"AttentionBackward: {tasks} warps of work exceed a CUDA grid ({LaunchShape.MaxGridX} blocks)");
+    }
 }
