@@ -18,6 +18,9 @@
 #define MEZO_FAULT_GATHER_ROW 2
 #define MEZO_FAULT_TARGET 3
 #define MEZO_FAULT_UPDATE_OVERFLOW 4 // position: the element; value: its result's float32 bits; limit: the tensor's subject number
+#define MEZO_FAULT_EMBEDDING_BACKWARD_ID 5
+#define MEZO_FAULT_GATHER_ROWS_BACKWARD_ROW 6
+#define MEZO_FAULT_TARGET_BACKWARD 7
 
 #define MEZO_FULL_MASK 0xFFFFFFFFu
 
@@ -106,4 +109,15 @@ __device__ __forceinline__ float mezo_block_sum(float v, float* scratch)
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     return mezo_warp_sum(lane < warps ? scratch[lane] : 0.0f); // each warp adds the partials itself: no broadcast
+}
+
+/// The maximum over the block (NaN when any value is NaN), returned to every thread; scratch as mezo_block_sum's.
+__device__ __forceinline__ float mezo_block_max(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = mezo_warp_max(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    return mezo_warp_max(lane < warps ? scratch[lane] : -MEZO_INFINITY);
 }

@@ -5,7 +5,7 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Verification;
 
 /// <summary>
-/// The parity harness: every IBackend op on deterministic random inputs of awkward shapes (lengths 1, 3, 17, 129;
+/// The parity harness: every IBackend and IBackwardOps op on deterministic random inputs of awkward shapes (lengths 1, 3, 17, 129;
 /// widths that are not multiples of 32; GQA; padding on both sides; unaligned views), run on the reference backend
 /// (the CPU) and on a candidate (the GPU), compared element by element with tolerances that scale with the values
 /// and the arithmetic, each explained where it is defined. `mezo verify --backend cuda` and the Gpu tests run it on a
@@ -24,7 +24,8 @@ public static partial class BackendParity
     public static IReadOnlyList<ParityCase> Cases(CudaBackendOptions settings)
     {
         return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. RopeCases(), .. AttentionCases(),
-            .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise, settings.Precision)];
+            .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise, settings.Precision),
+            .. BackwardCases(settings.Precision), .. OptimizerCases()];
     }
 
     /// <summary>Runs every case, reporting each as it finishes; an exception in a case is a failed result, not an abort.</summary>

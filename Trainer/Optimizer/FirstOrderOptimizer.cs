@@ -31,7 +31,7 @@ public sealed class FirstOrderOptimizer : IDisposable
     {
         if (kind == OptimizerKind.ZoSgd) throw new ArgumentOutOfRangeException(nameof(kind), "ZO-SGD is ZerothOrderSgd");
         _ops = backend as IOptimizerOps
-               ?? throw new NotSupportedException($"--optimizer {Spelling(kind)} needs a backend with optimizer ops (the CPU one); {backend.Name} has none yet");
+               ?? throw new NotSupportedException($"--optimizer {Spelling(kind)} needs a backend with optimizer ops (the CPU and CUDA ones); {backend.Name} has none");
         (_kind, _weightDecay, _beta1, _beta2, _eps, _maxGradNorm) = (kind, weightDecay, beta1, beta2, eps, maxGradNorm);
         try
         {

@@ -14,8 +14,9 @@ namespace MeZO.Engine.Backends.Cuda;
 /// per-op classes of Cuda/Ops. Ops are asynchronous: <see cref="Download{T}"/> and <see cref="Synchronize"/> wait,
 /// and raise any bad index a kernel found in device data (an embedding id, a row, a target) as the ArgumentException
 /// the CPU would have thrown at once, and a MeZO update beyond a 16-bit dtype's range as its OverflowException.
+/// The backward ops (<see cref="IBackwardOps"/>) are in CudaBackend.Backward.cs.
 /// </summary>
-public sealed class CudaBackend : IBackend
+public sealed partial class CudaBackend : IBackend
 {
     private readonly IDeviceRuntime _runtime;
     private readonly BackendMemory _fault; // DeviceFault: four int32
@@ -299,6 +300,7 @@ public sealed class CudaBackend : IBackend
         _runtime.Dispose(); // first: it waits for queued work, which may still use the scratch or the fault record
         Scratch.Dispose();
         PerturbedWeight.Dispose();
+        _gradientScratch?.Dispose();
         _fault.Dispose();
     }
 

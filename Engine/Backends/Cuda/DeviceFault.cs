@@ -29,6 +29,9 @@ internal readonly record struct DeviceFault(int Code, int Position, int Value, i
             1 => $"Embedding: id {Value} at position {Position} is outside the table (vocabulary {Limit})",
             2 => $"GatherRows: row {Value} (entry {Position}) is outside the input ({Limit} rows)",
             3 => $"LogSoftmaxGather: target {Value} of row {Position} is outside the vocabulary ({Limit})",
+            5 => $"EmbeddingBackward: id {Value} at position {Position} is outside the table gradient ({Limit} rows)",
+            6 => $"GatherRowsBackward: row {Value} at position {Position} is outside the input gradient ({Limit} rows)",
+            7 => $"LogSoftmaxGatherBackward: target {Value} of row {Position} is outside the vocabulary ({Limit})",
             _ => $"a CUDA kernel reported fault {Code} (position {Position}, value {Value}, limit {Limit})",
         } + where);
     }

@@ -7,7 +7,7 @@ namespace MeZO.Engine.Models.Gradients;
 /// <summary>
 /// First-order gradients of a <see cref="Transformer"/>'s own parameters (issue 12), reusable across calls: the model's
 /// forward pass, watched by an <see cref="ActivationTape"/> that keeps what the backward reads, then the backward of every
-/// op in reverse order, on a backend that implements <see cref="IBackwardOps"/> (the CPU). With a LoRA adapter or a
+/// op in reverse order, on a backend that implements <see cref="IBackwardOps"/> (the CPU and the CUDA one). With a LoRA adapter or a
 /// prefix attached, the same pass differentiates the adapter's tensors as well (PEFT: the base frozen). The objective is
 /// L = Σ_s weight_s·log p(target_s | row_s), so a weight of −1 gives the summed negative log-likelihood; gradients of
 /// successive calls add up (micro-batches) until <see cref="ZeroGradients"/>. With recomputation (gradient
@@ -62,7 +62,7 @@ public sealed class ModelGradient : IDisposable
         IReadOnlyCollection<Tensor>? trainable = null, ForwardWorkspace? workspace = null)
     {
         if (model.Backend is not IBackwardOps ops)
-            throw new NotSupportedException($"gradients need a backend with backward ops (the CPU one); {model.Backend.GetType().Name} has none yet");
+            throw new NotSupportedException($"gradients need a backend with backward ops (the CPU or CUDA one); {model.Backend.GetType().Name} has none yet");
         _model = model;
         _backend = model.Backend;
         _ops = ops;

@@ -24,7 +24,7 @@ public sealed class GradCommand : ICommand
           --out FILE      where to write d(−Σ log p(ids[t] | ids[<t]))/dθ: one float32 tensor per weight, under its
                           Hugging Face name (a tied lm_head has none: its use is summed into the token embedding's);
                           the loss and the token count go in the file's metadata
-          --backend cpu   the backward pass runs on the CPU only, for now
+          --backend cpu|cuda   where the forward and backward passes run (default cpu)
         """;
 
     public int Run(IReadOnlyList<string> args, TextWriter output)
@@ -32,13 +32,11 @@ public sealed class GradCommand : ICommand
         var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, .. SequenceOptions.Names, "out"]), new HashSet<string>());
         SequenceOptions.Check(cl);
         string path = cl.RequiredString("out");
-        if (cl.String("backend") is { } backendName && backendName != "cpu")
-            throw cl.Error($"--backend {backendName} has no backward pass yet; use --backend cpu");
 
         var (backend, model) = ModelOptions.Load(cl, cl.RequiredString("model"));
         using var _ = backend;
         using var __ = model;
-        if (backend is not IBackwardOps) throw cl.Error($"the {backend.GetType().Name} has no backward pass yet; use --backend cpu");
+        if (backend is not IBackwardOps) throw cl.Error($"the {backend.Name} backend has no backward pass; use --backend cpu");
         int[] ids = SequenceOptions.Ids(cl, model);
         if (ids.Length < 2) throw cl.Error("a gradient needs at least two tokens: the first is only ever given, never scored");
 

@@ -44,8 +44,8 @@ public sealed class TrainCommand : ICommand
           --prefix-tokens N        prefix tuning's virtual tokens per layer, default 5
           --objective loss|accuracy|f1   what to minimise: the task loss or the negative metric (default loss)
           --optimizer zo-sgd|sgd|adamw   MeZO's ZO-SGD (default), or backprop with torch.optim's SGD (no momentum) or
-                                   AdamW: the paper's FT baseline on the same engine, data and run folder (CPU; the
-                                   task loss only; default lr: adamw 5e-5, sgd 1e-3; with --peft only the adapter trains).
+                                   AdamW: the paper's FT baseline on the same engine, data and run folder (the task
+                                   loss only; default lr: adamw 5e-5, sgd 1e-3; with --peft only the adapter trains).
                                    16-bit weights keep float32 master copies; checkpoint/ then also holds
                                    optimizer.safetensors for --resume
           --adam-beta1 X  default 0.9     --adam-beta2 X  default 0.999     --adam-epsilon X  default 1e-8

@@ -57,13 +57,19 @@ internal static class CudaLinear
     /// out as a tensor of <paramref name="weightType"/> of the shape the call implies: how a perturbed product multiplies
     /// the float32 copy of W + scale·z it wrote into scratch.
     /// </summary>
-    public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output)
+    public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output) =>
+        Run(backend, x.Address, output.Address, x.Shape.Rows, output.Shape[-1], x.Shape[-1], x.Name, weight, weightType, transposed, bias);
+
+    /// <summary>
+    /// output(M, N) = x(M, K)·Wᵀ + bias with x and output float32 row-major at device addresses: how LinearBackward
+    /// multiplies operands it has staged in scratch. <paramref name="name"/> names x in errors.
+    /// </summary>
+    public static void Run(CudaBackend backend, nint x, nint output, long m, int n, int k, string name, nint weight, DType weightType,
+        bool transposed, Tensor? bias = null)
     {
-        long m = x.Shape.Rows;
-        int k = x.Shape[-1], n = output.Shape[-1];
         if (m == 0 || n == 0) return;
         if ((m + Tile - 1) / Tile > LaunchShape.MaxGridYZ)
-            throw new NotSupportedException($"Linear: {m} rows of '{x.Name}' exceed the kernels' grid ({LaunchShape.MaxGridYZ * Tile} rows)");
+            throw new NotSupportedException($"Linear: {m} rows of '{name}' exceed the kernels' grid ({LaunchShape.MaxGridYZ * Tile} rows)");
         var runtime = backend.Runtime;
         var path = Choose(backend.Options.Precision, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
         if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)
@@ -73,8 +79,8 @@ internal static class CudaLinear
                 x, weight, weightType, transposed, bias, output, (int)m, n, k);
     }
 
-    private static void Kernel(CudaBackend backend, LinearPath path, Tensor x, nint weight, DType weightType, bool transposed,
-        Tensor? bias, Tensor output, int m, int n, int k)
+    private static void Kernel(CudaBackend backend, LinearPath path, nint x, nint weight, DType weightType, bool transposed,
+        Tensor? bias, nint output, int m, int n, int k)
     {
         if (path == LinearPath.TensorCoreKernel)
             Kernel(backend, KernelCatalog.GemmMma, weightType == DType.BF16 ? "mezo_gemm_mma_bf16" : "mezo_gemm_mma_f16", MmaThreads,
@@ -83,13 +89,13 @@ internal static class CudaLinear
             Kernel(backend, KernelCatalog.GemmSimt, "mezo_gemm_simt", SimtThreads, x, weight, weightType, transposed, bias, output, m, n, k);
     }
 
-    private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, Tensor x, nint weight,
-        DType weightType, bool transposed, Tensor? bias, Tensor output, int m, int n, int k)
+    private static void Kernel(CudaBackend backend, KernelFile file, string kernel, uint threads, nint x, nint weight,
+        DType weightType, bool transposed, Tensor? bias, nint output, int m, int n, int k)
     {
         var grid = new Dim3((uint)((n + Tile - 1) / Tile), (uint)((m + Tile - 1) / Tile));
         backend.Launch(file, kernel, new LaunchShape(grid, new Dim3(threads)),
-            Pointer(x.Address), Pointer(weight), I32((int)weightType), I32(transposed ? 1 : 0),
-            Pointer(bias?.Address ?? 0), I32(bias is null ? CudaNorms.NoTensor : (int)bias.DType), Pointer(output.Address),
+            Pointer(x), Pointer(weight), I32((int)weightType), I32(transposed ? 1 : 0),
+            Pointer(bias?.Address ?? 0), I32(bias is null ? CudaNorms.NoTensor : (int)bias.DType), Pointer(output),
             I32(m), I32(n), I32(k));
     }
 
@@ -98,12 +104,12 @@ internal static class CudaLinear
     /// 16-bit type and a 16-bit bias widened, into the backend's scratch, by Kernels/convert.cu. False (nothing queued)
     /// when cuBLASLt has no algorithm for the call.
     /// </summary>
-    private static bool Cublas(CudaBackend backend, LinearPath path, Tensor x, nint weight, DType weightType, bool transposed,
-        Tensor? bias, Tensor output, int m, int n, int k)
+    private static bool Cublas(CudaBackend backend, LinearPath path, nint x, nint weight, DType weightType, bool transposed,
+        Tensor? bias, nint output, int m, int n, int k)
     {
         bool convertX = path == LinearPath.CublasLtMixed;
         bool convertBias = bias is not null && bias.DType != DType.F32;
-        nint xAddress = x.Address, biasAddress = bias?.Address ?? 0;
+        nint xAddress = x, biasAddress = bias?.Address ?? 0;
         if (convertX || convertBias)
         {
             var (xScratch, biasScratch) = backend.Scratch.Reserve(backend.Capturing,
@@ -113,10 +119,10 @@ internal static class CudaLinear
         }
         var compute = path == LinearPath.CublasLtTensorFloat32 ? CublasComputeType.Compute32FFastTF32 : CublasComputeType.Compute32F;
         var call = new MatmulCall(m, n, k, xAddress, DataType(convertX ? weightType : DType.F32), weight,
-            DataType(weightType), transposed, biasAddress, output.Address, compute);
+            DataType(weightType), transposed, biasAddress, output, compute);
         var products = backend.Runtime.MatrixProducts!;
         if (!products.Supports(call)) return false;
-        if (convertX) Convert(backend, x.Address, DType.F32, xAddress, weightType, (long)m * k);
+        if (convertX) Convert(backend, x, DType.F32, xAddress, weightType, (long)m * k);
         if (convertBias) Convert(backend, bias!.Address, bias.DType, biasAddress, DType.F32, n);
         products.Linear(call);
         return true;

@@ -2,7 +2,7 @@ using MeZO.Engine.Backends.Cuda.Compilation;
 
 namespace MeZO.Engine.Backends.Cuda.Ops;
 
-/// <summary>Every kernel file the CUDA backend uses, and the IBackend op(s) each serves.</summary>
+/// <summary>Every kernel file the CUDA backend uses, and the IBackend or IBackwardOps op(s) each serves.</summary>
 internal static class KernelCatalog
 {
     public static readonly KernelFile Embedding = new("embedding.cu", ["mezo_embedding"], []);
@@ -32,15 +32,43 @@ internal static class KernelCatalog
             .Concat(["mezo_perturbed_embedding_exact", "mezo_perturbed_embedding_fast"]).ToArray(),
         ["--fmad=false"]);
 
+    // The backward ops (IBackwardOps); each file's CPU twin is the CPU backend's op of the same name.
+    public static readonly KernelFile RowsBackward = new("rows_backward.cu",
+        ["mezo_embedding_backward", "mezo_gather_rows_backward", "mezo_slice_columns_backward"], []);
+    public static readonly KernelFile NormBackward = new("norm_backward.cu",
+    [
+        "mezo_layernorm_backward_stats", "mezo_rmsnorm_backward_stats", "mezo_norm_backward_partials", "mezo_layernorm_backward_input",
+        "mezo_rmsnorm_backward_input",
+    ], []);
+    public static readonly KernelFile ColumnSums = new("column_sums.cu", ["mezo_column_sums_partial", "mezo_column_sums_finish"], []);
+    public static readonly KernelFile Transpose = new("transpose.cu", ["mezo_transpose"], []) { Defines = CudaLinearBackward.TransposeDefines };
+    /// <summary>No fused multiply-add: the inverse rotation rounds as the CPU twin's a·cos + b·sin.</summary>
+    public static readonly KernelFile RopeBackward = new("rope_backward.cu", ["mezo_rope_backward"], ["--fmad=false"]);
+    public static readonly KernelFile AttentionBackward = new("attention_backward.cu",
+        ["mezo_attention_backward_query", "mezo_attention_backward_key"], []) { Defines = CudaAttentionBackward.Defines };
+    /// <summary>No fused multiply-add: each derivative rounds as the CPU twin's sequence of operations.</summary>
+    public static readonly KernelFile ElementwiseBackward = new("elementwise_backward.cu",
+        ["mezo_relu_backward", "mezo_gelu_tanh_backward", "mezo_gelu_erf_backward", "mezo_silu_backward", "mezo_silu_mul_backward"],
+        ["--fmad=false"]);
+    public static readonly KernelFile LogSoftmaxGatherBackward =
+        new("log_softmax_gather_backward.cu", ["mezo_log_softmax_gather_backward"], []);
+
+    /// <summary>No fused multiply-add: an update must round as the CPU's CpuOptimizer does.</summary>
+    public static readonly KernelFile Optimizer = new("optimizer.cu",
+        ["mezo_sgd_update", "mezo_adamw_update", "mezo_scale", "mezo_sum_of_squares"], ["--fmad=false"]);
+
     public static IReadOnlyList<KernelFile> All { get; } =
     [
         Embedding, LayerNorm, RmsNorm, Rope, KvAppend, Attention, Activation, SiluMul, Add, SliceColumns, GatherRows,
         LogSoftmaxGather, Argmax, Convert, GemmSimt, GemmMma, Perturbation,
+        RowsBackward, NormBackward, ColumnSums, Transpose, RopeBackward, AttentionBackward, ElementwiseBackward, LogSoftmaxGatherBackward,
+        Optimizer,
     ];
 
     /// <summary>
-    /// The kernel files behind each IBackend op (Linear may also run on cuBLASLt, which still uses convert.cu to
-    /// stage its operands; PerturbedLinear writes W + scale·z with perturbation.cu, then runs Linear's path).
+    /// The kernel files behind each IBackend, IBackwardOps and IOptimizerOps op (Linear may also run on cuBLASLt, which still uses
+    /// convert.cu to stage its operands; PerturbedLinear writes W + scale·z with perturbation.cu, then runs Linear's
+    /// path; LinearBackward runs Linear's path on transposed operands).
     /// </summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<KernelFile>> ByOperation { get; } =
         new Dictionary<string, IReadOnlyList<KernelFile>>(StringComparer.Ordinal)
@@ -65,5 +93,21 @@ internal static class KernelCatalog
             ["PerturbedEmbedding"] = [Perturbation],
             ["PerturbedLinear"] = [Perturbation, GemmSimt, GemmMma, Convert],
             ["MezoUpdate"] = [Perturbation],
+            ["EmbeddingBackward"] = [RowsBackward],
+            ["LayerNormBackward"] = [NormBackward, ColumnSums],
+            ["RmsNormBackward"] = [NormBackward, ColumnSums],
+            ["LinearBackward"] = [GemmSimt, GemmMma, Convert, Transpose, Add, ColumnSums],
+            ["RopeBackward"] = [RopeBackward],
+            ["AttentionBackward"] = [AttentionBackward],
+            ["ActivationBackward"] = [ElementwiseBackward],
+            ["SiluMulBackward"] = [ElementwiseBackward],
+            ["LogSoftmaxGatherBackward"] = [LogSoftmaxGatherBackward],
+            ["SliceColumnsBackward"] = [RowsBackward],
+            ["GatherRowsBackward"] = [RowsBackward],
+            ["Zero"] = [],
+            ["SumOfSquares"] = [Optimizer],
+            ["Scale"] = [Optimizer],
+            ["SgdUpdate"] = [Optimizer],
+            ["AdamWUpdate"] = [Optimizer],
         };
 }

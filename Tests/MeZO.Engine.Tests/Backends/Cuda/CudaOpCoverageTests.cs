@@ -8,8 +8,9 @@ using NUnit.Framework;
 namespace MeZO.Engine.Tests.Backends.Cuda;
 
 /// <summary>
-/// Every op of IBackend has CUDA kernels and parity cases against its CPU twin (the reference), so a new op cannot be
-/// added to the interface without both: the GPU implementation and the check that it agrees with the CPU.
+/// Every op of IBackend, IBackwardOps and IOptimizerOps has CUDA kernels and parity cases against its CPU twin (the reference), so
+/// a new op cannot be added to either interface without both: the GPU implementation and the check that it agrees
+/// with the CPU.
 /// </summary>
 public class CudaOpCoverageTests
 {
@@ -17,7 +18,16 @@ public class CudaOpCoverageTests
         [nameof(IBackend.Allocate), nameof(IBackend.Upload), nameof(IBackend.Download), nameof(IBackend.Synchronize), nameof(IDisposable.Dispose)];
 
     private static string[] Operations() =>
-        typeof(IBackend).GetMethods().Where(m => !m.IsSpecialName).Select(m => m.Name).Except(Infrastructure).Distinct().Order().ToArray();
+        typeof(IBackend).GetMethods().Concat(typeof(IBackwardOps).GetMethods()).Concat(typeof(IOptimizerOps).GetMethods())
+            .Where(m => !m.IsSpecialName).Select(m => m.Name)
+            .Except(Infrastructure).Distinct().Order().ToArray();
+
+    [Test]
+    public void TheCudaBackendHasTheBackwardAndOptimizerOps()
+    {
+        Assert.That(typeof(IBackwardOps).IsAssignableFrom(typeof(CudaBackend)));
+        Assert.That(typeof(IOptimizerOps).IsAssignableFrom(typeof(CudaBackend)));
+    }
 
     [Test]
     public void EveryOpHasKernelFiles()
