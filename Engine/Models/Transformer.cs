@@ -665,6 +665,15 @@ public sealed class Transformer : IDisposable
         }
     }
 
+    /// <summary>The logits (rows × V) at the rows of a cached call's final hidden states, as <see cref="ArgmaxAtRows"/> reads them.</summary>
+    /// <exception cref="NonFiniteForwardException">a logit is NaN or ±∞.</exception>
+    internal void LogitsAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<float> logits, WeightPerturbation? perturbation = null)
+    {
+        CheckLogitsLength(rows, logits);
+        LogitsAtRows(new Stream(ws.ViewsFor(1, 1), perturbation), final, rows, logits);
+        NonFiniteForwardException.ThrowIfAny(Directory, logits, perturbation is null ? "logits" : "logits under the MeZO perturbation");
+    }
+
     /// <summary>Greedy next tokens at the rows: the LM head in chunks, then argmax.</summary>
     /// <exception cref="NonFiniteForwardException">a row's logits hold NaN or ±∞ (the backend's argmax gives −1).</exception>
     internal void ArgmaxAtRows(ForwardWorkspace ws, Tensor final, ReadOnlySpan<int> rows, Span<int> tokens, WeightPerturbation? perturbation = null)

@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
@@ -67,7 +68,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
             ?? throw new InvalidOperationException($"example {e.Example.Id} has no generation input")).ToArray();
         int budget = Math.Min(TaskEncoder.MaxNewTokens, encoder.MaxLength - inputs.Max(i => i.Count));
         int? eos = model.Spec.EosTokenId, newline = encoder.NewlineToken;
-        var generated = new GreedyGenerator(model).Generate(inputs, Math.Max(1, budget), eos,
+        var generated = new TokenGenerator(model).Generate(inputs, Math.Max(1, budget), eos,
             tokens => newline is int nl && tokens[^1] == nl, perturbation);
         return generated.Select(ids => tokenizer.Decode(ids.Where(id => id != eos).ToArray()).Trim()).ToArray();
     }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
@@ -62,10 +63,10 @@ public sealed class PrefixAdapterTests
         Assert.That(() => model.ScoreTokens(ws, batch, [batch.Row(0, 0)], [3], new float[1]),
             Throws.TypeOf<InvalidInputException>().With.Message.EqualTo(
                 $"10 prefix tokens plus a sequence of 7 tokens exceed the 16 positions of {model.Directory}"));
-        Assert.That(() => new GreedyGenerator(model).Generate([[1, 2, 3, 4]], maxNewTokens: 3, endOfSequence: null),
+        Assert.That(() => new TokenGenerator(model).Generate([[1, 2, 3, 4]], maxNewTokens: 3, endOfSequence: null),
             Throws.TypeOf<InvalidInputException>().With.Message.EqualTo(
                 $"10 prefix tokens plus a sequence of 7 tokens exceed the 16 positions of {model.Directory}"));
-        Assert.That(new GreedyGenerator(model).Generate([[1, 2, 3, 4]], maxNewTokens: 2, endOfSequence: null)[0], Has.Length.EqualTo(2),
+        Assert.That(new TokenGenerator(model).Generate([[1, 2, 3, 4]], maxNewTokens: 2, endOfSequence: null)[0], Has.Length.EqualTo(2),
             "P + prompt + new tokens = 16 positions fit exactly");
     }
 

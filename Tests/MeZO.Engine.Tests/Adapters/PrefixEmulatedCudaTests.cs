@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
@@ -125,7 +126,7 @@ public sealed class PrefixEmulatedCudaTests
             using var model = Transformer.Load(checkpoint.Folder, backend);
             using var prefix = PrefixAdapter.FromActivations(model, x);
             model.Prefix = prefix;
-            var generated = new GreedyGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
+            var generated = new TokenGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
             for (int p = 0; p < prompts.Length; p++)
                 Assert.That(generated[p], Is.EqualTo(expected[p]), $"{backend.GetType().Name}, prompt {p}: the oracle over X ++ prompt");
         }

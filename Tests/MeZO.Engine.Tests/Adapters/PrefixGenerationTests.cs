@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
@@ -27,7 +28,7 @@ public sealed class PrefixGenerationTests
         // Prompts of one length where the window bites: see PrefixRuns.HasBitingWindow.
         int[] lengths = PrefixRuns.HasBitingWindow(variant) ? [5, 5] : [5, 1, 3];
         int[][] prompts = ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 13, lengths);
-        var generator = new GreedyGenerator(model);
+        var generator = new TokenGenerator(model);
         var withoutPrefix = generator.Generate(prompts.Select(p => (int[])[.. Prefix, .. p]).ToArray(), NewTokens, endOfSequence: null);
 
         using var prefix = PrefixAdapter.FromActivations(model, Prefix);

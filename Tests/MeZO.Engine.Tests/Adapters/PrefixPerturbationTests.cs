@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
@@ -96,7 +97,7 @@ public sealed class PrefixPerturbationTests
         using var moved = PrefixAdapter.Create(model.Spec, backend, Prefix.Length);
         moved.Upload(values);
         IReadOnlyList<IReadOnlyList<int>> prompts = [[3, 5, 7], [9, 2]];
-        var generator = new GreedyGenerator(model);
+        var generator = new TokenGenerator(model);
 
         model.Prefix = prefix;
         var perturbation = new WeightPerturbation(TrainableSet.Of(prefix.Parameters), Seed, scale);

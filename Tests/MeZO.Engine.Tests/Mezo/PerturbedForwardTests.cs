@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
@@ -119,9 +120,9 @@ public sealed class PerturbedForwardTests
 
         using var f32 = MaterialisedModel(checkpoint.Folder, backend, trainable, scale);
 
-        var perturbed = new GreedyGenerator(model).Generate(prompts, 6, null, perturbation: new WeightPerturbation(trainable, Seed, scale));
-        var materialised = new GreedyGenerator(f32).Generate(prompts, 6, null);
-        var plain = new GreedyGenerator(model).Generate(prompts, 6, null);
+        var perturbed = new TokenGenerator(model).Generate(prompts, 6, null, perturbation: new WeightPerturbation(trainable, Seed, scale));
+        var materialised = new TokenGenerator(f32).Generate(prompts, 6, null);
+        var plain = new TokenGenerator(model).Generate(prompts, 6, null);
         Assert.That(perturbed, Is.EqualTo(materialised));
         Assert.That(perturbed, Is.Not.EqualTo(plain), "a perturbation this large changes what is generated");
     }

@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using System.Text.Json.Nodes;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Checkpoints;
@@ -211,7 +212,7 @@ public sealed class DamagedModelInputTests
         AssertRejected(() => model.ScoreTokens(ws, batch, [0], [1], new float[1]), checkpoint.Folder, problem);
         AssertRejected(() => model.LogitsAt(ws, batch, [0], new float[100]), checkpoint.Folder, problem);
         AssertRejected(() => model.ScoreTokens(ws, good, [0], [id], new float[1]), checkpoint.Folder, problem);
-        AssertRejected(() => new GreedyGenerator(model).Generate([[5, id]], 2, endOfSequence: null), checkpoint.Folder, problem);
+        AssertRejected(() => new TokenGenerator(model).Generate([[5, id]], 2, endOfSequence: null), checkpoint.Folder, problem);
     }
 
     [Test]
@@ -224,8 +225,8 @@ public sealed class DamagedModelInputTests
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
         using var backend = new CpuBackend();
         using var model = Transformer.Load(checkpoint.Folder, backend);
-        AssertRejected(() => new GreedyGenerator(model).Generate([], 3, endOfSequence: null), "empty batch");
-        AssertRejected(() => new GreedyGenerator(model).Generate([[4], []], 3, endOfSequence: null), "sequence 1 of the batch is empty");
+        AssertRejected(() => new TokenGenerator(model).Generate([], 3, endOfSequence: null), "empty batch");
+        AssertRejected(() => new TokenGenerator(model).Generate([[4], []], 3, endOfSequence: null), "sequence 1 of the batch is empty");
     }
 
     [TestCase(TinyVariant.OptPreLayerNorm)]
@@ -243,7 +244,7 @@ public sealed class DamagedModelInputTests
         Assert.DoesNotThrow(() => model.LogitsAt(ws, longest, [63], new float[100]), "64 tokens fit 64 positions");
         AssertRejected(() => model.LogitsAt(ws, tooLong, [64], new float[100]), checkpoint.Folder, "a sequence of 65 tokens exceeds the 64 positions");
         // Generation that would run past the table stops with the same error instead of reading outside it.
-        AssertRejected(() => new GreedyGenerator(model).Generate([Enumerable.Repeat(3, 60).ToArray()], 10, endOfSequence: null),
+        AssertRejected(() => new TokenGenerator(model).Generate([Enumerable.Repeat(3, 60).ToArray()], 10, endOfSequence: null),
             checkpoint.Folder, "exceeds the 64 positions");
     }
 

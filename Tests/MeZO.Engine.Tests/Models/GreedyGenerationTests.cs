@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tests.Reference;
@@ -38,7 +39,7 @@ public sealed class GreedyGenerationTests
         // The third token the first prompt produces serves as end of sequence: that sequence must stop right after it.
         int endOfSequence = full[0][2];
 
-        var generated = new GreedyGenerator(model).Generate(prompts, NewTokens, endOfSequence);
+        var generated = new TokenGenerator(model).Generate(prompts, NewTokens, endOfSequence);
 
         for (int p = 0; p < prompts.Length; p++)
         {
@@ -56,7 +57,7 @@ public sealed class GreedyGenerationTests
         using var backend = new CpuBackend();
         using var model = Transformer.Load(checkpoint.Folder, backend);
 
-        var generated = new GreedyGenerator(model).Generate([[1, 2], [3]], 0, endOfSequence: null);
+        var generated = new TokenGenerator(model).Generate([[1, 2], [3]], 0, endOfSequence: null);
 
         Assert.That(generated, Has.Count.EqualTo(2).And.All.Empty);
     }

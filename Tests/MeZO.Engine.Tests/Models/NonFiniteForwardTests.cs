@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
@@ -79,7 +80,7 @@ public sealed class NonFiniteForwardTests(string backendName)
 
         var e = Assert.Throws<NonFiniteForwardException>(() => transformer.LogitsAt(ws, batch, [Ids.Length - 1], new float[transformer.Spec.VocabSize]))!;
         Assert.That(e.Message, Does.StartWith(folder).And.Contain("non-finite"));
-        Assert.Throws<NonFiniteForwardException>(() => new GreedyGenerator(transformer).Generate([Ids], 2, endOfSequence: null));
+        Assert.Throws<NonFiniteForwardException>(() => new TokenGenerator(transformer).Generate([Ids], 2, endOfSequence: null));
     }
 
     private static float[] Score(Transformer model)

@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Models;
 using NUnit.Framework;
 using MeZO.Engine.Tests.Reference;
@@ -82,7 +83,7 @@ internal static class ParityRuns
     /// </summary>
     public static void AssertGreedyMatchesOracle(Transformer model, NaiveTransformer oracle, int[][] prompts, int newTokens, string label)
     {
-        var generated = new GreedyGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
+        var generated = new TokenGenerator(model).Generate(prompts, newTokens, endOfSequence: null);
         for (int p = 0; p < prompts.Length; p++)
         {
             int[] expected = NaiveGreedy(oracle, prompts[p], newTokens, out double margin);

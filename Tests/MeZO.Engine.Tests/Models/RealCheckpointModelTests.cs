@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
@@ -27,7 +28,7 @@ public sealed class RealCheckpointModelTests
 
         // llama2.c's `run` takes 256 steps (its default), each of which samples and prints one token after BOS:
         // run.c loops `while (pos < steps)`, so 256 new tokens, not 255.
-        int[] generated = new GreedyGenerator(model).Generate([[1]], 256, endOfSequence: null)[0];
+        int[] generated = new TokenGenerator(model).Generate([[1]], 256, endOfSequence: null)[0];
         string text = tokenizer.Decode(generated);
 
         Assert.That(generated, Has.Length.EqualTo(256));

@@ -1,3 +1,4 @@
+using MeZO.Engine.Models.Generation;
 using System.Text.Json;
 using MeZO.Engine.Models;
 
@@ -36,7 +37,7 @@ public sealed class GenerateCommand : ICommand
         if (ids.Length == 0)
             throw cl.Error("the prompt is empty and this model family has no first token to start from; give --prompt text or --ids");
 
-        var generated = new GreedyGenerator(model).Generate([ids], maxNew, model.Spec.EosTokenId)[0];
+        var generated = new TokenGenerator(model).Generate([ids], maxNew, model.Spec.EosTokenId)[0];
         string text = tokenizer.Decode(generated.Where(id => id != model.Spec.EosTokenId).ToArray());
         if (cl.Has("json"))
         {

@@ -1,23 +1,28 @@
 using MeZO.Engine.Mezo;
 
-namespace MeZO.Engine.Models;
+namespace MeZO.Engine.Models.Generation;
 
 /// <summary>
-/// Greedy decoding with a KV cache: the prompts (left-padded into one batch) are run once, then one token per step.
-/// A sequence stops at the end-of-sequence id or when its stop rule fires; the batch stops when all have.
+/// Decoding with a KV cache: the prompts (left-padded into one batch) are run once, then one token per step, the most
+/// likely one (greedy, on the device) or one drawn by <see cref="SamplingSettings"/> from the logits. A sequence stops
+/// at the end-of-sequence id or when its stop rule fires; the batch stops when all have.
 /// </summary>
-public sealed class GreedyGenerator(Transformer model)
+public sealed class TokenGenerator(Transformer model)
 {
     /// <summary>
     /// Generates up to <paramref name="maxNewTokens"/> tokens after each prompt. <paramref name="stopAfter"/> sees a
     /// sequence's new tokens after each step and may end it (e.g. at a newline); the token that triggered the stop is kept.
     /// Under a <paramref name="perturbation"/> every forward call computes with θ + scale·z (MeZO's objectives that
-    /// generate, such as F1); z is regenerated in each call and θ is never written.
+    /// generate, such as F1); z is regenerated in each call and θ is never written. <paramref name="sampling"/> null or
+    /// greedy takes the most likely token.
     /// </summary>
     public IReadOnlyList<int[]> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int maxNewTokens,
-        int? endOfSequence, Func<IReadOnlyList<int>, bool>? stopAfter = null, WeightPerturbation? perturbation = null)
+        int? endOfSequence, Func<IReadOnlyList<int>, bool>? stopAfter = null, WeightPerturbation? perturbation = null,
+        SamplingSettings? sampling = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
+        sampling?.Validate();
+        var sampler = sampling is { IsGreedy: false } ? new TokenSampler(sampling) : null;
         var batch = TokenBatch.Pack(prompts, PaddingSide.Left);
         int b = batch.BatchSize, promptLength = batch.Length;
         var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
@@ -50,7 +55,18 @@ public sealed class GreedyGenerator(Transformer model)
         var final = model.Run(views, batch.Ids, spec.PositionsOf(batch, prefix), pastLength: prefix, perturbation);
         var lastRows = Enumerable.Range(0, b).Select(i => i * promptLength + promptLength - 1).ToArray();
         var next = new int[b];
-        model.ArgmaxAtRows(ws, final, lastRows, next, perturbation);
+        var logits = sampler is null ? [] : new float[b * spec.VocabSize];
+        void Choose(Tensor hidden, int[] rows, int step)
+        {
+            if (sampler is null)
+            {
+                model.ArgmaxAtRows(ws, hidden, rows, next, perturbation);
+                return;
+            }
+            model.LogitsAtRows(ws, hidden, rows, logits, perturbation);
+            for (int i = 0; i < b; i++) next[i] = sampler.Pick(logits.AsSpan(i * spec.VocabSize, spec.VocabSize), i, step);
+        }
+        Choose(final, lastRows, 0);
 
         var done = new bool[b];
         var stepRows = Enumerable.Range(0, b).ToArray();
@@ -75,7 +91,7 @@ public sealed class GreedyGenerator(Transformer model)
             }
             model.Backend.Upload(decode.KeyMask, mask);
             final = model.Run(decode, next, stepPositions, past, perturbation);
-            model.ArgmaxAtRows(ws, final, stepRows, next, perturbation);
+            Choose(final, stepRows, step + 1);
         }
         return outputs.Select(o => o.ToArray()).ToArray();
     }
