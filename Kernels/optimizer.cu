@@ -38,6 +38,13 @@ MEZO_KERNEL void mezo_adamw_update(float* __restrict__ theta, const float* __res
     }
 }
 
+// A 16-bit weight's master copy before the first step: exact, every 16-bit value is a float32.
+MEZO_KERNEL void mezo_widen(const void* __restrict__ parameter, int dtype, float* __restrict__ master, mezo_i64 n)
+{
+    for (mezo_i64 i = (mezo_i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (mezo_i64)gridDim.x * blockDim.x)
+        master[i] = mezo_load(parameter, dtype, i);
+}
+
 MEZO_KERNEL void mezo_scale(float* __restrict__ x, float factor, mezo_i64 n)
 {
     for (mezo_i64 i = (mezo_i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (mezo_i64)gridDim.x * blockDim.x)
@@ -70,5 +77,5 @@ MEZO_KERNEL void mezo_sum_of_squares(const float* __restrict__ x, double* __rest
     }
 }
 
-// Launch: the updates and mezo_scale grid (min(ceil(n / 256), 65536)), block (256); mezo_sum_of_squares grid
+// Launch: the updates, mezo_widen and mezo_scale grid (min(ceil(n / 256), 65536)), block (256); mezo_sum_of_squares grid
 // (ceil(n / chunk)), block (256), chunk = 16384 elements.

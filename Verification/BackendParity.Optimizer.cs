@@ -42,6 +42,15 @@ public static partial class BackendParity
                 [(float)Optimizer(candidate).SumOfSquares(t.Candidate)], _ => 0);
         });
 
+        foreach (var type in new[] { DType.BF16, DType.F16 })
+            yield return new ParityCase("WidenToMaster", $"{type}, 1029 values", (reference, candidate) =>
+            {
+                using var weight = TensorPair.Floats(reference, candidate, new ParityRandom(11).Normal(1029), type, "weight", 1029);
+                using var master = TensorPair.Floats(reference, candidate, new float[1029], DType.F32, "master", 1029);
+                foreach (var b in new[] { reference, candidate }) Optimizer(b).WidenToMaster(weight.On(b), master.On(b));
+                return Exact("WidenToMaster", $"{type}", HostValues.Read(weight.Reference), HostValues.Read(master.Candidate));
+            });
+
         yield return new ParityCase("Scale", "4099 values by 0.37", (reference, candidate) =>
         {
             using var t = RandomFloats(reference, candidate, new ParityRandom(5), "grad", 4099);

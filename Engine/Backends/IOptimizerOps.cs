@@ -28,6 +28,9 @@ public readonly record struct AdamWFactors(float Decay, float Beta1, float OneMi
 /// </summary>
 public interface IOptimizerOps
 {
+    /// <summary>master (F32) = the 16-bit <paramref name="parameter"/>'s values, exactly: a master copy before the first step.</summary>
+    void WidenToMaster(Tensor parameter, Tensor master);
+
     /// <summary>Σ x² of an F32 tensor, accumulated in double: the squared gradient norm (NaN or ∞ when an element is not finite).</summary>
     double SumOfSquares(Tensor t);
 

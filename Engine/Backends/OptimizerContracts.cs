@@ -11,6 +11,17 @@ internal static class OptimizerContracts
         ShapeChecks.Type(t, DType.F32, op);
     }
 
+    /// <summary>A 16-bit parameter and a float32 master of its shape.</summary>
+    public static void Widen(IBackend backend, Tensor parameter, Tensor master)
+    {
+        const string op = nameof(IOptimizerOps.WidenToMaster);
+        ShapeChecks.Owned(backend, op, parameter, master);
+        if (parameter.DType is not (DType.F16 or DType.BF16))
+            throw new ArgumentException($"{op}: '{parameter.Name}' is {parameter.DType}; only a 16-bit weight has a master copy");
+        ShapeChecks.Type(master, DType.F32, op);
+        ShapeChecks.SameShape(master, parameter, op);
+    }
+
     /// <summary>
     /// The parameter is float; a 16-bit one comes with its float32 master and a float32 one without (it is its own);
     /// the gradient and any state are float32 of the parameter's shape.

@@ -44,14 +44,13 @@ public sealed class FirstOrderOptimizer : IDisposable
                 if (p.Tensor.DType != DType.F32)
                 {
                     master = State("master");
-                    HostValues.Write(master, HostValues.Read(p.Tensor));
+                    _ops.WidenToMaster(p.Tensor, master);
                 }
+                // Backends allocate zero-filled: the moments start at zero, as torch's do.
                 if (kind == OptimizerKind.AdamW)
                 {
                     m = State("exp_avg");
                     v = State("exp_avg_sq");
-                    HostValues.Write(m, new float[m.ElementCount]);
-                    HostValues.Write(v, new float[v.ElementCount]);
                 }
                 _entries.Add(new Entry(p, t.TakesWeightDecay, master, m, v));
             }

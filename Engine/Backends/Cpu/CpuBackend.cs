@@ -215,6 +215,13 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
         unsafe { System.Runtime.InteropServices.NativeMemory.Clear((void*)t.Address, (nuint)t.ByteCount); }
     }
 
+    public void WidenToMaster(Tensor parameter, Tensor master)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Widen(this, parameter, master);
+        CpuOptimizer.Widen(parameter, master);
+    }
+
     public double SumOfSquares(Tensor t)
     {
         ThrowIfDisposed();

@@ -8,6 +8,13 @@ namespace MeZO.Engine.Backends.Cuda;
 /// </summary>
 public sealed partial class CudaBackend : IOptimizerOps
 {
+    public void WidenToMaster(Tensor parameter, Tensor master)
+    {
+        ThrowIfDisposed();
+        OptimizerContracts.Widen(this, parameter, master);
+        CudaOptimizer.Widen(this, parameter, master);
+    }
+
     public double SumOfSquares(Tensor t)
     {
         ThrowIfDisposed();

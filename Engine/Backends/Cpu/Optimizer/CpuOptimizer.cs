@@ -33,6 +33,16 @@ internal static unsafe class CpuOptimizer
         return sum;
     }
 
+    public static void Widen(Tensor parameter, Tensor master)
+    {
+        float* m = (float*)master.Address;
+        CpuParallel.For(parameter.ElementCount, Chunk, (s, e) =>
+        {
+            for (long start = s; start < e; start += Chunk)
+                CpuConvert.Load(parameter.Address, parameter.DType, start, new Span<float>(m + start, (int)Math.Min(Chunk, e - start)));
+        });
+    }
+
     public static void Scale(Tensor t, float factor)
     {
         float* x = (float*)t.Address;

@@ -25,6 +25,14 @@ internal static class CudaOptimizer
         return sum;
     }
 
+    public static void Widen(CudaBackend backend, Tensor parameter, Tensor master)
+    {
+        long n = parameter.ElementCount;
+        if (n == 0) return;
+        backend.Launch(KernelCatalog.Optimizer, "mezo_widen", LaunchShape.Striding(n), Pointer(parameter.Address), I32((int)parameter.DType),
+            Pointer(master.Address), I64(n));
+    }
+
     public static void Scale(CudaBackend backend, Tensor t, float factor)
     {
         long n = t.ElementCount;

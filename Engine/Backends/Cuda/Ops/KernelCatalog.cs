@@ -55,7 +55,7 @@ internal static class KernelCatalog
 
     /// <summary>No fused multiply-add: an update must round as the CPU's CpuOptimizer does.</summary>
     public static readonly KernelFile Optimizer = new("optimizer.cu",
-        ["mezo_sgd_update", "mezo_adamw_update", "mezo_scale", "mezo_sum_of_squares"], ["--fmad=false"]);
+        ["mezo_sgd_update", "mezo_adamw_update", "mezo_widen", "mezo_scale", "mezo_sum_of_squares"], ["--fmad=false"]);
 
     public static IReadOnlyList<KernelFile> All { get; } =
     [
@@ -107,6 +107,7 @@ internal static class KernelCatalog
             ["Zero"] = [],
             ["SumOfSquares"] = [Optimizer],
             ["Scale"] = [Optimizer],
+            ["WidenToMaster"] = [Optimizer],
             ["SgdUpdate"] = [Optimizer],
             ["AdamWUpdate"] = [Optimizer],
         };

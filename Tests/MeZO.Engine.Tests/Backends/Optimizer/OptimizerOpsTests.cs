@@ -125,6 +125,17 @@ public sealed class OptimizerOpsTests : CpuTensorTests
     }
 
     [Test]
+    public void AMasterCopyHoldsTheSixteenBitValuesExactly([Values(DType.F16, DType.BF16)] DType type)
+    {
+        float[] values = Normal(new Random(17), Length, scale: 3);
+        var weight = Weight("weight", type, values, Length); // values rounded in place to what the weight holds
+        var master = Zeros("master", DType.F32, Length);
+        Backend.WidenToMaster(weight, master);
+        Assert.That(ReadF32(master), Is.EqualTo(values));
+        AssertNamesTensor(() => Backend.WidenToMaster(F32("single", new float[Length], Length), master), "single");
+    }
+
+    [Test]
     public void SumOfSquaresIsTheNormSquaredAndSeesANaN()
     {
         var rng = new Random(13);
