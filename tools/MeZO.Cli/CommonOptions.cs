@@ -11,8 +11,6 @@ internal static class CommonOptions
 
     public static Option<int?> Length(string description) => OptionKinds.Int("--length", "T", description);
 
-    public static Option<long?> Steps(string description, params string[] aliases) => OptionKinds.Long("--steps", "N", description, aliases);
-
     public static Option<ulong?> Seed(string description) => OptionKinds.ULong("--seed", "N", description);
 
     public static Option<int?> MaxLength(string description) => OptionKinds.Int("--max-length", "N", description);

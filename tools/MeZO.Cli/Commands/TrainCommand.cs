@@ -26,7 +26,7 @@ public sealed class TrainCommand : MezoCommand
     private readonly Option<int?> _trainExamples = OptionKinds.Int("--train-examples", "N", "default 1000");
     private readonly Option<int?> _evalExamples = OptionKinds.Int("--eval-examples", "N", "default 500 (0: no validation)");
     private readonly Option<int?> _testExamples = OptionKinds.Int("--test-examples", "N", "default 1000 (0: no test evaluation)");
-    private readonly Option<long?> _steps = CommonOptions.Steps("default 20000", "--max_steps");
+    private readonly Option<long?> _steps = OptionKinds.Long("--steps", "N", "default 20000", "--max_steps");
     private readonly Option<int?> _batchSize = CommonOptions.BatchSize("examples per step, default 16");
     private readonly Option<int?> _microBatchSize = OptionKinds.Int("--micro-batch-size", "N", "examples per forward call (default: the batch size)");
     // Hugging Face's per-device batch is what one forward call takes, and a step's batch is that times the accumulation
