@@ -138,11 +138,14 @@ public class RunFolderTests
     [Test]
     public void EveryTrainSettingIsNamedByTheOptionThatSetsIt()
     {
-        var help = new TrainCommand().Help;
+        var train = new TrainCommand();
+        string help = HelpText.Render(train);
         foreach (var property in TrainSettings.RecordedProperties)
         {
             Assert.That(TrainCommand.OptionOf.ContainsKey(property.Name), property.Name);
-            Assert.That(help, Does.Contain(TrainCommand.OptionOf[property.Name] + " "), $"{property.Name}'s option is in the help");
+            string option = TrainCommand.OptionOf[property.Name];
+            Assert.That(train.Options.Select(o => o.Name), Does.Contain(option), $"{property.Name}'s option is one of train's");
+            Assert.That(help, Does.Contain("  " + option), $"{property.Name}'s option is in the help");
         }
     }
 

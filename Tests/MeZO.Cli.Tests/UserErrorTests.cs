@@ -63,7 +63,7 @@ public sealed class UserErrorTests
         yield return Case("TextWithoutTokenizer", "tokenizer.json: missing", "score", "--model", "{tiny}", "--text", "hello");
         yield return Case("UnknownBackend", "--backend 'tpu' is unknown", "score", "--model", "{tiny}", "--ids", "1", "--backend", "tpu");
         yield return Case("UnknownDtype", "--dtype 'f8' is unknown", "score", "--model", "{tiny}", "--ids", "1", "--dtype", "f8");
-        yield return Case("InspectBadBatch", "--batch and --length must be positive", "inspect", "{tiny}", "--batch", "0");
+        yield return Case("InspectBadBatch", "--batch-size and --length must be positive", "inspect", "{tiny}", "--batch", "0");
     }
 
     [TestCaseSource(nameof(Mistakes))]
@@ -79,13 +79,13 @@ public sealed class UserErrorTests
 
     /// <summary>Without --model, bench writes an OPT-125m-sized checkpoint (half a GiB) first: a mistake must not wait for it.</summary>
     [TestCase(new[] { "bench", "speed" }, "unknown benchmark 'speed'")]
-    [TestCase(new[] { "bench", "forward", "--batch", "0" }, "--batch, --length and --repeat must be positive")]
-    [TestCase(new[] { "bench", "memory", "--steps", "0" }, "--batch and --steps must be positive")]
+    [TestCase(new[] { "bench", "forward", "--batch", "0" }, "--batch-size, --length and --repeat must be positive")]
+    [TestCase(new[] { "bench", "memory", "--steps", "0" }, "--batch-size and --steps must be positive")]
     [TestCase(new[] { "bench", "step", "--length", "1" }, "--length at least 2")]
     [TestCase(new[] { "bench", "step", "--backend", "tpu" }, "--backend 'tpu' is unknown")]
     [TestCase(new[] { "bench", "forward", "--backend", "cuda" }, "--backend is for 'mezo bench step'")]
     [TestCase(new[] { "bench", "forward", "--json" }, "--json is for 'mezo bench estimator' and 'memory'")]
-    [TestCase(new[] { "bench", "estimator", "--seeds", "0" }, "--batch and --seeds must be positive")]
+    [TestCase(new[] { "bench", "estimator", "--seeds", "0" }, "--batch-size and --seeds must be positive")]
     public void BenchAMistakeIsReportedBeforeAnyCheckpointIsGenerated(string[] args, string fragment)
     {
         var result = Mezo.Run(args);

@@ -1,5 +1,3 @@
-using MeZO.Engine;
-
 namespace MeZO.Trainer.Optimizer;
 
 public enum ScheduleKind
@@ -16,12 +14,5 @@ public sealed record LearningRateSchedule(ScheduleKind Kind, double BaseRate, lo
         ScheduleKind.Constant => BaseRate,
         ScheduleKind.Linear => BaseRate * Math.Max(0.0, (double)(TotalSteps - step) / Math.Max(1, TotalSteps)),
         _ => throw new ArgumentOutOfRangeException(nameof(Kind)),
-    };
-
-    public static ScheduleKind Parse(string? text) => text?.ToLowerInvariant() switch
-    {
-        null or "constant" => ScheduleKind.Constant,
-        "linear" => ScheduleKind.Linear,
-        _ => throw new InvalidInputException($"--lr-schedule '{text}' is unknown (constant, linear)"),
     };
 }

@@ -23,7 +23,7 @@ public static class Replay
         var run = new RunFolder(runDirectory);
         var manifest = RunManifest.Read(run.Directory);
         if (!manifest.MatchesBase(baseModel))
-            throw new InvalidInputException($"--base {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
+            throw new InvalidInputException($"--model {baseModel}: its weights are not the ones {run.Manifest} started from (SHA-256 differs)");
         var settings = manifest.Settings;
         if (settings.FirstOrder)
             throw new InvalidInputException(

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using MeZO.Engine;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
@@ -8,28 +9,53 @@ using MeZO.Trainer.Training;
 
 namespace MeZO.Cli;
 
-/// <summary>The options every model-loading command shares: --model, --backend, --dtype, and --adapter where it applies.</summary>
-internal static class ModelOptions
+/// <summary>
+/// --model, --backend, --dtype and --adapter: each option defined once (the static factories), and the set a
+/// model-loading command declares, with the loading they drive.
+/// </summary>
+internal sealed class ModelOptions
 {
-    public static readonly string[] Names = ["model", "backend", "dtype"];
+    public const string ModelFolder = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)";
 
-    /// <summary>A saved PEFT adapter folder applied on top of --model without merging (score, generate, eval).</summary>
-    public const string Adapter = "adapter";
+    private readonly MezoCommand _command;
 
-    public static DType? StorageType(CommandLine cl)
+    /// <summary>Adds --model, then --adapter if <paramref name="withAdapter"/>, --backend and --dtype to <paramref name="command"/>.</summary>
+    public ModelOptions(MezoCommand command, bool withAdapter, string modelDescription = ModelFolder)
     {
-        string? text = cl.String("dtype");
-        if (text is null) return null;
-        return DTypeInfo.TryParseOption(text, out var type) ? type : throw cl.Error($"--dtype '{text}' is unknown (f32, f16, bf16)");
+        _command = command;
+        Model = ModelOption(modelDescription);
+        command.Add(Model);
+        if (withAdapter) command.Add(Adapter = AdapterOption());
+        command.Add(Backend = BackendOption());
+        command.Add(Dtype = DtypeOption());
     }
 
+    public Option<string?> Model { get; }
+    public Option<string?>? Adapter { get; }
+    public Option<string?> Backend { get; }
+    public Option<DType?> Dtype { get; }
+
+    public static Option<string?> ModelOption(string description, params string[] aliases) =>
+        OptionKinds.Text("--model", "DIR", description, aliases);
+
+    public static Option<string?> BackendOption(string description = "where the model runs (default cpu)") =>
+        OptionKinds.Word("--backend", description, "cpu", "cuda");
+
+    public static Option<DType?> DtypeOption(string description = "weight storage dtype (default: the checkpoint's)") =>
+        OptionKinds.Choice<DType>("--dtype", description, ["f32", "f16", "bf16"], text => DTypeInfo.TryParseOption(text, out var type) ? type : null);
+
+    /// <summary>A saved PEFT adapter folder applied on top of --model without merging (score, generate, eval).</summary>
+    public static Option<string?> AdapterOption() =>
+        OptionKinds.Text("--adapter", "DIR", "a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) applied to the model " +
+                                             "without merging: a run's model/ or best/ after --peft, or PEFT's own");
+
     /// <summary>Loads the model named by --model on the backend named by --backend, with --adapter's adapter attached if given.</summary>
-    public static LoadedModel LoadWithAdapter(CommandLine cl)
+    public LoadedModel LoadWithAdapter(ParseResult result)
     {
-        var (backend, model) = Load(cl, cl.RequiredString("model"));
+        var (backend, model) = Load(result, _command.Required(result, Model));
         try
         {
-            var adapter = cl.String(Adapter) is { } folder ? PeftSetup.Apply(model, folder) : null;
+            var adapter = Adapter is not null && result.GetValue(Adapter) is { } folder ? PeftSetup.Apply(model, folder) : null;
             return new LoadedModel(backend, model, adapter);
         }
         catch
@@ -41,13 +67,12 @@ internal static class ModelOptions
     }
 
     /// <summary>Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype.</summary>
-    public static (IBackend Backend, Transformer Model) Load(CommandLine cl, string directory)
+    public (IBackend Backend, Transformer Model) Load(ParseResult result, string directory)
     {
-        var storage = StorageType(cl);
-        var backend = BackendFactory.Create(cl.String("backend"));
+        var backend = BackendFactory.Create(result.GetValue(Backend));
         try
         {
-            return (backend, Transformer.Load(directory, backend, storage));
+            return (backend, Transformer.Load(directory, backend, result.GetValue(Dtype)));
         }
         catch
         {

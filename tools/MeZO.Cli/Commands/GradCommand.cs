@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
@@ -11,34 +12,33 @@ namespace MeZO.Cli.Commands;
 /// `mezo grad`: the gradient of the summed negative log-likelihood `mezo score` reports, for every weight, written as
 /// safetensors under the weights' Hugging Face names (issue 12): useful on its own, and the backward pass's outside check.
 /// </summary>
-public sealed class GradCommand : ICommand
+public sealed class GradCommand : MezoCommand
 {
-    public string Name => "grad";
-    public string Summary => "gradient of a sequence's summed negative log-likelihood for every weight, as safetensors";
-    public string Help => """
-        mezo grad --model DIR (--ids 5,17,200 | --text "...") --out FILE.safetensors [--dtype f32|f16|bf16]
+    private readonly ModelOptions _model;
+    private readonly SequenceOptions _sequence;
+    private readonly Option<string?> _out = CommonOptions.Out("FILE",
+        "where to write d(−Σ log p(ids[t] | ids[<t]))/dθ: one float32 tensor per weight, under its Hugging Face name (a tied " +
+        "lm_head has none: its use is summed into the token embedding's); the loss and the token count go in the file's metadata");
 
-          --model DIR     Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)
-          --ids LIST      comma-separated token ids, used as given (at least two)
-          --text TEXT     text, tokenized with the model's tokenizer and its family's first token
-          --out FILE      where to write d(−Σ log p(ids[t] | ids[<t]))/dθ: one float32 tensor per weight, under its
-                          Hugging Face name (a tied lm_head has none: its use is summed into the token embedding's);
-                          the loss and the token count go in the file's metadata
-          --backend cpu|cuda   where the forward and backward passes run (default cpu)
-        """;
-
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    public GradCommand() : base("grad", "gradient of a sequence's summed negative log-likelihood for every weight, as safetensors",
+        "mezo grad --model DIR (--ids 5,17,200 | --text \"...\") --out FILE.safetensors [--backend cpu] [--dtype f32|f16|bf16]")
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, .. SequenceOptions.Names, "out"]), new HashSet<string>());
-        SequenceOptions.Check(cl);
-        string path = cl.RequiredString("out");
+        _model = new ModelOptions(this, withAdapter: false);
+        _sequence = new SequenceOptions(this, "comma-separated token ids, used as given (at least two)");
+        Add(_out);
+    }
 
-        var (backend, model) = ModelOptions.Load(cl, cl.RequiredString("model"));
+    protected override int Run(ParseResult result, TextWriter output)
+    {
+        _sequence.Check(result);
+        string path = Required(result, _out);
+
+        var (backend, model) = _model.Load(result, Required(result, _model.Model));
         using var _ = backend;
         using var __ = model;
-        if (backend is not IBackwardOps) throw cl.Error($"the {backend.Name} backend has no backward pass; use --backend cpu");
-        int[] ids = SequenceOptions.Ids(cl, model);
-        if (ids.Length < 2) throw cl.Error("a gradient needs at least two tokens: the first is only ever given, never scored");
+        if (backend is not IBackwardOps) throw Error($"the {backend.Name} backend has no backward pass; use --backend cpu");
+        int[] ids = _sequence.Read(result, model);
+        if (ids.Length < 2) throw Error("a gradient needs at least two tokens: the first is only ever given, never scored");
 
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);
         var rows = Enumerable.Range(0, ids.Length - 1).ToArray();

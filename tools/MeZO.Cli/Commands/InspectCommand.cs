@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.CommandLine;
 using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
@@ -9,39 +9,49 @@ namespace MeZO.Cli.Commands;
 /// `mezo inspect DIR`: what a checkpoint holds and what fine-tuning it would cost in memory; with --dump-activations,
 /// every named intermediate of one forward pass, for whoever debugs a conversion against transformers' hooks.
 /// </summary>
-public sealed class InspectCommand : ICommand
+public sealed class InspectCommand : MezoCommand
 {
-    public string Name => "inspect";
-    public string Summary => "architecture, parameters by dtype, and memory to fine-tune with MeZO vs backprop";
-    public string Help => """
-        mezo inspect DIR [--batch B] [--length T] [--json]
-        mezo inspect DIR --dump-activations (--ids 5,17,200 | --text "...") [--out FILE] [--backend cpu|cuda] [--dtype f32|f16|bf16]
-
-          DIR          Hugging Face model folder
-          --batch B    batch size for the memory estimate (default 16, the paper's)
-          --length T   tokens per sequence for the memory estimate (default 256); the estimate is of what this
-                       engine allocates for B × T tokens with every token scored, the scenario `mezo bench memory`
-                       measures
-          --json       machine-readable output
-          --dump-activations
-                       run one forward pass over the sequence and write every named intermediate (embed,
-                       layers.L.attn_norm, ..., final_norm, logits; float32, one row per token) to FILE
-                       (default activations.safetensors), then print each one's shape, mean, std and max |x|
-          --ids LIST   comma-separated token ids, used as given
-          --text TEXT  text, tokenized with the model's tokenizer and its family's first token
-        """;
-
-    private const string DumpFlag = "dump-activations";
-    private static readonly string[] DumpOptions = [.. SequenceOptions.Names, "out", "backend", "dtype"];
-
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    private readonly Argument<string?> _directory = new("DIR")
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>(["batch", "length", "model", .. DumpOptions]), new HashSet<string> { "json", DumpFlag });
-        string directory = cl.String("model") ?? (cl.Positional.Count == 1 ? cl.Positional[0] : throw cl.Error("give the model folder: mezo inspect DIR"));
-        if (cl.Has(DumpFlag)) return DumpActivations(cl, directory, output);
-        if (DumpOptions.FirstOrDefault(cl.Has) is { } dumpOnly) throw cl.Error($"--{dumpOnly} goes with --{DumpFlag}");
-        int batch = cl.Int("batch", 16), length = cl.Int("length", 256);
-        if (batch <= 0 || length <= 0) throw cl.Error("--batch and --length must be positive");
+        Arity = ArgumentArity.ZeroOrOne,
+        Description = "Hugging Face model folder (or --model DIR)",
+    };
+    private readonly ModelOptions _model;
+    private readonly Option<int?> _batchSize = CommonOptions.BatchSize("batch size for the memory estimate (default 16, the paper's)");
+    private readonly Option<int?> _length = CommonOptions.Length(
+        "tokens per sequence for the memory estimate (default 256); the estimate is of what this engine allocates for B × T " +
+        "tokens with every token scored, the scenario `mezo bench memory` measures");
+    private readonly Option<bool> _json = CommonOptions.Json();
+    private readonly Option<bool> _dump = OptionKinds.Flag("--dump-activations",
+        "run one forward pass over the sequence and write every named intermediate (embed, layers.L.attn_norm, ..., final_norm, " +
+        "logits; float32, one row per token) to FILE (default activations.safetensors), then print each one's shape, mean, std and max |x|");
+    private readonly SequenceOptions _sequence;
+    private readonly Option<string?> _out = CommonOptions.Out("FILE", "where --dump-activations writes (default activations.safetensors)");
+
+    public InspectCommand() : base("inspect", "architecture, parameters by dtype, and memory to fine-tune with MeZO vs backprop",
+        "mezo inspect DIR [--batch-size B] [--length T] [--json]",
+        "mezo inspect DIR --dump-activations (--ids 5,17,200 | --text \"...\") [--out FILE] [--backend cpu|cuda] [--dtype f32|f16|bf16]")
+    {
+        Add(_directory);
+        _model = new ModelOptions(this, withAdapter: false, "Hugging Face model folder, as DIR");
+        Add(_batchSize);
+        Add(_length);
+        Add(_json);
+        Add(_dump);
+        _sequence = new SequenceOptions(this);
+        Add(_out);
+    }
+
+    protected override int Run(ParseResult result, TextWriter output)
+    {
+        string? positional = result.GetValue(_directory), named = result.GetValue(_model.Model);
+        if (positional is not null && named is not null) throw Error("give the model folder once: as DIR or as --model DIR");
+        string directory = positional ?? named ?? throw Error("give the model folder: mezo inspect DIR");
+        if (result.GetValue(_dump)) return DumpActivations(result, directory, output);
+        if (new Option[] { _sequence.Ids, _sequence.Text, _out, _model.Backend, _model.Dtype }.FirstOrDefault(result.Has) is { } dumpOnly)
+            throw Error($"{dumpOnly.Name} goes with --dump-activations");
+        int batch = result.GetValue(_batchSize) ?? 16, length = result.GetValue(_length) ?? 256;
+        if (batch <= 0 || length <= 0) throw Error("--batch-size and --length must be positive");
 
         var config = ModelConfigReader.Read(directory);
         using var reader = CheckpointReader.Open(directory);
@@ -59,7 +69,7 @@ public sealed class InspectCommand : ICommand
         var mezo = methods[0].Estimate;
         var adamW = methods[2].Estimate;
 
-        if (cl.Has("json"))
+        if (result.GetValue(_json))
         {
             JsonOutput.Write(json =>
             {
@@ -120,18 +130,18 @@ public sealed class InspectCommand : ICommand
     /// dict would name them. A pass that overflows is still written and printed before its error: the table then shows
     /// the first op whose values are not finite.
     /// </summary>
-    private static int DumpActivations(CommandLine cl, string directory, TextWriter output)
+    private int DumpActivations(ParseResult result, string directory, TextWriter output)
     {
-        if (new[] { "batch", "length", "json" }.FirstOrDefault(cl.Has) is { } memoryOnly)
-            throw cl.Error($"--{memoryOnly} does not go with --{DumpFlag}");
-        SequenceOptions.Check(cl);
-        string path = Path.GetFullPath(cl.String("out") ?? "activations.safetensors");
-        if (Directory.Exists(path)) throw cl.Error($"--out {path} is a folder; give a file name");
+        if (new Option[] { _batchSize, _length, _json }.FirstOrDefault(result.Has) is { } memoryOnly)
+            throw Error($"{memoryOnly.Name} does not go with --dump-activations");
+        _sequence.Check(result);
+        string path = Path.GetFullPath(result.GetValue(_out) ?? "activations.safetensors");
+        if (Directory.Exists(path)) throw Error($"--out {path} is a folder; give a file name");
 
-        var (backend, model) = ModelOptions.Load(cl, directory);
+        var (backend, model) = _model.Load(result, directory);
         using var _ = backend;
         using var __ = model;
-        int[] ids = SequenceOptions.Ids(cl, model);
+        int[] ids = _sequence.Read(result, model);
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);
         var recorder = new ActivationRecorder();
         NonFiniteForwardException? overflow = null;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using MeZO.Engine;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Models;
@@ -6,24 +7,26 @@ using MeZO.Trainer.Runs;
 namespace MeZO.Cli.Commands;
 
 /// <summary>`mezo merge`: a LoRA adapter folded into its base, written as a full model folder.</summary>
-public sealed class MergeCommand : ICommand
+public sealed class MergeCommand : MezoCommand
 {
-    public string Name => "merge";
-    public string Summary => "fold a LoRA adapter into its base model and write the full weights";
-    public string Help => """
-        mezo merge --model BASE --adapter DIR --out DIR
+    private readonly Option<string?> _model = ModelOptions.ModelOption("the model the adapter was trained on");
+    private readonly Option<string?> _adapter = OptionKinds.Text("--adapter", "DIR",
+        "a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors): a run's model/ or best/");
+    private readonly Option<string?> _out = CommonOptions.Out("DIR",
+        "the merged model: W + (α/r)·B·A in each adapted weight, in the base's dtype, tensor names and shard layout, with its " +
+        "config and tokenizer files; a prefix cannot be merged (apply it with --adapter)");
 
-          --model BASE    the model the adapter was trained on
-          --adapter DIR   a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors): a run's model/ or best/
-          --out DIR       the merged model: W + (α/r)·B·A in each adapted weight, in the base's dtype, tensor names and
-                          shard layout, with its config and tokenizer files; a prefix cannot be merged (apply it
-                          with --adapter)
-        """;
-
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    public MergeCommand() : base("merge", "fold a LoRA adapter into its base model and write the full weights",
+        "mezo merge --model BASE --adapter DIR --out DIR")
     {
-        var cl = new CommandLine(Name, args, new HashSet<string> { "model", "adapter", "out" }, new HashSet<string>());
-        string baseModel = cl.RequiredString("model"), folder = cl.RequiredString("adapter"), outDirectory = cl.RequiredString("out");
+        Add(_model);
+        Add(_adapter);
+        Add(_out);
+    }
+
+    protected override int Run(ParseResult result, TextWriter output)
+    {
+        string baseModel = Required(result, _model), folder = Required(result, _adapter), outDirectory = Required(result, _out);
         if (AdapterFolder.Describe(folder).Kind != AdapterKind.Lora)
             throw new InvalidInputException($"{folder}: a prefix adds keys and values, not weights: there is nothing to merge (apply it with --adapter)");
         if (Path.GetFullPath(outDirectory) == Path.GetFullPath(baseModel))

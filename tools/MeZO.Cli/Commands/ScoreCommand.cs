@@ -1,32 +1,31 @@
-using System.Text.Json;
+using System.CommandLine;
 using MeZO.Engine.Models;
 
 namespace MeZO.Cli.Commands;
 
 /// <summary>`mezo score`: log-probabilities of a token sequence under the model (DESIGN §5).</summary>
-public sealed class ScoreCommand : ICommand
+public sealed class ScoreCommand : MezoCommand
 {
-    public string Name => "score";
-    public string Summary => "log-probability of each token of a sequence given the ones before it";
-    public string Help => """
-        mezo score --model DIR (--ids 5,17,200 | --text "...") [--adapter DIR] [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json]
+    private readonly ModelOptions _model;
+    private readonly SequenceOptions _sequence;
+    private readonly Option<bool> _json = CommonOptions.Json(
+        "print {\"ids\": [...], \"logprobs\": [log p(ids[t] | ids[<t]) for t = 1..n-1], \"last_logits\": [...]}");
 
-          --model DIR     Hugging Face model folder (config.json, *.safetensors, tokenizer.json for --text)
-          --ids LIST      comma-separated token ids, used as given
-          --text TEXT     text, tokenized with the model's tokenizer and its family's first token
-          --adapter DIR   a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) applied to the
-                          model without merging: a run's model/ or best/ after --peft, or PEFT's own
-          --json          print {"ids": [...], "logprobs": [log p(ids[t] | ids[<t]) for t = 1..n-1], "last_logits": [...]}
-        """;
-
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    public ScoreCommand() : base("score", "log-probability of each token of a sequence given the ones before it",
+        "mezo score --model DIR (--ids 5,17,200 | --text \"...\") [--adapter DIR] [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json]")
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>([.. ModelOptions.Names, ModelOptions.Adapter, .. SequenceOptions.Names]), new HashSet<string> { "json" });
-        SequenceOptions.Check(cl);
+        _model = new ModelOptions(this, withAdapter: true);
+        _sequence = new SequenceOptions(this);
+        Add(_json);
+    }
 
-        using var loaded = ModelOptions.LoadWithAdapter(cl);
+    protected override int Run(ParseResult result, TextWriter output)
+    {
+        _sequence.Check(result);
+
+        using var loaded = _model.LoadWithAdapter(result);
         var model = loaded.Model;
-        int[] ids = SequenceOptions.Ids(cl, model);
+        int[] ids = _sequence.Read(result, model);
 
         var batch = TokenBatch.Pack([ids], PaddingSide.Right);
         using var ws = model.CreateWorkspace(1, ids.Length);
@@ -37,7 +36,7 @@ public sealed class ScoreCommand : ICommand
         // Throws on a non-finite result, so nothing below prints half a report.
         model.ScoreTokensAndLogits(ws, batch, rows, targets, logProbs, [ids.Length - 1], lastLogits);
 
-        if (cl.Has("json"))
+        if (result.GetValue(_json))
         {
             JsonOutput.Write(json =>
             {

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using MeZO.Engine;
+using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
@@ -7,62 +9,105 @@ using MeZO.Trainer.Training;
 namespace MeZO.Cli.Commands;
 
 /// <summary>`mezo train`: fine-tune with MeZO (DESIGN §5); without --model, the bundled default.</summary>
-public sealed class TrainCommand : ICommand
+public sealed class TrainCommand : MezoCommand
 {
-    public string Name => "train";
-    public string Summary => "fine-tune a model on a task with MeZO, or with backprop to compare (no --model: the bundled tiny default)";
-    public string Help => """
-        mezo train [--model DIR --task NAME --data PATH] --out RUN [options]
+    private readonly Option<string?> _model = ModelOptions.ModelOption(
+        "Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated on the spot (cached in ~/.cache/mezo), " +
+        "which MeZO learns in well under a minute with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4, " +
+        "validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3, with --peft prefix 20000 steps at 0.5, " +
+        "ε 0.1; with --optimizer adamw 500 steps at 1e-3, sgd 500 at 0.3, validation every 100); options still override them");
+    private readonly Option<string?> _task = OptionKinds.Text("--task", "NAME", "sst2 rte cb boolq wsc wic multirc copa record squad drop");
+    private readonly Option<string?> _data = OptionKinds.Text("--data", "PATH", "folder of the task's files in their official format");
+    private readonly Option<string?> _out = CommonOptions.Out("RUN",
+        "run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots", "--output_dir");
+    private readonly Option<bool> _resume = OptionKinds.Flag("--resume",
+        "continue the run in --out with the settings in its run.json; options given beside it must equal the run's, except " +
+        "--steps (a constant-rate run may be extended), --log-every and --backend");
+    private readonly Option<int?> _trainExamples = OptionKinds.Int("--train-examples", "N", "default 1000");
+    private readonly Option<int?> _evalExamples = OptionKinds.Int("--eval-examples", "N", "default 500 (0: no validation)");
+    private readonly Option<int?> _testExamples = OptionKinds.Int("--test-examples", "N", "default 1000 (0: no test evaluation)");
+    private readonly Option<long?> _steps = OptionKinds.Long("--steps", "N", "default 20000", "--max_steps");
+    private readonly Option<int?> _batchSize = CommonOptions.BatchSize("examples per step, default 16");
+    private readonly Option<int?> _microBatchSize = OptionKinds.Int("--micro-batch-size", "N", "examples per forward call (default: the batch size)");
+    // Hugging Face's per-device batch is what one forward call takes, and a step's batch is that times the accumulation
+    // steps: the pair maps onto --micro-batch-size and --batch-size, not onto --batch-size alone.
+    private readonly Option<int?> _perDeviceBatchSize = OptionKinds.Int("--per_device_train_batch_size", "N",
+        "Hugging Face's spelling: examples per forward call (--micro-batch-size N) and per step N × --gradient_accumulation_steps " +
+        "(--batch-size); instead of those two options");
+    private readonly Option<int?> _accumulationSteps = OptionKinds.Int("--gradient_accumulation_steps", "K",
+        "with --per_device_train_batch_size N: forward calls per step, the batch N × K (default 1)");
+    private readonly Option<double?> _lr = OptionKinds.Double("--lr", "X", "learning rate, default 1e-6", "--learning_rate");
+    private readonly Option<ScheduleKind?> _schedule = OptionKinds.Choice<ScheduleKind>("--lr-schedule", "default constant",
+        ["constant", "linear"], text => text switch
+        {
+            "constant" => ScheduleKind.Constant,
+            "linear" => ScheduleKind.Linear,
+            _ => null,
+        }, "--lr_scheduler_type");
+    private readonly Option<double?> _eps = OptionKinds.Double("--eps", "X", "perturbation scale ε, default 1e-3");
+    private readonly Option<double?> _weightDecay = OptionKinds.Double("--weight-decay", "X", "default 0 (never on biases and norms)", "--weight_decay");
+    private readonly Option<int?> _samples = OptionKinds.Int("--samples", "N", "perturbations per step (n-SPSA), default 1");
+    private readonly Option<ulong?> _seed = CommonOptions.Seed("run seed: data order and perturbations, default 42");
+    private readonly Option<long?> _evalEvery = OptionKinds.Long("--eval-every", "N", "validation every N steps, default 4000", "--eval_steps");
+    private readonly Option<long?> _checkpointEvery = OptionKinds.Long("--checkpoint-every", "N", "default 1000", "--save_steps");
+    private readonly Option<long?> _logEvery = OptionKinds.Long("--log-every", "N", "default 10", "--logging_steps");
+    private readonly Option<string?> _trainable = OptionKinds.Text("--trainable", "REGEX", "train only parameters whose Hugging Face name matches");
+    private readonly Option<PeftKind?> _peft = PeftOption.Create(
+        "train an adapter instead, the base frozen; model/, best/ and checkpoint/ then hold PEFT adapter folders (apply with " +
+        "--adapter, or mezo merge)");
+    private readonly Option<int?> _loraR = OptionKinds.Int("--lora-r", "N", "LoRA rank, default 8");
+    private readonly Option<double?> _loraAlpha = OptionKinds.Double("--lora-alpha", "X", "default 16 (the bypass is scaled by α/r)");
+    private readonly Option<string?> _loraTargets = OptionKinds.Text("--lora-targets", "LIST",
+        "modules LoRA adapts, default q_proj,v_proj (GPT-2: q/k/v_proj name its fused c_attn; any projection name, e.g. " +
+        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)");
+    private readonly Option<int?> _prefixTokens = OptionKinds.Int("--prefix-tokens", "N", "prefix tuning's virtual tokens per layer, default 5");
+    private readonly Option<Objective?> _objective = OptionKinds.Choice<Objective>("--objective",
+        "what to minimise: the task loss or the negative metric (default loss)", ["loss", "accuracy", "f1"], text => text switch
+        {
+            "loss" => Objective.Loss,
+            "accuracy" => Objective.Accuracy,
+            "f1" => Objective.F1,
+            _ => null,
+        });
+    private readonly Option<OptimizerKind?> _optimizer = OptionKinds.Choice<OptimizerKind>("--optimizer",
+        "MeZO's ZO-SGD (default), or backprop with torch.optim's SGD (no momentum) or AdamW: the paper's FT baseline on the same " +
+        "engine, data and run folder (the task loss only; default lr: adamw 5e-5, sgd 1e-3; with --peft only the adapter trains). " +
+        "16-bit weights keep float32 master copies; checkpoint/ then also holds optimizer.safetensors for --resume",
+        ["zo-sgd", "sgd", "adamw"], text => text switch
+        {
+            "zo-sgd" => OptimizerKind.ZoSgd,
+            "sgd" => OptimizerKind.Sgd,
+            "adamw" => OptimizerKind.AdamW,
+            _ => null,
+        });
+    private readonly Option<double?> _adamBeta1 = OptionKinds.Double("--adam-beta1", "X", "default 0.9", "--adam_beta1");
+    private readonly Option<double?> _adamBeta2 = OptionKinds.Double("--adam-beta2", "X", "default 0.999", "--adam_beta2");
+    private readonly Option<double?> _adamEpsilon = OptionKinds.Double("--adam-epsilon", "X", "default 1e-8", "--adam_epsilon");
+    private readonly Option<double?> _maxGradNorm = OptionKinds.Double("--max-grad-norm", "X",
+        "clip the gradient's global norm (sgd, adamw), default 1 (0: no clipping)", "--max_grad_norm");
+    private readonly Option<bool> _gradientCheckpointing = OptionKinds.Flag("--gradient-checkpointing",
+        "recompute each layer's activations in the backward pass instead of keeping them", "--gradient_checkpointing");
+    private readonly Option<int?> _maxLength = CommonOptions.MaxLength("token budget per sequence (default: the model's positions)");
+    private readonly Option<DType?> _dtype = ModelOptions.DtypeOption();
+    private readonly Option<string?> _backend = ModelOptions.BackendOption();
 
-          --model DIR              Hugging Face model folder; omitted: a tiny OPT model and sentiment task generated
-                                   on the spot (cached in ~/.cache/mezo), which MeZO learns in well under a minute
-                                   with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4,
-                                   validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3,
-                                   with --peft prefix 20000 steps at 0.5, ε 0.1; with --optimizer adamw 500 steps
-                                   at 1e-3, sgd 500 at 0.3, validation every 100); options still override them
-          --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
-          --data PATH              folder of the task's files in their official format
-          --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
-          --resume                 continue the run in --out with the settings in its run.json; options given beside it
-                                   must equal the run's, except --steps (a constant-rate run may be extended),
-                                   --log-every and --backend
-          --train-examples N       default 1000      --eval-examples N   default 500 (0: no validation)
-          --test-examples N        default 1000 (0: no test evaluation)
-          --steps N                default 20000     --batch-size N      default 16
-          --micro-batch-size N     examples per forward call (default: the batch size)
-          --lr X                   default 1e-6      --lr-schedule constant|linear (default constant)
-          --eps X                  default 1e-3      --weight-decay X    default 0 (never on biases and norms)
-          --samples N              perturbations per step (n-SPSA), default 1
-          --seed N                 run seed: data order and perturbations, default 42
-          --eval-every N           default 4000      --checkpoint-every N  default 1000     --log-every N  default 10
-          --trainable REGEX        train only parameters whose Hugging Face name matches
-          --peft lora|prefix       train an adapter instead, the base frozen; model/, best/ and checkpoint/ then hold
-                                   PEFT adapter folders (apply with --adapter, or mezo merge)
-          --lora-r N               LoRA rank, default 8       --lora-alpha X   default 16 (the bypass is scaled by α/r)
-          --lora-targets LIST      modules LoRA adapts, default q_proj,v_proj (GPT-2: q/k/v_proj name its fused c_attn;
-                                   any projection name, e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)
-          --prefix-tokens N        prefix tuning's virtual tokens per layer, default 5
-          --objective loss|accuracy|f1   what to minimise: the task loss or the negative metric (default loss)
-          --optimizer zo-sgd|sgd|adamw   MeZO's ZO-SGD (default), or backprop with torch.optim's SGD (no momentum) or
-                                   AdamW: the paper's FT baseline on the same engine, data and run folder (the task
-                                   loss only; default lr: adamw 5e-5, sgd 1e-3; with --peft only the adapter trains).
-                                   16-bit weights keep float32 master copies; checkpoint/ then also holds
-                                   optimizer.safetensors for --resume
-          --adam-beta1 X  default 0.9     --adam-beta2 X  default 0.999     --adam-epsilon X  default 1e-8
-          --max-grad-norm X        clip the gradient's global norm (sgd, adamw), default 1 (0: no clipping)
-          --gradient-checkpointing recompute each layer's activations in the backward pass instead of keeping them
-          --max-length N           token budget per sequence (default: the model's positions)
-          --dtype f32|f16|bf16     weight storage dtype (default: the checkpoint's)
-          --backend cpu|cuda       default cpu
-        """;
-
-    private static readonly string[] ValueOptions =
-    [
-        "model", "task", "data", "out", "train-examples", "eval-examples", "test-examples", "steps", "batch-size",
-        "micro-batch-size", "lr", "lr-schedule", "eps", "weight-decay", "samples", "seed", "eval-every", "checkpoint-every",
-        "log-every", "trainable", "objective", "max-length", "dtype", "backend", "peft", "lora-r", "lora-alpha", "lora-targets",
-        "prefix-tokens", "optimizer", "adam-beta1", "adam-beta2", "adam-epsilon", "max-grad-norm",
-    ];
+    public TrainCommand() : base("train",
+        "fine-tune a model on a task with MeZO, or with backprop to compare (no --model: the bundled tiny default)",
+        "mezo train [--model DIR --task NAME --data PATH] --out RUN [options]")
+    {
+        Option[] options =
+        [
+            _model, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
+            _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _seed, _evalEvery,
+            _checkpointEvery, _logEvery, _trainable, _peft, _loraR, _loraAlpha, _loraTargets, _prefixTokens, _objective,
+            _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend,
+        ];
+        foreach (var option in options) Add(option);
+        Notes = "Hugging Face Trainer's spellings are accepted beside ours where they mean the same: --learning_rate, --max_steps, " +
+                "--output_dir, --weight_decay, --eval_steps, --save_steps, --logging_steps, --lr_scheduler_type, --adam_beta1, " +
+                "--adam_beta2, --adam_epsilon, --max_grad_norm, --gradient_checkpointing, and --per_device_train_batch_size with " +
+                "--gradient_accumulation_steps.";
+    }
 
     /// <summary>The option that sets each <see cref="TrainSettings"/> property, so messages name what the user typed.</summary>
     public static readonly IReadOnlyDictionary<string, string> OptionOf = new Dictionary<string, string>
@@ -85,19 +130,18 @@ public sealed class TrainCommand : ICommand
         [nameof(TrainSettings.MaxGradNorm)] = "--max-grad-norm", [nameof(TrainSettings.GradientCheckpointing)] = "--gradient-checkpointing",
     };
 
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    protected override int Run(ParseResult result, TextWriter output)
     {
-        var cl = new CommandLine(Name, args, new HashSet<string>(ValueOptions), new HashSet<string> { "resume", "gradient-checkpointing" });
-        string outDirectory = cl.RequiredString("out");
-        bool resume = cl.Has("resume");
-        var settings = Settings(cl, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
+        string outDirectory = Required(result, _out);
+        bool resume = result.GetValue(_resume);
+        var settings = Settings(result, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
         var run = new TrainingRun(settings, outDirectory, resume, output, new ConsoleProgress());
-        TrainResult result;
+        TrainResult trained;
         using (InterruptNotice.Register(run, outDirectory))
         {
             try
             {
-                result = run.Run();
+                trained = run.Run();
             }
             catch (SettingsMismatchException e)
             {
@@ -106,13 +150,13 @@ public sealed class TrainCommand : ICommand
         }
 
         output.WriteLine();
-        output.WriteLine($"trained {result.Steps} steps in {result.Elapsed:hh\\:mm\\:ss}, {Units.PeakMemory(result.PeakBytes)}");
-        if (result.ValidationBefore is not null)
-            output.WriteLine($"validation {result.ValidationBefore.Metric}: before {result.ValidationBefore.Value:F4}" +
-                             (result.ValidationBest is not null ? $", best {result.ValidationBest.Value:F4} at step {result.BestStep}" : ""));
-        if (result.Test is not null)
-            output.WriteLine($"test {result.Test.Metric}: before {result.TestBefore?.Value.ToString("F4") ?? "n/a"}, after {result.Test.Value:F4}" +
-                             (result.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
+        output.WriteLine($"trained {trained.Steps} steps in {trained.Elapsed:hh\\:mm\\:ss}, {Units.PeakMemory(trained.PeakBytes)}");
+        if (trained.ValidationBefore is not null)
+            output.WriteLine($"validation {trained.ValidationBefore.Metric}: before {trained.ValidationBefore.Value:F4}" +
+                             (trained.ValidationBest is not null ? $", best {trained.ValidationBest.Value:F4} at step {trained.BestStep}" : ""));
+        if (trained.Test is not null)
+            output.WriteLine($"test {trained.Test.Metric}: before {trained.TestBefore?.Value.ToString("F4") ?? "n/a"}, after {trained.Test.Value:F4}" +
+                             (trained.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
         output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
         return 0;
     }
@@ -121,47 +165,39 @@ public sealed class TrainCommand : ICommand
     /// The options given over <paramref name="recorded"/> (a resumed run's settings), or over the defaults: the paper's
     /// with --model, the bundled default's without.
     /// </summary>
-    internal static TrainSettings Settings(CommandLine cl, TextWriter output, TrainSettings? recorded = null)
+    private TrainSettings Settings(ParseResult result, TextWriter output, TrainSettings? recorded = null)
     {
-        string? model = cl.String("model");
+        string? model = result.GetValue(_model);
         string task, data;
         var defaults = recorded ?? new TrainSettings { Model = "", Task = "", Data = "" };
         if (recorded is not null)
         {
             model ??= recorded.Model;
-            task = cl.String("task") ?? recorded.Task;
-            data = cl.String("data") ?? recorded.Data;
+            task = result.GetValue(_task) ?? recorded.Task;
+            data = result.GetValue(_data) ?? recorded.Data;
         }
         else if (model is null)
         {
-            if (cl.Has("task") || cl.Has("data")) throw cl.Error("--task and --data need --model");
+            if (result.Has(_task) || result.Has(_data)) throw Error("--task and --data need --model");
             (model, data) = BundledDefault.Prepare();
             task = BundledDefault.Task;
             output.WriteLine($"no --model: training the bundled default (tiny OPT, synthetic sentiment task) from {Path.GetDirectoryName(model)}");
-            defaults = BundledDefault.Settings(model, data, PeftOption.Of(cl), OptimizerOf(cl) ?? OptimizerKind.ZoSgd);
+            defaults = BundledDefault.Settings(model, data, result.GetValue(_peft), result.GetValue(_optimizer) ?? OptimizerKind.ZoSgd);
         }
         else
         {
-            task = cl.RequiredString("task");
-            data = cl.RequiredString("data");
+            task = Required(result, _task);
+            data = Required(result, _data);
         }
-        int batch = cl.Int("batch-size", defaults.BatchSize);
-        var objective = cl.String("objective")?.ToLowerInvariant() switch
-        {
-            null => defaults.Objective,
-            "loss" => Objective.Loss,
-            "accuracy" => Objective.Accuracy,
-            "f1" => Objective.F1,
-            var other => throw cl.Error($"--objective '{other}' is unknown (loss, accuracy, f1)"),
-        };
-        var peft = PeftOption.Of(cl) ?? defaults.Peft;
-        foreach (string option in new[] { "lora-r", "lora-alpha", "lora-targets" })
-            if (cl.Has(option) && peft != PeftKind.Lora) throw cl.Error($"--{option} applies only with --peft lora");
-        if (cl.Has("prefix-tokens") && peft != PeftKind.Prefix) throw cl.Error("--prefix-tokens applies only with --peft prefix");
-        var optimizer = OptimizerOf(cl) ?? defaults.Optimizer;
+        var (batch, microBatch) = Batches(result, defaults, recorded);
+        var peft = result.GetValue(_peft) ?? defaults.Peft;
+        foreach (var option in new Option[] { _loraR, _loraAlpha, _loraTargets })
+            if (result.Has(option) && peft != PeftKind.Lora) throw Error($"{option.Name} applies only with --peft lora");
+        if (result.Has(_prefixTokens) && peft != PeftKind.Prefix) throw Error("--prefix-tokens applies only with --peft prefix");
+        var optimizer = result.GetValue(_optimizer) ?? defaults.Optimizer;
         if (optimizer == OptimizerKind.ZoSgd)
-            foreach (string option in new[] { "adam-beta1", "adam-beta2", "adam-epsilon", "max-grad-norm", "gradient-checkpointing" })
-                if (cl.Has(option)) throw cl.Error($"--{option} applies to backprop's optimizers (--optimizer sgd or adamw), not MeZO's ZO-SGD");
+            foreach (var option in new Option[] { _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing })
+                if (result.Has(option)) throw Error($"{option.Name} applies to backprop's optimizers (--optimizer sgd or adamw), not MeZO's ZO-SGD");
         // MeZO's rates are far below what backprop takes; a first-order run without --lr starts from its own.
         double learningRate = recorded is null && optimizer != defaults.Optimizer && optimizer != OptimizerKind.ZoSgd
             ? optimizer == OptimizerKind.AdamW ? 5e-5 : 1e-3
@@ -171,52 +207,64 @@ public sealed class TrainCommand : ICommand
             Model = model,
             Task = task,
             Data = data,
-            TrainExamples = NonNegative(cl, "train-examples", defaults.TrainExamples),
-            EvalExamples = NonNegative(cl, "eval-examples", defaults.EvalExamples),
-            TestExamples = NonNegative(cl, "test-examples", defaults.TestExamples),
-            Steps = cl.Long("steps", defaults.Steps),
+            TrainExamples = NonNegative(result, _trainExamples, defaults.TrainExamples),
+            EvalExamples = NonNegative(result, _evalExamples, defaults.EvalExamples),
+            TestExamples = NonNegative(result, _testExamples, defaults.TestExamples),
+            Steps = result.GetValue(_steps) ?? defaults.Steps,
             BatchSize = batch,
-            MicroBatchSize = cl.Int("micro-batch-size", cl.Has("batch-size") && recorded is null ? batch : defaults.MicroBatchSize),
-            LearningRate = cl.Double("lr", learningRate),
-            Schedule = cl.Has("lr-schedule") ? LearningRateSchedule.Parse(cl.String("lr-schedule")) : defaults.Schedule,
-            Eps = cl.Double("eps", defaults.Eps),
-            WeightDecay = cl.Double("weight-decay", defaults.WeightDecay),
-            Samples = cl.Int("samples", defaults.Samples),
-            Seed = cl.ULong("seed", defaults.Seed),
-            EvalEvery = cl.Long("eval-every", defaults.EvalEvery),
-            CheckpointEvery = cl.Long("checkpoint-every", defaults.CheckpointEvery),
-            LogEvery = cl.Long("log-every", defaults.LogEvery),
-            Trainable = cl.String("trainable") ?? defaults.Trainable,
-            Objective = objective,
-            MaxLength = cl.Has("max-length") ? cl.Int("max-length", 0) : defaults.MaxLength,
-            Storage = cl.Has("dtype") ? ModelOptions.StorageType(cl) : defaults.Storage,
-            Backend = cl.String("backend") ?? defaults.Backend,
+            MicroBatchSize = microBatch,
+            LearningRate = result.GetValue(_lr) ?? learningRate,
+            Schedule = result.GetValue(_schedule) ?? defaults.Schedule,
+            Eps = result.GetValue(_eps) ?? defaults.Eps,
+            WeightDecay = result.GetValue(_weightDecay) ?? defaults.WeightDecay,
+            Samples = result.GetValue(_samples) ?? defaults.Samples,
+            Seed = result.GetValue(_seed) ?? defaults.Seed,
+            EvalEvery = result.GetValue(_evalEvery) ?? defaults.EvalEvery,
+            CheckpointEvery = result.GetValue(_checkpointEvery) ?? defaults.CheckpointEvery,
+            LogEvery = result.GetValue(_logEvery) ?? defaults.LogEvery,
+            Trainable = result.GetValue(_trainable) ?? defaults.Trainable,
+            Objective = result.GetValue(_objective) ?? defaults.Objective,
+            MaxLength = result.Has(_maxLength) ? result.GetValue(_maxLength) : defaults.MaxLength,
+            Storage = result.Has(_dtype) ? result.GetValue(_dtype) : defaults.Storage,
+            Backend = result.GetValue(_backend) ?? defaults.Backend,
             Peft = peft,
-            LoraRank = cl.Int("lora-r", defaults.LoraRank),
-            LoraAlpha = cl.Double("lora-alpha", defaults.LoraAlpha),
-            LoraTargets = cl.String("lora-targets") ?? defaults.LoraTargets,
-            PrefixTokens = cl.Int("prefix-tokens", defaults.PrefixTokens),
+            LoraRank = result.GetValue(_loraR) ?? defaults.LoraRank,
+            LoraAlpha = result.GetValue(_loraAlpha) ?? defaults.LoraAlpha,
+            LoraTargets = result.GetValue(_loraTargets) ?? defaults.LoraTargets,
+            PrefixTokens = result.GetValue(_prefixTokens) ?? defaults.PrefixTokens,
             Optimizer = optimizer,
-            AdamBeta1 = cl.Double("adam-beta1", defaults.AdamBeta1),
-            AdamBeta2 = cl.Double("adam-beta2", defaults.AdamBeta2),
-            AdamEpsilon = cl.Double("adam-epsilon", defaults.AdamEpsilon),
-            MaxGradNorm = cl.Double("max-grad-norm", defaults.MaxGradNorm),
-            GradientCheckpointing = cl.Has("gradient-checkpointing") || defaults.GradientCheckpointing,
+            AdamBeta1 = result.GetValue(_adamBeta1) ?? defaults.AdamBeta1,
+            AdamBeta2 = result.GetValue(_adamBeta2) ?? defaults.AdamBeta2,
+            AdamEpsilon = result.GetValue(_adamEpsilon) ?? defaults.AdamEpsilon,
+            MaxGradNorm = result.GetValue(_maxGradNorm) ?? defaults.MaxGradNorm,
+            GradientCheckpointing = result.GetValue(_gradientCheckpointing) || defaults.GradientCheckpointing,
         };
     }
 
-    private static OptimizerKind? OptimizerOf(CommandLine cl) => cl.String("optimizer")?.ToLowerInvariant() switch
+    /// <summary>
+    /// The step's batch and the forward call's: --batch-size and --micro-batch-size (a new run's micro-batch defaults to
+    /// its batch), or Hugging Face's --per_device_train_batch_size N with --gradient_accumulation_steps K (N and N × K).
+    /// </summary>
+    private (int Batch, int MicroBatch) Batches(ParseResult result, TrainSettings defaults, TrainSettings? recorded)
     {
-        null => null,
-        "zo-sgd" => OptimizerKind.ZoSgd,
-        "sgd" => OptimizerKind.Sgd,
-        "adamw" => OptimizerKind.AdamW,
-        var other => throw cl.Error($"--optimizer '{other}' is unknown (zo-sgd, sgd, adamw)"),
-    };
+        if (!result.Has(_perDeviceBatchSize))
+        {
+            if (result.Has(_accumulationSteps)) throw Error("--gradient_accumulation_steps goes with --per_device_train_batch_size");
+            int batch = result.GetValue(_batchSize) ?? defaults.BatchSize;
+            return (batch, result.GetValue(_microBatchSize) ?? (result.Has(_batchSize) && recorded is null ? batch : defaults.MicroBatchSize));
+        }
+        if (new Option[] { _batchSize, _microBatchSize }.FirstOrDefault(result.Has) is { } native)
+            throw Error($"--per_device_train_batch_size and {native.Name} both set the batch; give Hugging Face's spelling or ours");
+        int perDevice = result.GetValue(_perDeviceBatchSize)!.Value, accumulation = result.GetValue(_accumulationSteps) ?? 1;
+        if (perDevice <= 0 || accumulation <= 0)
+            throw Error("--per_device_train_batch_size and --gradient_accumulation_steps must be positive");
+        long total = (long)perDevice * accumulation;
+        return total <= int.MaxValue ? ((int)total, perDevice) : throw Error("--per_device_train_batch_size × --gradient_accumulation_steps is too large");
+    }
 
-    private static int NonNegative(CommandLine cl, string name, int fallback)
+    private int NonNegative(ParseResult result, Option<int?> option, int fallback)
     {
-        int v = cl.Int(name, fallback);
-        return v >= 0 ? v : throw cl.Error($"--{name} must not be negative");
+        int v = result.GetValue(option) ?? fallback;
+        return v >= 0 ? v : throw Error($"{option.Name} must not be negative");
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using MeZO.Cli.Bench;
 using MeZO.Engine;
@@ -10,55 +11,58 @@ using MeZO.Verification;
 namespace MeZO.Cli.Commands;
 
 /// <summary>`mezo verify`: the CUDA kernels compiled (no GPU needed), or every op and a MeZO step on the GPU against the CPU.</summary>
-public sealed class VerifyCommand : ICommand
+public sealed class VerifyCommand : MezoCommand
 {
-    public string Name => "verify";
-    public string Summary => "compile every CUDA kernel, or check every GPU op and a MeZO step against the CPU";
-    public string Help => """
-        mezo verify --compile-only [--arch sm_80,sm_90] [--json]
-        mezo verify [--backend cuda] [--model DIR] [--json]
-        mezo verify --bench DIR [--batch B] [--length T] [--steps N] [--dtype bf16] [--json]
+    private readonly Option<bool> _compileOnly = OptionKinds.Flag("--compile-only",
+        "compile every kernel with NVRTC (no GPU needed) and print, per kernel, registers, shared memory and spilled bytes; " +
+        "exits 1 on a compile error or any spill");
+    private readonly Option<string?> _arch = OptionKinds.Text("--arch", "LIST", "compute capabilities to compile for (default sm_80,sm_90)");
+    private readonly Option<string?> _backend = ModelOptions.BackendOption(
+        "cuda (the default): run every op on the GPU against the CPU on awkward shapes in three configurations (cuBLASLt mixed " +
+        "precision with exact z; float32 with fast z; NVRTC tensor-core kernels), then tiny OPT/Llama/GPT-2 models' logits and " +
+        "one full MeZO step of each (losses, then weights), CUDA graphs and memory accounting; exits 1 if any check fails");
+    private readonly Option<string?> _model = ModelOptions.ModelOption("also compare this checkpoint's logits and a MeZO step of it on the GPU and the CPU");
+    private readonly Option<string?> _bench = OptionKinds.Text("--bench", "DIR",
+        "time a forward pass and a MeZO step of this checkpoint on the GPU (tokens/s, step time, memory) at --batch-size (16) × " +
+        "--length (256), the median of --steps (3) repetitions");
+    private readonly Option<int?> _batchSize = CommonOptions.BatchSize("with --bench: sequences per batch (default 16)");
+    private readonly Option<int?> _length = CommonOptions.Length("with --bench: tokens per sequence (default 256)");
+    private readonly Option<int?> _steps = OptionKinds.Int("--steps", "N", "with --bench: repetitions (default 3)");
+    private readonly Option<DType?> _dtype = ModelOptions.DtypeOption("with --bench: weight storage dtype (default: the checkpoint's)");
+    private readonly Option<bool> _json = CommonOptions.Json();
 
-          --compile-only  compile every kernel with NVRTC (no GPU needed) and print, per kernel, registers, shared
-                          memory and spilled bytes; exits 1 on a compile error or any spill
-          --arch LIST     compute capabilities to compile for (default sm_80,sm_90)
-          --backend cuda  run every op on the GPU against the CPU on awkward shapes in three configurations
-                          (cuBLASLt mixed precision with exact z; float32 with fast z; NVRTC tensor-core kernels), then
-                          tiny OPT/Llama/GPT-2 models' logits and one full MeZO step of each (losses, then weights),
-                          CUDA graphs and memory accounting;
-                          exits 1 if any check fails
-          --model DIR     also compare this checkpoint's logits and a MeZO step of it on the GPU and the CPU
-          --bench DIR     time a forward pass and a MeZO step of this checkpoint on the GPU (tokens/s, step time,
-                          memory) at --batch (16) × --length (256), the median of --steps (3) repetitions
-          --json          machine-readable output
-        Environment: MEZO_CUDA_LIBRARY_PATH (folders holding libnvrtc / libcublasLt), MEZO_KERNEL_CACHE.
-        """;
-
-    public int Run(IReadOnlyList<string> args, TextWriter output)
+    public VerifyCommand() : base("verify", "compile every CUDA kernel, or check every GPU op and a MeZO step against the CPU",
+        "mezo verify --compile-only [--arch sm_80,sm_90] [--json]",
+        "mezo verify [--backend cuda] [--model DIR] [--json]",
+        "mezo verify --bench DIR [--batch-size B] [--length T] [--steps N] [--dtype bf16] [--json]")
     {
-        var cl = new CommandLine(Name, args, new HashSet<string> { "arch", "backend", "model", "bench", "batch", "length", "steps", "dtype" },
-            new HashSet<string> { "compile-only", "json" });
-        if (cl.Positional.Count > 0) throw cl.Error($"unexpected argument '{cl.Positional[0]}'");
-        if (cl.Has("compile-only"))
-        {
-            foreach (string option in new[] { "backend", "model", "bench" })
-                if (cl.Has(option)) throw cl.Error($"--compile-only runs no backend; drop --{option}");
-            return CompileOnly(cl, output);
-        }
-        if (cl.Has("arch")) throw cl.Error("--arch goes with --compile-only (on a GPU the device's own architecture is used)");
-        string backend = cl.String("backend") ?? "cuda";
-        if (backend != "cuda") throw cl.Error($"--backend {backend}: verify compares the CUDA backend with the CPU; use --backend cuda");
-        return cl.Has("bench") ? Bench(cl, output) : Parity(cl, output);
+        Option[] options = [_compileOnly, _arch, _backend, _model, _bench, _batchSize, _length, _steps, _dtype, _json];
+        foreach (var option in options) Add(option);
+        Notes = "Environment: MEZO_CUDA_LIBRARY_PATH (folders holding libnvrtc / libcublasLt), MEZO_KERNEL_CACHE.";
     }
 
-    private static int CompileOnly(CommandLine cl, TextWriter output)
+    protected override int Run(ParseResult result, TextWriter output)
     {
-        var architectures = (cl.String("arch") ?? "sm_80,sm_90").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(a => KernelCompilation.TryParseArchitecture(a, out int cc) ? cc : throw cl.Error($"--arch '{a}' is not an architecture like sm_80"))
+        if (result.GetValue(_compileOnly))
+        {
+            foreach (var option in new[] { _backend, _model, _bench })
+                if (result.Has(option)) throw Error($"--compile-only runs no backend; drop {option.Name}");
+            return CompileOnly(result, output);
+        }
+        if (result.Has(_arch)) throw Error("--arch goes with --compile-only (on a GPU the device's own architecture is used)");
+        string backend = result.GetValue(_backend) ?? "cuda";
+        if (backend != "cuda") throw Error($"--backend {backend}: verify compares the CUDA backend with the CPU; use --backend cuda");
+        return result.Has(_bench) ? Bench(result, output) : Parity(result, output);
+    }
+
+    private int CompileOnly(ParseResult result, TextWriter output)
+    {
+        var architectures = (result.GetValue(_arch) ?? "sm_80,sm_90").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(a => KernelCompilation.TryParseArchitecture(a, out int cc) ? cc : throw Error($"--arch '{a}' is not an architecture like sm_80"))
             .ToArray();
         var reports = architectures.Select(KernelCompilation.CompileAll).ToArray();
         bool failed = reports.Any(r => !r.AllCompiled || r.AnySpills);
-        if (cl.Has("json"))
+        if (result.GetValue(_json))
         {
             JsonOutput.Write(json =>
             {
@@ -135,10 +139,10 @@ public sealed class VerifyCommand : ICommand
     private static string AttentionSharedNote() =>
         string.Join(", ", new[] { 64, 128, 256 }.Select(d => $"{KernelCompilation.AttentionSharedBytes(d) / 1024.0:F1} KiB at D={d}"));
 
-    private static int Parity(CommandLine cl, TextWriter output)
+    private int Parity(ParseResult result, TextWriter output)
     {
-        string? model = cl.String("model");
-        if (model is not null && !Directory.Exists(model)) throw cl.Error($"--model {model}: no such folder");
+        string? model = result.GetValue(_model);
+        if (model is not null && !Directory.Exists(model)) throw Error($"--model {model}: no such folder");
         var environment = CudaBackendOptions.FromEnvironment();
         var configurations = new (string Name, CudaBackendOptions Options)[]
         {
@@ -148,7 +152,7 @@ public sealed class VerifyCommand : ICommand
         };
         string scratch = Path.Combine(Path.GetTempPath(), $"mezo-verify-{Environment.ProcessId}");
         var results = new List<(string Configuration, ParityResult Result)>();
-        bool json = cl.Has("json");
+        bool json = result.GetValue(_json);
         string device = "";
         try
         {
@@ -224,17 +228,17 @@ public sealed class VerifyCommand : ICommand
         return failures > 0 ? 1 : 0;
     }
 
-    private static int Bench(CommandLine cl, TextWriter output)
+    private int Bench(ParseResult result, TextWriter output)
     {
-        string directory = cl.RequiredString("bench");
-        int batch = cl.Int("batch", 16), length = cl.Int("length", 256), steps = cl.Int("steps", 3);
-        if (batch <= 0 || length < 2 || steps <= 0) throw cl.Error("--batch and --steps must be positive and --length at least 2");
-        DType? storage = ModelOptions.StorageType(cl);
+        string directory = Required(result, _bench);
+        int batch = result.GetValue(_batchSize) ?? 16, length = result.GetValue(_length) ?? 256, steps = result.GetValue(_steps) ?? 3;
+        if (batch <= 0 || length < 2 || steps <= 0) throw Error("--batch-size and --steps must be positive and --length at least 2");
+        DType? storage = result.GetValue(_dtype);
         using var cuda = CudaBackend.Create();
         using var model = Transformer.Load(directory, cuda, storage);
         var r = StepBenchmark.Run(model, batch, length, steps);
         var memory = cuda.DeviceMemory;
-        if (cl.Has("json"))
+        if (result.GetValue(_json))
         {
             JsonOutput.Write(j =>
             {
