@@ -2,6 +2,7 @@ using System.CommandLine;
 using MeZO.Engine;
 using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
+using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
 using MeZO.Engine.Tokenization;
@@ -10,8 +11,9 @@ using MeZO.Trainer.Training;
 namespace MeZO.Cli;
 
 /// <summary>
-/// --model, --backend, --dtype and --adapter: each option defined once (the static factories), and the set a
-/// model-loading command declares, with the loading they drive.
+/// --model, --revision, --backend, --dtype and --adapter: each option defined once (the static factories), and the set
+/// a model-loading command declares, with the loading they drive. A --model that is not a folder may be a Hugging Face
+/// Hub id, found in the local cache as transformers finds it offline (<see cref="HubCache"/>).
 /// </summary>
 internal sealed class ModelOptions
 {
@@ -25,18 +27,37 @@ internal sealed class ModelOptions
         _command = command;
         Model = ModelOption(modelDescription);
         command.Add(Model);
+        command.Add(Revision = RevisionOption());
         if (withAdapter) command.Add(Adapter = AdapterOption());
         command.Add(Backend = BackendOption());
         command.Add(Dtype = DtypeOption());
     }
 
     public Option<string?> Model { get; }
+    public Option<string?> Revision { get; }
     public Option<string?>? Adapter { get; }
     public Option<string?> Backend { get; }
     public Option<DType?> Dtype { get; }
 
     public static Option<string?> ModelOption(string description, params string[] aliases) =>
-        OptionKinds.Text("--model", "DIR", description, aliases);
+        OptionKinds.Text("--model", "DIR", description + "; or a Hub id (org/name) already in the Hugging Face cache", aliases);
+
+    public static Option<string?> RevisionOption() =>
+        OptionKinds.Text("--revision", "REV", "with a Hub id: the branch, tag or commit of the cached snapshot (default main)");
+
+    /// <summary>
+    /// The folder <paramref name="model"/> names: itself, or a Hub id's cached snapshot at <paramref name="revision"/>;
+    /// null when no model was given.
+    /// </summary>
+    public static string? Resolve(string? model, string? revision)
+    {
+        if (model is null)
+            return revision is null ? null : throw new InvalidInputException($"--revision {revision} goes with --model (a Hub id)");
+        return HubCache.Resolve(model, revision);
+    }
+
+    /// <summary>The folder --model and --revision name, or null when --model is not given.</summary>
+    public string? Directory(ParseResult result) => Resolve(result.GetValue(Model), result.GetValue(Revision));
 
     public static Option<string?> BackendOption(string description = "where the model runs (default cpu)") =>
         OptionKinds.Word("--backend", description, "cpu", "cuda");
@@ -52,7 +73,8 @@ internal sealed class ModelOptions
     /// <summary>Loads the model named by --model on the backend named by --backend, with --adapter's adapter attached if given.</summary>
     public LoadedModel LoadWithAdapter(ParseResult result)
     {
-        var (backend, model) = Load(result, _command.Required(result, Model));
+        _command.Required(result, Model);
+        var (backend, model) = Load(result, Directory(result)!);
         try
         {
             var adapter = Adapter is not null && result.GetValue(Adapter) is { } folder ? PeftSetup.Apply(model, folder) : null;

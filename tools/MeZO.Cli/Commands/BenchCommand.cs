@@ -35,6 +35,7 @@ public sealed class BenchCommand : MezoCommand
             "every seed's z·∇L and g",
     };
     private readonly Option<string?> _model = ModelOptions.ModelOption("measure this Hugging Face model folder instead");
+    private readonly Option<string?> _revision = ModelOptions.RevisionOption();
     private readonly Option<int?> _batchSize = CommonOptions.BatchSize("sequences per batch (default: the benchmark's, above)");
     private readonly Option<int?> _length = CommonOptions.Length("tokens per sequence (default: the benchmark's, above)");
     private readonly Option<DType?> _dtype = ModelOptions.DtypeOption("weight dtype of the generated checkpoint, or a --model converted on load (default f32)");
@@ -57,7 +58,7 @@ public sealed class BenchCommand : MezoCommand
     {
         _what.CompletionSources.Add(Benchmarks);
         Add(_what);
-        Option[] options = [_model, _batchSize, _length, _dtype, _repeat, _steps, _peft, _backend, _seeds, _json, _task, _data];
+        Option[] options = [_model, _revision, _batchSize, _length, _dtype, _repeat, _steps, _peft, _backend, _seeds, _json, _task, _data];
         foreach (var option in options) Add(option);
         Notes = "Without --model, an OPT-125m-shaped checkpoint is generated for the run (forward, step, memory) and deleted afterwards.";
     }
@@ -83,7 +84,8 @@ public sealed class BenchCommand : MezoCommand
             _ => throw Error($"unknown benchmark '{what}' ({string.Join(", ", Benchmarks)})"),
         };
         // The backward pass keeps every layer's activations: the estimator defaults to the bundled tiny OPT, not OPT-125m.
-        string? model = result.GetValue(_model) ?? (what == "estimator" ? BundledDefault.Prepare().Model : null);
+        string? model = ModelOptions.Resolve(result.GetValue(_model), result.GetValue(_revision))
+                        ?? (what == "estimator" ? BundledDefault.Prepare().Model : null);
         using var synthetic = model is null ? new SyntheticOpt125m(dtype, output) : null;
         bench(model ?? synthetic!.Directory);
         return 0;

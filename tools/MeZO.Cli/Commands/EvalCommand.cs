@@ -46,7 +46,7 @@ public sealed class EvalCommand : MezoCommand
         if (demonstrations < 0) throw Error("--demonstrations must be 0 (zero-shot) or more");
         using var session = TrainingSession.Open(new SessionOptions
         {
-            Model = Required(result, _model.Model), Task = Required(result, _task), Data = Required(result, _data), TestExamples = testExamples,
+            Model = _model.Directory(result) ?? Required(result, _model.Model), Task = Required(result, _task), Data = Required(result, _data), TestExamples = testExamples,
             Seed = result.GetValue(_seed) ?? 42, MicroBatchSize = batch, Backend = result.GetValue(_model.Backend) ?? "cpu",
             Storage = result.GetValue(_model.Dtype), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
             Adapter = result.GetValue(_model.Adapter!),

@@ -33,7 +33,8 @@ public sealed class GradCommand : MezoCommand
         _sequence.Check(result);
         string path = Required(result, _out);
 
-        var (backend, model) = _model.Load(result, Required(result, _model.Model));
+        Required(result, _model.Model);
+        var (backend, model) = _model.Load(result, _model.Directory(result)!);
         using var _ = backend;
         using var __ = model;
         if (backend is not IBackwardOps) throw Error($"the {backend.Name} backend has no backward pass; use --backend cpu");

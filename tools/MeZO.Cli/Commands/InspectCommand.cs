@@ -46,7 +46,8 @@ public sealed class InspectCommand : MezoCommand
     {
         string? positional = result.GetValue(_directory), named = result.GetValue(_model.Model);
         if (positional is not null && named is not null) throw Error("give the model folder once: as DIR or as --model DIR");
-        string directory = positional ?? named ?? throw Error("give the model folder: mezo inspect DIR");
+        string directory = ModelOptions.Resolve(positional ?? named ?? throw Error("give the model folder: mezo inspect DIR"),
+            result.GetValue(_model.Revision))!;
         if (result.GetValue(_dump)) return DumpActivations(result, directory, output);
         if (new Option[] { _sequence.Ids, _sequence.Text, _out, _model.Backend, _model.Dtype }.FirstOrDefault(result.Has) is { } dumpOnly)
             throw Error($"{dumpOnly.Name} goes with --dump-activations");

@@ -10,6 +10,7 @@ namespace MeZO.Cli.Commands;
 public sealed class MergeCommand : MezoCommand
 {
     private readonly Option<string?> _model = ModelOptions.ModelOption("the model the adapter was trained on");
+    private readonly Option<string?> _revision = ModelOptions.RevisionOption();
     private readonly Option<string?> _adapter = OptionKinds.Text("--adapter", "DIR",
         "a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors): a run's model/ or best/");
     private readonly Option<string?> _out = CommonOptions.Out("DIR",
@@ -20,13 +21,14 @@ public sealed class MergeCommand : MezoCommand
         "mezo merge --model BASE --adapter DIR --out DIR")
     {
         Add(_model);
+        Add(_revision);
         Add(_adapter);
         Add(_out);
     }
 
     protected override int Run(ParseResult result, TextWriter output)
     {
-        string baseModel = Required(result, _model), folder = Required(result, _adapter), outDirectory = Required(result, _out);
+        string baseModel = ModelOptions.Resolve(Required(result, _model), result.GetValue(_revision))!, folder = Required(result, _adapter), outDirectory = Required(result, _out);
         if (AdapterFolder.Describe(folder).Kind != AdapterKind.Lora)
             throw new InvalidInputException($"{folder}: a prefix adds keys and values, not weights: there is nothing to merge (apply it with --adapter)");
         if (Path.GetFullPath(outDirectory) == Path.GetFullPath(baseModel))

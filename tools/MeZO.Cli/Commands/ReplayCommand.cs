@@ -9,6 +9,7 @@ public sealed class ReplayCommand : MezoCommand
     // --base was the option's first name; --model is every other command's.
     private readonly Option<string?> _model = ModelOptions.ModelOption(
         "the model the run started from (checked against the SHA-256 in RUN/run.json)", "--base");
+    private readonly Option<string?> _revision = ModelOptions.RevisionOption();
     private readonly Option<string?> _run = OptionKinds.Text("--run", "RUN", "the run folder (run.json and trajectory.jsonl are read; nothing else)");
     private readonly Option<string?> _out = CommonOptions.Out("DIR", "where to write the rebuilt model (bit-identical to RUN/model on the same backend)");
     private readonly Option<string?> _backend = ModelOptions.BackendOption();
@@ -17,6 +18,7 @@ public sealed class ReplayCommand : MezoCommand
         "mezo replay --model DIR --run RUN --out DIR [--backend cpu|cuda]")
     {
         Add(_model);
+        Add(_revision);
         Add(_run);
         Add(_out);
         Add(_backend);
@@ -25,7 +27,7 @@ public sealed class ReplayCommand : MezoCommand
     protected override int Run(ParseResult result, TextWriter output)
     {
         string outDirectory = Required(result, _out);
-        var replayed = Replay.Run(Required(result, _model), Required(result, _run), outDirectory, result.GetValue(_backend));
+        var replayed = Replay.Run(ModelOptions.Resolve(Required(result, _model), result.GetValue(_revision))!, Required(result, _run), outDirectory, result.GetValue(_backend));
         output.WriteLine($"replayed {replayed.Steps} steps ({replayed.Records} perturbations) onto {replayed.TrainableParameters:N0} parameters in " +
                          $"{replayed.Elapsed.TotalSeconds:F1} s → {Path.GetFullPath(outDirectory)}");
         return 0;

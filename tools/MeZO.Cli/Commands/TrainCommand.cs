@@ -16,6 +16,7 @@ public sealed class TrainCommand : MezoCommand
         "which MeZO learns in well under a minute with defaults of its own (512/128/256 examples, 4000 steps, constant lr 5e-4, " +
         "validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3, with --peft prefix 20000 steps at 0.5, " +
         "ε 0.1; with --optimizer adamw 500 steps at 1e-3, sgd 500 at 0.3, validation every 100); options still override them");
+    private readonly Option<string?> _revision = ModelOptions.RevisionOption();
     private readonly Option<string?> _task = OptionKinds.Text("--task", "NAME", "sst2 rte cb boolq wsc wic multirc copa record squad drop");
     private readonly Option<string?> _data = OptionKinds.Text("--data", "PATH", "folder of the task's files in their official format");
     private readonly Option<string?> _out = CommonOptions.Out("RUN",
@@ -97,7 +98,7 @@ public sealed class TrainCommand : MezoCommand
     {
         Option[] options =
         [
-            _model, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
+            _model, _revision, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
             _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _seed, _evalEvery,
             _checkpointEvery, _logEvery, _trainable, _peft, _loraR, _loraAlpha, _loraTargets, _prefixTokens, _objective,
             _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend,
@@ -167,7 +168,8 @@ public sealed class TrainCommand : MezoCommand
     /// </summary>
     private TrainSettings Settings(ParseResult result, TextWriter output, TrainSettings? recorded = null)
     {
-        string? model = result.GetValue(_model);
+        // A Hub id is recorded as the snapshot folder it resolved to: the files the run started from.
+        string? model = ModelOptions.Resolve(result.GetValue(_model), result.GetValue(_revision));
         string task, data;
         var defaults = recorded ?? new TrainSettings { Model = "", Task = "", Data = "" };
         if (recorded is not null)

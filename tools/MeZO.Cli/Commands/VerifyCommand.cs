@@ -22,6 +22,7 @@ public sealed class VerifyCommand : MezoCommand
         "precision with exact z; float32 with fast z; NVRTC tensor-core kernels), then tiny OPT/Llama/GPT-2 models' logits and " +
         "one full MeZO step of each (losses, then weights), CUDA graphs and memory accounting; exits 1 if any check fails");
     private readonly Option<string?> _model = ModelOptions.ModelOption("also compare this checkpoint's logits and a MeZO step of it on the GPU and the CPU");
+    private readonly Option<string?> _revision = ModelOptions.RevisionOption();
     private readonly Option<string?> _bench = OptionKinds.Text("--bench", "DIR",
         "time a forward pass and a MeZO step of this checkpoint on the GPU (tokens/s, step time, memory) at --batch-size (16) × " +
         "--length (256), the median of --steps (3) repetitions");
@@ -36,7 +37,7 @@ public sealed class VerifyCommand : MezoCommand
         "mezo verify [--backend cuda] [--model DIR] [--json]",
         "mezo verify --bench DIR [--batch-size B] [--length T] [--steps N] [--dtype bf16] [--json]")
     {
-        Option[] options = [_compileOnly, _arch, _backend, _model, _bench, _batchSize, _length, _steps, _dtype, _json];
+        Option[] options = [_compileOnly, _arch, _backend, _model, _revision, _bench, _batchSize, _length, _steps, _dtype, _json];
         foreach (var option in options) Add(option);
         Notes = "Environment: MEZO_CUDA_LIBRARY_PATH (folders holding libnvrtc / libcublasLt), MEZO_KERNEL_CACHE.";
     }
@@ -141,7 +142,7 @@ public sealed class VerifyCommand : MezoCommand
 
     private int Parity(ParseResult result, TextWriter output)
     {
-        string? model = result.GetValue(_model);
+        string? model = ModelOptions.Resolve(result.GetValue(_model), result.GetValue(_revision));
         if (model is not null && !Directory.Exists(model)) throw Error($"--model {model}: no such folder");
         var environment = CudaBackendOptions.FromEnvironment();
         var configurations = new (string Name, CudaBackendOptions Options)[]
