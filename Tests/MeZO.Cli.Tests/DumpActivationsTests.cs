@@ -30,7 +30,7 @@ public sealed class DumpActivationsTests
         string file = Path.Combine(_folder, "qwen2.safetensors");
 
         var dump = Mezo.Run("inspect", checkpoint.Folder, "--dump-activations", "--ids", string.Join(",", ids), "--out", file);
-        var score = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", string.Join(",", ids), "--json");
+        var score = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", string.Join(",", ids), "--json", "--logits");
 
         Assert.That(dump.ExitCode, Is.Zero, dump.ToString());
         Assert.That(score.ExitCode, Is.Zero, score.ToString());

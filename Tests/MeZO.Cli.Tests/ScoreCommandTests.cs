@@ -21,7 +21,7 @@ public sealed class ScoreCommandTests
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Qwen2);
         int[] ids = [5, 17, 42, 99, 0, 63];
 
-        var result = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", string.Join(",", ids), "--json");
+        var result = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", string.Join(",", ids), "--json", "--logits");
 
         AssertMatchesOracle(result, ids, checkpoint.Oracle());
     }
@@ -50,10 +50,31 @@ public sealed class ScoreCommandTests
     {
         string folder = SharedData.Path("models/stories260K");
 
-        var result = Mezo.Run("score", "--model", folder, "--text", "Once upon a time", "--json");
+        var result = Mezo.Run("score", "--model", folder, "--text", "Once upon a time", "--json", "--logits");
 
         // BOS, then ▁Once ▁upon ▁a ▁time in stories260K's 512-piece vocabulary.
         AssertMatchesOracle(result, [1, 403, 407, 261, 378], NaiveTransformer.FromFolder(folder));
+    }
+
+    /// <summary>The tokens beside their ids, in the JSON and the table; the last logits only when asked for.</summary>
+    [Test]
+    public void TokensArePrintedBesideIdsAndTheLogitsOnlyWithLogits()
+    {
+        string folder = SharedData.Path("models/stories260K");
+
+        var json = Mezo.Run("score", "--model", folder, "--text", "Once upon a time", "--json");
+        var table = Mezo.Run("score", "--model", folder, "--text", "Once upon a time");
+
+        Assert.That(json.ExitCode, Is.Zero, json.ToString());
+        using var document = JsonDocument.Parse(json.StandardOutput);
+        var root = document.RootElement;
+        Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "ids", "tokens", "logprobs" }));
+        string[] tokens = [.. root.GetProperty("tokens").EnumerateArray().Select(e => e.GetString()!)];
+        Assert.That(tokens[1..].Select(t => t.Trim()), Is.EqualTo(new[] { "Once", "upon", "a", "time" }));
+        Assert.That(table.StandardOutput, Does.Contain("id     407  \"upon\""));
+        var logitsAlone = Mezo.Run("score", "--model", folder, "--text", "Once", "--logits");
+        Assert.That(logitsAlone.ExitCode, Is.EqualTo(1));
+        Assert.That(logitsAlone.ErrorLines, Has.Length.EqualTo(1).And.Some.Contains("--logits goes with --json"));
     }
 
     [Test]
@@ -61,7 +82,7 @@ public sealed class ScoreCommandTests
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPostLayerNorm);
 
-        var result = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", "7", "--json");
+        var result = Mezo.Run("score", "--model", checkpoint.Folder, "--ids", "7", "--json", "--logits");
 
         AssertMatchesOracle(result, [7], checkpoint.Oracle());
     }
@@ -83,7 +104,7 @@ public sealed class ScoreCommandTests
         Assert.That(result.StandardError, Is.Empty);
         using var json = JsonDocument.Parse(result.StandardOutput);
         var root = json.RootElement;
-        Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "ids", "logprobs", "last_logits" }));
+        Assert.That(root.EnumerateObject().Select(p => p.Name).Where(n => n != "tokens"), Is.EqualTo(new[] { "ids", "logprobs", "last_logits" }));
         int[] printedIds = root.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         double[] logProbs = root.GetProperty("logprobs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         double[] lastLogits = root.GetProperty("last_logits").EnumerateArray().Select(e => e.GetDouble()).ToArray();
