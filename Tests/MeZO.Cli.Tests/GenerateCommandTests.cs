@@ -68,6 +68,46 @@ public sealed class GenerateCommandTests
     }
 
     /// <summary>Greedy decoding with the oracle, the whole sequence re-run for every token (no cache).</summary>
+    /// <summary>
+    /// Sampling through the command line: the same seed gives the same text, another seed another, and neither is
+    /// the greedy story (the draws themselves are checked against the distribution in the engine's TokenSamplerTests).
+    /// </summary>
+    [Test]
+    public void SamplingIsReproducibleBySeedAndNotGreedy()
+    {
+        string model = SharedData.Path("models/stories260K");
+        string[] Sample(string seed) =>
+            ["generate", "--model", model, "--ids", "1", "--max-new-tokens", "24", "--temperature", "1.0", "--top-p", "0.95", "--seed", seed, "--json"];
+        var first = Parse(Mezo.Run(Sample("1")));
+        var again = Parse(Mezo.Run(Sample("1")));
+        var other = Parse(Mezo.Run(Sample("2")));
+        Assert.That(again.NewIds, Is.EqualTo(first.NewIds));
+        Assert.That(other.NewIds, Is.Not.EqualTo(first.NewIds));
+        Assert.That(PublishedStoryStart, Does.Not.StartWith(first.Text), "sampled, not greedy");
+    }
+
+    /// <summary>--stop ends the text where a stop string first appears, cut off, and generation stops there.</summary>
+    [Test]
+    public void StopStringsEndTheText()
+    {
+        var result = Parse(Mezo.Run("generate", "--model", SharedData.Path("models/stories260K"), "--ids", "1", "--max-new-tokens", "40",
+            "--stop", ".", "--stop", "zebra", "--json"));
+        Assert.That(result.Text, Is.EqualTo("Once upon a time, there was a little girl named Lily"), "the published story up to its first period");
+        Assert.That(result.NewIds.Length, Is.LessThan(40), "generation stopped at the period");
+    }
+
+    [TestCase(new[] { "--top-k", "5" }, "--top-k applies when sampling")]
+    [TestCase(new[] { "--temperature", "-1" }, "--temperature -1 must be 0 (greedy) or a positive number")]
+    [TestCase(new[] { "--temperature", "1", "--top-p", "1.5" }, "--top-p 1.5 must be in (0, 1]")]
+    [TestCase(new[] { "--stop" }, "--stop has no value")]
+    public void SamplingMistakesAreOneLine(string[] options, string message)
+    {
+        var result = Mezo.Run(["generate", "--model", SharedData.Path("models/stories260K"), "--prompt", "Once", .. options]);
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.ErrorLines, Has.Length.EqualTo(1));
+        Assert.That(result.ErrorLines[0], Does.Contain(message));
+    }
+
     private static int[] OracleGreedy(NaiveTransformer oracle, int[] prompt, int count)
     {
         var ids = prompt.ToList();

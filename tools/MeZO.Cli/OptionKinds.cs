@@ -50,6 +50,29 @@ internal static class OptionKinds
             },
         });
 
+    /// <summary>A text that may be given several times (`--stop "\n" --stop "The end"`), each time one value.</summary>
+    public static Option<string[]?> TextList(string name, string helpName, string description) =>
+        new(name)
+        {
+            HelpName = helpName,
+            Description = description,
+            // One value per --stop; repeating the option adds values (no "given twice" here).
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = result =>
+            {
+                var values = new string[result.Tokens.Count];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    string text = result.Tokens[i].Value;
+                    if (result.Parent?.Parent is CommandResult command && IsOptionOf(command, text))
+                        return Refuse<string[]?>(result, $"{Spelling(result)} has no value");
+                    values[i] = text;
+                }
+                return values;
+            },
+        };
+
     /// <summary>A switch: present or not, never followed by a value (so `inspect --json DIR` keeps DIR a folder).</summary>
     public static Option<bool> Flag(string name, string description, params string[] aliases) =>
         Checked(new Option<bool>(name, aliases) { Description = description, Arity = ArgumentArity.Zero });

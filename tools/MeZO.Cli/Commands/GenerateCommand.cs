@@ -4,7 +4,7 @@ using MeZO.Engine.Models.Generation;
 
 namespace MeZO.Cli.Commands;
 
-/// <summary>`mezo generate`: greedy continuation of a prompt (DESIGN §5).</summary>
+/// <summary>`mezo generate`: continuation of a prompt, greedy or sampled (DESIGN §5).</summary>
 public sealed class GenerateCommand : MezoCommand
 {
     private readonly ModelOptions _model;
@@ -13,15 +13,29 @@ public sealed class GenerateCommand : MezoCommand
     private readonly Option<int[]?> _ids = OptionKinds.IntList("--ids", "LIST", "comma-separated prompt token ids");
     private readonly Option<int?> _maxNewTokens = OptionKinds.Int("--max-new-tokens", "N",
         "at most N new tokens (default 64); generation also stops at end-of-sequence");
+    private readonly Option<double?> _temperature = OptionKinds.Double("--temperature", "T",
+        "sample from softmax(logits / T) instead of taking the most likely token (default 0: greedy)");
+    private readonly Option<int?> _topK = OptionKinds.Int("--top-k", "K", "when sampling, only the K most likely tokens (default 0: all)");
+    private readonly Option<double?> _topP = OptionKinds.Double("--top-p", "P",
+        "when sampling, only the smallest set of most likely tokens whose probability reaches P (default 1: all)");
+    private readonly Option<ulong?> _seed = CommonOptions.Seed("the sampling draws' seed: the same seed, the same text (default 0)");
+    private readonly Option<string[]?> _stop = OptionKinds.TextList("--stop", "TEXT",
+        "end the text where this string first appears (repeat for several); the string itself is cut off");
     private readonly Option<bool> _json = CommonOptions.Json("print {\"new_ids\": [...], \"text\": \"...\"}");
 
-    public GenerateCommand() : base("generate", "greedy continuation of a prompt",
-        "mezo generate --model DIR (--prompt \"...\" | --ids 1,5,9) [--max-new-tokens N] [--adapter DIR] [--backend cpu|cuda] [--dtype ...] [--json]")
+    public GenerateCommand() : base("generate", "continuation of a prompt, greedy or sampled",
+        "mezo generate --model DIR (--prompt \"...\" | --ids 1,5,9) [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S] " +
+        "[--stop TEXT ...] [--adapter DIR] [--backend cpu|cuda] [--dtype ...] [--json]")
     {
         _model = new ModelOptions(this, withAdapter: true);
         Add(_prompt);
         Add(_ids);
         Add(_maxNewTokens);
+        Add(_temperature);
+        Add(_topK);
+        Add(_topP);
+        Add(_seed);
+        Add(_stop);
         Add(_json);
     }
 
@@ -33,6 +47,13 @@ public sealed class GenerateCommand : MezoCommand
         if ((ids is null) == (prompt is null)) throw Error("give exactly one of --prompt or --ids");
         int maxNew = result.GetValue(_maxNewTokens) ?? 64;
         if (maxNew < 0) throw Error("--max-new-tokens must not be negative");
+        var sampling = new SamplingSettings(result.GetValue(_temperature) ?? 0, result.GetValue(_topK) ?? 0, result.GetValue(_topP) ?? 1,
+            result.GetValue(_seed) ?? 0);
+        sampling.Validate();
+        if (sampling.Temperature == 0 && new Option[] { _topK, _topP, _seed }.FirstOrDefault(result.Has) is { } samplingOnly)
+            throw Error($"{samplingOnly.Name} applies when sampling: give --temperature too (0, the default, decodes greedily)");
+        string[] stops = result.Has(_stop) ? result.GetValue(_stop)! : [];
+        if (stops.Any(string.IsNullOrEmpty)) throw Error("--stop needs a non-empty string");
 
         using var loaded = _model.LoadWithAdapter(result);
         var model = loaded.Model;
@@ -41,8 +62,14 @@ public sealed class GenerateCommand : MezoCommand
         if (ids.Length == 0)
             throw Error("the prompt is empty and this model family has no first token to start from; give --prompt text or --ids");
 
-        var generated = new TokenGenerator(model).Generate([ids], maxNew, model.Spec.EosTokenId)[0];
-        string text = tokenizer.Decode(generated.Where(id => id != model.Spec.EosTokenId).ToArray());
+        int? eos = model.Spec.EosTokenId;
+        string Text(IEnumerable<int> tokens) => tokenizer.Decode(tokens.Where(id => id != eos).ToArray());
+        // A stop string may span tokens: the text so far is decoded after each one.
+        Func<IReadOnlyList<int>, bool>? stopAfter = stops.Length == 0 ? null : tokens => stops.Any(Text(tokens).Contains);
+        var generated = new TokenGenerator(model).Generate([ids], maxNew, eos, stopAfter, sampling: sampling)[0];
+        string text = Text(generated);
+        int cut = stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
+        if (cut >= 0) text = text[..cut];
         if (result.GetValue(_json))
         {
             JsonOutput.Write(json =>
