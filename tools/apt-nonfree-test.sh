@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/apt-nonfree-test.sh — runs tools/apt-nonfree.sh on sample /etc trees and compares its output with the expected
-# sources file; prints a diff and fails on the first difference. Touches nothing outside a temporary folder.
+# sources file; prints each difference on stderr and fails when any case differs. Touches nothing outside a temporary folder.
 set -euo pipefail
 
 script="$(cd "$(dirname "$0")" && pwd)/apt-nonfree.sh"
@@ -17,7 +17,7 @@ case_() {
     else printf '%s\n' "$line" >>"$path"; fi
   done
   if diff -u "$root/expected" <("$script" "$root" 2>&1) >"$work/$name.diff"; then echo "ok   $name"
-  else echo "FAIL $name"; cat "$work/$name.diff"; failures=$((failures + 1)); fi
+  else echo "FAIL $name" >&2; cat "$work/$name.diff" >&2; failures=$((failures + 1)); fi
 }
 
 os_release='=== etc/os-release
