@@ -44,11 +44,12 @@ function Assert-KernelsPacked([string] $Package) {
     Write-Host "$Package holds all $($kernels.Count) kernels"
 }
 
+# The packages' version, set once for every project.
+$PackageVersion = ([xml] (Get-Content Directory.Build.props)).Project.PropertyGroup.Version
+
 function Invoke-Pack {
     Invoke-Step 'pack' { dotnet pack MeZO.Engine.sln -c $Configuration --nologo }
-    $version = ([xml] (Get-Content Directory.Build.props)).Project.PropertyGroup.Version
-    Assert-KernelsPacked "artifacts/packages/MeZO.Engine.$version.nupkg"
-    return $version
+    Assert-KernelsPacked "artifacts/packages/MeZO.Engine.$PackageVersion.nupkg"
 }
 
 switch ($Target) {
@@ -71,13 +72,15 @@ switch ($Target) {
         Invoke-Step 'publish' { dotnet publish tools/MeZO.Cli -c Release --nologo -o artifacts/mezo }
     }
     'pack' {
-        Invoke-Pack | Out-Null
+        Invoke-Pack
     }
     'sample' {
-        $version = Invoke-Pack
+        Invoke-Pack
         # A version packed before sits in NuGet's global folder under the same number, and restore would take that one.
         $global = (dotnet nuget locals global-packages --list) -replace '^global-packages: ', ''
-        foreach ($id in 'mezo.engine', 'mezo.trainer') { Remove-Item -Recurse -Force -ErrorAction Ignore (Join-Path $global "$id/$version") }
+        foreach ($id in 'mezo.engine', 'mezo.trainer') {
+            Remove-Item -Recurse -Force -ErrorAction Ignore (Join-Path $global "$id/$PackageVersion")
+        }
         Invoke-Step 'sample build' { dotnet build samples/EmbedMezo -c $Configuration --nologo }
         Invoke-Step 'sample run' { dotnet "samples/EmbedMezo/bin/$Configuration/net10.0/EmbedMezo.dll" }
     }
