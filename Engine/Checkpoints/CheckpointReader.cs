@@ -22,6 +22,7 @@ public sealed class CheckpointReader : IDisposable
         WeightFiles = files.Select(f => f.Path).ToArray();
         TensorNames = tensors.Keys.Order(StringComparer.Ordinal).ToArray();
         ShardOf = tensors.ToDictionary(t => t.Key, t => System.IO.Path.GetFileName(t.Value.File.Path), StringComparer.Ordinal);
+        MetadataOf = files.ToDictionary(f => System.IO.Path.GetFileName(f.Path), f => f.Metadata, StringComparer.Ordinal);
     }
 
     /// <summary>The model folder's absolute path.</summary>
@@ -35,6 +36,9 @@ public sealed class CheckpointReader : IDisposable
 
     /// <summary>Tensor name → the file name that holds it, to write the same layout back.</summary>
     public IReadOnlyDictionary<string, string> ShardOf { get; }
+
+    /// <summary>Weight file name → its header's __metadata__ (empty when it has none), to write back with the weights.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> MetadataOf { get; }
 
     /// <exception cref="CheckpointFormatException">the folder, its weights or its index are missing or damaged.</exception>
     public static CheckpointReader Open(string modelDirectory)

@@ -14,35 +14,53 @@ public static class CheckpointWriter
     /// <summary>
     /// Writes <paramref name="tensors"/> to <paramref name="directory"/>: one model.safetensors when
     /// <paramref name="shardOf"/> is null, otherwise the files it names (tensor → file name) plus
-    /// model.safetensors.index.json. <paramref name="extraFiles"/> (config.json, tokenizer.json, ...) are copied in by
-    /// file name. An existing folder is replaced only once the new one is complete.
+    /// model.safetensors.index.json. Each weight file's __metadata__ is <paramref name="metadataOf"/>'s for its name
+    /// (the source checkpoint's, kept), with "format": "pt" added when it has no format; {"format": "pt"} for a file it
+    /// does not name. <paramref name="extraFiles"/> (config.json, tokenizer.json, ...) are copied in by file name, but
+    /// config.json's torch_dtype is set to the dtype the tensors are written in (most of them, if they differ). An
+    /// existing folder is replaced only once the new one is complete.
     /// </summary>
     /// <exception cref="ArgumentException">inconsistent arguments; nothing was written.</exception>
-    /// <exception cref="InvalidInputException"><paramref name="directory"/> names a file; nothing was written.</exception>
+    /// <exception cref="InvalidInputException"><paramref name="directory"/> names a file, or config.json is not a JSON
+    /// object; nothing was written.</exception>
     /// <exception cref="IOException">writing failed: the old folder (if any) is intact and no temporary folder is left.</exception>
     public static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
-        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles) =>
-        WriteModelFolder(directory, tensors, shardOf, extraFiles, AtomicFile.CreateNew);
+        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? metadataOf = null) =>
+        WriteModelFolder(directory, tensors, shardOf, extraFiles, AtomicFile.CreateNew, metadataOf);
 
     internal static void WriteModelFolder(string directory, IReadOnlyList<TensorToWrite> tensors,
-        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles, Func<string, FileStream> createFile)
+        IReadOnlyDictionary<string, string>? shardOf, IEnumerable<string> extraFiles, Func<string, FileStream> createFile,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? metadataOf = null)
     {
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         if (File.Exists(target))
             throw new InvalidInputException($"{target}: is a file; expected a model folder to write");
         var files = PlanFiles(target, tensors, shardOf);
         var extras = PlanExtraFiles(target, extraFiles, files.Keys);
+        var config = extras.Where(e => e.Name == ConfigDType.FileName).Select(e => e.Source).FirstOrDefault();
+        string? configText = config is not null && ConfigDType.Dominant(tensors) is { } dtype ? ConfigDType.Rewrite(config, dtype) : null;
 
         WriteAtomically(target, temporary =>
         {
             foreach (var (file, content) in files)
-                SafetensorsWriter.Write(Path.Combine(temporary, file), content, TransformersMetadata, createFile);
+                SafetensorsWriter.Write(Path.Combine(temporary, file), content, Metadata(metadataOf?.GetValueOrDefault(file)), createFile);
             if (shardOf is not null)
                 WriteIndex(Path.Combine(temporary, ShardIndex.FileName), files, createFile);
             foreach (var (file, source) in extras)
-                File.Copy(source, Path.Combine(temporary, file));
+            {
+                if (file == ConfigDType.FileName && configText is not null)
+                    AtomicFile.WriteAllText(Path.Combine(temporary, file), configText);
+                else
+                    File.Copy(source, Path.Combine(temporary, file));
+            }
         });
     }
+
+    private static IReadOnlyDictionary<string, string> Metadata(IReadOnlyDictionary<string, string>? source) =>
+        source is null ? TransformersMetadata
+        : source.ContainsKey("format") ? source
+        : new Dictionary<string, string>(source) { ["format"] = TransformersMetadata["format"] };
 
     /// <summary>
     /// Writes a folder of one safetensors file, <paramref name="weightFile"/>, holding <paramref name="tensors"/>, and

@@ -16,12 +16,14 @@ public sealed class ModelWeights : IDisposable
     private readonly Dictionary<string, Tensor> _byName;
 
     private ModelWeights(ArchitectureSpec spec, Tensor arena, Dictionary<string, Tensor> byName,
-        IReadOnlyDictionary<string, string>? shardOf, IReadOnlyList<string> checkpointNames)
+        IReadOnlyDictionary<string, string>? shardOf, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> metadataOf,
+        IReadOnlyList<string> checkpointNames)
     {
         Spec = spec;
         _arena = arena;
         _byName = byName;
         ShardOf = shardOf;
+        MetadataOf = metadataOf;
         CheckpointNames = checkpointNames;
         var n = spec.Names;
         TokenEmbedding = Get(n.Global(n.TokenEmbedding) + ".weight");
@@ -55,6 +57,9 @@ public sealed class ModelWeights : IDisposable
 
     /// <summary>Tensor → shard file of a sharded source checkpoint; null for a single file.</summary>
     public IReadOnlyDictionary<string, string>? ShardOf { get; }
+
+    /// <summary>Weight file name (as <see cref="Save(string, IEnumerable{string})"/> names them) → the source file's __metadata__.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> MetadataOf { get; }
 
     public long ParameterCount => Parameters.Sum(p => p.Tensor.ElementCount);
     public long Bytes => _arena.ByteCount;
@@ -158,7 +163,10 @@ public sealed class ModelWeights : IDisposable
             reader.ReleasePages();
             var names = reader.TensorNames.Where(n => !WeightPlan.IsToleratedBuffer(n)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
             var shardOf = reader.WeightFiles.Count > 1 ? reader.ShardOf : null;
-            return new ModelWeights(spec, arena, byName, shardOf, names);
+            // One file is saved as model.safetensors, whatever the source's single shard was called.
+            var metadataOf = shardOf is not null ? reader.MetadataOf
+                : new Dictionary<string, IReadOnlyDictionary<string, string>> { [CheckpointReader.SingleFileName] = reader.MetadataOf.Values.Single() };
+            return new ModelWeights(spec, arena, byName, shardOf, metadataOf, names);
         }
         catch
         {
@@ -168,7 +176,8 @@ public sealed class ModelWeights : IDisposable
     }
 
     /// <summary>
-    /// Writes the weights as a Hugging Face model folder with the source's names, dtypes and shard layout, atomically
+    /// Writes the weights as a Hugging Face model folder with the source's names, shard layout and safetensors metadata, in
+    /// their storage dtype (config.json's torch_dtype says which), atomically
     /// (a crash or a full disk leaves any previous folder intact). <paramref name="extraFiles"/> (config.json,
     /// tokenizer.json, ...) are copied in. Each tensor goes from the backend to the file in bounded chunks through one
     /// native staging buffer: no tensor-sized host copy, whatever the tensor's size.
@@ -184,7 +193,7 @@ public sealed class ModelWeights : IDisposable
             var t = Get(name);
             return TensorToWrite.FromWriter(name, t.DType, t.Shape.ToLongArray(), stream => WeightCopy.Download(t, stream, staging));
         }).ToArray();
-        CheckpointWriter.WriteModelFolder(directory, tensors, ShardOf, extraFiles);
+        CheckpointWriter.WriteModelFolder(directory, tensors, ShardOf, extraFiles, MetadataOf);
     }
 
     /// <summary>

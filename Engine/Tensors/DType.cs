@@ -35,6 +35,15 @@ public static class DTypeInfo
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown dtype"),
     };
 
+    /// <summary>The dtype's name in config.json's torch_dtype, as transformers writes it.</summary>
+    public static string TorchName(this DType type) => type switch
+    {
+        DType.F32 => "float32",
+        DType.F16 => "float16",
+        DType.BF16 => "bfloat16",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "torch_dtype names a floating-point dtype"),
+    };
+
     public static bool TryParseSafetensorsName(string name, out DType type)
     {
         switch (name)

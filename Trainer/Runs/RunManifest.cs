@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MeZO.Engine;
 using MeZO.Engine.Checkpoints;
 using MeZO.Trainer.Training;
@@ -17,8 +18,11 @@ public sealed record RunManifest
     public required string BaseModel { get; init; }
     public required IReadOnlyDictionary<string, string> BaseWeightsSha256 { get; init; }
     /// <summary>config.json, tokenizer.json and the other side files of the base model; null in run folders made before they were recorded.</summary>
+    // Absent rather than null when such a manifest is written again (a resumed run extended to more steps).
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, string>? BaseFilesSha256 { get; init; }
     /// <summary>The task data files read, by name in the data folder; null in run folders made before they were recorded.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, string>? DataFilesSha256 { get; init; }
     public required string EngineVersion { get; init; }
     public required long TrainableParameters { get; init; }

@@ -123,7 +123,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             validationBest = new EvalResult(_session.Evaluator.Metric, _best.Metric!.Value, null, _session.Validation.Count);
         }
         var test = Evaluate(_session.Test, "test", _settings.Steps);
-        Plots.Write(_run);
+        Plots.Write(_run, _settings, _session.Evaluator.Metric, _best.Step);
         return new TrainResult(ValidationBefore, validationBest, _best.Step, TestBefore, test, _settings.Steps, elapsed,
             _session.Backend.Memory.PeakTotal);
     }

@@ -7,10 +7,11 @@ using MeZO.Trainer.Optimizer;
 namespace MeZO.Trainer.Runs;
 
 /// <summary>
-/// trajectory.jsonl: one line per step and sample, {"step", "sample", "seed", "projected_grad", "lr", "eps",
+/// trajectory.jsonl: one line per step and sample, {"step", "sample", "seed", "seed_str", "projected_grad", "lr", "eps",
 /// "loss_plus", "loss_minus"} (DESIGN §4). Each line reaches the operating system before its update is applied, so
 /// a killed run never has weights ahead of its trajectory. Doubles are written in their shortest round-trip form:
-/// replay reads back exactly the values the run used.
+/// replay reads back exactly the values the run used. The seed, a 64-bit unsigned integer, is also written as a decimal
+/// string (seed_str): JavaScript's JSON.parse and other double-based readers round integers above 2⁵³.
 /// </summary>
 public sealed class TrajectoryLog : IDisposable
 {
@@ -37,6 +38,7 @@ public sealed class TrajectoryLog : IDisposable
             json.WriteNumber("step", r.Step);
             json.WriteNumber("sample", r.Sample);
             json.WriteNumber("seed", r.Seed);
+            json.WriteString("seed_str", r.Seed.ToString(CultureInfo.InvariantCulture));
             json.WriteNumber("projected_grad", r.ProjectedGradient);
             json.WriteNumber("lr", r.LearningRate);
             json.WriteNumber("eps", r.Eps);
@@ -78,10 +80,14 @@ public sealed class TrajectoryLog : IDisposable
         {
             using var doc = JsonDocument.Parse(text.ToArray());
             var e = doc.RootElement;
+            ulong seed = e.GetProperty("seed").GetUInt64();
+            // Trajectories written before seed_str have none; one that disagrees with the integer is a damaged line.
+            if (e.TryGetProperty("seed_str", out var seedText) && seedText.GetString() != seed.ToString(CultureInfo.InvariantCulture))
+                throw new FormatException("seed_str differs from seed");
             return new StepRecord(
                 e.GetProperty("step").GetInt64(),
                 e.GetProperty("sample").GetInt32(),
-                e.GetProperty("seed").GetUInt64(),
+                seed,
                 e.GetProperty("projected_grad").GetDouble(),
                 e.GetProperty("lr").GetDouble(),
                 e.GetProperty("eps").GetDouble(),

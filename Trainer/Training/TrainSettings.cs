@@ -30,6 +30,8 @@ public sealed record TrainSettings : SessionOptions
     public long EvalEvery { get; init; } = 4000;
     public long CheckpointEvery { get; init; } = 1000;
     public long LogEvery { get; init; } = 10;
+    /// <summary>A filter on the weights' names; null trains them all. Left out of run.json when null.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Trainable { get; init; }
     public Objective Objective { get; init; } = Objective.Loss;
 
@@ -69,11 +71,12 @@ public sealed record TrainSettings : SessionOptions
     public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };
 
     /// <summary>
-    /// The properties a run is made of, which run.json records; the evaluation-only options a session also has
-    /// (an adapter to apply, demonstrations) are not among them.
+    /// The properties a run is made of, which run.json records (those it leaves out when null among them); the
+    /// evaluation-only options a session also has (an adapter to apply, demonstrations) are not among them.
     /// </summary>
     public static IEnumerable<PropertyInfo> RecordedProperties =>
-        typeof(TrainSettings).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetCustomAttribute<JsonIgnoreAttribute>() is null);
+        typeof(TrainSettings).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.GetCustomAttribute<JsonIgnoreAttribute>() is not { Condition: JsonIgnoreCondition.Always });
 
     /// <summary>Each recorded property whose value differs, with this value as the run's and <paramref name="given"/>'s as given.</summary>
     public IReadOnlyList<SettingDifference> DifferencesFrom(TrainSettings given) =>

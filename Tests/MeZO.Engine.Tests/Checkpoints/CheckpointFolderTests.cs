@@ -31,7 +31,9 @@ public class CheckpointFolderTests
             "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json",
             "tokenizer.json",
         }));
-        Assert.That(File.ReadAllText(Path.Combine(model, "config.json")), Is.EqualTo("""{"model_type": "llama"}"""));
+        // Copied with torch_dtype added, the dtype of most elements below: F32 (12 elements; BF16 9, F16 4).
+        Assert.That(File.ReadAllText(Path.Combine(model, "config.json")),
+            Is.EqualTo("{\n  \"model_type\": \"llama\",\n  \"torch_dtype\": \"float32\"\n}\n"));
         using (var index = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(model, "model.safetensors.index.json"))))
         {
             // 4·3·4 + 2·3·2 + 2·2·2 + 1·3·2 bytes, counted by hand from the shapes below.
@@ -59,6 +61,29 @@ public class CheckpointFolderTests
         Assert.That(reader.Contains("model.norm.weight"), Is.False);
         using var shard = SafetensorsFile.Open(Path.Combine(model, "model-00001-of-00002.safetensors"));
         Assert.That(shard.Metadata["format"], Is.EqualTo("pt"), "transformers refuses a safetensors file whose metadata lacks format");
+    }
+
+    /// <summary>transformers 4.56 names the entry "dtype" and still reads torch_dtype: both must say the saved dtype.</summary>
+    [Test]
+    public void ConfigDtypeEntriesSayTheSavedDtypeAndTheRestIsKept()
+    {
+        using var folder = new ScratchFolder();
+        string config = folder.WriteText("base/config.json",
+            """{"model_type": "llama", "torch_dtype": "float32", "dtype": "float32", "rope_theta": 1e4, "note": "ünï"}""");
+        string model = Path.Combine(folder.Path, "model");
+
+        CheckpointWriter.WriteModelFolder(model, [TensorToWrite.FromSingles("w", DType.BF16, [2], [1f, 2f])], shardOf: null, [config]);
+
+        Assert.That(File.ReadAllText(Path.Combine(model, "config.json")), Is.EqualTo("""
+            {
+              "model_type": "llama",
+              "torch_dtype": "bfloat16",
+              "dtype": "bfloat16",
+              "rope_theta": 1e4,
+              "note": "ünï"
+            }
+
+            """));
     }
 
     [Test]

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Checkpoints;
@@ -41,6 +42,8 @@ public sealed class WeightRoundTripTests
         first.Save(saved, [Path.Combine(tiny.Folder, "config.json")], chunkBytes);
         AssertSameTensors(StoredTensors.Read(saved), StoredTensors.Read(tiny.Folder));
         Assert.That(File.Exists(Path.Combine(saved, "model.safetensors.index.json")), Is.EqualTo(tiny.Options.Sharded), "the shard layout is kept");
+        Assert.That(File.ReadAllBytes(Path.Combine(saved, "config.json")), Is.EqualTo(File.ReadAllBytes(Path.Combine(tiny.Folder, "config.json"))),
+            "a config whose torch_dtype is already the saved dtype is copied byte for byte");
 
         using var second = Load(saved, backend, storage: null, chunkBytes);
         foreach (var p in first.Parameters)
@@ -65,6 +68,16 @@ public sealed class WeightRoundTripTests
         using (var weights = Load(tiny.Folder, backend, held, chunkBytes))
             weights.Save(saved, [Path.Combine(tiny.Folder, "config.json")], chunkBytes);
 
+        // config.json says what the weights are stored in now (transformers loads torch_dtype="auto" by it); the rest of it
+        // is the source's.
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(saved, "config.json")))!.AsObject();
+        var source = JsonNode.Parse(File.ReadAllText(Path.Combine(tiny.Folder, "config.json")))!.AsObject();
+        Assert.That((string?)config["torch_dtype"], Is.EqualTo(held.TorchName()));
+        Assert.That((string?)source["torch_dtype"], Is.EqualTo(stored.TorchName()), "the source's config says the stored dtype");
+        config.Remove("torch_dtype");
+        source.Remove("torch_dtype");
+        Assert.That(JsonNode.DeepEquals(config, source), Is.True, "every other entry of config.json is kept");
+
         var written = StoredTensors.Read(saved);
         Assert.That(written.Keys, Is.EquivalentTo(tiny.Weights.Keys));
         foreach (var (name, reference) in tiny.Weights)
@@ -80,6 +93,40 @@ public sealed class WeightRoundTripTests
         using (var weights = Load(saved, backend, stored, chunkBytes))
             weights.Save(narrowed, [], chunkBytes);
         AssertSameTensors(StoredTensors.Read(narrowed), StoredTensors.Read(tiny.Folder));
+    }
+
+    /// <summary>
+    /// Each weight file's __metadata__ (transformers writes {"format": "pt"}, other tools add their own keys) is written
+    /// back into the file of the same name; "format" is added where the source had none, as transformers' loader needs it.
+    /// </summary>
+    [Test]
+    public void SavingKeepsEachSourceFilesMetadata()
+    {
+        using var tiny = TinyCheckpoints.Create(TinyVariant.LlamaUntied, Options(TinyVariant.LlamaUntied, DType.F32, seed: 1));
+        using var folder = new ScratchFolder();
+        string source = Path.Combine(folder.Path, "source"), saved = Path.Combine(folder.Path, "saved");
+        IReadOnlyDictionary<string, string> shardOf;
+        using (var reader = CheckpointReader.Open(tiny.Folder)) shardOf = reader.ShardOf;
+        string[] shards = shardOf.Values.Distinct().Order(StringComparer.Ordinal).ToArray();
+        Assert.That(shards, Has.Length.EqualTo(2), "a sharded source");
+        var tensors = StoredTensors.Read(tiny.Folder).Select(t => TensorToWrite.FromBytes(t.Key,
+            DTypeInfo.TryParseSafetensorsName(t.Value.DType, out var type) ? type : throw new AssertionException(t.Value.DType),
+            t.Value.Shape, t.Value.Bytes)).ToArray();
+        CheckpointWriter.WriteModelFolder(source, tensors, shardOf, [Path.Combine(tiny.Folder, "config.json")],
+            new Dictionary<string, IReadOnlyDictionary<string, string>>
+            {
+                [shards[0]] = new Dictionary<string, string> { ["format"] = "pt", ["origin"] = "first" },
+                [shards[1]] = new Dictionary<string, string> { ["origin"] = "second" },
+            });
+
+        using var backend = new CpuBackend();
+        using (var weights = Load(source, backend, storage: null, StagingBuffer.DefaultChunkBytes))
+            weights.Save(saved, []);
+
+        using var first = SafetensorsFile.Open(Path.Combine(saved, shards[0]));
+        using var second = SafetensorsFile.Open(Path.Combine(saved, shards[1]));
+        Assert.That(first.Metadata, Is.EquivalentTo(new Dictionary<string, string> { ["format"] = "pt", ["origin"] = "first" }));
+        Assert.That(second.Metadata, Is.EquivalentTo(new Dictionary<string, string> { ["format"] = "pt", ["origin"] = "second" }));
     }
 
     [TestCase(DType.F32, 8)]

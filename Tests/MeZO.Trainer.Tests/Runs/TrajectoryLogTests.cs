@@ -16,7 +16,7 @@ public class TrajectoryLogTests
         ProjectedGradient: -1.0 / 3, LearningRate: 1e-7 / 3, Eps: 1e-3, LossPlus: 0.1 + 0.2, LossMinus: double.Epsilon);
 
     [Test]
-    public void ALineHoldsTheEightFieldsOfDesignExactly()
+    public void ALineHoldsTheNineFieldsOfDesignExactly()
     {
         using var folder = new TemporaryFolder();
         using (var log = TrajectoryLog.OpenForAppend(folder.Path, keepBytes: 0)) log.Append(Awkward);
@@ -26,8 +26,10 @@ public class TrajectoryLogTests
         using var json = JsonDocument.Parse(text);
         var e = json.RootElement;
         Assert.That(e.EnumerateObject().Select(p => p.Name),
-            Is.EqualTo(new[] { "step", "sample", "seed", "projected_grad", "lr", "eps", "loss_plus", "loss_minus" }));
+            Is.EqualTo(new[] { "step", "sample", "seed", "seed_str", "projected_grad", "lr", "eps", "loss_plus", "loss_minus" }));
         Assert.That(e.GetProperty("seed").GetRawText(), Is.EqualTo("18446744073709551610"), "seed: an unsigned 64-bit JSON integer");
+        Assert.That(e.GetProperty("seed_str").GetRawText(), Is.EqualTo("\"18446744073709551610\""),
+            "seed_str: the same seed as a string, exact for readers that parse numbers as doubles (2⁶⁴ − 6 is not one)");
         Assert.That(e.GetProperty("step").GetRawText(), Is.EqualTo("12345678901"));
         Assert.That(e.GetProperty("sample").GetRawText(), Is.EqualTo("3"));
         Assert.That(e.GetProperty("projected_grad").GetDouble(), Is.EqualTo(Awkward.ProjectedGradient));
@@ -65,5 +67,32 @@ public class TrajectoryLogTests
 
         Assert.That(() => TrajectoryLog.Read(path),
             Throws.InstanceOf<InvalidInputException>().With.Message.StartsWith(path + ":2: not a trajectory line"));
+    }
+
+    /// <summary>Run folders written before seed_str existed replay and resume as they did.</summary>
+    [Test]
+    public void ALineWithoutSeedStrIsReadAsBefore()
+    {
+        using var folder = new TemporaryFolder();
+        string path = Path.Combine(folder.Path, TrajectoryLog.FileName);
+        using (var log = TrajectoryLog.OpenForAppend(folder.Path, 0)) log.Append(Awkward);
+        string line = File.ReadAllText(path), old = line.Replace(",\"seed_str\":\"18446744073709551610\"", "");
+        Assert.That(old, Is.Not.EqualTo(line), "the line as written before seed_str");
+        File.WriteAllText(path, old);
+
+        Assert.That(TrajectoryLog.Read(path).Records, Is.EqualTo(new[] { Awkward }));
+    }
+
+    [Test]
+    public void ASeedStrThatDisagreesWithTheSeedIsAnError()
+    {
+        using var folder = new TemporaryFolder();
+        string path = Path.Combine(folder.Path, TrajectoryLog.FileName);
+        using (var log = TrajectoryLog.OpenForAppend(folder.Path, 0)) log.Append(Awkward);
+        // The rounding a double-based reader makes, written back by it: the string keeps the seed, the integer lost it.
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"seed\":18446744073709551610", "\"seed\":18446744073709551615"));
+
+        Assert.That(() => TrajectoryLog.Read(path),
+            Throws.InstanceOf<InvalidInputException>().With.Message.StartsWith(path + ":1: not a trajectory line"));
     }
 }

@@ -69,4 +69,26 @@ public class EmbeddingExampleTests
         reloaded.ScoreTokens(reloadedWorkspace, batch, rows, targets, reloadedLogProbs);
         Assert.That(reloadedLogProbs, Is.EqualTo(logProbs), "the saved weights are the tuned ones, bit for bit (F32 storage)");
     }
+
+    /// <summary>
+    /// CI runs samples/EmbedMezo against the packed packages; the README and the packages' own README show that program,
+    /// so what they show is what CI ran.
+    /// </summary>
+    [Test]
+    public void TheReadmesQuoteTheSampleProgram()
+    {
+        string root = RepositoryRoot();
+        string program = File.ReadAllText(Path.Combine(root, "samples", "EmbedMezo", "Program.cs"));
+        string quoted = "```csharp\n" + program[program.IndexOf("using ", StringComparison.Ordinal)..] + "```\n";
+        foreach (string readme in new[] { "README.md", "PACKAGE.md" })
+            Assert.That(File.ReadAllText(Path.Combine(root, readme)), Does.Contain(quoted),
+                $"{readme} quotes samples/EmbedMezo/Program.cs from its first `using` on");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "samples", "EmbedMezo", "Program.cs"))) return dir.FullName;
+        throw new AssertionException("samples/EmbedMezo/Program.cs was not found above " + AppContext.BaseDirectory);
+    }
 }
