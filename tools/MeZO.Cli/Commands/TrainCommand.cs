@@ -20,8 +20,10 @@ public sealed class TrainCommand : ICommand
                                    validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3,
                                    with --peft prefix 20000 steps at 0.5, ε 0.1; with --optimizer adamw 500 steps
                                    at 1e-3, sgd 500 at 0.3, validation every 100); options still override them
-          --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop
-          --data PATH              folder of the task's files in their official format
+          --task NAME              sst2 rte cb boolq wsc wic multirc copa record squad drop, or jsonl: your own data
+          --data PATH              folder of the task's files in their official format; for jsonl, train.jsonl,
+                                   [validation.jsonl,] test.jsonl (or .parquet) of {"prompt","candidates","label"},
+                                   {"prompt","completion"} or {"text"} records (README, "Your own data")
           --out RUN                run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots
           --resume                 continue the run in --out with the settings in its run.json; options given beside it
                                    must equal the run's, except --steps (a constant-rate run may be extended),
