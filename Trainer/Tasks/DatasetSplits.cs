@@ -84,9 +84,9 @@ public static class DatasetSplits
             IReadOnlyList<TaskExample> pool = task.LoadTest(data);
             test = Draw(pool, Math.Min(testExamples, pool.Count), seed);
             if (test.Length < testExamples && pool.Count > 0)
-                notes.Add($"{task.Name}: the test examples' split (the paper's tasks: the official validation split) has " +
-                          $"{pool.Count} examples, fewer than the {testExamples} asked; took all of them");
-            RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the test examples' split", "--test-examples");
+                notes.Add($"{task.Name}: the test split (the paper's tasks: the official validation split) has {pool.Count} " +
+                          $"examples, fewer than the {testExamples} asked; took all of them");
+            RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the test split", "--test-examples");
         }
 
         var testDemonstrations = Demonstrations.Draw(demonstrations > 0 ? TrainingSplit() : [], test, demonstrations, seed);

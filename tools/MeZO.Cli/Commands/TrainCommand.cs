@@ -114,7 +114,8 @@ public sealed class TrainCommand : ICommand
                              (result.ValidationBest is not null ? $", best {result.ValidationBest.Value:F4} at step {result.BestStep}" : ""));
         if (result.Test is not null)
             output.WriteLine($"test {result.Test.Metric}: before {result.TestBefore?.Value.ToString("F4") ?? "n/a"}, after {result.Test.Value:F4}" +
-                             (result.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
+                             (result.Test.ExactMatch is double em ? $" (exact match {em:F4})" : "") +
+                             (result.Test.Perplexity is double perplexity ? $" per token (perplexity {perplexity:F4})" : ""));
         output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
         return 0;
     }
