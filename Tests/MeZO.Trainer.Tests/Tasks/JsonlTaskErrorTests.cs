@@ -15,6 +15,7 @@ public class JsonlTaskErrorTests
     [TestCase("""{"question": "q", "answer": "a"}""", "a record of no known kind (fields: \"question\", \"answer\")", TestName = "No known kind")]
     [TestCase("""{"prompt": "p", "candidates": [" a", " b"]}""", "field 'label' is missing (a classification record has fields \"prompt\", \"candidates\", \"label\")", TestName = "Missing field")]
     [TestCase("""{"prompt": "p", "candidates": [" a", " b"], "label": 0, "id": 7}""", "unexpected field 'id' (a classification record has", TestName = "Extra field")]
+    [TestCase("""{"prompt": "p", "candidates": [" a", " b"], "label": 0, "label": 1}""", "field 'label' appears twice", TestName = "Repeated field")]
     [TestCase("""{"prompt": 3, "candidates": [" a", " b"], "label": 0}""", "field 'prompt' should be a string, found 3", TestName = "Prompt not a string")]
     [TestCase("""{"prompt": "p", "candidates": " a", "label": 0}""", "field 'candidates' should be an array of strings", TestName = "Candidates not an array")]
     [TestCase("""{"prompt": "p", "candidates": [" a", 2], "label": 0}""", "field 'candidates' should hold only strings, found 2", TestName = "Candidate not a string")]

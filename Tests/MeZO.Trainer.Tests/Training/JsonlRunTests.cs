@@ -76,6 +76,19 @@ public class JsonlRunTests
     }
 
     [Test]
+    public void TextHasNoAnswersForDemonstrations()
+    {
+        using var folder = new TemporaryFolder();
+        folder.Write("train.jsonl", string.Concat(Stories.Select(text => JsonSerializer.Serialize(new { text }) + "\n")));
+        folder.Write("test.jsonl", string.Concat(Stories.Select(text => JsonSerializer.Serialize(new { text }) + "\n")));
+        var error = Assert.Throws<InvalidInputException>(() => TrainingSession.Open(new SessionOptions
+        {
+            Model = SharedData.Path("models/stories260K"), Task = "jsonl", Data = folder.Path, TestExamples = 2, Demonstrations = 1,
+        }))!;
+        Assert.That(error.Message, Is.EqualTo("jsonl: the data is plain text, which has no answers for demonstrations to show"));
+    }
+
+    [Test]
     public void AccuracyIsNoObjectiveForText()
     {
         using var folder = new TemporaryFolder();

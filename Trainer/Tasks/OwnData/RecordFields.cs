@@ -52,6 +52,9 @@ internal static class RecordFields
         foreach (string name in names)
             if (!expected.Contains(name))
                 throw TaskDataException.Malformed(where, $"unexpected {what} '{name}' ({layout})");
+        // JSON allows a repeated key, and only one of its values would be read.
+        if (names.Distinct().Count() != names.Count)
+            throw TaskDataException.Malformed(where, $"{what} '{names.GroupBy(n => n).First(g => g.Count() > 1).Key}' appears twice");
     }
 
     public static TaskExample ClassificationExample(string id, string where, string prompt, IReadOnlyList<string> candidates, long label)
