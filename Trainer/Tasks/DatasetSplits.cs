@@ -54,10 +54,12 @@ public static class DatasetSplits
                 train = Draw(pool, Math.Min(trainExamples, pool.Count), seed);
                 if (train.Length < trainExamples)
                     notes.Add($"{task.Name}: the training split has {pool.Count} examples, fewer than the {trainExamples} train examples asked; took all of them");
+                RequireNonEmpty(task, "train", train.Length, trainExamples, pool.Count, "the training split", "--train-examples");
             }
             validation = Draw(validationSplit, Math.Min(evalExamples, validationSplit.Count), seed);
             if (validation.Length < evalExamples)
                 notes.Add($"{task.Name}: the validation split has {validationSplit.Count} examples, fewer than the {evalExamples} asked; took all of them");
+            RequireNonEmpty(task, "validation", validation.Length, evalExamples, validationSplit.Count, "the validation split", "--eval-examples");
         }
         else if ((long)trainExamples + evalExamples > 0)
         {
