@@ -19,20 +19,30 @@ public sealed class DataFolder(string directory)
     /// <summary>SHA-256 (lower-case hex) of each file read so far, by its name inside the folder.</summary>
     public IReadOnlyDictionary<string, string> FilesRead => _filesRead;
 
+    /// <summary>Whether the folder holds <paramref name="fileName"/> (for data that may come in one of several formats).</summary>
+    public bool Has(string fileName) => File.Exists(Path.Combine(Directory, fileName));
+
     /// <summary>
-    /// The full path of <paramref name="fileName"/>; throws when the folder or the file is missing or the file is not UTF-8.
-    /// <paramref name="fileRole"/> says what the file holds ("the official validation split"),
+    /// The full path of <paramref name="fileName"/>; throws when the folder or the file is missing or a text file is not
+    /// UTF-8. <paramref name="fileRole"/> says what the file holds ("the official validation split"),
     /// <paramref name="folderLayout"/> what the whole folder should hold ("train.jsonl and val.jsonl, SuperGLUE jsonl").
+    /// A binary file (<paramref name="text"/> false: Parquet) is hashed as it is; its reader checks its strings.
     /// </summary>
-    public string Require(string task, string fileName, string fileRole, string folderLayout)
+    public string Require(string task, string fileName, string fileRole, string folderLayout, bool text = true)
     {
         if (!System.IO.Directory.Exists(Directory))
             throw TaskDataException.MissingFolder(task, Directory, folderLayout);
         string path = Path.Combine(Directory, fileName);
         if (!File.Exists(path))
             throw TaskDataException.MissingFile(task, path, $"{fileRole}; the folder should hold {folderLayout}");
-        if (!_filesRead.ContainsKey(fileName)) _filesRead[fileName] = HashCheckingUtf8(path);
+        if (!_filesRead.ContainsKey(fileName)) _filesRead[fileName] = text ? HashCheckingUtf8(path) : Hash(path);
         return path;
+    }
+
+    private static string Hash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <summary>The file's SHA-256; streams it, validating UTF-8 block by block (a sequence may straddle two blocks).</summary>

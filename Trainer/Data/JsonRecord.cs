@@ -24,6 +24,9 @@ internal readonly struct JsonRecord
 
     public bool Has(string name) => element.TryGetProperty(name, out _);
 
+    /// <summary>The object's field names, in file order.</summary>
+    public IEnumerable<string> Names => element.EnumerateObject().Select(property => property.Name);
+
     public JsonElement Property(string name) =>
         element.TryGetProperty(name, out JsonElement value)
             ? value

@@ -249,7 +249,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         _metrics.Write(new Dictionary<string, object?>
         {
             ["kind"] = split, ["step"] = step, ["metric"] = result.Metric, ["value"] = result.Value,
-            ["exact_match"] = result.ExactMatch, ["examples"] = result.Examples,
+            ["exact_match"] = result.ExactMatch, ["perplexity"] = result.Perplexity, ["examples"] = result.Examples,
         });
         _log.WriteLine($"step {step}: {split} {result}");
         return result;

@@ -6,7 +6,9 @@ namespace MeZO.Trainer.Tasks;
 /// Draws the train, validation and test examples of a run as the MeZO paper does (large_models/tasks.py,
 /// sample_train_sets and sample_subset; run.py): trainExamples + evalExamples are drawn together from the official
 /// training split and the validation set is the last evalExamples of them; the test examples are drawn from the official
-/// validation split. Each draw is the first k of a <see cref="Permutation.Random"/> of its split with the run's seed
+/// validation split. A task with a validation split of its own (<see cref="ITask.LoadValidation"/>: the jsonl task's
+/// validation.jsonl) draws train from the training split and validation from that split instead, each the first k of its
+/// own permutation. Each draw is the first k of a <see cref="Permutation.Random"/> of its split with the run's seed
 /// (MeZO seeds both draws with the same train_set_seed too); MeZO uses numpy's permutation, so the examples differ from
 /// the paper's, but the procedure is the same. The paper's sizes are 1000 / 500 / 1000.
 /// </summary>
@@ -43,9 +45,25 @@ public static class DatasetSplits
         IReadOnlyList<TaskExample> TrainingSplit() => trainingSplit ??= task.LoadTrain(data);
 
         TaskExample[] train = [], validation = [];
-        long wanted = (long)trainExamples + evalExamples;
-        if (wanted > 0)
+        IReadOnlyList<TaskExample>? validationSplit = evalExamples > 0 ? task.LoadValidation(data) : null;
+        if (validationSplit is not null)
         {
+            if (trainExamples > 0)
+            {
+                IReadOnlyList<TaskExample> pool = TrainingSplit();
+                train = Draw(pool, Math.Min(trainExamples, pool.Count), seed);
+                if (train.Length < trainExamples)
+                    notes.Add($"{task.Name}: the training split has {pool.Count} examples, fewer than the {trainExamples} train examples asked; took all of them");
+                RequireNonEmpty(task, "train", train.Length, trainExamples, pool.Count, "the training split", "--train-examples");
+            }
+            validation = Draw(validationSplit, Math.Min(evalExamples, validationSplit.Count), seed);
+            if (validation.Length < evalExamples)
+                notes.Add($"{task.Name}: the validation split has {validationSplit.Count} examples, fewer than the {evalExamples} asked; took all of them");
+            RequireNonEmpty(task, "validation", validation.Length, evalExamples, validationSplit.Count, "the validation split", "--eval-examples");
+        }
+        else if ((long)trainExamples + evalExamples > 0)
+        {
+            long wanted = (long)trainExamples + evalExamples;
             IReadOnlyList<TaskExample> pool = TrainingSplit();
             TaskExample[] drawn = Draw(pool, (int)Math.Min(wanted, pool.Count), seed);
             int validationCount = evalExamples;
@@ -68,9 +86,9 @@ public static class DatasetSplits
             IReadOnlyList<TaskExample> pool = task.LoadTest(data);
             test = Draw(pool, Math.Min(testExamples, pool.Count), seed);
             if (test.Length < testExamples && pool.Count > 0)
-                notes.Add($"{task.Name}: the official validation split has {pool.Count} examples, fewer than the " +
-                          $"{testExamples} test examples asked; took all of them");
-            RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the official validation split", "--test-examples");
+                notes.Add($"{task.Name}: the test split (the paper's tasks: the official validation split) has {pool.Count} " +
+                          $"examples, fewer than the {testExamples} asked; took all of them");
+            RequireNonEmpty(task, "test", test.Length, testExamples, pool.Count, "the test split", "--test-examples");
         }
 
         var testDemonstrations = Demonstrations.Draw(demonstrations > 0 ? TrainingSplit() : [], test, demonstrations, seed);

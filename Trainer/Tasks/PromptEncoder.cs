@@ -65,6 +65,22 @@ public static class PromptEncoder
         int maxLength, bool tokenizerAddsBos, int maxNewTokens, string demonstrations = "") =>
         Truncate(encode(Demonstrations.Prefix(demonstrations, example.Prompt)), Limit(maxLength, maxNewTokens), tokenizerAddsBos, scored: 0);
 
+    /// <summary>
+    /// A plain text for language modelling (the example's one candidate, its prompt empty): encode(text) with its special
+    /// tokens, truncated from the left like every sequence, and every id after the first scored: the first has no context
+    /// to be predicted from (with a BOS tokenizer the first id is BOS, so every token of the text is scored).
+    /// </summary>
+    public static EncodedSequence EncodeText(PromptedExample example, Func<string, IReadOnlyList<int>> encode, int maxLength,
+        bool tokenizerAddsBos)
+    {
+        int limit = Limit(maxLength, 0);
+        IReadOnlyList<int> ids = encode(example.Candidates[0]);
+        if (ids.Count < 2)
+            throw new TaskDataException(
+                $"example {example.Id}: the text {Show(example.Candidates[0])} is {ids.Count} token(s); language modelling needs at least two");
+        return Truncate(ids, limit, tokenizerAddsBos, Math.Min(ids.Count, limit) - 1);
+    }
+
     private static int Limit(int maxLength, int maxNewTokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);

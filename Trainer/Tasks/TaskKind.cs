@@ -22,4 +22,11 @@ public enum TaskKind
     /// teacher-forces the first gold answer. Metric: SQuAD token F1, the maximum over the gold answers, with exact match beside it.
     /// </summary>
     Generation,
+
+    /// <summary>
+    /// Plain text (the jsonl task's {"text": …} records): no prompt and no candidates, every token after the first is
+    /// scored given those before it. Training: the mean negative log-likelihood of those tokens (teacher forcing);
+    /// metric: the mean log-likelihood per token, higher is better, with the perplexity exp(−it) beside it.
+    /// </summary>
+    LanguageModeling,
 }

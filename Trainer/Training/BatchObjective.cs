@@ -5,16 +5,18 @@ namespace MeZO.Trainer.Training;
 
 /// <summary>
 /// The number MeZO minimises on a batch: the task's loss (cross-entropy over candidates for classification, teacher
-/// forcing otherwise) or, for the paper's §3.4, the negative of a non-differentiable metric (accuracy, F1).
+/// forcing otherwise: a text's tokens for language modelling) or, for the paper's §3.4, the negative of a non-differentiable metric (accuracy, F1).
 /// </summary>
 public sealed class BatchObjective(TaskKind kind, Objective objective, CandidateScorer scorer, Evaluator evaluator)
 {
     public static void Validate(TaskKind kind, Objective objective)
     {
-        if (objective == Objective.Accuracy && kind == TaskKind.Generation)
-            throw new MeZO.Engine.InvalidInputException("--objective accuracy applies to classification and multiple-choice tasks; use f1 for generation tasks");
+        if (objective == Objective.Accuracy && kind is not (TaskKind.Classification or TaskKind.MultipleChoice))
+            throw new MeZO.Engine.InvalidInputException("--objective accuracy applies to classification and multiple-choice tasks" +
+                                                        (kind == TaskKind.Generation ? "; use f1 for generation tasks" : "; text is trained on its loss"));
         if (objective == Objective.F1 && kind != TaskKind.Generation)
-            throw new MeZO.Engine.InvalidInputException("--objective f1 applies to generation tasks (squad, drop); use accuracy for this task");
+            throw new MeZO.Engine.InvalidInputException("--objective f1 applies to generation tasks (squad, drop, jsonl completions)" +
+                                                        (kind == TaskKind.LanguageModeling ? "; text is trained on its loss" : "; use accuracy for this task"));
     }
 
     /// <summary>The objective on a batch at the stored weights θ.</summary>

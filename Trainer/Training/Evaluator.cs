@@ -6,21 +6,54 @@ using MeZO.Trainer.Tasks;
 
 namespace MeZO.Trainer.Training;
 
-/// <summary>A split's score: accuracy for classification and multiple choice, F1 (with exact match) for generation.</summary>
+/// <summary>
+/// A split's score: accuracy for classification and multiple choice, F1 (with exact match) for generation, the mean
+/// log-likelihood per token for language modelling (with its perplexity). Every metric is higher-is-better, which
+/// the choice of the best validation step relies on: that is why language modelling reports the log-likelihood, not
+/// the perplexity.
+/// </summary>
 public sealed record EvalResult(string Metric, double Value, double? ExactMatch, int Examples)
 {
+    public const string LogLikelihood = "log-likelihood";
+
+    /// <summary>exp(−mean log-likelihood per token), for language modelling; null for the other metrics.</summary>
+    public double? Perplexity => Metric == LogLikelihood ? Math.Exp(-Value) : null;
+
     public override string ToString() =>
-        ExactMatch is double em ? $"{Metric} {Value:F4} (exact match {em:F4}, {Examples} examples)" : $"{Metric} {Value:F4} ({Examples} examples)";
+        ExactMatch is double em ? $"{Metric} {Value:F4} (exact match {em:F4}, {Examples} examples)"
+        : Perplexity is double perplexity ? $"{Metric} {Value:F4} per token (perplexity {perplexity:F4}, {Examples} examples)"
+        : $"{Metric} {Value:F4} ({Examples} examples)";
 }
 
-/// <summary>Scores examples as MeZO evaluates them: the candidate with the highest mean log-probability, or the greedy answer.</summary>
+/// <summary>Scores examples as MeZO evaluates them: the candidate with the highest mean log-probability, or the greedy
+/// answer; texts by their tokens' log-likelihood.</summary>
 public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder, CandidateScorer scorer)
 {
     /// <summary>The name of the metric <see cref="Evaluate"/> reports for this task.</summary>
-    public string Metric => encoder.Task.Kind == TaskKind.Generation ? "f1" : "accuracy";
+    public string Metric => encoder.Task.Kind switch
+    {
+        TaskKind.Generation => "f1",
+        TaskKind.LanguageModeling => EvalResult.LogLikelihood,
+        _ => "accuracy",
+    };
 
     public EvalResult Evaluate(IReadOnlyList<EncodedExample> examples, int batchSize)
     {
+        if (encoder.Task.Kind == TaskKind.LanguageModeling)
+        {
+            // Per token over the whole split, as perplexity is defined on a corpus: a long text weighs more than a short one.
+            double logLikelihood = 0;
+            long tokens = 0;
+            foreach (var chunk in examples.Chunk(batchSize))
+            {
+                int scored = chunk.Sum(e => e.Candidates[0].ScoredTokens);
+                logLikelihood -= scorer.TeacherForcedLoss(chunk) * scored;
+                tokens += scored;
+            }
+            if (!double.IsFinite(logLikelihood))
+                throw new NonFiniteForwardException(model.Directory, "the texts' log-likelihood");
+            return new EvalResult(Metric, logLikelihood / tokens, null, examples.Count);
+        }
         if (encoder.Task.Kind == TaskKind.Generation)
         {
             double f1 = 0, em = 0;

@@ -23,6 +23,12 @@ public sealed class TaskEncoder(ITask task, ModelTokenizer tokenizer, int maxLen
         string context = demonstrations is { Count: > 0 } ? Demonstrations.Render(task, demonstrations) : "";
         IReadOnlyList<int> Tokenize(string text) => tokenizer.Encode(text);
         bool addsBos = tokenizer.PrefixToken is not null;
+        if (task.Kind == TaskKind.LanguageModeling)
+        {
+            if (context.Length > 0)
+                throw new ArgumentException("a text to model has no answer for demonstrations to show", nameof(demonstrations));
+            return new EncodedExample(example, [PromptEncoder.EncodeText(example, Tokenize, maxLength, addsBos)], null);
+        }
         bool generation = task.Kind == TaskKind.Generation;
         var candidates = PromptEncoder.EncodeCandidates(example, Tokenize, maxLength, addsBos, generation ? MaxNewTokens : 0, context);
         var input = generation ? PromptEncoder.EncodeForGeneration(example, Tokenize, maxLength, addsBos, MaxNewTokens, context) : (EncodedSequence?)null;

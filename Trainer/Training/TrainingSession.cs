@@ -62,6 +62,8 @@ public sealed class TrainingSession : IDisposable
                                             "(MeZO evaluates what it trains without them); ask for no training or validation examples");
         var splits = DatasetSplits.Sample(task, options.Data, options.TrainExamples, options.EvalExamples, options.TestExamples,
             options.Seed, options.Demonstrations);
+        if (options.Demonstrations > 0 && task.Kind == TaskKind.LanguageModeling)
+            throw new InvalidInputException($"{task.Name}: the data is plain text, which has no answers for demonstrations to show");
         var backend = BackendFactory.Create(options.Backend);
         Transformer? model = null;
         ModelTokenizer? tokenizer = null;

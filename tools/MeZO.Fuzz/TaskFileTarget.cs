@@ -5,7 +5,7 @@ using MeZO.Trainer.Tasks;
 namespace MeZO.Fuzz;
 
 /// <summary>
-/// The input's first line names a task (sst2, rte, …, squad, drop); the rest is written as every data file the tasks
+/// The input's first line names a task (sst2, rte, …, squad, drop, jsonl); the rest is written as every data file the tasks
 /// read, so both splits load from it. Each loaded example is then rendered by the task's template: a file the reader
 /// accepts must give examples the rest of training can use. An unknown task name is not an input of this target.
 /// </summary>
@@ -15,7 +15,7 @@ public static class TaskFileTarget
     private static readonly string[] DataFiles =
     [
         "train.jsonl", "val.jsonl", "train.tsv", "dev.tsv", "test.tsv", "train-v1.1.json", "dev-v1.1.json",
-        "drop_dataset_train.json", "drop_dataset_dev.json",
+        "drop_dataset_train.json", "drop_dataset_dev.json", "test.jsonl",
     ];
 
     public static void Read(byte[] input, ScratchFolder scratch)

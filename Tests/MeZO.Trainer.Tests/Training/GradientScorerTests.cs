@@ -59,6 +59,24 @@ public class GradientScorerTests
         AssertDirectionalDerivative(session, session.Train.ToArray(), TaskKind.Generation);
     }
 
+    [Test]
+    public void TextGradientMatchesTheForwardLossesDifferences()
+    {
+        // The jsonl task's text records: teacher forcing over every token after the first, in calls of two texts.
+        using var folder = new TemporaryFolder();
+        folder.Write("train.jsonl", """
+            {"text": "Lily and Tom went to the park. They played with a red ball."}
+            {"text": "Sam had a box of toys."}
+            {"text": "Max the dog liked to run in the big green field."}
+            """);
+        using var session = TrainingSession.Open(new SessionOptions
+        {
+            Model = SharedData.Path("models/stories260K"), Task = "jsonl", Data = folder.Path, TrainExamples = 3, EvalExamples = 0,
+            TestExamples = 0, Seed = 1, MicroBatchSize = 2, MaxLength = 128,
+        });
+        AssertDirectionalDerivative(session, session.Train.ToArray(), TaskKind.LanguageModeling);
+    }
+
     /// <summary>
     /// ∇L·d from the scorer against central differences D(h) = (L(θ + hd) − L(θ − hd))/2h of the float32 forward. A step
     /// of h per weight over all 260K weights is a long way (‖hd‖ ≈ 0.3 at h = 1e-3): D(h) = D₀ + c·h² with c large enough

@@ -21,7 +21,7 @@ public sealed class EvalCommand : MezoCommand
     private readonly Option<ulong?> _seed = CommonOptions.Seed("sampling seed (default 42, as mezo train)");
     private readonly Option<int?> _maxLength = CommonOptions.MaxLength("token budget per sequence (default: the model's positions)");
     private readonly Option<bool> _json = CommonOptions.Json(
-        "print {\"task\", \"metric\", \"value\", \"exact_match\", \"examples\", \"demonstrations\"}");
+        "print {\"task\", \"metric\", \"value\", \"exact_match\", \"perplexity\" (text), \"examples\", \"demonstrations\"}");
 
     public EvalCommand() : base("eval", "a model's metric on a task's test split (accuracy, or F1/EM for generation)",
         "mezo eval --model DIR --task NAME --data PATH [--test-examples N] [--demonstrations K] [--batch-size B] [--seed N]",
@@ -63,6 +63,7 @@ public sealed class EvalCommand : MezoCommand
                 json.WriteNumber("value", evaluation.Value);
                 if (evaluation.ExactMatch is double em) json.WriteNumber("exact_match", em);
                 else json.WriteNull("exact_match");
+                if (evaluation.Perplexity is double perplexity) json.WriteNumber("perplexity", perplexity);
                 json.WriteNumber("examples", evaluation.Examples);
                 json.WriteNumber("demonstrations", demonstrations);
                 json.WriteNumber("peak_memory_bytes", session.Backend.Memory.PeakTotal);

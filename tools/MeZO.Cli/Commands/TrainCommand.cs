@@ -17,8 +17,11 @@ public sealed class TrainCommand : MezoCommand
         "validation and checkpoints every 1000 steps; with --peft lora 8000 steps at 2e-3, with --peft prefix 20000 steps at 0.5, " +
         "ε 0.1; with --optimizer adamw 500 steps at 1e-3, sgd 500 at 0.3, validation every 100); options still override them");
     private readonly Option<string?> _revision = ModelOptions.RevisionOption();
-    private readonly Option<string?> _task = OptionKinds.Text("--task", "NAME", "sst2 rte cb boolq wsc wic multirc copa record squad drop");
-    private readonly Option<string?> _data = OptionKinds.Text("--data", "PATH", "folder of the task's files in their official format");
+    private readonly Option<string?> _task = OptionKinds.Text("--task", "NAME",
+        "sst2 rte cb boolq wsc wic multirc copa record squad drop, or jsonl: your own data");
+    private readonly Option<string?> _data = OptionKinds.Text("--data", "PATH",
+        "folder of the task's files in their official format; for jsonl, train.jsonl, [validation.jsonl,] test.jsonl (or .parquet) " +
+        "of {\"prompt\",\"candidates\",\"label\"}, {\"prompt\",\"completion\"} or {\"text\"} records (README, \"Your own data\")");
     private readonly Option<string?> _out = CommonOptions.Out("RUN",
         "run folder: run.json, trajectory.jsonl, metrics.jsonl, checkpoint/, best/, model/, plots", "--output_dir");
     private readonly Option<bool> _resume = OptionKinds.Flag("--resume",
@@ -157,7 +160,8 @@ public sealed class TrainCommand : MezoCommand
                              (trained.ValidationBest is not null ? $", best {trained.ValidationBest.Value:F4} at step {trained.BestStep}" : ""));
         if (trained.Test is not null)
             output.WriteLine($"test {trained.Test.Metric}: before {trained.TestBefore?.Value.ToString("F4") ?? "n/a"}, after {trained.Test.Value:F4}" +
-                             (trained.Test.ExactMatch is double em ? $" (exact match {em:F4})" : ""));
+                             (trained.Test.ExactMatch is double em ? $" (exact match {em:F4})" : "") +
+                             (trained.Test.Perplexity is double perplexity ? $" per token (perplexity {perplexity:F4})" : ""));
         output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
         return 0;
     }
