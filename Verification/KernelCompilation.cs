@@ -35,7 +35,8 @@ public static class KernelCompilation
     /// knows it (the report then has registers, shared memory and spills), else PTX for the newest older target
     /// (which the driver compiles at load time; ptxas has not run, so there is no resource report).
     /// </summary>
-    public static KernelCompilationReport CompileAll(int computeCapability)
+    /// <param name="progress">told (files compiled, files in all) after each kernel file</param>
+    public static KernelCompilationReport CompileAll(int computeCapability, Action<long, long>? progress = null)
     {
         var compiler = Load();
         var target = GpuArchitecture.Choose(computeCapability, compiler.SupportedArchitectures)
@@ -56,6 +57,7 @@ public static class KernelCompilation
             {
                 files.Add(new KernelFileReport(file.Name, [], e.Log));
             }
+            progress?.Invoke(files.Count, KernelCatalog.All.Count);
         }
         return new KernelCompilationReport(compiler.Version, compiler.LibraryPath, computeCapability, target.Option, target.MachineCode,
             note, files);

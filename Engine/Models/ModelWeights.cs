@@ -109,11 +109,14 @@ public sealed class ModelWeights : IDisposable
     /// Checks the checkpoint against the architecture (missing, unexpected and misshapen tensors are reported by name)
     /// and copies every parameter into one backend allocation, converting to <paramref name="storage"/> if given.
     /// </summary>
-    public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null) =>
-        Load(reader, spec, backend, storage, StagingBuffer.DefaultChunkBytes);
+    /// <param name="progress">told (bytes read, bytes in all) of the checkpoint after each tensor</param>
+    public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null,
+        Action<long, long>? progress = null) =>
+        Load(reader, spec, backend, storage, StagingBuffer.DefaultChunkBytes, progress);
 
     /// <summary><see cref="Load(CheckpointReader, ArchitectureSpec, IBackend, DType?)"/> in chunks of at most <paramref name="chunkBytes"/> (tests use tiny ones).</summary>
-    internal static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage, int chunkBytes)
+    internal static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage, int chunkBytes,
+        Action<long, long>? progress = null)
     {
         spec = WeightPlan.ResolvePrefix(reader, spec);
         var plan = WeightPlan.For(spec);
@@ -152,11 +155,13 @@ public sealed class ModelWeights : IDisposable
         {
             using var staging = new StagingBuffer(chunkBytes);
             var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            long total = sources.Sum(s => s.Source.ByteLength), read = 0;
             foreach (var (w, source, type, at) in sources)
             {
                 var tensor = arena.ViewBytes(at, new TensorShape(w.Shape), type, w.Name);
                 WeightCopy.Upload(source, tensor, staging);
                 byName.Add(w.Name, tensor);
+                progress?.Invoke(read += source.ByteLength, total);
             }
             // Each piece left resident memory as it was copied; this takes the neighbours the kernel mapped back around
             // later reads, so the weights are resident once, in the backend, even while the reader stays open.

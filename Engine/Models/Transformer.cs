@@ -43,11 +43,12 @@ public sealed class Transformer : IDisposable
 
 
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
-    public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null)
+    /// <param name="progress">told (bytes read, bytes in all) of the weights as they load</param>
+    public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null, Action<long, long>? progress = null)
     {
         var spec = ModelConfigReader.Read(modelDirectory);
         using var reader = CheckpointReader.Open(modelDirectory);
-        return new Transformer(Path.GetFullPath(modelDirectory), ModelWeights.Load(reader, spec, backend, storage));
+        return new Transformer(Path.GetFullPath(modelDirectory), ModelWeights.Load(reader, spec, backend, storage, progress));
     }
 
     /// <summary>

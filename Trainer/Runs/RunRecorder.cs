@@ -183,7 +183,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             throw new InvalidInputException($"--resume: --steps {_settings.Steps} is fewer than the {done} steps the run has taken ({_run.Trajectory})");
         if (checkpointStep == 0 && replayed.Length > 0 && _session.Validation.Count > 0)
         {
-            ValidationBefore = _session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize);
+            ValidationBefore = _session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation"));
             _best.Offer(ValidationBefore, 0, _run, _session, _settings);
         }
         long step = checkpointStep;
@@ -199,7 +199,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             if (++sample < _settings.Samples) continue;
             (step, sample) = (step + 1, 0);
             if (IsValidationStep(step) && _session.Validation.Count > 0)
-                _best.Offer(_session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize), step, _run, _session, _settings);
+                _best.Offer(_session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation")), step, _run, _session, _settings);
         }
         _log.WriteLine($"resuming at step {step}{(sample > 0 ? $" sample {sample}" : "")} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory)");
         (StartStep, StartSample) = (step, sample);
@@ -245,7 +245,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     private EvalResult? Evaluate(IReadOnlyList<EncodedExample> examples, string split, long step)
     {
         if (examples.Count == 0) return null;
-        var result = _session.Evaluator.Evaluate(examples, _settings.MicroBatchSize);
+        var result = _session.Evaluator.Evaluate(examples, _settings.MicroBatchSize, Watch(split));
         _metrics.Write(new Dictionary<string, object?>
         {
             ["kind"] = split, ["step"] = step, ["metric"] = result.Metric, ["value"] = result.Value,
@@ -254,6 +254,9 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         _log.WriteLine($"step {step}: {split} {result}");
         return result;
     }
+
+    /// <summary>The progress of an evaluation pass, for the sink (none when nobody watches).</summary>
+    private Action<long, long>? Watch(string what) => _progress is { } sink ? (done, total) => sink.Working(what, done, total) : null;
 
     public void Dispose()
     {

@@ -30,7 +30,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         using var owner = RunFolderLock.Acquire(run.Directory);
         var manifest = resume ? CheckResume(run) : CheckNew(run);
 
-        using var session = TrainingSession.Open(settings);
+        using var session = TrainingSession.Open(settings, progress is null ? null : progress.Working);
         if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
         var notes = new List<string>(session.Notes);
         manifest?.RequireSameData(settings.Data, session.DataFiles, run.Manifest, notes);

@@ -37,8 +37,11 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
         _ => "accuracy",
     };
 
-    public EvalResult Evaluate(IReadOnlyList<EncodedExample> examples, int batchSize)
+    /// <param name="progress">told (examples done, examples in all) after each chunk of <paramref name="batchSize"/></param>
+    public EvalResult Evaluate(IReadOnlyList<EncodedExample> examples, int batchSize, Action<long, long>? progress = null)
     {
+        int done = 0;
+        void Done(int count) => progress?.Invoke(done += count, examples.Count);
         if (encoder.Task.Kind == TaskKind.LanguageModeling)
         {
             // Per token over the whole split, as perplexity is defined on a corpus: a long text weighs more than a short one.
@@ -49,6 +52,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
                 int scored = chunk.Sum(e => e.Candidates[0].ScoredTokens);
                 logLikelihood -= scorer.TeacherForcedLoss(chunk) * scored;
                 tokens += scored;
+                Done(chunk.Length);
             }
             if (!double.IsFinite(logLikelihood))
                 throw new NonFiniteForwardException(model.Directory, "the texts' log-likelihood");
@@ -65,6 +69,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
                     f1 += SquadMetrics.F1(answers[i], chunk[i].Example.GoldAnswers);
                     em += SquadMetrics.ExactMatch(answers[i], chunk[i].Example.GoldAnswers);
                 }
+                Done(chunk.Length);
             }
             return new EvalResult(Metric, f1 / examples.Count, em / examples.Count, examples.Count);
         }
@@ -74,6 +79,7 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
             var predictions = Predict(chunk);
             for (int i = 0; i < chunk.Length; i++)
                 if (chunk[i].Example.IsCorrect(predictions[i])) correct++;
+            Done(chunk.Length);
         }
         return new EvalResult(Metric, correct / (double)examples.Count, null, examples.Count);
     }

@@ -52,7 +52,8 @@ public sealed class TrainingSession : IDisposable
     /// <summary>SHA-256 of each task data file the examples were read from, by its name in the data folder.</summary>
     public IReadOnlyDictionary<string, string> DataFiles { get; }
 
-    public static TrainingSession Open(SessionOptions options)
+    /// <param name="working">told ("loading", bytes read, bytes in all) as the model's weights load</param>
+    public static TrainingSession Open(SessionOptions options, Action<string, long, long>? working = null)
     {
         var task = TaskRegistry.Get(options.Task);
         if (options.Demonstrations < 0)
@@ -70,7 +71,8 @@ public sealed class TrainingSession : IDisposable
         IAdapter? adapter = null;
         try
         {
-            model = Transformer.Load(options.Model, backend, options.Storage);
+            model = Transformer.Load(options.Model, backend, options.Storage,
+                working is null ? null : (done, total) => working("loading", done, total));
             adapter = PeftSetup.Attach(model, options);
             tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
             int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);

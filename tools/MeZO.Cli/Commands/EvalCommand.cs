@@ -44,15 +44,29 @@ public sealed class EvalCommand : MezoCommand
         if (testExamples <= 0 || batch <= 0) throw Error("--test-examples and --batch-size must be positive");
         int demonstrations = result.GetValue(_demonstrations) ?? 0;
         if (demonstrations < 0) throw Error("--demonstrations must be 0 (zero-shot) or more");
-        using var session = TrainingSession.Open(new SessionOptions
+        var options = new SessionOptions
         {
             Model = _model.Directory(result) ?? Required(result, _model.Model), Task = Required(result, _task), Data = Required(result, _data), TestExamples = testExamples,
             Seed = result.GetValue(_seed) ?? 42, MicroBatchSize = batch, Backend = result.GetValue(_model.Backend) ?? "cpu",
             Storage = result.GetValue(_model.Dtype), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
             Adapter = result.GetValue(_model.Adapter!),
+        };
+        // Loading and the pass over the test split report progress: a large model or split is silent for minutes otherwise.
+        var (session, evaluation) = ConsoleProgress.Run(output, (progress, _) =>
+        {
+            var opened = TrainingSession.Open(options, progress.Working);
+            try
+            {
+                foreach (string note in opened.Notes) Console.Error.WriteLine("note: " + note);
+                return (opened, opened.Evaluator.Evaluate(opened.Test, batch, (done, total) => progress.Working("test", done, total)));
+            }
+            catch
+            {
+                opened.Dispose();
+                throw;
+            }
         });
-        foreach (string note in session.Notes) Console.Error.WriteLine("note: " + note);
-        var evaluation = session.Evaluator.Evaluate(session.Test, batch);
+        using var _ = session;
         if (result.GetValue(_json))
         {
             JsonOutput.Write(json =>

@@ -139,19 +139,21 @@ public sealed class TrainCommand : MezoCommand
         string outDirectory = Required(result, _out);
         bool resume = result.GetValue(_resume);
         var settings = Settings(result, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
-        var run = new TrainingRun(settings, outDirectory, resume, output, new ConsoleProgress());
-        TrainResult trained;
-        using (InterruptNotice.Register(run, outDirectory))
+        var trained = ConsoleProgress.Run(output, (progress, log) =>
         {
-            try
+            var run = new TrainingRun(settings, outDirectory, resume, log, progress);
+            using (InterruptNotice.Register(run, outDirectory))
             {
-                trained = run.Run();
+                try
+                {
+                    return run.Run();
+                }
+                catch (SettingsMismatchException e)
+                {
+                    throw new InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
+                }
             }
-            catch (SettingsMismatchException e)
-            {
-                throw new InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
-            }
-        }
+        });
 
         output.WriteLine();
         output.WriteLine($"trained {trained.Steps} steps in {trained.Elapsed:hh\\:mm\\:ss}, {Units.PeakMemory(trained.PeakBytes)}");

@@ -61,7 +61,10 @@ public sealed class VerifyCommand : MezoCommand
         var architectures = (result.GetValue(_arch) ?? "sm_80,sm_90").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(a => KernelCompilation.TryParseArchitecture(a, out int cc) ? cc : throw Error($"--arch '{a}' is not an architecture like sm_80"))
             .ToArray();
-        var reports = architectures.Select(KernelCompilation.CompileAll).ToArray();
+        // NVRTC takes minutes for every file on a slow machine: each file reports as it compiles.
+        var reports = ConsoleProgress.Run(output, (progress, _) => architectures
+            .Select(cc => KernelCompilation.CompileAll(cc, (done, total) => progress.Working($"compiling for sm_{cc}", done, total)))
+            .ToArray());
         bool failed = reports.Any(r => !r.AllCompiled || r.AnySpills);
         if (result.GetValue(_json))
         {
