@@ -10,19 +10,8 @@ namespace MeZO.Cli.Tests;
 /// estimate it checks, and the mistakes each refuses in one line.
 /// </summary>
 [Category(TestSpeed.Slow)]
-public class BackpropCommandTests
+public class BackpropCommandTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void Prepare()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-backprop-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private string[] Train(string run, params string[] options) =>
     [
@@ -75,7 +64,7 @@ public class BackpropCommandTests
         var result = MezoProcess.Run(Train("refused-" + Guid.NewGuid().ToString("N")[..8], options));
         Assert.That(result.ExitCode, Is.EqualTo(1), result.Output);
         Assert.That(result.Error, Does.Contain(message));
-        Assert.That(result.Error.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");
+        Assert.That(MezoProcess.ErrorLines(result.Error), Has.Length.EqualTo(1), "one line besides progress");
     }
 
     /// <summary>

@@ -10,19 +10,8 @@ namespace MeZO.Cli.Tests;
 /// spelled each way, record the same settings in run.json.
 /// </summary>
 [Category(TestSpeed.Slow)]
-public class HuggingFaceSpellingTests
+public class HuggingFaceSpellingTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void PrepareBundledDefault()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-hf-spelling-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     public static IEnumerable<TestCaseData> Spellings()
     {

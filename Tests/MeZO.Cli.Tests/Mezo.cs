@@ -6,8 +6,8 @@ namespace MeZO.Cli.Tests;
 /// <summary>What one `mezo` run printed and returned.</summary>
 internal sealed record MezoResult(int ExitCode, string StandardOutput, string StandardError)
 {
-    /// <summary>The lines of stderr, without the final newline's empty remainder.</summary>
-    public string[] ErrorLines => StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    /// <summary>The lines of stderr other than progress reports ("[loading] …", "[train] step …"), without empty ones.</summary>
+    public string[] ErrorLines => MezoProcess.ErrorLines(StandardError);
 
     public override string ToString() => $"exit {ExitCode}\nstdout: {StandardOutput}\nstderr: {StandardError}";
 }

@@ -11,15 +11,13 @@ namespace MeZO.Cli.Tests;
 /// and their mistakes, each one line on stderr with exit code 1.
 /// </summary>
 [Category(TestSpeed.Slow)]
-public class PeftCommandTests
+public class PeftCommandTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!, _lora = null!, _prefix = null!;
+    private string _lora = null!, _prefix = null!;
 
     [OneTimeSetUp]
     public void TrainOneAdapterOfEachKind()
     {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-peft-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
         _lora = Train("lora", "--peft", "lora", "--lr", "5e-2", "--eps", "1e-2");
         _prefix = Train("prefix", "--peft", "prefix", "--lr", "1", "--eps", "1e-1");
     }
@@ -34,9 +32,6 @@ public class PeftCommandTests
         Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
         return run;
     }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private static readonly string[] Ids = ["--ids", "2,5,9,13,20,7,11"];
 

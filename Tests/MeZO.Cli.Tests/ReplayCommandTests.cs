@@ -6,19 +6,8 @@ namespace MeZO.Cli.Tests;
 
 /// <summary>`mezo replay --model BASE` (and --base, its first name) rebuilds a run's weights bit for bit.</summary>
 [Category(TestSpeed.Slow)]
-public class ReplayCommandTests
+public class ReplayCommandTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void PrepareBundledDefault()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-replay-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     [TestCase("--model")]
     [TestCase("--base")]

@@ -10,21 +10,10 @@ namespace MeZO.Cli.Tests;
 /// an uninterrupted run, byte for byte, and a trajectory with every (step, sample) exactly once.
 /// </summary>
 [Category(TestSpeed.Slow)]
-public class ResumeAfterKillTests
+public class ResumeAfterKillTests : BundledDefaultFixture
 {
     private const int Steps = 30, Samples = 2, CheckpointEvery = 10;
 
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void PrepareBundledDefault()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-resume-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private string[] Train(string run, bool resume, int evalEvery = 8) =>
     [

@@ -13,19 +13,8 @@ namespace MeZO.Cli.Tests;
 /// concurrent `mezo train` processes, signals, and files changed between the run and its resume.
 /// </summary>
 [Category(TestSpeed.Slow)]
-public class RunFolderTests
+public class RunFolderTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void PrepareBundledDefault()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-run-folder-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private string NewPath(string name) => Path.Combine(_root, name + "-" + Guid.NewGuid().ToString("N")[..8]);
 

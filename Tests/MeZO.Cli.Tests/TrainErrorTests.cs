@@ -11,19 +11,8 @@ namespace MeZO.Cli.Tests;
 /// `mezo train` on bad input: exit code 1 and one line on stderr that names the problem (the file and line, the option,
 /// the step), as DESIGN §5 asks; run folders are left as a later --resume needs them.
 /// </summary>
-public class TrainErrorTests
+public class TrainErrorTests : BundledDefaultFixture
 {
-    private string _root = null!, _model = null!, _data = null!;
-
-    [OneTimeSetUp]
-    public void PrepareBundledDefault()
-    {
-        _root = Path.Combine(Path.GetTempPath(), "mezo-cli-train-errors-" + Guid.NewGuid().ToString("N"));
-        (_model, _data) = BundledDefault.Prepare(Path.Combine(_root, "cache"));
-    }
-
-    [OneTimeTearDown]
-    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private string NewFolder(string name)
     {
