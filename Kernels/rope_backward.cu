@@ -2,7 +2,7 @@
 #include "rope.cuh"
 
 // Features past the rotary ones passed through, and so does their gradient. Compiled with --fmad=false, so the
-// rotation rounds as on the CPU twin (CpuRopeBackward): bit-identical wherever the device's double cos/sin round to
+// rotation rounds as on the CPU twin (CpuRope.Backward): bit-identical wherever the device's double cos/sin round to
 // the same float as the host's.
 MEZO_KERNEL void mezo_rope_backward(float* __restrict__ grad, const int* __restrict__ positions,
                                     const float* __restrict__ inv_frequencies, int heads, int head_dim, int half)

@@ -283,7 +283,7 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     {
         ThrowIfDisposed();
         BackwardContracts.Rope(this, grad, positions, invFrequencies);
-        CpuRopeBackward.Run(grad, positions, invFrequencies);
+        CpuRope.Backward(grad, positions, invFrequencies);
     }
 
     public void AttentionBackward(Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength, float scale, int window,

@@ -4,7 +4,7 @@ using static MeZO.Engine.Backends.Cuda.Runtime.KernelArgument;
 namespace MeZO.Engine.Backends.Cuda.Ops;
 
 /// <summary>
-/// The backward of rotary position embedding, in place (Kernels/rope_backward.cu; CPU twin: CpuRopeBackward): the
+/// The backward of rotary position embedding, in place (Kernels/rope_backward.cu; CPU twin: CpuRope.Backward): the
 /// forward's launch, the inverse rotation.
 /// </summary>
 internal static class CudaRopeBackward

@@ -9,7 +9,7 @@ using Tensor = MeZO.Engine.Tensors.Tensor;
 namespace MeZO.Engine.Tests.Backends.Backward;
 
 /// <summary>
-/// <see cref="CpuRopeBackward"/> against central finite differences of a naive double-precision rotary embedding
+/// <see cref="CpuRope.Backward"/> against central finite differences of a naive double-precision rotary embedding
 /// (rotate_half layout) for the loss L = Σ r·rope(x): full and partial rotary, padded positions, scaled frequencies.
 /// </summary>
 [TestFixture]
