@@ -39,12 +39,15 @@ public sealed class ScoreCommand : MezoCommand
         var lastLogits = new float[model.Spec.VocabSize];
         // Throws on a non-finite result, so nothing below prints half a report.
         model.ScoreTokensAndLogits(ws, batch, rows, targets, logProbs, [ids.Length - 1], lastLogits);
-        // Each token as its own text, where the model has a tokenizer (--ids needs none).
+        int argmax = Array.IndexOf(lastLogits, lastLogits.Max());
+        // Each token as its own text, and the most likely next one's, where the model has a tokenizer (--ids needs none).
         string[]? tokens = null;
+        string? next = null;
         if (File.Exists(Path.Combine(model.Directory, "tokenizer.json")))
         {
             using var tokenizer = ModelOptions.Tokenizer(model);
             tokens = [.. ids.Select(id => tokenizer.Decode([id]))];
+            next = tokenizer.Decode([argmax]);
         }
 
         if (result.GetValue(_json))
@@ -78,17 +81,10 @@ public sealed class ScoreCommand : MezoCommand
         for (int t = 0; t < rows.Length; t++)
             output.WriteLine($"  {t + 1,5}  id {ids[t + 1],7}  {Shown(tokens?[t + 1]),-16}  log p = {logProbs[t],10:F4}");
         output.WriteLine($"total log p = {logProbs.Sum(x => (double)x):F4}, mean = {(rows.Length > 0 ? logProbs.Average(x => (double)x) : 0):F4}");
-        int argmax = Array.IndexOf(lastLogits, lastLogits.Max());
-        output.WriteLine($"most likely next token: {argmax}{(tokens is null ? "" : " " + Shown(DecodeOne(model, argmax)))}");
+        output.WriteLine($"most likely next token: {argmax}{(next is null ? "" : " " + Shown(next))}");
         return 0;
     }
 
     /// <summary>A token's text quoted, with its whitespace and control characters visible (" is", "\n").</summary>
     private static string Shown(string? token) => token is null ? "" : System.Text.Json.JsonSerializer.Serialize(token);
-
-    private static string DecodeOne(Transformer model, int id)
-    {
-        using var tokenizer = ModelOptions.Tokenizer(model);
-        return tokenizer.Decode([id]);
-    }
 }
