@@ -45,15 +45,7 @@ public static partial class BackendParity
                 var q = random.Normal((long)batch * length * heads * headDim);
                 var keys = random.Normal((long)batch * capacity * kvHeads * headDim);
                 var values = random.Normal((long)batch * capacity * kvHeads * headDim);
-                var mask = new int[batch * capacity];
-                for (int b = 0; b < batch; b++)
-                    for (int j = 0; j < capacity; j++)
-                        mask[b * capacity + j] = padding switch
-                        {
-                            Padding.Left when b == 1 && j < past + 2 => 0,
-                            Padding.Right when b == 0 && j >= past + length - 2 => 0,
-                            _ => 1,
-                        };
+                var mask = PaddedKeyMask(batch, capacity, past, length, padding);
                 float scale = 1 / MathF.Sqrt(headDim);
                 using var qPair = TensorPair.Floats(reference, candidate, q, DType.F32, "q", batch, length, heads, headDim);
                 using var keyCache = TensorPair.Floats(reference, candidate, keys, DType.F32, "key cache", batch, capacity, kvHeads, headDim);
@@ -87,5 +79,23 @@ public static partial class BackendParity
                 return Compare("Attention", name, HostValues.Read(output.Reference), HostValues.Read(output.Candidate), _ => tolerance);
             });
         }
+    }
+
+    /// <summary>
+    /// The key mask (B, capacity) of the attention cases: every slot attended, except the first past + 2 of sequence 1
+    /// (left padding) or the last two real ones of sequence 0 (right padding).
+    /// </summary>
+    private static int[] PaddedKeyMask(int batch, int capacity, int past, int length, Padding padding)
+    {
+        var mask = new int[batch * capacity];
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < capacity; j++)
+                mask[b * capacity + j] = padding switch
+                {
+                    Padding.Left when b == 1 && j < past + 2 => 0,
+                    Padding.Right when b == 0 && j >= past + length - 2 => 0,
+                    _ => 1,
+                };
+        return mask;
     }
 }

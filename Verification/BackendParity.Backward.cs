@@ -357,15 +357,7 @@ public static partial class BackendParity
                 var keys = random.Normal((long)batch * capacity * kvHeads * headDim);
                 var values = random.Normal((long)batch * capacity * kvHeads * headDim);
                 var dOut = random.Normal(q.Length);
-                var mask = new int[batch * capacity];
-                for (int b = 0; b < batch; b++)
-                    for (int j = 0; j < capacity; j++)
-                        mask[b * capacity + j] = padding switch
-                        {
-                            Padding.Left when b == 1 && j < past + 2 => 0,
-                            Padding.Right when b == 0 && j >= past + length - 2 => 0,
-                            _ => 1,
-                        };
+                var mask = PaddedKeyMask(batch, capacity, past, length, padding);
                 float scale = 1 / MathF.Sqrt(headDim);
                 using var qPair = TensorPair.Floats(reference, candidate, q, DType.F32, "q", batch, length, heads, headDim);
                 using var keyCache = TensorPair.Floats(reference, candidate, keys, DType.F32, "key cache", batch, capacity, kvHeads, headDim);
