@@ -1,6 +1,6 @@
 // norm_backward.cu — the backward of LayerNorm and RMSNorm over the last axis: each row's statistics, the chunked
 // parameter-gradient partials, and each row's input gradient.
-#include "device.cuh"
+#include "norm.cuh"
 
 // Three steps, in the CPU twin's order (CpuNormsBackward): (1) per row, mean and rstd exactly as layernorm.cu and
 // rmsnorm.cu compute them, into stats (rows, 2); (2) per (row chunk, column), the partial sums of outputGrad·x̂ (and
@@ -16,17 +16,8 @@
 MEZO_KERNEL void mezo_layernorm_backward_stats(const float* __restrict__ x, float eps, float* __restrict__ stats, int width)
 {
     __shared__ float scratch[32];
-    const float* row = x + (mezo_i64)blockIdx.x * width;
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) sum += row[c];
-    float mean = mezo_block_sum(sum, scratch) / width;
-    float squares = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x)
-    {
-        float d = row[c] - mean;
-        squares = fmaf(d, d, squares);
-    }
-    float rstd = 1.0f / sqrtf(mezo_block_sum(squares, scratch) / width + eps);
+    float mean, rstd;
+    mezo_layernorm_stats(x + (mezo_i64)blockIdx.x * width, width, eps, scratch, &mean, &rstd);
     if (threadIdx.x == 0)
     {
         stats[2 * (mezo_i64)blockIdx.x] = mean;
@@ -37,10 +28,7 @@ MEZO_KERNEL void mezo_layernorm_backward_stats(const float* __restrict__ x, floa
 MEZO_KERNEL void mezo_rmsnorm_backward_stats(const float* __restrict__ x, float eps, float* __restrict__ stats, int width)
 {
     __shared__ float scratch[32];
-    const float* row = x + (mezo_i64)blockIdx.x * width;
-    float squares = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) squares = fmaf(row[c], row[c], squares);
-    float rstd = 1.0f / sqrtf(mezo_block_sum(squares, scratch) / width + eps);
+    float rstd = mezo_rmsnorm_rstd(x + (mezo_i64)blockIdx.x * width, width, eps, scratch);
     if (threadIdx.x == 0)
     {
         stats[2 * (mezo_i64)blockIdx.x] = 0.0f;

@@ -1,5 +1,5 @@
 // rmsnorm.cu — RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight.
-#include "device.cuh"
+#include "norm.cuh"
 
 MEZO_KERNEL void mezo_rmsnorm(const float* __restrict__ x, const void* __restrict__ weight, int weight_dtype, float eps,
                               float* __restrict__ output, int width)
@@ -7,9 +7,7 @@ MEZO_KERNEL void mezo_rmsnorm(const float* __restrict__ x, const void* __restric
     __shared__ float scratch[32];
     const float* row = x + (mezo_i64)blockIdx.x * width;
     float* out = output + (mezo_i64)blockIdx.x * width;
-    float squares = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) squares = fmaf(row[c], row[c], squares);
-    float rstd = 1.0f / sqrtf(mezo_block_sum(squares, scratch) / width + eps);
+    float rstd = mezo_rmsnorm_rstd(row, width, eps, scratch);
     for (int c = threadIdx.x; c < width; c += blockDim.x) out[c] = row[c] * rstd * mezo_load(weight, weight_dtype, c);
 }
 
