@@ -10,7 +10,6 @@ namespace MeZO.Engine.Tests.Backends;
 public sealed partial class CpuOpsTests
 {
     /// <summary>How a batch row's key mask is laid out.</summary>
-    public enum Padding { None, Left, Right, Middle }
 
     [TestCase(1, 1, 1, 1, 1, 0, 1, Padding.None, 0)]       // the smallest case: one key, one head
     [TestCase(2, 17, 8, 2, 16, 0, 17, Padding.Left, 0)]    // GQA 8/2, left-padded row 1
@@ -98,25 +97,6 @@ public sealed partial class CpuOpsTests
             F32("v_wide", new float[1 * 2 * 2 * 4], 1, 2, 2, 4), keyCache, valueCache, 0), "k_wide");
     }
 
-    /// <summary>Real tokens 1, padding 0, over the first <paramref name="filled"/> positions of each row; row 0 is never padded.</summary>
-    private static int[] KeyMask(int batch, int filled, int capacity, Padding padding)
-    {
-        int[] mask = new int[batch * capacity];
-        for (int b = 0; b < batch; b++)
-            for (int j = 0; j < filled; j++)
-            {
-                int pad = Math.Max(1, filled / 3);
-                bool isPad = b > 0 && padding switch
-                {
-                    Padding.Left => j < pad,
-                    Padding.Right => j >= filled - pad,
-                    Padding.Middle => j >= 1 && j < 1 + pad,
-                    _ => false,
-                };
-                mask[b * capacity + j] = isPad ? 0 : 1;
-            }
-        return mask;
-    }
 
     /// <summary>
     /// Softmax attention in double straight from IBackend.Attention's documentation; also a per-element tolerance.

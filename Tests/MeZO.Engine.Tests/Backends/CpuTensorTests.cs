@@ -126,4 +126,27 @@ public abstract class CpuTensorTests
         var error = Assert.Throws<ArgumentException>(() => action())!;
         Assert.That(error.Message, Does.Contain($"'{tensorName}'"), "the error must name the offending tensor");
     }
+
+    /// <summary>Where an attention case's padding sits in each sequence but the first.</summary>
+    public enum Padding { None, Left, Right, Middle }
+
+    /// <summary>Real tokens 1, padding 0, over the first <paramref name="filled"/> positions of each row; row 0 is never padded.</summary>
+    protected static int[] KeyMask(int batch, int filled, int capacity, Padding padding)
+    {
+        int[] mask = new int[batch * capacity];
+        int pad = Math.Max(1, filled / 3);
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < filled; j++)
+            {
+                bool isPad = b > 0 && padding switch
+                {
+                    Padding.Left => j < pad,
+                    Padding.Right => j >= filled - pad,
+                    Padding.Middle => j >= 1 && j < 1 + pad,
+                    _ => false,
+                };
+                mask[b * capacity + j] = isPad ? 0 : 1;
+            }
+        return mask;
+    }
 }

@@ -18,7 +18,6 @@ namespace MeZO.Engine.Tests.Backends.Backward;
 public sealed class AttentionBackwardTests : CpuTensorTests
 {
     /// <summary>How a batch row's key mask is laid out (row 0 is never padded).</summary>
-    public enum Padding { None, Left, Right, Middle }
 
     /// <summary>
     /// The finite-difference step. L is smooth with O(1) derivatives for unit-normal inputs, so the central
@@ -266,25 +265,6 @@ public sealed class AttentionBackwardTests : CpuTensorTests
         }
     }
 
-    /// <summary>Real tokens 1, padding 0, over the first <paramref name="filled"/> slots of each row; row 0 is never padded.</summary>
-    private static int[] KeyMask(int batch, int filled, int capacity, Padding padding)
-    {
-        int[] mask = new int[batch * capacity];
-        int pad = Math.Max(1, filled / 3);
-        for (int b = 0; b < batch; b++)
-            for (int j = 0; j < filled; j++)
-            {
-                bool isPad = b > 0 && padding switch
-                {
-                    Padding.Left => j < pad,
-                    Padding.Right => j >= filled - pad,
-                    Padding.Middle => j >= 1 && j < 1 + pad,
-                    _ => false,
-                };
-                mask[b * capacity + j] = isPad ? 0 : 1;
-            }
-        return mask;
-    }
 
     private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 
