@@ -22,8 +22,11 @@ public sealed class MezoStep(TrainableSet trainable, double eps, double weightDe
     public (LossPair Losses, double ProjectedGradient) Evaluate(ulong seed, Func<WeightPerturbation, LossPair> losses)
     {
         var pair = losses(new WeightPerturbation(Trainable, seed, (float)Eps));
-        return (pair, (pair.Plus - pair.Minus) / (2 * Eps));
+        return (pair, ProjectedGradient(pair));
     }
+
+    /// <summary>g = (L+ − L−)/2ε: the directional derivative along z that the update scales z by.</summary>
+    public double ProjectedGradient(LossPair losses) => (losses.Plus - losses.Minus) / (2 * Eps);
 
     /// <summary>The −ε twin of a +ε perturbation.</summary>
     public static WeightPerturbation Minus(WeightPerturbation plus) => plus with { Scale = -plus.Scale };

@@ -10,11 +10,14 @@ internal sealed class BestValidation
 
     public void Restore(double? metric, long? step) => (Metric, Step) = (metric, step);
 
-    /// <summary>Keeps <paramref name="result"/> if it beats the best so far (ties keep the earlier), saving the weights after step 0.</summary>
-    public void Offer(EvalResult? result, long step, RunFolder run, TrainingSession session, TrainSettings settings)
+    /// <summary>
+    /// Keeps <paramref name="result"/> if it beats the best so far (ties keep the earlier), saving the weights after step
+    /// 0 when this process <paramref name="writes"/> the run folder.
+    /// </summary>
+    public void Offer(EvalResult? result, long step, RunFolder run, TrainingSession session, TrainSettings settings, bool writes)
     {
         if (result is null || (Metric is double best && !(result.Value > best))) return;
         (Metric, Step) = (result.Value, step);
-        if (step > 0) session.SaveTrained(run.Best, settings.Model, RunFolder.ModelSideFiles(settings.Model));
+        if (step > 0 && writes) session.SaveTrained(run.Best, settings.Model, RunFolder.ModelSideFiles(settings.Model));
     }
 }

@@ -26,7 +26,7 @@ public sealed class RunFolder(string directory)
     /// <summary>
     /// Deletes what a run killed while saving leaves behind: the temporary and set-aside folders of an atomic model-folder
     /// write ("checkpoint.tmp-…", "best.old-…") and the staging folder of checkpoint state. The trajectory is never
-    /// shortened, so nothing in them is needed: a missing checkpoint only means replaying from an earlier one.
+    /// cut back past its last complete step, so nothing in them is needed: a missing checkpoint only means replaying from an earlier one.
     /// </summary>
     public void DeleteInterruptedWrites()
     {

@@ -26,6 +26,8 @@ public sealed record RunManifest
     public IReadOnlyDictionary<string, string>? DataFilesSha256 { get; init; }
     public required string EngineVersion { get; init; }
     public required long TrainableParameters { get; init; }
+    /// <summary>The processes the run started on (mpirun's -np; 1 without it, and in run folders made before it was recorded).</summary>
+    public int WorldSize { get; init; } = 1;
     public required DateTimeOffset Created { get; init; }
 
     public const string FileName = "run.json";

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MeZO.Engine;
 using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Training;
@@ -10,7 +11,9 @@ namespace MeZO.Trainer.Runs;
 /// <summary>
 /// A run folder as a <see cref="StepLoop"/> fills it (DESIGN §4): run.json, the trajectory (each record on disk before
 /// its update), metrics, periodic checkpoints, the best validation's weights, and at the end the final model. It holds
-/// the run's bookkeeping as its own state, so a step hands it nothing but the step's records.
+/// the run's bookkeeping as its own state, so a step hands it nothing but the step's records. In a data-parallel job
+/// every rank keeps the same bookkeeping and computes the same evaluations (they are shared out too), and rank 0 alone
+/// writes the folder.
 /// </summary>
 internal sealed class RunRecorder : IStepObserver, IDisposable
 {
@@ -21,8 +24,10 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     private readonly TextWriter _log;
     private readonly IProgressSink? _progress;
     private readonly BestValidation _best = new();
-    private readonly TrajectoryLog _trajectory;
-    private readonly MetricsLog _metrics;
+    private readonly ICommunicator _ranks;
+    private readonly bool _writes;
+    private readonly TrajectoryLog? _trajectory;
+    private readonly MetricsLog? _metrics;
     private readonly List<double> _window = [];
     private readonly Stopwatch _windowClock = new();
     private long _windowTokens;
@@ -34,11 +39,12 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     /// training is at its start.
     /// </summary>
     public RunRecorder(RunFolder run, TrainSettings settings, TrainingSession session, StepLoop loop, RunManifest? resumed,
-        TextWriter log, IProgressSink? progress)
+        TextWriter log, IProgressSink? progress, ICommunicator ranks)
     {
-        (_run, _settings, _session, _loop, _log, _progress) = (run, settings, session, loop, log, progress);
+        (_run, _settings, _session, _loop, _log, _progress, _ranks) = (run, settings, session, loop, log, progress, ranks);
+        _writes = ranks.Rank == 0;
         long trajectoryBytes = 0;
-        if (resumed is null)
+        if (resumed is null && _writes)
         {
             new RunManifest
             {
@@ -49,36 +55,40 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
                 DataFilesSha256 = session.DataFiles,
                 EngineVersion = RunManifest.EngineVersionString,
                 TrainableParameters = loop.Trainable.ElementCount,
+                WorldSize = ranks.Size,
                 Created = DateTimeOffset.UtcNow,
             }.Write(run.Directory);
             File.Delete(run.Trajectory);
             File.Delete(run.Metrics);
         }
-        else
+        else if (resumed is not null)
         {
             trajectoryBytes = Restore();
             if (resumed.Settings.Steps != settings.Steps)
             {
                 log.WriteLine($"extending the run from {resumed.Settings.Steps} to {settings.Steps} steps");
-                (resumed with { Settings = resumed.Settings with { Steps = settings.Steps } }).Write(run.Directory);
+                if (_writes) (resumed with { Settings = resumed.Settings with { Steps = settings.Steps } }).Write(run.Directory);
             }
+            if (resumed.WorldSize != ranks.Size)
+                log.WriteLine($"note: the run began on {resumed.WorldSize} process(es) and continues on {ranks.Size}: the steps are the same");
         }
-        _trajectory = TrajectoryLog.OpenForAppend(run.Directory, trajectoryBytes);
-        _metrics = new MetricsLog(run.Directory);
-        if (StartStep == 0 && StartSample == 0)
+        // Every rank has read the trajectory before rank 0 cuts it back to its last complete step.
+        ranks.Barrier();
+        _trajectory = _writes ? TrajectoryLog.OpenForAppend(run.Directory, trajectoryBytes) : null;
+        _metrics = _writes ? new MetricsLog(run.Directory) : null;
+        if (StartStep == 0)
         {
             ValidationBefore = Evaluate(session.Validation, "validation", 0);
             TestBefore = Evaluate(session.Test, "test", 0);
-            _best.Offer(ValidationBefore, 0, run, session, settings);
+            _best.Offer(ValidationBefore, 0, run, session, settings, _writes);
         }
         Volatile.Write(ref _completedSteps, StartStep);
         _windowClock.Start();
         _windowTokens = loop.TokensProcessed;
     }
 
-    /// <summary>Where training continues: the step, and the sample within it (a run killed between two samples).</summary>
+    /// <summary>Where training continues.</summary>
     public long StartStep { get; private set; }
-    public int StartSample { get; private set; }
 
     public EvalResult? ValidationBefore { get; private set; }
     public EvalResult? TestBefore { get; private set; }
@@ -89,7 +99,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     /// <summary>The step of the run folder's last checkpoint, or -1 when it has none. Safe to read from another thread.</summary>
     public long CheckpointStep => Volatile.Read(ref _checkpointStep);
 
-    public void Recorded(StepRecord record) => _trajectory.Append(record);
+    public void Recorded(StepRecord record) => _trajectory?.Append(record);
 
     public void Completed(long step, double loss, IReadOnlyList<StepRecord> records)
     {
@@ -98,11 +108,11 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         Volatile.Write(ref _completedSteps, done);
         if (done % Math.Max(1, _settings.LogEvery) == 0 || done == _settings.Steps) WriteTrainingMetrics(step);
         if (IsValidationStep(done))
-            _best.Offer(Evaluate(_session.Validation, "validation", done), done, _run, _session, _settings);
+            _best.Offer(Evaluate(_session.Validation, "validation", done), done, _run, _session, _settings, _writes);
         if (_settings.CheckpointEvery > 0 && done % _settings.CheckpointEvery == 0 && done < _settings.Steps)
         {
             RequireFiniteLoss(done);
-            SaveCheckpoint(new RunState(done, _best.Metric, _best.Step));
+            if (_writes) SaveCheckpoint(new RunState(done, _best.Metric, _best.Step));
         }
     }
 
@@ -114,8 +124,13 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     {
         RequireFiniteLoss(_settings.Steps);
         _progress?.Done();
-        _session.SaveTrained(_run.Model, _settings.Model, RunFolder.ModelSideFiles(_settings.Model));
-        SaveCheckpoint(new RunState(_settings.Steps, _best.Metric, _best.Step));
+        if (_writes)
+        {
+            _session.SaveTrained(_run.Model, _settings.Model, RunFolder.ModelSideFiles(_settings.Model));
+            SaveCheckpoint(new RunState(_settings.Steps, _best.Metric, _best.Step));
+        }
+        // best/ is rank 0's to write; the other ranks read it once it is surely written.
+        _ranks.Barrier();
         EvalResult? validationBest = null;
         if (_best.Step is > 0 && Directory.Exists(_run.Best))
         {
@@ -123,7 +138,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             validationBest = new EvalResult(_session.Evaluator.Metric, _best.Metric!.Value, null, _session.Validation.Count);
         }
         var test = Evaluate(_session.Test, "test", _settings.Steps);
-        Plots.Write(_run, _settings, _session.Evaluator.Metric, _best.Step);
+        if (_writes) Plots.Write(_run, _settings, _session.Evaluator.Metric, _best.Step);
         return new TrainResult(ValidationBefore, validationBest, _best.Step, TestBefore, test, _settings.Steps, elapsed,
             _session.Backend.Memory.PeakTotal);
     }
@@ -135,7 +150,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         double loss = _window.Count > 0 ? _window.Average() : double.NaN;
         int windowSteps = Math.Max(1, _window.Count);
         var memory = _session.Backend.Memory;
-        _metrics.Write(new Dictionary<string, object?>
+        _metrics?.Write(new Dictionary<string, object?>
         {
             ["kind"] = "train", ["step"] = step + 1, ["loss"] = loss, ["lr"] = _loop.RateAt(step),
             ["examples_per_s"] = windowSteps * _settings.BatchSize / seconds, ["tokens_per_s"] = tokens / seconds,
@@ -158,13 +173,15 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
 
     /// <summary>
     /// Loads the last checkpoint, replays the trajectory past it, and sets where training continues; returns the bytes of
-    /// the trajectory's complete lines. The validations an uninterrupted run made in the replayed steps (and before step 0,
+    /// the trajectory to keep: its complete steps. A step writes all its samples' records before it applies any update,
+    /// so the records of a step cut short were never applied: they are dropped and the step is taken again, which
+    /// writes the same records. The validations an uninterrupted run made in the replayed steps (and before step 0,
     /// when there is no checkpoint) are made again, so the best result and best/ end as they would have: the killed run
     /// may have died before or after any of them. Their metrics lines are not written again.
     /// </summary>
     private long Restore()
     {
-        _run.DeleteInterruptedWrites();
+        if (_writes) _run.DeleteInterruptedWrites();
         long checkpointStep = 0;
         if (Directory.Exists(_run.Checkpoint))
         {
@@ -176,16 +193,9 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             Volatile.Write(ref _checkpointStep, checkpointStep);
             _best.Restore(state.BestMetric, state.BestStep);
         }
-        var (records, bytes) = File.Exists(_run.Trajectory) ? TrajectoryLog.Read(_run.Trajectory) : ([], 0);
-        var replayed = records.Where(r => r.Step >= checkpointStep).ToArray();
-        long done = replayed.Length > 0 ? replayed[^1].Step + 1 : checkpointStep;
-        if (done > _settings.Steps)
-            throw new InvalidInputException($"--resume: --steps {_settings.Steps} is fewer than the {done} steps the run has taken ({_run.Trajectory})");
-        if (checkpointStep == 0 && replayed.Length > 0 && _session.Validation.Count > 0)
-        {
-            ValidationBefore = _session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation"));
-            _best.Offer(ValidationBefore, 0, _run, _session, _settings);
-        }
+        var (records, ends) = File.Exists(_run.Trajectory) ? TrajectoryLog.ReadLines(_run.Trajectory) : ([], []);
+        int first = records.Count(r => r.Step < checkpointStep);
+        var replayed = records.Skip(first).ToArray();
         long step = checkpointStep;
         int sample = 0;
         foreach (var r in replayed)
@@ -193,17 +203,34 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
             if (r.Step != step || r.Sample != sample)
                 throw new InvalidInputException($"{_run.Trajectory}: expected step {step} sample {sample}, found step {r.Step} sample {r.Sample}");
             // A first-order run writes no trajectory: its steps are taken again from the checkpoint.
-            if (_loop.ZerothOrder is not { } zerothOrder)
+            if (_loop.ZerothOrder is null)
                 throw new InvalidInputException($"{_run.Trajectory}: a first-order run has no trajectory, yet this one holds MeZO's records");
-            zerothOrder.Replay(r);
-            if (++sample < _settings.Samples) continue;
-            (step, sample) = (step + 1, 0);
-            if (IsValidationStep(step) && _session.Validation.Count > 0)
-                _best.Offer(_session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation")), step, _run, _session, _settings);
+            if (++sample == _settings.Samples) (step, sample) = (step + 1, 0);
         }
-        _log.WriteLine($"resuming at step {step}{(sample > 0 ? $" sample {sample}" : "")} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory)");
-        (StartStep, StartSample) = (step, sample);
-        return bytes;
+        int dropped = sample;
+        var complete = replayed[..^dropped];
+        if (step > _settings.Steps)
+            throw new InvalidInputException($"--resume: --steps {_settings.Steps} is fewer than the {step} steps the run has taken ({_run.Trajectory})");
+        if (checkpointStep == 0 && complete.Length > 0 && _session.Validation.Count > 0)
+        {
+            ValidationBefore = _session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation"));
+            _best.Offer(ValidationBefore, 0, _run, _session, _settings, _writes);
+        }
+        step = checkpointStep;
+        foreach (var r in complete)
+        {
+            _loop.ZerothOrder!.Replay(r);
+            if (r.Sample + 1 < _settings.Samples) continue;
+            step++;
+            if (IsValidationStep(step) && _session.Validation.Count > 0)
+                _best.Offer(_session.Evaluator.Evaluate(_session.Validation, _settings.MicroBatchSize, Watch("validation")), step, _run, _session,
+                    _settings, _writes);
+        }
+        _log.WriteLine($"resuming at step {step} (checkpoint at step {checkpointStep}, {step - checkpointStep} steps replayed from the trajectory" +
+                       (dropped > 0 ? $"; step {step} was cut short after {dropped} of its {_settings.Samples} samples' records and is taken again)" : ")"));
+        StartStep = step;
+        int kept = first + complete.Length;
+        return kept > 0 ? ends[kept - 1] : 0;
     }
 
     /// <summary>
@@ -246,7 +273,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
     {
         if (examples.Count == 0) return null;
         var result = _session.Evaluator.Evaluate(examples, _settings.MicroBatchSize, Watch(split));
-        _metrics.Write(new Dictionary<string, object?>
+        _metrics?.Write(new Dictionary<string, object?>
         {
             ["kind"] = split, ["step"] = step, ["metric"] = result.Metric, ["value"] = result.Value,
             ["exact_match"] = result.ExactMatch, ["perplexity"] = result.Perplexity, ["examples"] = result.Examples,
@@ -260,7 +287,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
 
     public void Dispose()
     {
-        _trajectory.Dispose();
-        _metrics.Dispose();
+        _trajectory?.Dispose();
+        _metrics?.Dispose();
     }
 }

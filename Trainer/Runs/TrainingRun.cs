@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MeZO.Engine;
+using MeZO.Engine.Distributed;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Training;
 
@@ -9,9 +10,13 @@ namespace MeZO.Trainer.Runs;
 /// `mezo train`: MeZO on a task, in a run folder that makes the run replayable and resumable (DESIGN §4). The data
 /// order, the seeds and the updates are functions of (settings, step) alone; the trajectory reaches the disk before
 /// each update; weights are checkpointed atomically. A run killed at any moment resumes to the same final weights.
+/// In a data-parallel job every rank runs this with the same settings and <paramref name="ranks"/>: the ranks share
+/// the forward passes and compute the same steps, and rank 0 alone writes the run folder.
 /// </summary>
-public sealed class TrainingRun(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress = null)
+public sealed class TrainingRun(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress = null,
+    ICommunicator? ranks = null)
 {
+    private readonly ICommunicator ranks = ranks ?? SingleProcess.Instance;
     private readonly TrainSettings settings = settings.WithFullPaths();
     private RunRecorder? _recorder;
 
@@ -26,11 +31,14 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         var run = new RunFolder(outDirectory);
         Validate(run);
         var clock = Stopwatch.StartNew();
-        // Held until the run ends: a second process on the same folder would interleave two runs' files.
-        using var owner = RunFolderLock.Acquire(run.Directory);
+        // Held until the run ends: a second process on the same folder would interleave two runs' files. Rank 0 is the
+        // job's writer; the other ranks only read the folder.
+        using var owner = ranks.Rank == 0 ? RunFolderLock.Acquire(run.Directory) : null;
         var manifest = resume ? CheckResume(run) : CheckNew(run);
+        // Every rank has found the folder as it was before rank 0 writes into it.
+        ranks.Barrier();
 
-        using var session = TrainingSession.Open(settings, progress is null ? null : progress.Working);
+        using var session = TrainingSession.Open(settings, progress is null ? null : progress.Working, ranks);
         if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
         var notes = new List<string>(session.Notes);
         manifest?.RequireSameData(settings.Data, session.DataFiles, run.Manifest, notes);
@@ -42,9 +50,9 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
                       $"{session.Validation.Count} validation / {session.Test.Count} test examples");
         try
         {
-            using var recorder = new RunRecorder(run, settings, session, loop, manifest, log, progress);
+            using var recorder = new RunRecorder(run, settings, session, loop, manifest, log, progress, ranks);
             Volatile.Write(ref _recorder, recorder);
-            loop.Run(recorder.StartStep, settings.Steps, recorder, recorder.StartSample);
+            loop.Run(recorder.StartStep, settings.Steps, recorder);
             return recorder.Finish(clock.Elapsed);
         }
         catch (TrainingStoppedException stopped)

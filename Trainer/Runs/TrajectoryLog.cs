@@ -59,9 +59,17 @@ public sealed class TrajectoryLog : IDisposable
     /// </summary>
     public static (IReadOnlyList<StepRecord> Records, long Bytes) Read(string path)
     {
+        var (records, ends) = ReadLines(path);
+        return (records, ends.Count > 0 ? ends[^1] : 0);
+    }
+
+    /// <summary>The complete lines, as <see cref="Read"/> has them, with the byte offset just past each.</summary>
+    public static (IReadOnlyList<StepRecord> Records, IReadOnlyList<long> Ends) ReadLines(string path)
+    {
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: missing");
         byte[] bytes = File.ReadAllBytes(path);
         var records = new List<StepRecord>();
+        var ends = new List<long>();
         int start = 0, line = 0;
         while (true)
         {
@@ -70,8 +78,9 @@ public sealed class TrajectoryLog : IDisposable
             line++;
             records.Add(Parse(bytes.AsSpan(start, end - start), path, line));
             start = end + 1;
+            ends.Add(start);
         }
-        return (records, start);
+        return (records, ends);
     }
 
     private static StepRecord Parse(ReadOnlySpan<byte> text, string path, int line)

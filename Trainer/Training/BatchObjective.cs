@@ -1,3 +1,4 @@
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Trainer.Tasks;
 
@@ -6,9 +7,13 @@ namespace MeZO.Trainer.Training;
 /// <summary>
 /// The number MeZO minimises on a batch: the task's loss (cross-entropy over candidates for classification, teacher
 /// forcing otherwise: a text's tokens for language modelling) or, for the paper's §3.4, the negative of a non-differentiable metric (accuracy, F1).
+/// Under a perturbation it is computed over <paramref name="stepRanks"/>: the scorer's ranks (the default) when a job
+/// shares out the batch, this process alone when the job shares out the step's samples instead.
 /// </summary>
-public sealed class BatchObjective(TaskKind kind, Objective objective, CandidateScorer scorer, Evaluator evaluator)
+public sealed class BatchObjective(TaskKind kind, Objective objective, CandidateScorer scorer, Evaluator evaluator, ICommunicator? stepRanks = null)
 {
+    private readonly ICommunicator _stepRanks = stepRanks ?? scorer.Ranks;
+
     public static void Validate(TaskKind kind, Objective objective)
     {
         if (objective == Objective.Accuracy && kind is not (TaskKind.Classification or TaskKind.MultipleChoice))
@@ -38,13 +43,13 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
         switch (objective)
         {
             case Objective.Loss when kind == TaskKind.Classification:
-                var (scoresPlus, scoresMinus) = scorer.ScoresLockstep(batch, plus);
+                var (scoresPlus, scoresMinus) = scorer.ScoresLockstep(batch, plus, _stepRanks);
                 return new LossPair(CandidateScorer.ClassificationLoss(batch, scoresPlus), CandidateScorer.ClassificationLoss(batch, scoresMinus));
             case Objective.Loss:
-                var (lossPlus, lossMinus) = scorer.TeacherForcedLossLockstep(batch, plus);
+                var (lossPlus, lossMinus) = scorer.TeacherForcedLossLockstep(batch, plus, _stepRanks);
                 return new LossPair(lossPlus, lossMinus);
             case Objective.Accuracy:
-                var (predictedPlus, predictedMinus) = scorer.ScoresLockstep(batch, plus);
+                var (predictedPlus, predictedMinus) = scorer.ScoresLockstep(batch, plus, _stepRanks);
                 return new LossPair(-Accuracy(batch, Evaluator.Best(predictedPlus)), -Accuracy(batch, Evaluator.Best(predictedMinus)));
             case Objective.F1:
                 return new LossPair(-MeanF1(batch, plus), -MeanF1(batch, MezoStep.Minus(plus)));
@@ -58,7 +63,7 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
 
     private double MeanF1(IReadOnlyList<EncodedExample> batch, WeightPerturbation? perturbation)
     {
-        var answers = evaluator.GenerateAnswers(batch, perturbation);
+        var answers = evaluator.GenerateAnswers(batch, perturbation, perturbation is null ? null : _stepRanks);
         return batch.Select((e, i) => SquadMetrics.F1(answers[i], e.Example.GoldAnswers)).Average();
     }
 }

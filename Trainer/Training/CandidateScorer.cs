@@ -1,3 +1,4 @@
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 
@@ -8,7 +9,10 @@ namespace MeZO.Trainer.Training;
 /// micro-batch), and turns their token log-probabilities into MeZO's quantities: each candidate's mean log-probability
 /// and the teacher-forced loss. One workspace, sized once, serves every call: training and evaluation at the same
 /// micro-batch use the same memory. MeZO's lockstep calls (+ε and −ε in one sweep) add a second workspace of the same
-/// size, made on the first such call: the −ε stream's activations.
+/// size, made on the first such call: the −ε stream's activations. Across the ranks of a data-parallel job, each rank
+/// scores its contiguous share of a call's sequences and the ranks exchange the per-sequence sums, so every rank
+/// returns what one process would: a sequence's log-probabilities do not depend on the sequences beside it in a forward
+/// call, and everything after the sums is the same code over the same numbers.
 /// </summary>
 public sealed class CandidateScorer : IDisposable
 {
@@ -16,9 +20,10 @@ public sealed class CandidateScorer : IDisposable
     private readonly ForwardWorkspace _workspace;
     private ForwardWorkspace? _minusWorkspace;
 
-    public CandidateScorer(Transformer model, int maxSequences, int maxLength)
+    public CandidateScorer(Transformer model, int maxSequences, int maxLength, ICommunicator? ranks = null)
     {
         _model = model;
+        Ranks = ranks ?? SingleProcess.Instance;
         MaxSequences = maxSequences;
         MaxLength = maxLength;
         _workspace = model.CreateWorkspace(maxSequences, maxLength);
@@ -26,6 +31,9 @@ public sealed class CandidateScorer : IDisposable
 
     /// <summary>The workspace of the scorer's forward calls (backprop's forward pass shares it).</summary>
     public ForwardWorkspace Workspace => _workspace;
+
+    /// <summary>The processes that share each call's sequences (one, outside a data-parallel job).</summary>
+    public ICommunicator Ranks { get; }
 
     public int MaxSequences { get; }
     public int MaxLength { get; }
@@ -35,22 +43,24 @@ public sealed class CandidateScorer : IDisposable
     public long TokensProcessed { get; private set; }
 
     /// <summary>Mean log-probability of each candidate of each example.</summary>
-    public double[][] Scores(IReadOnlyList<EncodedExample> examples) => Scores(examples, null)[0];
+    public double[][] Scores(IReadOnlyList<EncodedExample> examples) => Scores(examples, null, Ranks)[0];
 
     /// <summary><see cref="Scores(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
-    public (double[][] Plus, double[][] Minus) ScoresLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus)
+    /// <param name="ranks">the ranks that share the sequences: the scorer's unless given (one, when a job shares out samples instead)</param>
+    public (double[][] Plus, double[][] Minus) ScoresLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus,
+        ICommunicator? ranks = null)
     {
-        var both = Scores(examples, plus);
+        var both = Scores(examples, plus, ranks ?? Ranks);
         return (both[0], both[1]);
     }
 
-    private double[][][] Scores(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus)
+    private double[][][] Scores(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus, ICommunicator ranks)
     {
         var jobs = new List<(int Example, int Candidate, ScoredSequence Sequence)>();
         for (int e = 0; e < examples.Count; e++)
             for (int c = 0; c < examples[e].Candidates.Count; c++)
                 jobs.Add((e, c, new ScoredSequence(examples[e].Candidates[c].Ids, examples[e].Candidates[c].ScoredTokens)));
-        return Run(jobs.Select(j => j.Sequence).ToArray(), plus).Select(sums =>
+        return Run(jobs.Select(j => j.Sequence).ToArray(), plus, ranks).Select(sums =>
         {
             var scores = examples.Select(e => new double[e.Candidates.Count]).ToArray();
             for (int i = 0; i < jobs.Count; i++)
@@ -60,16 +70,18 @@ public sealed class CandidateScorer : IDisposable
     }
 
     /// <summary>Mean negative log-likelihood over the correct candidates' tokens, all tokens of the batch weighted alike.</summary>
-    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples) => TeacherForcedLoss(examples, null)[0];
+    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples) => TeacherForcedLoss(examples, null, Ranks)[0];
 
     /// <summary><see cref="TeacherForcedLoss(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
-    public (double Plus, double Minus) TeacherForcedLossLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus)
+    /// <param name="ranks">the ranks that share the sequences: the scorer's unless given (one, when a job shares out samples instead)</param>
+    public (double Plus, double Minus) TeacherForcedLossLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus,
+        ICommunicator? ranks = null)
     {
-        var both = TeacherForcedLoss(examples, plus);
+        var both = TeacherForcedLoss(examples, plus, ranks ?? Ranks);
         return (both[0], both[1]);
     }
 
-    private double[] TeacherForcedLoss(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus)
+    private double[] TeacherForcedLoss(IReadOnlyList<EncodedExample> examples, WeightPerturbation? plus, ICommunicator ranks)
     {
         var sequences = examples.Select(e =>
         {
@@ -77,7 +89,7 @@ public sealed class CandidateScorer : IDisposable
             return new ScoredSequence(s.Ids, s.ScoredTokens);
         }).ToArray();
         int scored = sequences.Sum(s => s.Scored);
-        return Run(sequences, plus).Select(sums => -sums.Sum() / scored).ToArray();
+        return Run(sequences, plus, ranks).Select(sums => -sums.Sum() / scored).ToArray();
     }
 
     /// <summary>Cross-entropy over candidate scores (mean log-probabilities), averaged over examples.</summary>
@@ -96,16 +108,18 @@ public sealed class CandidateScorer : IDisposable
 
     /// <summary>
     /// The sum of log-probabilities of each sequence's scored tokens, in forward calls of ≤ MaxSequences: at θ, or
-    /// under <paramref name="plus"/> and its −ε twin in lockstep (then two arrays of sums, +ε first).
+    /// under <paramref name="plus"/> and its −ε twin in lockstep (then two arrays of sums, +ε first). This rank runs
+    /// its share of the sequences; the others' sums are gathered.
     /// </summary>
-    private double[][] Run(IReadOnlyList<ScoredSequence> sequences, WeightPerturbation? plus)
+    private double[][] Run(IReadOnlyList<ScoredSequence> sequences, WeightPerturbation? plus, ICommunicator ranks)
     {
+        var (first, share) = ranks.ShareOf(sequences.Count);
         var sums = new double[plus is null ? 1 : 2][];
-        for (int i = 0; i < sums.Length; i++) sums[i] = new double[sequences.Count];
-        for (int start = 0; start < sequences.Count; start += MaxSequences)
+        for (int i = 0; i < sums.Length; i++) sums[i] = new double[share];
+        for (int start = 0; start < share; start += MaxSequences)
         {
-            int count = Math.Min(MaxSequences, sequences.Count - start);
-            var (batch, rows, targets) = PackedSequences.Pack(sequences.Skip(start).Take(count).ToArray(), MaxLength);
+            int count = Math.Min(MaxSequences, share - start);
+            var (batch, rows, targets) = PackedSequences.Pack(sequences.Skip(first + start).Take(count).ToArray(), MaxLength);
             int scoredTotal = rows.Length;
             var logProbs = new float[sums.Length][];
             for (int i = 0; i < sums.Length; i++) logProbs[i] = new float[scoredTotal];
@@ -125,12 +139,12 @@ public sealed class CandidateScorer : IDisposable
                 for (int i = 0; i < count; i++)
                 {
                     double sum = 0;
-                    for (int j = 0; j < sequences[start + i].Scored; j++) sum += logProbs[stream][k++];
+                    for (int j = 0; j < sequences[first + start + i].Scored; j++) sum += logProbs[stream][k++];
                     sums[stream][start + i] = sum;
                 }
             }
         }
-        return sums;
+        return ranks.Size == 1 ? sums : sums.Select(mine => ranks.AllGatherConcatenated(mine)).ToArray();
     }
 
     public void Dispose()

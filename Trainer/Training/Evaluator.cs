@@ -1,4 +1,5 @@
 using MeZO.Engine.Models.Generation;
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tokenization;
@@ -99,16 +100,22 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
 
     /// <summary>
     /// Greedy answers: at most 50 new tokens, ending at the newline token or end-of-sequence; decoded and stripped.
-    /// Under a <paramref name="perturbation"/>, the model generates with θ + scale·z.
+    /// Under a <paramref name="perturbation"/>, the model generates with θ + scale·z. In a data-parallel job each rank
+    /// generates its share and the answers are gathered; the token budget is set by the longest input of all, so an
+    /// answer does not depend on which rank made it.
     /// </summary>
-    public string[] GenerateAnswers(IReadOnlyList<EncodedExample> examples, WeightPerturbation? perturbation = null)
+    /// <param name="ranks">the ranks that share the examples: the scorer's unless given</param>
+    public string[] GenerateAnswers(IReadOnlyList<EncodedExample> examples, WeightPerturbation? perturbation = null, ICommunicator? ranks = null)
     {
+        ranks ??= scorer.Ranks;
         var inputs = examples.Select(e => e.GenerationInput?.Ids
             ?? throw new InvalidOperationException($"example {e.Example.Id} has no generation input")).ToArray();
         int budget = Math.Min(TaskEncoder.MaxNewTokens, encoder.MaxLength - inputs.Max(i => i.Count));
         int? eos = model.Spec.EosTokenId, newline = encoder.NewlineToken;
-        var generated = new TokenGenerator(model).Generate(inputs, Math.Max(1, budget), eos,
-            tokens => newline is int nl && tokens[^1] == nl, perturbation);
-        return generated.Select(ids => tokenizer.Decode(ids.Where(id => id != eos).ToArray()).Trim()).ToArray();
+        var (first, share) = ranks.ShareOf(inputs.Length);
+        var answers = share == 0 ? [] : new TokenGenerator(model).Generate(inputs[first..(first + share)], Math.Max(1, budget), eos,
+                tokens => newline is int nl && tokens[^1] == nl, perturbation)
+            .Select(ids => tokenizer.Decode(ids.Where(id => id != eos).ToArray()).Trim()).ToArray();
+        return ranks.AllGatherConcatenated(answers);
     }
 }

@@ -1,4 +1,5 @@
 using MeZO.Engine;
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Trainer.Optimizer;
 
@@ -9,7 +10,8 @@ namespace MeZO.Trainer.Training;
 /// trainer run. Step t trains on the batch <see cref="BatchSchedule"/> draws for t, at the rate the schedule gives t:
 /// with MeZO, with the seeds ZO-SGD derives from (run seed, t); with backprop (<see cref="TrainSettings.FirstOrder"/>),
 /// with the batch's exact gradient. A step is a function of (settings, t) and the weights alone, which is what makes a
-/// run resumable and extensible, and a MeZO run replayable.
+/// run resumable and extensible, and a MeZO run replayable. In a data-parallel job (the session's scorer shared over
+/// ranks) every rank runs this loop in step with the others and computes the same steps as one process would.
 /// </summary>
 public sealed class StepLoop : IDisposable
 {
@@ -19,6 +21,7 @@ public sealed class StepLoop : IDisposable
     private readonly LearningRateSchedule _schedule;
     private readonly BatchObjective _objective;
     private readonly GradientScorer? _gradients;
+    private readonly ICommunicator? _samplesOver;
 
     public StepLoop(TrainingSession session, TrainSettings settings)
     {
@@ -28,13 +31,21 @@ public sealed class StepLoop : IDisposable
         Trainable = session.SelectTrainable(settings.Trainable);
         _schedule = new LearningRateSchedule(settings.Schedule, settings.LearningRate, settings.Steps);
         _batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);
-        _objective = new BatchObjective(session.Task.Kind, settings.Objective, session.Scorer, session.Evaluator);
+        var ranks = session.Scorer.Ranks;
+        bool shareSamples = settings.Distribute == DistributeKind.Samples && ranks.Size > 1;
+        _samplesOver = shareSamples ? ranks : null;
+        _objective = new BatchObjective(session.Task.Kind, settings.Objective, session.Scorer, session.Evaluator,
+            shareSamples ? SingleProcess.Instance : ranks);
         Objective = _objective.Of;
         if (!settings.FirstOrder)
         {
             ZerothOrder = new ZerothOrderSgd(Trainable, settings.Eps, settings.WeightDecay, settings.Seed, settings.Samples);
             return;
         }
+        if (ranks.Size > 1)
+            throw new InvalidInputException($"--optimizer {settings.Optimizer.ToString().ToLowerInvariant()} runs in one process: the " +
+                                            $"{ranks.Size} ranks of this job would have to exchange gradients, and only MeZO's steps, " +
+                                            "which exchange losses, are spread over ranks");
         FirstOrderSetup.Check(session, settings, Trainable);
         try
         {
@@ -76,11 +87,8 @@ public sealed class StepLoop : IDisposable
     /// <summary>The settings' objective on <paramref name="step"/>'s batch at the stored weights, unperturbed.</summary>
     public double LossAt(long step) => _objective.Of(BatchOf(step));
 
-    /// <summary>
-    /// Steps [<paramref name="from"/>, <paramref name="to"/>); the first starts at sample <paramref name="fromSample"/>
-    /// (a MeZO run resumed between the samples of a step). Without an observer, nobody watches.
-    /// </summary>
-    public void Run(long from, long to, IStepObserver? observer = null, int fromSample = 0)
+    /// <summary>Steps [<paramref name="from"/>, <paramref name="to"/>). Without an observer, nobody watches.</summary>
+    public void Run(long from, long to, IStepObserver? observer = null)
     {
         observer ??= NoObserver.Instance;
         for (long step = from; step < to; step++)
@@ -91,8 +99,7 @@ public sealed class StepLoop : IDisposable
                 observer.Completed(step, FirstOrderStep(step, batch), []);
                 continue;
             }
-            var records = ZerothOrder!.Step(step, RateAt(step), plus => Objective(batch, plus), observer.Recorded,
-                step == from ? fromSample : 0);
+            var records = ZerothOrder!.Step(step, RateAt(step), plus => Objective(batch, plus), observer.Recorded, _samplesOver);
             observer.Completed(step, records.Average(r => (r.LossPlus + r.LossMinus) / 2), records);
         }
     }

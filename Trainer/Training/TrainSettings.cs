@@ -46,6 +46,12 @@ public sealed record TrainSettings : SessionOptions
     /// <summary>Recompute each layer's activations in the backward pass instead of keeping them (first-order optimizers).</summary>
     public bool GradientCheckpointing { get; init; }
 
+    /// <summary>
+    /// What the ranks of a data-parallel job (mpirun) share out in a MeZO step: the batch's examples, or the step's
+    /// samples. Either way every rank computes the same g and update as one process would, so this is bookkeeping.
+    /// </summary>
+    public DistributeKind Distribute { get; init; } = DistributeKind.Batch;
+
     [JsonIgnore]
     public bool FirstOrder => Optimizer != OptimizerKind.ZoSgd;
 
@@ -62,10 +68,11 @@ public sealed record TrainSettings : SessionOptions
 
     /// <summary>
     /// The settings that decide the trajectory up to a step: everything but how often the run logs, the backend it runs on
-    /// (CPU and CUDA steps are bit-identical), the number of steps (a constant-rate run may be extended) and whether
-    /// layers are recomputed (the same gradient, bit for bit).
+    /// (CPU and CUDA steps are bit-identical), the number of steps (a constant-rate run may be extended), whether
+    /// layers are recomputed (the same gradient, bit for bit) and what the ranks of a job share (the same steps).
     /// </summary>
-    public TrainSettings WithoutBookkeeping() => this with { LogEvery = 0, Backend = "", Steps = 0, GradientCheckpointing = false };
+    public TrainSettings WithoutBookkeeping() =>
+        this with { LogEvery = 0, Backend = "", Steps = 0, GradientCheckpointing = false, Distribute = DistributeKind.Batch };
 
     /// <summary>The model and data folders as full paths, so a run folder does not depend on where it was started from.</summary>
     public TrainSettings WithFullPaths() => this with { Model = Path.GetFullPath(Model), Data = Path.GetFullPath(Data) };

@@ -1,5 +1,6 @@
 using MeZO.Engine;
 using MeZO.Engine.Adapters;
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
@@ -53,7 +54,8 @@ public sealed class TrainingSession : IDisposable
     public IReadOnlyDictionary<string, string> DataFiles { get; }
 
     /// <param name="working">told ("loading", bytes read, bytes in all) as the model's weights load</param>
-    public static TrainingSession Open(SessionOptions options, Action<string, long, long>? working = null)
+    /// <param name="ranks">the processes of a data-parallel job, which share every forward call's sequences (one by default)</param>
+    public static TrainingSession Open(SessionOptions options, Action<string, long, long>? working = null, ICommunicator? ranks = null)
     {
         var task = TaskRegistry.Get(options.Task);
         if (options.Demonstrations < 0)
@@ -99,7 +101,7 @@ public sealed class TrainingSession : IDisposable
             if (all.Length == 0) throw new InvalidInputException($"{options.Task}: no examples to train or evaluate on");
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
-            var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
+            var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest, ranks);
             return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter);
         }
         catch

@@ -21,23 +21,20 @@ try
     // Exceptions reach the handlers below; Ctrl+C and SIGTERM are InterruptNotice's, not System.CommandLine's.
     return result.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
 }
+// Through MpiJob: under mpirun, a rank that fails ends the whole job.
 catch (InvalidInputException e)
 {
-    Console.Error.WriteLine(verbose ? e.ToString() : e.Message);
-    return 1;
+    return MpiJob.Fail(verbose ? e.ToString() : e.Message, 1);
 }
 catch (IOException e)
 {
-    Console.Error.WriteLine(verbose ? e.ToString() : $"{command}: {e.Message}");
-    return 1;
+    return MpiJob.Fail(verbose ? e.ToString() : $"{command}: {e.Message}", 1);
 }
 catch (UnauthorizedAccessException e)
 {
-    Console.Error.WriteLine(verbose ? e.ToString() : $"{command}: {e.Message}");
-    return 1;
+    return MpiJob.Fail(verbose ? e.ToString() : $"{command}: {e.Message}", 1);
 }
 catch (Exception e)
 {
-    Console.Error.WriteLine(verbose ? e.ToString() : $"{command}: internal error: {e.GetType().Name}: {e.Message} (run with --verbose for details)");
-    return 2;
+    return MpiJob.Fail(verbose ? e.ToString() : $"{command}: internal error: {e.GetType().Name}: {e.Message} (run with --verbose for details)", 2);
 }

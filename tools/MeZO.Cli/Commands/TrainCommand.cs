@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MeZO.Engine;
+using MeZO.Engine.Distributed;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Optimizer;
@@ -84,6 +85,15 @@ public sealed class TrainCommand : MezoCommand
             "adamw" => OptimizerKind.AdamW,
             _ => null,
         });
+    private readonly Option<DistributeKind?> _distribute = OptionKinds.Choice<DistributeKind>("--distribute",
+        "under mpirun (-np N), what the ranks share out in each MeZO step: the batch's examples (default), or the --samples " +
+        "(each rank evaluates some of them on the whole batch); either way the steps are those of one process, bit for bit",
+        ["batch", "samples"], text => text switch
+        {
+            "batch" => DistributeKind.Batch,
+            "samples" => DistributeKind.Samples,
+            _ => null,
+        });
     private readonly Option<double?> _adamBeta1 = OptionKinds.Double("--adam-beta1", "X", "default 0.9", "--adam_beta1");
     private readonly Option<double?> _adamBeta2 = OptionKinds.Double("--adam-beta2", "X", "default 0.999", "--adam_beta2");
     private readonly Option<double?> _adamEpsilon = OptionKinds.Double("--adam-epsilon", "X", "default 1e-8", "--adam_epsilon");
@@ -102,7 +112,7 @@ public sealed class TrainCommand : MezoCommand
         Option[] options =
         [
             _model, _revision, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
-            _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _seed, _evalEvery,
+            _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _distribute, _seed, _evalEvery,
             _checkpointEvery, _logEvery, _trainable, _peft, _loraR, _loraAlpha, _loraTargets, _prefixTokens, _objective,
             _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend,
         ];
@@ -136,24 +146,21 @@ public sealed class TrainCommand : MezoCommand
 
     protected override int Run(ParseResult result, TextWriter output)
     {
+        // Under mpirun every rank runs this; rank 0 speaks and writes the run folder. MPI is finalised only after a
+        // success: a failed rank ends the job through Program's handlers (MpiJob.Fail) instead.
+        var ranks = MpiJob.Join();
+        if (ranks.Rank != 0) output = TextWriter.Null;
         string outDirectory = Required(result, _out);
         bool resume = result.GetValue(_resume);
+        // Rank 0 first: without --model it makes the bundled default, which the other ranks then find made.
+        if (ranks.Rank != 0) ranks.Barrier();
         var settings = Settings(result, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
-        var trained = ConsoleProgress.Run(output, (progress, log) =>
-        {
-            var run = new TrainingRun(settings, outDirectory, resume, log, progress);
-            using (InterruptNotice.Register(run, outDirectory))
-            {
-                try
-                {
-                    return run.Run();
-                }
-                catch (SettingsMismatchException e)
-                {
-                    throw new InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
-                }
-            }
-        });
+        if (ranks.Rank == 0) ranks.Barrier();
+        if (ranks.Size > 1) output.WriteLine($"{ranks.Size} processes (mpirun), each {DescribeShare(settings.Distribute)}");
+        var trained = ranks.Rank == 0
+            ? ConsoleProgress.Run(output, (progress, log) => Train(settings, outDirectory, resume, log, progress, ranks))
+            : Train(settings, outDirectory, resume, TextWriter.Null, null, ranks);
+        MpiJob.Leave(ranks);
 
         output.WriteLine();
         output.WriteLine($"trained {trained.Steps} steps in {trained.Elapsed:hh\\:mm\\:ss}, {Units.PeakMemory(trained.PeakBytes)}");
@@ -166,6 +173,27 @@ public sealed class TrainCommand : MezoCommand
                              (trained.Test.Perplexity is double perplexity ? $" per token (perplexity {perplexity:F4})" : ""));
         output.WriteLine($"run folder: {Path.GetFullPath(outDirectory)}");
         return 0;
+    }
+
+    private static string DescribeShare(DistributeKind distribute) => distribute == DistributeKind.Samples
+        ? "evaluating its share of each step's samples on the whole batch"
+        : "scoring its share of each batch and of every evaluation";
+
+    private TrainResult Train(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress, ICommunicator ranks)
+    {
+        var run = new TrainingRun(settings, outDirectory, resume, log, progress, ranks);
+        // One notice for the job: rank 0's.
+        using (ranks.Rank == 0 ? InterruptNotice.Register(run, outDirectory) : null)
+        {
+            try
+            {
+                return run.Run();
+            }
+            catch (SettingsMismatchException e)
+            {
+                throw new InvalidInputException(e.Describe(setting => OptionOf[setting]), e);
+            }
+        }
     }
 
     /// <summary>
@@ -226,6 +254,7 @@ public sealed class TrainCommand : MezoCommand
             Eps = result.GetValue(_eps) ?? defaults.Eps,
             WeightDecay = result.GetValue(_weightDecay) ?? defaults.WeightDecay,
             Samples = result.GetValue(_samples) ?? defaults.Samples,
+            Distribute = result.GetValue(_distribute) ?? defaults.Distribute,
             Seed = result.GetValue(_seed) ?? defaults.Seed,
             EvalEvery = result.GetValue(_evalEvery) ?? defaults.EvalEvery,
             CheckpointEvery = result.GetValue(_checkpointEvery) ?? defaults.CheckpointEvery,

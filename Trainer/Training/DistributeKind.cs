@@ -1,0 +1,14 @@
+using System.Text.Json.Serialization;
+
+namespace MeZO.Trainer.Training;
+
+/// <summary>What the ranks of a data-parallel MeZO job share out in each step (`--distribute`).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<DistributeKind>))]
+public enum DistributeKind
+{
+    /// <summary>Each rank scores a contiguous share of the batch's sequences; the ranks gather the per-sequence sums.</summary>
+    Batch,
+
+    /// <summary>Each rank evaluates some of the step's n samples on the whole batch; the ranks gather each sample's (L+, L−).</summary>
+    Samples,
+}
