@@ -28,7 +28,8 @@ internal sealed class MezoProcess : IDisposable
     }
 
     /// <summary>Starts mezo; <paramref name="shell"/> (a bash prefix such as "ulimit -f 64;") runs before it when given.</summary>
-    public static MezoProcess Start(IEnumerable<string> args, string? shell = null)
+    /// <param name="exec">whether the prefix is followed by exec (false: the prefix ends in a launcher that runs the command)</param>
+    public static MezoProcess Start(IEnumerable<string> args, string? shell = null, bool exec = true)
     {
         string mezo = Path.Combine(AppContext.BaseDirectory, "mezo.dll");
         ProcessStartInfo start;
@@ -43,7 +44,8 @@ internal sealed class MezoProcess : IDisposable
         {
             // bash -c 'PREFIX exec "$0" "$@"' dotnet mezo.dll ARGS: the arguments are passed through untouched.
             start = new ProcessStartInfo("bash");
-            foreach (string arg in (string[])["-c", shell + " exec \"$0\" \"$@\"", DotnetHost(), mezo, .. args]) start.ArgumentList.Add(arg);
+            foreach (string arg in (string[])["-c", shell + (exec ? " exec" : "") + " \"$0\" \"$@\"", DotnetHost(), mezo, .. args])
+                start.ArgumentList.Add(arg);
         }
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
@@ -52,6 +54,14 @@ internal sealed class MezoProcess : IDisposable
         var process = Process.Start(start) ?? throw new AssertionException("could not start " + commandLine);
         return new MezoProcess(process, commandLine);
     }
+
+    /// <summary>
+    /// Starts mezo as the <paramref name="ranks"/> processes of an Open MPI job: `mpirun --oversubscribe -np N dotnet
+    /// mezo.dll ARGS` (more ranks than cores on a small machine; allowed as root, as CI may run). The process is mpirun's.
+    /// </summary>
+    public static MezoProcess StartUnderMpirun(int ranks, IEnumerable<string> args) =>
+        Start(args, shell: "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1; " +
+                           $"exec mpirun --oversubscribe -np {ranks}", exec: false);
 
     /// <summary>Runs mezo to the end.</summary>
     public static (int ExitCode, string Output, string Error) Run(params string[] args)

@@ -40,7 +40,8 @@ public class ResumeAfterKillTests : BundledDefaultFixture
         KillWhen(Train(run, resume: true), () => TrajectoryLines(run) >= 2 * Samples, "step 2 begins");
         Assert.That(File.Exists(checkpointState), Is.False, "killed before the first checkpoint");
 
-        // 3. After the first checkpoint, between the two samples of step 12.
+        // 3. After the first checkpoint, once step 12's first record is on disk: its second record and its updates may
+        //    or may not have followed (a step cut short among its records is taken again).
         KillWhen(Train(run, resume: true), () => TrajectoryLines(run) >= 12 * Samples + 1, "step 12's first sample is recorded");
         Assert.That(CheckpointStep(), Is.EqualTo(CheckpointEvery), "killed after the first checkpoint, before the second");
 
@@ -48,7 +49,7 @@ public class ResumeAfterKillTests : BundledDefaultFixture
         KillWhen(Train(run, resume: true), () => Directory.EnumerateDirectories(run, "checkpoint.tmp-*").Any() ||
                                                  TrajectoryLines(run) >= 2 * CheckpointEvery * Samples + 1, "the second checkpoint is written");
 
-        // 5. During a later step: step 23's first sample recorded, its update being applied.
+        // 5. During a later step: step 23's first record on disk, the rest of the step under way.
         KillWhen(Train(run, resume: true), () => TrajectoryLines(run) >= 23 * Samples + 1, "step 23's first sample is recorded");
         // The checkpoint at step 20 is missing when kill 4 interrupted it: the run resumed past step 20 from the one at 10.
         Assert.That(CheckpointStep(), Is.EqualTo(CheckpointEvery).Or.EqualTo(2 * CheckpointEvery));

@@ -7,12 +7,12 @@ namespace MeZO.Trainer.Training;
 /// <summary>
 /// The number MeZO minimises on a batch: the task's loss (cross-entropy over candidates for classification, teacher
 /// forcing otherwise: a text's tokens for language modelling) or, for the paper's §3.4, the negative of a non-differentiable metric (accuracy, F1).
-/// Under a perturbation it is computed over <paramref name="stepRanks"/>: the scorer's ranks (the default) when a job
-/// shares out the batch, this process alone when the job shares out the step's samples instead.
+/// Its forward calls are shared out over <paramref name="ranks"/>: a data-parallel job's when it shares out the batch,
+/// this process alone (the default) otherwise.
 /// </summary>
-public sealed class BatchObjective(TaskKind kind, Objective objective, CandidateScorer scorer, Evaluator evaluator, ICommunicator? stepRanks = null)
+public sealed class BatchObjective(TaskKind kind, Objective objective, CandidateScorer scorer, Evaluator evaluator, ICommunicator? ranks = null)
 {
-    private readonly ICommunicator _stepRanks = stepRanks ?? scorer.Ranks;
+    private readonly ICommunicator _ranks = ranks ?? SingleProcess.Instance;
 
     public static void Validate(TaskKind kind, Objective objective)
     {
@@ -27,9 +27,9 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
     /// <summary>The objective on a batch at the stored weights θ.</summary>
     public double Of(IReadOnlyList<EncodedExample> batch) => objective switch
     {
-        Objective.Loss when kind == TaskKind.Classification => CandidateScorer.ClassificationLoss(batch, scorer.Scores(batch)),
-        Objective.Loss => scorer.TeacherForcedLoss(batch),
-        Objective.Accuracy => -Accuracy(batch, evaluator.Predict(batch)),
+        Objective.Loss when kind == TaskKind.Classification => CandidateScorer.ClassificationLoss(batch, scorer.Scores(batch, _ranks)),
+        Objective.Loss => scorer.TeacherForcedLoss(batch, _ranks),
+        Objective.Accuracy => -Accuracy(batch, evaluator.Predict(batch, _ranks)),
         Objective.F1 => -MeanF1(batch, null),
         _ => throw new ArgumentOutOfRangeException(nameof(objective)),
     };
@@ -43,13 +43,13 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
         switch (objective)
         {
             case Objective.Loss when kind == TaskKind.Classification:
-                var (scoresPlus, scoresMinus) = scorer.ScoresLockstep(batch, plus, _stepRanks);
+                var (scoresPlus, scoresMinus) = scorer.ScoresLockstep(batch, plus, _ranks);
                 return new LossPair(CandidateScorer.ClassificationLoss(batch, scoresPlus), CandidateScorer.ClassificationLoss(batch, scoresMinus));
             case Objective.Loss:
-                var (lossPlus, lossMinus) = scorer.TeacherForcedLossLockstep(batch, plus, _stepRanks);
+                var (lossPlus, lossMinus) = scorer.TeacherForcedLossLockstep(batch, plus, _ranks);
                 return new LossPair(lossPlus, lossMinus);
             case Objective.Accuracy:
-                var (predictedPlus, predictedMinus) = scorer.ScoresLockstep(batch, plus, _stepRanks);
+                var (predictedPlus, predictedMinus) = scorer.ScoresLockstep(batch, plus, _ranks);
                 return new LossPair(-Accuracy(batch, Evaluator.Best(predictedPlus)), -Accuracy(batch, Evaluator.Best(predictedMinus)));
             case Objective.F1:
                 return new LossPair(-MeanF1(batch, plus), -MeanF1(batch, MezoStep.Minus(plus)));
@@ -63,7 +63,7 @@ public sealed class BatchObjective(TaskKind kind, Objective objective, Candidate
 
     private double MeanF1(IReadOnlyList<EncodedExample> batch, WeightPerturbation? perturbation)
     {
-        var answers = evaluator.GenerateAnswers(batch, perturbation, perturbation is null ? null : _stepRanks);
+        var answers = evaluator.GenerateAnswers(batch, perturbation, _ranks);
         return batch.Select((e, i) => SquadMetrics.F1(answers[i], e.Example.GoldAnswers)).Average();
     }
 }

@@ -9,10 +9,10 @@ namespace MeZO.Trainer.Training;
 /// micro-batch), and turns their token log-probabilities into MeZO's quantities: each candidate's mean log-probability
 /// and the teacher-forced loss. One workspace, sized once, serves every call: training and evaluation at the same
 /// micro-batch use the same memory. MeZO's lockstep calls (+ε and −ε in one sweep) add a second workspace of the same
-/// size, made on the first such call: the −ε stream's activations. Across the ranks of a data-parallel job, each rank
-/// scores its contiguous share of a call's sequences and the ranks exchange the per-sequence sums, so every rank
-/// returns what one process would: a sequence's log-probabilities do not depend on the sequences beside it in a forward
-/// call, and everything after the sums is the same code over the same numbers.
+/// size, made on the first such call: the −ε stream's activations. The ranks of a data-parallel job share out the
+/// forward calls (a call's sequences are always the same ones, whoever runs it) and exchange the per-sequence sums, so
+/// every rank returns what one process would, bit for bit: a kernel may round a row differently beside other rows (a
+/// matrix product picks its blocking by shape), so sequences are never regrouped.
 /// </summary>
 public sealed class CandidateScorer : IDisposable
 {
@@ -20,10 +20,9 @@ public sealed class CandidateScorer : IDisposable
     private readonly ForwardWorkspace _workspace;
     private ForwardWorkspace? _minusWorkspace;
 
-    public CandidateScorer(Transformer model, int maxSequences, int maxLength, ICommunicator? ranks = null)
+    public CandidateScorer(Transformer model, int maxSequences, int maxLength)
     {
         _model = model;
-        Ranks = ranks ?? SingleProcess.Instance;
         MaxSequences = maxSequences;
         MaxLength = maxLength;
         _workspace = model.CreateWorkspace(maxSequences, maxLength);
@@ -31,9 +30,6 @@ public sealed class CandidateScorer : IDisposable
 
     /// <summary>The workspace of the scorer's forward calls (backprop's forward pass shares it).</summary>
     public ForwardWorkspace Workspace => _workspace;
-
-    /// <summary>The processes that share each call's sequences (one, outside a data-parallel job).</summary>
-    public ICommunicator Ranks { get; }
 
     public int MaxSequences { get; }
     public int MaxLength { get; }
@@ -43,14 +39,16 @@ public sealed class CandidateScorer : IDisposable
     public long TokensProcessed { get; private set; }
 
     /// <summary>Mean log-probability of each candidate of each example.</summary>
-    public double[][] Scores(IReadOnlyList<EncodedExample> examples) => Scores(examples, null, Ranks)[0];
+    /// <param name="ranks">the ranks that share the forward calls (each must ask for the same examples); this process alone by default</param>
+    public double[][] Scores(IReadOnlyList<EncodedExample> examples, ICommunicator? ranks = null) =>
+        Scores(examples, null, ranks ?? SingleProcess.Instance)[0];
 
     /// <summary><see cref="Scores(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
-    /// <param name="ranks">the ranks that share the sequences: the scorer's unless given (one, when a job shares out samples instead)</param>
+    /// <param name="ranks">the ranks that share the forward calls (each must ask for the same examples); this process alone by default</param>
     public (double[][] Plus, double[][] Minus) ScoresLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus,
         ICommunicator? ranks = null)
     {
-        var both = Scores(examples, plus, ranks ?? Ranks);
+        var both = Scores(examples, plus, ranks ?? SingleProcess.Instance);
         return (both[0], both[1]);
     }
 
@@ -70,14 +68,16 @@ public sealed class CandidateScorer : IDisposable
     }
 
     /// <summary>Mean negative log-likelihood over the correct candidates' tokens, all tokens of the batch weighted alike.</summary>
-    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples) => TeacherForcedLoss(examples, null, Ranks)[0];
+    /// <param name="ranks">the ranks that share the forward calls (each must ask for the same examples); this process alone by default</param>
+    public double TeacherForcedLoss(IReadOnlyList<EncodedExample> examples, ICommunicator? ranks = null) =>
+        TeacherForcedLoss(examples, null, ranks ?? SingleProcess.Instance)[0];
 
     /// <summary><see cref="TeacherForcedLoss(IReadOnlyList{EncodedExample})"/> under <paramref name="plus"/> and under its −ε twin, in one lockstep sweep.</summary>
-    /// <param name="ranks">the ranks that share the sequences: the scorer's unless given (one, when a job shares out samples instead)</param>
+    /// <param name="ranks">the ranks that share the forward calls (each must ask for the same examples); this process alone by default</param>
     public (double Plus, double Minus) TeacherForcedLossLockstep(IReadOnlyList<EncodedExample> examples, WeightPerturbation plus,
         ICommunicator? ranks = null)
     {
-        var both = TeacherForcedLoss(examples, plus, ranks ?? Ranks);
+        var both = TeacherForcedLoss(examples, plus, ranks ?? SingleProcess.Instance);
         return (both[0], both[1]);
     }
 
@@ -109,11 +109,13 @@ public sealed class CandidateScorer : IDisposable
     /// <summary>
     /// The sum of log-probabilities of each sequence's scored tokens, in forward calls of ≤ MaxSequences: at θ, or
     /// under <paramref name="plus"/> and its −ε twin in lockstep (then two arrays of sums, +ε first). This rank runs
-    /// its share of the sequences; the others' sums are gathered.
+    /// its share of the calls; the others' sums are gathered.
     /// </summary>
     private double[][] Run(IReadOnlyList<ScoredSequence> sequences, WeightPerturbation? plus, ICommunicator ranks)
     {
-        var (first, share) = ranks.ShareOf(sequences.Count);
+        var (firstCall, calls) = ranks.ShareOf((sequences.Count + MaxSequences - 1) / MaxSequences);
+        int first = firstCall * MaxSequences;
+        int share = Math.Min(sequences.Count, (firstCall + calls) * MaxSequences) - first;
         var sums = new double[plus is null ? 1 : 2][];
         for (int i = 0; i < sums.Length; i++) sums[i] = new double[share];
         for (int start = 0; start < share; start += MaxSequences)

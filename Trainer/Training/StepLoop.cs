@@ -31,7 +31,7 @@ public sealed class StepLoop : IDisposable
         Trainable = session.SelectTrainable(settings.Trainable);
         _schedule = new LearningRateSchedule(settings.Schedule, settings.LearningRate, settings.Steps);
         _batches = new BatchSchedule(session.Train.Count, settings.BatchSize, settings.Seed);
-        var ranks = session.Scorer.Ranks;
+        var ranks = session.Ranks;
         bool shareSamples = settings.Distribute == DistributeKind.Samples && ranks.Size > 1;
         _samplesOver = shareSamples ? ranks : null;
         _objective = new BatchObjective(session.Task.Kind, settings.Objective, session.Scorer, session.Evaluator,

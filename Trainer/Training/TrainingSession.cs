@@ -19,8 +19,9 @@ public sealed class TrainingSession : IDisposable
     private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
         IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
         IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes,
-        IReadOnlyDictionary<string, string> dataFiles, IAdapter? adapter)
+        IReadOnlyDictionary<string, string> dataFiles, IAdapter? adapter, ICommunicator ranks, int examplesPerCall)
     {
+        Ranks = ranks;
         Backend = backend;
         Model = model;
         Adapter = adapter;
@@ -32,10 +33,13 @@ public sealed class TrainingSession : IDisposable
         Scorer = scorer;
         Notes = notes;
         DataFiles = dataFiles;
-        Evaluator = new Evaluator(model, tokenizer, encoder, scorer);
+        Evaluator = new Evaluator(model, tokenizer, encoder, scorer, ranks, examplesPerCall);
     }
 
     public IBackend Backend { get; }
+
+    /// <summary>The processes of the data-parallel job this session is part of (this one alone outside mpirun).</summary>
+    public ICommunicator Ranks { get; }
     public Transformer Model { get; }
 
     /// <summary>The adapter the model computes with, which is then all that trains; null for full-parameter training.</summary>
@@ -101,8 +105,9 @@ public sealed class TrainingSession : IDisposable
             if (all.Length == 0) throw new InvalidInputException($"{options.Task}: no examples to train or evaluate on");
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
-            var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest, ranks);
-            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter);
+            var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
+            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter,
+                ranks ?? SingleProcess.Instance, Math.Max(1, options.MicroBatchSize));
         }
         catch
         {

@@ -64,7 +64,7 @@ public class ZerothOrderSgdTests
             plus => new LossPair(ReferenceWeights.Loss(reference.Perturbed(plus)), ReferenceWeights.Loss(reference.Perturbed(MezoStep.Minus(plus)))),
             r =>
             {
-                // The trajectory line is written here: the weights must still be those before the sample, the update not yet applied.
+                // The trajectory lines are written here: the weights must still be the step's θ, no update yet applied.
                 AssertBitsEqual(reference.ReadBack(), expected[recorded].Before, $"weights when sample {r.Sample} is recorded");
                 recorded++;
             });
@@ -128,13 +128,13 @@ public class ZerothOrderSgdTests
         int calls = 0, recorded = 0;
         var before = model.Weights.Parameters.Select(p => ParameterValues.Read(p.Tensor)).ToArray();
 
-        // Sample 0 is fine (L+ = 1/3 after the first sample's 1, 1/2); sample 1's L− is NaN.
+        // Sample 0 is fine (L+ = 1, L− = 1/2); sample 1's L− is NaN, so no sample of the step reaches the trajectory.
         Assert.That(() => sgd.Step(StepNumber, 0.0, _ => { calls += 2; return new LossPair(1.0 / (calls - 1), calls == 4 ? double.NaN : 1.0 / calls); }, _ => recorded++),
             Throws.InstanceOf<NonFiniteLossException>()
                 .With.Property(nameof(NonFiniteLossException.Step)).EqualTo(StepNumber)
                 .And.Message.StartsWith($"the loss became non-finite at step {StepNumber} (L+ = 0.3333333333333333, L− = NaN)"));
-        Assert.That(recorded, Is.EqualTo(1), "only the finite sample reaches the trajectory");
-        // Learning rate 0: the one applied update leaves θ as it was, and the failed sample wrote nothing.
+        Assert.That(recorded, Is.EqualTo(0), "a step's records reach the trajectory all or none");
+        Assert.That(calls, Is.EqualTo(4), "both samples were evaluated, at the step's θ");
         Assert.That(model.Weights.Parameters.Select(p => ParameterValues.Read(p.Tensor)).ToArray(), Is.EqualTo(before));
     }
 
@@ -235,18 +235,22 @@ public class ZerothOrderSgdTests
             return values;
         }
 
+        /// <summary>n-SPSA: every sample's L+ and L− at the step's θ, then each sample's update in sample order.</summary>
         public IReadOnlyList<ExpectedSample> Step(ulong runSeed, long step, double learningRate, double weightDecay, int samples)
         {
             var result = new List<ExpectedSample>();
             float eps = (float)Eps, eta = (float)(learningRate / samples);
+            var before = Values.Select(v => (float[])v.Clone()).ToArray();
             for (int q = 0; q < samples; q++)
             {
                 ulong seed = ReferenceNoise.StepSeed(runSeed, step, (uint)q);
                 double lossPlus = Loss(PerturbedValues(seed, eps));
                 double lossMinus = Loss(PerturbedValues(seed, -eps));
-                var before = Values.Select(v => (float[])v.Clone()).ToArray();
-                double g = (lossPlus - lossMinus) / (2 * Eps);
-                float gradientStep = eta * (float)g;
+                result.Add(new ExpectedSample(seed, lossPlus, lossMinus, (lossPlus - lossMinus) / (2 * Eps), before));
+            }
+            foreach (var sample in result)
+            {
+                float gradientStep = eta * (float)sample.ProjectedGradient;
                 for (int k = 0; k < _names.Length; k++)
                 {
                     if (!_trainable[k]) continue;
@@ -255,11 +259,10 @@ public class ZerothOrderSgdTests
                     for (int j = 0; j < v.Length; j++)
                     {
                         ulong index = _first[k] + (ulong)j;
-                        float updated = v[j] * decay - gradientStep * ReferenceNoise.Z(seed, index);
-                        v[j] = _type == DType.F32 ? updated : ScalarStorage(StochasticRounding.Round(updated, _type, StochasticRounding.Draw(seed, index)));
+                        float updated = v[j] * decay - gradientStep * ReferenceNoise.Z(sample.Seed, index);
+                        v[j] = _type == DType.F32 ? updated : ScalarStorage(StochasticRounding.Round(updated, _type, StochasticRounding.Draw(sample.Seed, index)));
                     }
                 }
-                result.Add(new ExpectedSample(seed, lossPlus, lossMinus, g, before));
             }
             return result;
         }

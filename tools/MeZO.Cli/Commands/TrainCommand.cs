@@ -154,7 +154,7 @@ public sealed class TrainCommand : MezoCommand
         bool resume = result.GetValue(_resume);
         // Rank 0 first: without --model it makes the bundled default, which the other ranks then find made.
         if (ranks.Rank != 0) ranks.Barrier();
-        var settings = Settings(result, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null);
+        var settings = Settings(result, output, resume ? new RunFolder(outDirectory).ManifestToResume().Settings : null, ranks.Size);
         if (ranks.Rank == 0) ranks.Barrier();
         if (ranks.Size > 1) output.WriteLine($"{ranks.Size} processes (mpirun), each {DescribeShare(settings.Distribute)}");
         var trained = ranks.Rank == 0
@@ -200,7 +200,9 @@ public sealed class TrainCommand : MezoCommand
     /// The options given over <paramref name="recorded"/> (a resumed run's settings), or over the defaults: the paper's
     /// with --model, the bundled default's without.
     /// </summary>
-    private TrainSettings Settings(ParseResult result, TextWriter output, TrainSettings? recorded = null)
+    /// <param name="ranks">the processes of the job: a new run that shares its batch over them calls the model on an
+    /// equal share of the batch by default, the micro-batch ⌈batch / ranks⌉ (recorded, as the micro-batch always is)</param>
+    private TrainSettings Settings(ParseResult result, TextWriter output, TrainSettings? recorded, int ranks)
     {
         // A Hub id is recorded as the snapshot folder it resolved to: the files the run started from.
         string? model = ModelOptions.Resolve(result.GetValue(_model), result.GetValue(_revision));
@@ -226,6 +228,13 @@ public sealed class TrainCommand : MezoCommand
             data = Required(result, _data);
         }
         var (batch, microBatch) = Batches(result, defaults, recorded);
+        if (ranks > 1 && recorded is null && !result.Has(_microBatchSize) && !result.Has(_perDeviceBatchSize)
+            && (result.GetValue(_distribute) ?? defaults.Distribute) == DistributeKind.Batch)
+        {
+            microBatch = (batch + ranks - 1) / ranks;
+            output.WriteLine($"micro-batch {microBatch}: each forward call scores {microBatch} of the batch's {batch} examples, and the " +
+                             $"{ranks} ranks share the calls (one process with --micro-batch-size {microBatch} takes the same steps)");
+        }
         var peft = result.GetValue(_peft) ?? defaults.Peft;
         foreach (var option in new Option[] { _loraR, _loraAlpha, _loraTargets })
             if (result.Has(option) && peft != PeftKind.Lora) throw Error($"{option.Name} applies only with --peft lora");
