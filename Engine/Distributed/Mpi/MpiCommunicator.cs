@@ -25,6 +25,9 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public int Rank { get; }
     public int Size { get; }
 
+    /// <summary>Bytes this rank has sent and received in collectives: what the job costs the network.</summary>
+    public long BytesExchanged { get; private set; }
+
     /// <summary>
     /// The job this process belongs to: an Open MPI job when Open MPI's launcher started it with more than one
     /// process, otherwise <see cref="SingleProcess"/>. A launcher this binding cannot serve (MPICH's, a missing
@@ -73,6 +76,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (int* c = counts)
         fixed (int* o = offsets)
             Check(OpenMpi.Allgatherv(send, length, OpenMpi.Byte, receive, c, o, OpenMpi.Byte, _world), "MPI_Allgatherv");
+        // Allgather of the lengths, then of the bytes: each rank sends its own and receives everyone else's.
+        BytesExchanged += (long)sizeof(int) * Size + length + (total - length);
         var parts = new byte[Size][];
         for (int r = 0; r < Size; r++) parts[r] = all.AsSpan(offsets[r], counts[r]).ToArray();
         return parts;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MeZO.Engine;
 using MeZO.Engine.Distributed;
+using MeZO.Engine.Distributed.Mpi;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Default;
 using MeZO.Trainer.Optimizer;
@@ -160,6 +161,8 @@ public sealed class TrainCommand : MezoCommand
         var trained = ranks.Rank == 0
             ? ConsoleProgress.Run(output, (progress, log) => Train(settings, outDirectory, resume, log, progress, ranks))
             : Train(settings, outDirectory, resume, TextWriter.Null, null, ranks);
+        if (ranks is MpiCommunicator mpi && trained.Steps > 0 && !resume)
+            output.WriteLine($"rank 0 exchanged {mpi.BytesExchanged / (double)trained.Steps:N0} bytes per step (losses and evaluation results; no weights)");
         MpiJob.Leave(ranks);
 
         output.WriteLine();
