@@ -7,8 +7,9 @@ namespace MeZO.Cli.Tests;
 
 /// <summary>
 /// `mpirun -np N mezo train` as real Open MPI jobs of N processes (oversubscribed on a two-core machine): 1, 2 and 3
-/// ranks write the same run folder bit for bit, whichever way they share the work; a rank killed with SIGKILL ends
-/// the job with a message; the run then resumes on another number of ranks to the weights of the uninterrupted run.
+/// ranks write the same run folder bit for bit, whichever way they share the work, and `mpirun mezo eval` reports
+/// once what one process does; a rank killed with SIGKILL ends the job with a message; the run then resumes on another
+/// number of ranks to the weights of the uninterrupted run.
 /// </summary>
 [Category(TestSpeed.Slow)]
 public class MpiRunTests : BundledDefaultFixture
@@ -84,6 +85,27 @@ public class MpiRunTests : BundledDefaultFixture
         }
         Assert.That(Weights(run, "model"), Is.EqualTo(Weights(reference, "model")), "the resumed run ends with the uninterrupted run's weights");
         Assert.That(File.ReadAllBytes(Path.Combine(run, TrajectoryLog.FileName)), Is.EqualTo(File.ReadAllBytes(Path.Combine(reference, TrajectoryLog.FileName))));
+    }
+
+    [Test]
+    public void RanksShareAnEvaluationAndReportWhatOneProcessDoes()
+    {
+        string[] eval = ["eval", "--model", _model, "--task", "sst2", "--data", _data, "--test-examples", "45", "--batch-size", "4", "--json"];
+        var expected = MezoProcess.Run(eval);
+        Assert.That(expected.ExitCode, Is.EqualTo(0), expected.Error);
+        foreach (int ranks in new[] { 2, 3 })
+        {
+            using var job = MezoProcess.StartUnderMpirun(ranks, eval);
+            var result = job.WaitForExit();
+            Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
+            Assert.That(Metric(result.Output), Is.EqualTo(Metric(expected.Output)), $"{ranks} ranks: one report, the same accuracy");
+        }
+
+        static (double, int) Metric(string json)
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return (document.RootElement.GetProperty("value").GetDouble(), document.RootElement.GetProperty("examples").GetInt32());
+        }
     }
 
     [Test]

@@ -51,21 +51,32 @@ public sealed class EvalCommand : MezoCommand
             Storage = result.GetValue(_model.Dtype), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
             Adapter = result.GetValue(_model.Adapter!),
         };
-        // Loading and the pass over the test split report progress: a large model or split is silent for minutes otherwise.
-        var (session, evaluation) = ConsoleProgress.Run(output, (progress, _) =>
+        // Under mpirun the ranks share the test split's chunks and rank 0 reports; MPI is done once the pass is.
+        var ranks = MpiJob.Join();
+        (TrainingSession, EvalResult) Evaluate(Action<string, long, long>? working)
         {
-            var opened = TrainingSession.Open(options, progress.Working);
+            var opened = TrainingSession.Open(options, working, ranks);
             try
             {
-                foreach (string note in opened.Notes) Console.Error.WriteLine("note: " + note);
-                return (opened, opened.Evaluator.Evaluate(opened.Test, batch, (done, total) => progress.Working("test", done, total)));
+                if (ranks.Rank == 0)
+                    foreach (string note in opened.Notes) Console.Error.WriteLine("note: " + note);
+                return (opened, opened.Evaluator.Evaluate(opened.Test, batch, working is null ? null : (done, total) => working("test", done, total)));
             }
             catch
             {
                 opened.Dispose();
                 throw;
             }
-        });
+        }
+        // Loading and the pass over the test split report progress: a large model or split is silent for minutes otherwise.
+        var (session, evaluation) = ranks.Rank == 0 ? ConsoleProgress.Run(output, (progress, _) => Evaluate(progress.Working)) : Evaluate(null);
+        bool speaks = ranks.Rank == 0;
+        MpiJob.Leave(ranks);
+        if (!speaks)
+        {
+            session.Dispose();
+            return 0;
+        }
         using var _ = session;
         if (result.GetValue(_json))
         {
