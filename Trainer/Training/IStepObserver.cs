@@ -5,7 +5,7 @@ namespace MeZO.Trainer.Training;
 /// <summary>What watches a <see cref="StepLoop"/>: a run folder's recorder, a test, a program's own logging.</summary>
 public interface IStepObserver
 {
-    /// <summary>A MeZO sample's record, before its update is applied: the moment a trajectory must have it.</summary>
+    /// <summary>A MeZO sample's record, before any update of its step is applied: the moment a trajectory must have it.</summary>
     void Recorded(StepRecord record);
 
     /// <summary>
