@@ -3,6 +3,7 @@ using MeZO.Engine.Adapters;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
+using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Data;
 using MeZO.Trainer.Tasks;
@@ -15,12 +16,13 @@ namespace MeZO.Trainer.Training;
 /// </summary>
 public sealed class TrainingSession : IDisposable
 {
-    private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
+    private TrainingSession(IBackend backend, IBackend? host, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
         IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
         IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes,
         IReadOnlyDictionary<string, string> dataFiles, IAdapter? adapter)
     {
         Backend = backend;
+        _host = host;
         Model = model;
         Adapter = adapter;
         Tokenizer = tokenizer;
@@ -35,6 +37,9 @@ public sealed class TrainingSession : IDisposable
     }
 
     public IBackend Backend { get; }
+
+    /// <summary>Where a streamed model's layers live (<see cref="SessionOptions.MaxDeviceMemory"/>); null when resident.</summary>
+    private readonly IBackend? _host;
     public Transformer Model { get; }
 
     /// <summary>The adapter the model computes with, which is then all that trains; null for full-parameter training.</summary>
@@ -66,13 +71,15 @@ public sealed class TrainingSession : IDisposable
         if (options.Demonstrations > 0 && task.Kind == TaskKind.LanguageModeling)
             throw new InvalidInputException($"{task.Name}: the data is plain text, which has no answers for demonstrations to show");
         var backend = BackendFactory.Create(options.Backend);
+        var host = options.MaxDeviceMemory is null ? null : BackendFactory.Create("cpu");
         Transformer? model = null;
         ModelTokenizer? tokenizer = null;
         IAdapter? adapter = null;
         try
         {
             model = Transformer.Load(options.Model, backend, options.Storage,
-                working is null ? null : (done, total) => working("loading", done, total));
+                working is null ? null : (done, total) => working("loading", done, total),
+                host is null ? null : new LayerStreaming(host, options.MaxDeviceMemory!.Value));
             adapter = PeftSetup.Attach(model, options);
             tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
             int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);
@@ -100,13 +107,14 @@ public sealed class TrainingSession : IDisposable
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
             var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
-            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter);
+            return new TrainingSession(backend, host, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter);
         }
         catch
         {
             adapter?.Dispose();
             tokenizer?.Dispose();
             model?.Dispose();
+            host?.Dispose();
             backend.Dispose();
             throw;
         }
@@ -141,6 +149,7 @@ public sealed class TrainingSession : IDisposable
         Adapter?.Dispose();
         Tokenizer.Dispose();
         Model.Dispose();
+        _host?.Dispose();
         Backend.Dispose();
     }
 }
