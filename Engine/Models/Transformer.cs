@@ -19,12 +19,12 @@ public sealed class Transformer : IDisposable
         Directory = directory;
         Weights = weights;
         if (deviceBudget is not { } budget) return;
-        _streamed = new StreamedLayers(weights, weights.Backend, budget);
+        _streamed = new StreamedLayers(weights, weights.Backend, budget, directory);
         try
         {
             // Made now, so the budget counts it before any workspace is sized.
             if (Spec.Positions == PositionKind.Rotary) RopeTable();
-            _streamed.CheckBudget(Directory);
+            _streamed.CheckBudget();
         }
         catch
         {
@@ -124,7 +124,7 @@ public sealed class Transformer : IDisposable
     {
         try
         {
-            _streamed?.CheckBudget(Directory);
+            _streamed?.CheckBudget();
             return ws;
         }
         catch

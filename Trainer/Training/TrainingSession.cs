@@ -71,12 +71,13 @@ public sealed class TrainingSession : IDisposable
         if (options.Demonstrations > 0 && task.Kind == TaskKind.LanguageModeling)
             throw new InvalidInputException($"{task.Name}: the data is plain text, which has no answers for demonstrations to show");
         var backend = BackendFactory.Create(options.Backend);
-        var host = options.MaxDeviceMemory is null ? null : BackendFactory.Create("cpu");
         Transformer? model = null;
+        IBackend? host = null;
         ModelTokenizer? tokenizer = null;
         IAdapter? adapter = null;
         try
         {
+            host = options.MaxDeviceMemory is null ? null : BackendFactory.CreateStreamingHost(backend);
             model = Transformer.Load(options.Model, backend, options.Storage,
                 working is null ? null : (done, total) => working("loading", done, total),
                 host is null ? null : new LayerStreaming(host, options.MaxDeviceMemory!.Value));

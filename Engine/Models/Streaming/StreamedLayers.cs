@@ -6,7 +6,8 @@ namespace MeZO.Engine.Models.Streaming;
 /// <summary>
 /// The decoder layers of a streamed model (<see cref="LayerStreaming"/>) as the forward pass reads them: layer l's
 /// parameters are copied from the host into device slot l mod 2 just before layer l runs, and layer l + 1's into the
-/// other slot ahead of layer l's compute (on a backend whose copies are asynchronous, that copy overlaps the compute).
+/// other slot ahead of layer l's compute: on a device with a copy queue (<see cref="IStreamingDevice"/>) that copy
+/// overlaps layer l's compute, and waits only for layer l − 1's, the slot's last reader.
 /// Every forward call copies each layer once: MeZO's ±ε streams run each layer in lockstep, so one copy serves both,
 /// and the host copy (which the update writes) is always the one read. A slot tensor stands for its host tensor:
 /// <see cref="HomeOf"/> maps it back, so the perturbation finds the same z and LoRA the same module.
@@ -17,6 +18,8 @@ internal sealed class StreamedLayers : IDisposable
     private const int Alignment = 64;
 
     private readonly IBackend _device;
+    private readonly string _directory;                  // names the model in a budget error
+    private readonly ILayerTransfers _transfers;
     private readonly IReadOnlyList<LayerWeights> _host;
     private readonly Tensor[] _slots;                    // 2 × (SlotBytes) on the device
     private readonly LayerWeights[] _onDevice;           // layer l's tensors as views into slot l mod 2
@@ -24,9 +27,11 @@ internal sealed class StreamedLayers : IDisposable
     private readonly Dictionary<Tensor, Tensor> _homeOf = new(ReferenceEqualityComparer.Instance);
     private readonly int[] _resident = [-1, -1];         // the layer each slot holds in this forward call
 
-    public StreamedLayers(ModelWeights weights, IBackend device, long budget)
+    public StreamedLayers(ModelWeights weights, IBackend device, long budget, string directory)
     {
         _device = device;
+        _directory = directory;
+        _transfers = device is IStreamingDevice streaming ? streaming.OpenTransfers(2) : new SynchronousTransfers(device);
         _host = weights.Layers;
         Budget = budget;
         var offsets = _host.Select(layer =>
@@ -74,14 +79,25 @@ internal sealed class StreamedLayers : IDisposable
 
     public long Budget { get; }
 
-    /// <summary>Forgets what the slots hold: a forward call reads the host weights as they are now (after an update).</summary>
-    public void BeginCall() => _resident.AsSpan().Fill(-1);
+    /// <summary>
+    /// Forgets what the slots hold: a forward call reads the host weights as they are now (after an update). Checks the
+    /// budget again, for what a backend allocates only as the forward pass needs it (CUDA's perturbed-weight scratch).
+    /// </summary>
+    public void BeginCall()
+    {
+        CheckBudget();
+        _resident.AsSpan().Fill(-1);
+    }
 
-    /// <summary>Layer l's parameters on the device, with layer l + 1's copy issued behind them.</summary>
+    /// <summary>
+    /// Layer l's parameters on the device, with layer l + 1's copy issued behind them; the compute queued after this
+    /// call waits for layer l's copy only.
+    /// </summary>
     public LayerWeights Acquire(int l)
     {
         Load(l);
         if (l + 1 < _host.Count) Load(l + 1);
+        _transfers.AwaitFill(l % 2);
         return _onDevice[l];
     }
 
@@ -90,38 +106,35 @@ internal sealed class StreamedLayers : IDisposable
 
     /// <summary>
     /// Throws when the device holds more than the budget: the one check, made after each allocation a streamed model
-    /// makes (its weights and slots, then each workspace), with the parts of the need.
+    /// makes (its weights and slots, then each workspace) and before each forward call, with the parts of the need.
     /// </summary>
     /// <exception cref="InvalidInputException">the device's allocated bytes exceed <see cref="Budget"/>.</exception>
-    public void CheckBudget(string directory)
+    public void CheckBudget()
     {
         var memory = _device.Memory;
         long total = memory.CurrentTotal;
         if (total <= Budget) return;
         long slots = 2 * SlotBytes, resident = memory.Current(MemoryCategory.Weights) + memory.Current(MemoryCategory.Adapter) - slots;
         throw new InvalidInputException(
-            $"--max-device-memory {ByteSize.Format(Budget)} is too small for {directory}: its resident weights ({ByteSize.Format(resident)}), " +
+            $"--max-device-memory {ByteSize.Format(Budget)} is too small for {_directory}: its resident weights ({ByteSize.Format(resident)}), " +
             $"two layer slots ({ByteSize.Format(slots)}) and workspaces ({ByteSize.Format(total - resident - slots)}) need {ByteSize.Format(total)}");
     }
 
     private void Load(int l)
     {
-        if (_resident[l % 2] == l) return;
-        foreach (var (host, device) in _copies[l]) Copy(host, device);
-        _resident[l % 2] = l;
-    }
-
-    /// <summary>Host bytes into the slot, in pieces a span can hold.</summary>
-    private unsafe void Copy(Tensor host, Tensor device)
-    {
-        const long Piece = 1L << 30;
-        byte* source = (byte*)host.Address;
-        for (long at = 0; at < host.ByteCount; at += Piece)
-            _device.Upload(device, at, new ReadOnlySpan<byte>(source + at, (int)Math.Min(Piece, host.ByteCount - at)));
+        int slot = l % 2;
+        if (_resident[slot] == l) return;
+        _transfers.BeginFill(slot);
+        foreach (var (host, device) in _copies[l]) _transfers.Upload(host, device);
+        _transfers.EndFill(slot);
+        _resident[slot] = l;
     }
 
     public void Dispose()
     {
+        // Queued copies may still read the host weights and write the slots.
+        _device.Synchronize();
+        _transfers.Dispose();
         foreach (var slot in _slots) slot?.Dispose();
     }
 }
