@@ -47,6 +47,25 @@ public class StreamingCommandTests : BundledDefaultFixture
     }
 
     [Test]
+    public void StreamedEvaluationScoresAsTheResidentOneWithinTheBudget()
+    {
+        string[] Eval(params string[] more) =>
+        [
+            "eval", "--model", SharedData.Path("models/stories260K"), "--task", "sst2", "--data", _data, "--test-examples", "16",
+            "--batch-size", "4", "--json", .. more,
+        ];
+        var resident = MezoProcess.Run(Eval());
+        var streamed = MezoProcess.Run(Eval("--max-device-memory", "2500KiB"));
+        Assert.That((resident.ExitCode, streamed.ExitCode), Is.EqualTo((0, 0)), resident.Error + streamed.Error);
+        using var a = JsonDocument.Parse(resident.Output);
+        using var b = JsonDocument.Parse(streamed.Output);
+
+        Assert.That(b.RootElement.GetProperty("value").GetDouble(), Is.EqualTo(a.RootElement.GetProperty("value").GetDouble()));
+        Assert.That(a.RootElement.GetProperty("peak_memory_bytes").GetInt64(), Is.GreaterThan(2500L << 10), "resident, it does not fit");
+        Assert.That(b.RootElement.GetProperty("peak_memory_bytes").GetInt64(), Is.LessThanOrEqualTo(2500L << 10));
+    }
+
+    [Test]
     public void ASizeThatIsNoSizeIsRefusedNamingTheOption()
     {
         MezoProcess.AssertOneLineError(MezoProcess.Run(Train(Path.Combine(_root, "bad-size"), "--max-device-memory", "lots")),

@@ -1,4 +1,5 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models.Streaming;
@@ -29,6 +30,9 @@ internal sealed class StreamedLayers : IDisposable
 
     public StreamedLayers(ModelWeights weights, IBackend device, long budget, string directory)
     {
+        // The copies read the host tensors' bytes in place.
+        if (weights.LayerBackend is not CpuBackend)
+            throw new ArgumentException($"streamed layers live on a CPU backend, not {weights.LayerBackend.Name}", nameof(weights));
         _device = device;
         _directory = directory;
         _transfers = device is IStreamingDevice streaming ? streaming.OpenTransfers(2) : new SynchronousTransfers(device);
