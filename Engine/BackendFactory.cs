@@ -16,6 +16,13 @@ public static class BackendFactory
         _ => new CpuBackend(),
     };
 
+    /// <summary>
+    /// The backend that holds a streamed model's layers for <paramref name="device"/> (<see cref="Models.Streaming.LayerStreaming"/>):
+    /// the device's own host backend where it has one (CUDA: pinned memory), else a plain CPU backend.
+    /// </summary>
+    public static IBackend CreateStreamingHost(IBackend device) =>
+        device is IStreamingDevice streaming ? streaming.CreateHostBackend() : new CpuBackend();
+
     /// <summary>The backend's canonical name, or an error for an unknown one — before any expensive work is done.</summary>
     public static string Validate(string? name) => (name ?? "cpu").ToLowerInvariant() switch
     {

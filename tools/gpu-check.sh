@@ -9,6 +9,8 @@
 #      (b) PyTorch backprop with AdamW (float32 master weights, bf16 autocast);
 #   4. memory side by side on OPT-1.3B: `mezo bench memory --backend cuda` (MeZO, SGD, AdamW, AdamW with gradient
 #      checkpointing, engine bytes by category) beside PyTorch's SGD, AdamW and checkpointed AdamW peaks;
+#   5. streaming (issue 14) on OPT-13B: `mezo bench step --max-device-memory 12GiB`, the step with the 24 GiB of bf16
+#      weights resident beside the step with the layers in pinned host memory, copied in as each runs;
 # and writes results.json and results.md (plus every phase's raw output) into OUTDIR.
 # Needs .gpu/ from tools/gpu-pack.sh (carry it), python3 with torch and transformers; no network, no dotnet.
 set -uo pipefail
@@ -297,6 +299,10 @@ else
     bench_torch opt-1.3b sgd 40
     bench_torch opt-1.3b adamw-ckpt 40
     bench_ours opt-13b 120 90 28000000000
+    if [ -d "$work/opt-13b" ]; then
+        phase "stream-opt-13b" 240 150 "$work/mezo.sh" bench step --backend cuda --model "$work/opt-13b" --dtype bf16 \
+            --batch "$batch" --length "$length" --steps "$steps" --max-device-memory 12GiB
+    fi
     rm -rf "$work/opt-13b"
     bench_torch opt-13b mezo 60
     if [ -d "$work/opt-1.3b" ]; then
@@ -388,6 +394,12 @@ if memory is not None:
         theirs = f"{t['training_peak_bytes'] / gib:.2f}" if t and t.get("status") == "ok" else (t or {}).get("status", "")
         lines.append(f"| {m['method']} | {m['weights'] / gib:.2f} | {m['gradients'] / gib:.2f} | {m['optimizer_state'] / gib:.2f} | "
                      f"{m['activations'] / gib:.2f} | {m['engine_peak'] / gib:.2f} | {theirs} |")
+
+stream_path = os.path.join(out, "stream-opt-13b.out")
+if os.path.exists(stream_path):
+    stream = open(stream_path).read().strip()
+    results["stream_opt_13b"] = stream
+    lines += ["", "Streaming, OPT-13B bf16 under --max-device-memory 12GiB (`mezo bench step`, measured here):", "", "```", stream, "```"]
 
 targets = [("step_vs_pytorch_mezo", "MeZO step vs PyTorch MeZO step", "≤ 0.6", lambda v: v <= 0.6),
            ("step_vs_two_forwards", "MeZO step vs two forward passes", "≤ 1.15", lambda v: v <= 1.15),

@@ -27,4 +27,41 @@ public sealed class LayerWeights
     public Tensor? UpBias { get; init; }
     public required Tensor Down { get; init; }
     public Tensor? DownBias { get; init; }
+
+    /// <summary>The layer's tensors, each once, in a fixed order (<see cref="Map"/> keeps it).</summary>
+    public IEnumerable<Tensor> Tensors =>
+        new[]
+        {
+            AttentionNorm, AttentionNormBias, Query, QueryBias, Key, KeyBias, Value, ValueBias, FusedQkv, FusedQkvBias,
+            AttentionOutput, AttentionOutputBias, MlpNorm, MlpNormBias, Gate, GateBias, Up, UpBias, Down, DownBias,
+        }.OfType<Tensor>();
+
+    /// <summary>The same layer with each tensor replaced by <paramref name="replace"/>'s (a streamed layer's device copies).</summary>
+    public LayerWeights Map(Func<Tensor, Tensor> replace)
+    {
+        Tensor? Optional(Tensor? t) => t is null ? null : replace(t);
+        return new LayerWeights
+        {
+            AttentionNorm = replace(AttentionNorm),
+            AttentionNormBias = Optional(AttentionNormBias),
+            Query = Optional(Query),
+            QueryBias = Optional(QueryBias),
+            Key = Optional(Key),
+            KeyBias = Optional(KeyBias),
+            Value = Optional(Value),
+            ValueBias = Optional(ValueBias),
+            FusedQkv = Optional(FusedQkv),
+            FusedQkvBias = Optional(FusedQkvBias),
+            AttentionOutput = replace(AttentionOutput),
+            AttentionOutputBias = Optional(AttentionOutputBias),
+            MlpNorm = replace(MlpNorm),
+            MlpNormBias = Optional(MlpNormBias),
+            Gate = Optional(Gate),
+            GateBias = Optional(GateBias),
+            Up = replace(Up),
+            UpBias = Optional(UpBias),
+            Down = replace(Down),
+            DownBias = Optional(DownBias),
+        };
+    }
 }

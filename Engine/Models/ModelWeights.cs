@@ -7,20 +7,23 @@ namespace MeZO.Engine.Models;
 /// <summary>
 /// A model's parameters on one backend, carved out of a single allocation (one number to print, one free), fetched
 /// by Hugging Face name with the shapes config.json implies. Parameters keep the checkpoint's dtype unless a storage
-/// dtype is asked for.
+/// dtype is asked for. Streamed (<see cref="Streaming.LayerStreaming"/>), the decoder layers' parameters are a second
+/// allocation on the host backend and the rest stays on the compute backend.
 /// </summary>
 public sealed class ModelWeights : IDisposable
 {
     private const int Alignment = 64;
     private readonly Tensor _arena;
+    private readonly Tensor? _layerArena;
     private readonly Dictionary<string, Tensor> _byName;
 
-    private ModelWeights(ArchitectureSpec spec, Tensor arena, Dictionary<string, Tensor> byName,
+    private ModelWeights(ArchitectureSpec spec, Tensor arena, Tensor? layerArena, Dictionary<string, Tensor> byName,
         IReadOnlyDictionary<string, string>? shardOf, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> metadataOf,
         IReadOnlyList<string> checkpointNames)
     {
         Spec = spec;
         _arena = arena;
+        _layerArena = layerArena;
         _byName = byName;
         ShardOf = shardOf;
         MetadataOf = metadataOf;
@@ -38,7 +41,11 @@ public sealed class ModelWeights : IDisposable
     }
 
     public ArchitectureSpec Spec { get; }
+    /// <summary>Where the model computes; a streamed model's layer parameters live on <see cref="LayerBackend"/>.</summary>
     public IBackend Backend => _arena.Backend;
+
+    /// <summary>The backend that holds the decoder layers' parameters: <see cref="Backend"/> unless streamed.</summary>
+    public IBackend LayerBackend => (_layerArena ?? _arena).Backend;
 
     public Tensor TokenEmbedding { get; }    // (V, E)
     public Tensor? PositionEmbedding { get; } // (maxPositions + offset, C)
@@ -62,7 +69,7 @@ public sealed class ModelWeights : IDisposable
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> MetadataOf { get; }
 
     public long ParameterCount => Parameters.Sum(p => p.Tensor.ElementCount);
-    public long Bytes => _arena.ByteCount;
+    public long Bytes => _arena.ByteCount + (_layerArena?.ByteCount ?? 0);
 
     /// <summary>The tensor stored under a checkpoint name (a stored tied lm_head maps to the embedding).</summary>
     public Tensor Get(string name) => Find(name)
@@ -110,13 +117,14 @@ public sealed class ModelWeights : IDisposable
     /// and copies every parameter into one backend allocation, converting to <paramref name="storage"/> if given.
     /// </summary>
     /// <param name="progress">told (bytes read, bytes in all) of the checkpoint after each tensor</param>
+    /// <param name="layerHost">where the decoder layers' parameters go instead of <paramref name="backend"/> (streaming), or null</param>
     public static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage = null,
-        Action<long, long>? progress = null) =>
-        Load(reader, spec, backend, storage, StagingBuffer.DefaultChunkBytes, progress);
+        Action<long, long>? progress = null, IBackend? layerHost = null) =>
+        Load(reader, spec, backend, storage, StagingBuffer.DefaultChunkBytes, progress, layerHost);
 
     /// <summary><see cref="Load(CheckpointReader, ArchitectureSpec, IBackend, DType?)"/> in chunks of at most <paramref name="chunkBytes"/> (tests use tiny ones).</summary>
     internal static ModelWeights Load(CheckpointReader reader, ArchitectureSpec spec, IBackend backend, DType? storage, int chunkBytes,
-        Action<long, long>? progress = null)
+        Action<long, long>? progress = null, IBackend? layerHost = null)
     {
         spec = WeightPlan.ResolvePrefix(reader, spec);
         var plan = WeightPlan.For(spec);
@@ -130,8 +138,10 @@ public sealed class ModelWeights : IDisposable
                     $"{reader.Directory}: unexpected tensor '{name}' for a {spec.ModelType} model as config.json describes it");
         }
 
-        var sources = new List<(ExpectedWeight Weight, CheckpointTensor Source, DType Type, long Offset)>();
-        long offset = 0;
+        var layerPrefixes = layerHost is null ? [] : Enumerable.Range(0, spec.NumLayers).Select(l => spec.Names.Layer(l, "")).ToArray();
+        bool InLayer(string name) => layerPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal));
+        var sources = new List<(ExpectedWeight Weight, CheckpointTensor Source, DType Type, bool Layer, long Offset)>();
+        long offset = 0, layerOffset = 0;
         foreach (var w in plan)
         {
             if (!reader.Contains(w.Name))
@@ -143,22 +153,24 @@ public sealed class ModelWeights : IDisposable
             if (!source.DType.IsFloatingPoint())
                 throw new InvalidInputException($"{source.FilePath}: tensor '{w.Name}' is {source.DType}; parameters must be F32, F16 or BF16");
             DType type = storage ?? source.DType;
-            sources.Add((w, source, type, offset));
-            offset += (w.ElementCount * type.SizeOf() + Alignment - 1) / Alignment * Alignment;
+            bool layer = InLayer(w.Name);
+            long aligned = (w.ElementCount * type.SizeOf() + Alignment - 1) / Alignment * Alignment;
+            sources.Add((w, source, type, layer, layer ? layerOffset : offset));
+            if (layer) layerOffset += aligned;
+            else offset += aligned;
         }
 
-        // One allocation for all parameters; its shape only sizes it (rows of 4 KiB), tensors are carved out by byte offset.
-        const int RowBytes = 4096;
-        long rows = Math.Max(1, (offset + RowBytes - 1) / RowBytes);
-        var arena = backend.Allocate(new TensorShape(checked((int)rows), RowBytes / 4), DType.I32, MemoryCategory.Weights, "weights");
+        var arena = AllocateArena(backend, offset, "weights");
+        Tensor? layerArena = null;
         try
         {
+            if (layerHost is not null) layerArena = AllocateArena(layerHost, layerOffset, "layer weights");
             using var staging = new StagingBuffer(chunkBytes);
             var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             long total = sources.Sum(s => s.Source.ByteLength), read = 0;
-            foreach (var (w, source, type, at) in sources)
+            foreach (var (w, source, type, layer, at) in sources)
             {
-                var tensor = arena.ViewBytes(at, new TensorShape(w.Shape), type, w.Name);
+                var tensor = (layer ? layerArena! : arena).ViewBytes(at, new TensorShape(w.Shape), type, w.Name);
                 WeightCopy.Upload(source, tensor, staging);
                 byName.Add(w.Name, tensor);
                 progress?.Invoke(read += source.ByteLength, total);
@@ -171,13 +183,22 @@ public sealed class ModelWeights : IDisposable
             // One file is saved as model.safetensors, whatever the source's single shard was called.
             var metadataOf = shardOf is not null ? reader.MetadataOf
                 : new Dictionary<string, IReadOnlyDictionary<string, string>> { [CheckpointReader.SingleFileName] = reader.MetadataOf.Values.Single() };
-            return new ModelWeights(spec, arena, byName, shardOf, metadataOf, names);
+            return new ModelWeights(spec, arena, layerArena, byName, shardOf, metadataOf, names);
         }
         catch
         {
+            layerArena?.Dispose();
             arena.Dispose();
             throw;
         }
+    }
+
+    /// <summary>One allocation of at least <paramref name="bytes"/>; its shape only sizes it (rows of 4 KiB), tensors are carved out by byte offset.</summary>
+    internal static Tensor AllocateArena(IBackend backend, long bytes, string name)
+    {
+        const int RowBytes = 4096;
+        long rows = Math.Max(1, (bytes + RowBytes - 1) / RowBytes);
+        return backend.Allocate(new TensorShape(checked((int)rows), RowBytes / 4), DType.I32, MemoryCategory.Weights, name);
     }
 
     /// <summary>
@@ -222,5 +243,9 @@ public sealed class ModelWeights : IDisposable
         }
     }
 
-    public void Dispose() => _arena.Dispose();
+    public void Dispose()
+    {
+        _layerArena?.Dispose();
+        _arena.Dispose();
+    }
 }

@@ -2,6 +2,7 @@ using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Mezo;
+using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
@@ -13,11 +14,31 @@ namespace MeZO.Engine.Models;
 /// </summary>
 public sealed class Transformer : IDisposable
 {
-    private Transformer(string directory, ModelWeights weights)
+    private Transformer(string directory, ModelWeights weights, long? deviceBudget)
     {
         Directory = directory;
         Weights = weights;
+        if (deviceBudget is not { } budget) return;
+        _streamed = new StreamedLayers(weights, weights.Backend, budget, directory);
+        try
+        {
+            // Made now, so the budget counts it before any workspace is sized.
+            if (Spec.Positions == PositionKind.Rotary) RopeTable();
+            _streamed.CheckBudget();
+        }
+        catch
+        {
+            _ropeTable?.Dispose();
+            _streamed.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The layers copied to the device as each runs (<see cref="LayerStreaming"/>), or null when resident.</summary>
+    private readonly StreamedLayers? _streamed;
+
+    /// <summary>Whether the decoder layers live on the host and are copied in as each runs (<see cref="LayerStreaming"/>).</summary>
+    public bool StreamsLayers => _streamed is not null;
 
     public string Directory { get; }
     public ModelWeights Weights { get; }
@@ -44,11 +65,23 @@ public sealed class Transformer : IDisposable
 
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
     /// <param name="progress">told (bytes read, bytes in all) of the weights as they load</param>
-    public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null, Action<long, long>? progress = null)
+    /// <param name="streaming">keeps the decoder layers on a host backend and streams them through <paramref name="backend"/>, or null</param>
+    /// <exception cref="InvalidInputException">the resident part of a streamed model and its two layer slots exceed the budget.</exception>
+    public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null, Action<long, long>? progress = null,
+        LayerStreaming? streaming = null)
     {
         var spec = ModelConfigReader.Read(modelDirectory);
         using var reader = CheckpointReader.Open(modelDirectory);
-        return new Transformer(Path.GetFullPath(modelDirectory), ModelWeights.Load(reader, spec, backend, storage, progress));
+        var weights = ModelWeights.Load(reader, spec, backend, storage, progress, streaming?.Host);
+        try
+        {
+            return new Transformer(Path.GetFullPath(modelDirectory), weights, streaming?.DeviceBudget);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -76,15 +109,30 @@ public sealed class Transformer : IDisposable
     public AdapterSlots Adapters => new(Lora?.Rank ?? 0, Lora?.MaxOutput ?? 0, PrefixTokens);
 
     /// <summary>Scratch for up to <paramref name="maxBatch"/> sequences of <paramref name="maxLength"/> new tokens per call.</summary>
+    /// <exception cref="InvalidInputException">a streamed model's device budget cannot hold it.</exception>
     public ForwardWorkspace CreateWorkspace(int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: Adapters);
+        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: Adapters));
 
     /// <summary>
     /// The −ε stream's workspace for <see cref="ScoreTokensLockstep"/>, beside a <see cref="CreateWorkspace"/> one of
     /// the same size: its own activations, but no logits buffer (the LM head of a lockstep pass splits the other's).
     /// </summary>
     public ForwardWorkspace CreateLockstepWorkspace(int maxBatch, int maxLength) =>
-        new(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: Adapters);
+        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: Adapters));
+
+    private ForwardWorkspace WithinBudget(ForwardWorkspace ws)
+    {
+        try
+        {
+            _streamed?.CheckBudget();
+            return ws;
+        }
+        catch
+        {
+            ws.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Runs the batch and returns log p(targets[i] | tokens up to rows[i]) for each (row, target) pair, where a row is a
@@ -206,6 +254,7 @@ public sealed class Transformer : IDisposable
     {
         var v = ws.ViewsFor(batch.BatchSize, batch.Length);
         Backend.SliceColumns(input, 0, v.Hidden);
+        _streamed?.BeginCall();
         Layer([new Stream(v, null)], l, pastLength: 0);
     }
 
@@ -277,6 +326,7 @@ public sealed class Transformer : IDisposable
             Seen(streams, "embed", -1, static v => v.Hidden);
         }
 
+        _streamed?.BeginCall();
         for (int l = 0; l < s.NumLayers; l++) Layer(streams, l, pastLength);
 
         bool normed = w.FinalNorm is not null;
@@ -301,7 +351,7 @@ public sealed class Transformer : IDisposable
     /// </summary>
     private void Layer(ReadOnlySpan<Stream> streams, int l, int pastLength)
     {
-        var layer = Weights.Layers[l];
+        var layer = _streamed?.Acquire(l) ?? Weights.Layers[l];
         if (Spec.PreNorm)
         {
             foreach (var st in streams)
@@ -472,7 +522,7 @@ public sealed class Transformer : IDisposable
         Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture, WeightSlice? slice = null)
     {
         bool t = stored == WeightLayout.Architecture && Spec.TransposedWeights;
-        var noise = streams[0].Perturbation?.NoiseOf(weight);
+        var noise = streams[0].Perturbation?.NoiseOf(HomeOf(weight));
         if (slice is { } part)
         {
             weight = weight.View(new TensorShape(part.Rows, weight.Shape[-1]), part.FirstElement);
@@ -485,7 +535,7 @@ public sealed class Transformer : IDisposable
         }
         else
             PerturbedLinear(streams, input, weight, t, noise.Value, bias, output);
-        if (slice is null && Lora?.Find(weight) is { } adapted) LoraBypass(streams, input, adapted, output);
+        if (slice is null && Lora?.Find(HomeOf(weight)) is { } adapted) LoraBypass(streams, input, adapted, output);
     }
 
     private void PerturbedLinear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, bool t, TensorNoise noise,
@@ -538,11 +588,14 @@ public sealed class Transformer : IDisposable
     /// <summary>A small parameter as the stream reads it: itself, or θ + scale·z copied into <paramref name="scratch"/>.</summary>
     private Tensor? Small(Stream st, Tensor? parameter, Tensor scratch)
     {
-        if (parameter is null || st.Perturbation?.NoiseOf(parameter) is not { } noise) return parameter;
+        if (parameter is null || st.Perturbation?.NoiseOf(HomeOf(parameter)) is not { } noise) return parameter;
         var copy = scratch.View(parameter.Shape);
         Backend.PerturbedCopy(parameter, noise, st.Perturbation.Scale, copy);
         return copy;
     }
+
+    /// <summary>The parameter a weight the forward pass reads stands for: a streamed slot's host tensor, which carries its z.</summary>
+    private Tensor HomeOf(Tensor weight) => _streamed?.HomeOf(weight) ?? weight;
 
     /// <summary>A workspace made before an adapter was set (or changed) lacks its slots, or has slots of another size.</summary>
     private void CheckAdapters(ForwardWorkspace ws)
@@ -738,6 +791,7 @@ public sealed class Transformer : IDisposable
     public void Dispose()
     {
         _ropeTable?.Dispose();
+        _streamed?.Dispose();
         Weights.Dispose();
     }
 

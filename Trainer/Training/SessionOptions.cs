@@ -53,6 +53,14 @@ public record SessionOptions
     [JsonIgnore]
     public int Demonstrations { get; init; }
 
+    /// <summary>
+    /// The most bytes the compute backend may hold (`--max-device-memory`); null keeps the whole model on it. Below the
+    /// model's size the decoder layers stay in host memory and stream through two device slots. Results are bit-identical
+    /// either way, so it is no training setting: not in run.json, and a resume may change it.
+    /// </summary>
+    [JsonIgnore]
+    public long? MaxDeviceMemory { get; init; }
+
     /// <summary>The LoRA configuration these options describe.</summary>
     public LoraConfig LoraSettings() =>
         new(LoraRank, LoraAlpha, LoraTargets.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));

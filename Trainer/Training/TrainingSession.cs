@@ -4,6 +4,7 @@ using MeZO.Engine.Distributed;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Models;
+using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Data;
 using MeZO.Trainer.Tasks;
@@ -16,13 +17,14 @@ namespace MeZO.Trainer.Training;
 /// </summary>
 public sealed class TrainingSession : IDisposable
 {
-    private TrainingSession(IBackend backend, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
+    private TrainingSession(IBackend backend, IBackend? host, Transformer model, ModelTokenizer tokenizer, TaskEncoder encoder,
         IReadOnlyList<EncodedExample> train, IReadOnlyList<EncodedExample> validation,
         IReadOnlyList<EncodedExample> test, CandidateScorer scorer, IReadOnlyList<string> notes,
         IReadOnlyDictionary<string, string> dataFiles, IAdapter? adapter, ICommunicator ranks, int examplesPerCall)
     {
         Ranks = ranks;
         Backend = backend;
+        _host = host;
         Model = model;
         Adapter = adapter;
         Tokenizer = tokenizer;
@@ -40,6 +42,9 @@ public sealed class TrainingSession : IDisposable
 
     /// <summary>The processes of the data-parallel job this session is part of (this one alone outside mpirun).</summary>
     public ICommunicator Ranks { get; }
+
+    /// <summary>Where a streamed model's layers live (<see cref="SessionOptions.MaxDeviceMemory"/>); null when resident.</summary>
+    private readonly IBackend? _host;
     public Transformer Model { get; }
 
     /// <summary>The adapter the model computes with, which is then all that trains; null for full-parameter training.</summary>
@@ -73,12 +78,15 @@ public sealed class TrainingSession : IDisposable
             throw new InvalidInputException($"{task.Name}: the data is plain text, which has no answers for demonstrations to show");
         var backend = BackendFactory.Create(options.Backend);
         Transformer? model = null;
+        IBackend? host = null;
         ModelTokenizer? tokenizer = null;
         IAdapter? adapter = null;
         try
         {
+            host = options.MaxDeviceMemory is null ? null : BackendFactory.CreateStreamingHost(backend);
             model = Transformer.Load(options.Model, backend, options.Storage,
-                working is null ? null : (done, total) => working("loading", done, total));
+                working is null ? null : (done, total) => working("loading", done, total),
+                host is null ? null : new LayerStreaming(host, options.MaxDeviceMemory!.Value));
             adapter = PeftSetup.Attach(model, options);
             tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
             int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);
@@ -106,7 +114,7 @@ public sealed class TrainingSession : IDisposable
             int candidates = all.Max(e => e.Candidates.Count);
             int longest = all.Max(e => e.LongestSequence);
             var scorer = new CandidateScorer(model, Math.Max(1, options.MicroBatchSize) * candidates, longest);
-            return new TrainingSession(backend, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter,
+            return new TrainingSession(backend, host, model, tokenizer, encoder, train, validation, test, scorer, notes, splits.Files, adapter,
                 ranks ?? SingleProcess.Instance, Math.Max(1, options.MicroBatchSize));
         }
         catch
@@ -114,6 +122,7 @@ public sealed class TrainingSession : IDisposable
             adapter?.Dispose();
             tokenizer?.Dispose();
             model?.Dispose();
+            host?.Dispose();
             backend.Dispose();
             throw;
         }
@@ -148,6 +157,7 @@ public sealed class TrainingSession : IDisposable
         Adapter?.Dispose();
         Tokenizer.Dispose();
         Model.Dispose();
+        _host?.Dispose();
         Backend.Dispose();
     }
 }

@@ -65,6 +65,12 @@ internal sealed class ModelOptions
     public static Option<DType?> DtypeOption(string description = "weight storage dtype (default: the checkpoint's)") =>
         OptionKinds.Choice<DType>("--dtype", description, ["f32", "f16", "bf16"], text => DTypeInfo.TryParseOption(text, out var type) ? type : null);
 
+    /// <summary>`--max-device-memory BYTES`: streams the decoder layers from host memory when the model does not fit.</summary>
+    public static Option<long?> MaxDeviceMemoryOption() =>
+        OptionKinds.Size("--max-device-memory", "BYTES",
+            "most bytes the backend may hold (512MiB, 2GiB): the layers stay in host memory and are copied in as each runs; " +
+            "results are bit-identical (default: the whole model on the backend)");
+
     /// <summary>A saved PEFT adapter folder applied on top of --model without merging (score, generate, eval).</summary>
     public static Option<string?> AdapterOption() =>
         OptionKinds.Text("--adapter", "DIR", "a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) applied to the model " +

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Numerics;
+using MeZO.Engine;
+using MeZO.Engine.Models.Streaming;
 
 namespace MeZO.Cli;
 
@@ -72,6 +74,26 @@ internal static class OptionKinds
                 return values;
             },
         };
+
+    /// <summary>A byte count, plain or with a suffix (512MiB, 2GiB); <see cref="ByteSize"/> reads it.</summary>
+    public static Option<long?> Size(string name, string helpName, string description) =>
+        Checked(new Option<long?>(name)
+        {
+            HelpName = helpName,
+            Description = description,
+            CustomParser = result =>
+            {
+                if (Value(result) is not { } text) return null;
+                try
+                {
+                    return ByteSize.Parse(text, Spelling(result));
+                }
+                catch (InvalidInputException e)
+                {
+                    return Refuse<long?>(result, e.Message);
+                }
+            },
+        });
 
     /// <summary>A switch: present or not, never followed by a value (so `inspect --json DIR` keeps DIR a folder).</summary>
     public static Option<bool> Flag(string name, string description, params string[] aliases) =>

@@ -14,6 +14,17 @@ namespace MeZO.Engine.Backends.Cpu;
 public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
 {
     private bool _disposed;
+    private readonly Func<long, MemoryReport, MemoryCategory, BackendMemory> _allocate;
+
+    public CpuBackend() : this(static (bytes, report, category) => new CpuMemory(bytes, report, category))
+    {
+    }
+
+    /// <param name="allocate">
+    /// host memory of another kind, host-accessible, aligned as <see cref="CpuMemory"/> and zero-filled: CUDA's
+    /// page-locked memory for a streamed model's layers, which the GPU copies from asynchronously
+    /// </param>
+    internal CpuBackend(Func<long, MemoryReport, MemoryCategory, BackendMemory> allocate) => _allocate = allocate;
 
     public string Name => "cpu";
 
@@ -22,7 +33,7 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     public Tensor Allocate(TensorShape shape, DType dtype, MemoryCategory category, string name)
     {
         ThrowIfDisposed();
-        var memory = new CpuMemory(shape.ElementCount * dtype.SizeOf(), Memory, category);
+        var memory = _allocate(shape.ElementCount * dtype.SizeOf(), Memory, category);
         return new Tensor(this, memory, shape, dtype, name, category);
     }
 

@@ -63,6 +63,9 @@ public sealed class ModelGradient : IDisposable
     {
         if (model.Backend is not IBackwardOps ops)
             throw new NotSupportedException($"gradients need a backend with backward ops (the CPU or CUDA one); {model.Backend.GetType().Name} has none yet");
+        // Backprop reads each layer's weights again in the backward pass and keeps their gradients beside them: not streamed.
+        if (model.StreamsLayers)
+            throw new InvalidInputException("backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do");
         _model = model;
         _backend = model.Backend;
         _ops = ops;

@@ -110,6 +110,9 @@ public sealed class RangedCopyTests(string backendName)
         public IMatrixProducts? MatrixProducts => null;
 
         public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) => new HostMemory(bytes);
+        public BackendMemory AllocatePinnedHost(long bytes, MemoryReport report, MemoryCategory category) =>
+            throw new NotSupportedException("no streaming in a copy-only runtime");
+        public ITransferQueue OpenTransferQueue(int markers) => throw new NotSupportedException("no streaming in a copy-only runtime");
         public void Upload(nint destination, ReadOnlySpan<byte> source) => source.CopyTo(new Span<byte>((void*)destination, source.Length));
         public void Download(nint source, Span<byte> destination) => new ReadOnlySpan<byte>((void*)source, destination.Length).CopyTo(destination);
         public void Copy(nint destination, nint source, long bytes) => Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);

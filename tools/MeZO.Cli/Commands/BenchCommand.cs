@@ -23,7 +23,8 @@ public sealed class BenchCommand : MezoCommand
             "GFLOP/s and % of the FMA peak measured beside it (default batch 1 × 256 tokens)\n" +
             "step: one MeZO step (±εz in one lockstep sweep, then the update) against two forward passes of the same batch, " +
             "and one update pass over every weight; --steps N rounds interleave the three, medians reported (default batch 4 × " +
-            "128 tokens, 5 rounds)\n" +
+            "128 tokens, 5 rounds); with --max-device-memory, the step resident against the step streamed under that budget " +
+            "(layers copied in from host memory as each runs), rounds alternating\n" +
             "memory: peak memory of each way to train, measured side by side on one batch of random tokens (default 16 × 128, " +
             "every token after the first scored): evaluation, MeZO, backprop with SGD, AdamW and AdamW with gradient " +
             "checkpointing, each over --steps N steps (default 2) on a fresh backend: engine bytes by category (weights, " +
@@ -43,6 +44,7 @@ public sealed class BenchCommand : MezoCommand
     private readonly Option<int?> _steps = OptionKinds.Int("--steps", "N", "step: rounds (default 5); memory: steps per way to train (default 2)");
     private readonly Option<PeftKind?> _peft = PeftOption.Create("memory: also measure MeZO training this adapter");
     private readonly Option<string?> _backend = ModelOptions.BackendOption("step and memory: the backend measured (default cpu)");
+    private readonly Option<long?> _maxDeviceMemory = ModelOptions.MaxDeviceMemoryOption();
     private readonly Option<int?> _seeds = OptionKinds.Int("--seeds", "N", "estimator: seeds 1…N (default 8)");
     private readonly Option<bool> _json = CommonOptions.Json("estimator and memory: machine-readable output");
     // Not bench options; declared so that giving them says why, rather than "unknown option".
@@ -52,13 +54,13 @@ public sealed class BenchCommand : MezoCommand
     public BenchCommand() : base("bench",
         "forward tokens/s and GFLOP/s against the machine's peak; a MeZO step vs two forwards; memory of MeZO vs backprop",
         "mezo bench forward [--model DIR] [--batch-size B] [--length T] [--dtype f32|bf16] [--repeat N]",
-        "mezo bench step    [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda]",
+        "mezo bench step    [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda] [--max-device-memory BYTES]",
         "mezo bench memory  [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--peft lora|prefix] [--backend cpu|cuda] [--json]",
         "mezo bench estimator [--model DIR] [--batch-size B] [--length T] [--seeds N] [--dtype f32|bf16] [--json]")
     {
         _what.CompletionSources.Add(Benchmarks);
         Add(_what);
-        Option[] options = [_model, _revision, _batchSize, _length, _dtype, _repeat, _steps, _peft, _backend, _seeds, _json, _task, _data];
+        Option[] options = [_model, _revision, _batchSize, _length, _dtype, _repeat, _steps, _peft, _backend, _maxDeviceMemory, _seeds, _json, _task, _data];
         foreach (var option in options) Add(option);
         Notes = "Without --model, an OPT-125m-shaped checkpoint is generated for the run (forward, step, memory) and deleted afterwards.";
     }
@@ -71,6 +73,7 @@ public sealed class BenchCommand : MezoCommand
         if (what is not ("estimator" or "memory") && result.Has(_json)) throw Error($"--json is for 'mezo bench estimator' and 'memory', not bench {what}");
         if (what != "forward" && result.Has(_repeat)) throw Error($"--repeat is for 'mezo bench forward', not bench {what}");
         if (what is not ("step" or "memory") && result.Has(_steps)) throw Error($"--steps is for 'mezo bench step' and 'memory', not bench {what}");
+        if (what != "step" && result.Has(_maxDeviceMemory)) throw Error($"--max-device-memory is for 'mezo bench step', not bench {what}");
         if (what != "memory" && result.Has(_peft)) throw Error($"--peft is for 'mezo bench memory', not bench {what}");
         if (result.Has(_task) || result.Has(_data)) throw Error("--task and --data are not bench options: the benchmarks run on random tokens");
         var dtype = result.GetValue(_dtype) ?? DType.F32;
@@ -112,6 +115,8 @@ public sealed class BenchCommand : MezoCommand
         string backend = result.GetValue(_backend) ?? "cpu";
         // The generated checkpoint is already in --dtype; a given model is converted to it on load.
         DType? storage = result.Has(_model) ? result.GetValue(_dtype) : null;
+        if (result.GetValue(_maxDeviceMemory) is { } budget)
+            return model => StreamBench.Run(model, backend, storage, batch, length, steps, budget, output);
         return model => StepBench.Run(model, backend, storage, batch, length, steps, output);
     }
 

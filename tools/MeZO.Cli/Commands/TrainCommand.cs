@@ -105,6 +105,7 @@ public sealed class TrainCommand : MezoCommand
     private readonly Option<int?> _maxLength = CommonOptions.MaxLength("token budget per sequence (default: the model's positions)");
     private readonly Option<DType?> _dtype = ModelOptions.DtypeOption();
     private readonly Option<string?> _backend = ModelOptions.BackendOption();
+    private readonly Option<long?> _maxDeviceMemory = ModelOptions.MaxDeviceMemoryOption();
 
     public TrainCommand() : base("train",
         "fine-tune a model on a task with MeZO, or with backprop to compare (no --model: the bundled tiny default)",
@@ -115,7 +116,7 @@ public sealed class TrainCommand : MezoCommand
             _model, _revision, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
             _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _distribute, _seed, _evalEvery,
             _checkpointEvery, _logEvery, _trainable, _peft, _loraR, _loraAlpha, _loraTargets, _prefixTokens, _objective,
-            _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend,
+            _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend, _maxDeviceMemory,
         ];
         foreach (var option in options) Add(option);
         Notes = "Hugging Face Trainer's spellings are accepted beside ours where they mean the same: --learning_rate, --max_steps, " +
@@ -276,6 +277,7 @@ public sealed class TrainCommand : MezoCommand
             MaxLength = result.Has(_maxLength) ? result.GetValue(_maxLength) : defaults.MaxLength,
             Storage = result.Has(_dtype) ? result.GetValue(_dtype) : defaults.Storage,
             Backend = result.GetValue(_backend) ?? defaults.Backend,
+            MaxDeviceMemory = result.GetValue(_maxDeviceMemory),
             Peft = peft,
             LoraRank = result.GetValue(_loraR) ?? defaults.LoraRank,
             LoraAlpha = result.GetValue(_loraAlpha) ?? defaults.LoraAlpha,

@@ -123,6 +123,9 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.DriverImport)]
     public static partial CuResult cuEventSynchronize(nint cuEvent);
 
+    [LibraryImport(CudaLibraries.DriverImport)]
+    public static partial CuResult cuStreamWaitEvent(nint stream, nint cuEvent, uint flags);
+
     // Graphs: a stream's work captured once and replayed with one launch.
 
     [LibraryImport(CudaLibraries.DriverImport, EntryPoint = "cuStreamBeginCapture_v2")]

@@ -110,6 +110,15 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
         return new CudaMemory(_context, bytes, report, category);
     }
 
+    public BackendMemory AllocatePinnedHost(long bytes, MemoryReport report, MemoryCategory category) =>
+        new PinnedHostAllocation(_context, bytes, report, category);
+
+    public ITransferQueue OpenTransferQueue(int markers)
+    {
+        NotCapturing(nameof(OpenTransferQueue));
+        return new DriverTransferQueue(_context, _stream, markers);
+    }
+
     public void Upload(nint destination, ReadOnlySpan<byte> source)
     {
         NotCapturing(nameof(Upload));

@@ -29,6 +29,15 @@ internal interface IDeviceRuntime : IDisposable
 
     BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category);
 
+    /// <summary>
+    /// Page-locked host memory, host-accessible and zero-filled, counted in <paramref name="report"/> (the host backend's,
+    /// not the device's): what <see cref="OpenTransferQueue"/>'s copies read without staging.
+    /// </summary>
+    BackendMemory AllocatePinnedHost(long bytes, MemoryReport report, MemoryCategory category);
+
+    /// <summary>A copy queue beside the compute queue, with <paramref name="markers"/> markers to order the two by.</summary>
+    ITransferQueue OpenTransferQueue(int markers);
+
     /// <summary>Queues a copy of host bytes to device memory; the source may be reused as soon as this returns.</summary>
     void Upload(nint destination, ReadOnlySpan<byte> source);
 

@@ -50,7 +50,14 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
     public int MaxSharedBytesPerBlock => 227 * 1024;
     public IMatrixProducts? MatrixProducts => matrixProducts;
 
-    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) => new EmulatedMemory(bytes, report, category);
+    public BackendMemory Allocate(long bytes, MemoryReport report, MemoryCategory category) =>
+        new EmulatedMemory(bytes, report, category, hostAccessible: false);
+
+    /// <summary>"Pinned" host memory: a host allocation the host backend reads and writes directly.</summary>
+    public BackendMemory AllocatePinnedHost(long bytes, MemoryReport report, MemoryCategory category) =>
+        new EmulatedMemory(bytes, report, category, hostAccessible: true);
+
+    public ITransferQueue OpenTransferQueue(int markers) => new EmulatedTransferQueue(markers);
 
     public void Upload(nint destination, ReadOnlySpan<byte> source) => source.CopyTo(new Span<byte>((void*)destination, source.Length));
 
@@ -125,6 +132,45 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
 
     public void Dispose() => matrixProducts?.Dispose();
 
+    /// <summary>
+    /// The copy stream on the host: kernels run at once, so every compute queued before a fill has finished and each copy
+    /// is done when it returns. What it checks is the protocol a GPU needs: a slot's fill is begun before its copies
+    /// and marked after them, and compute only waits for a marker that was set, with no fill left open.
+    /// </summary>
+    private sealed class EmulatedTransferQueue(int markers) : ITransferQueue
+    {
+        private readonly bool[] _marked = new bool[markers];
+        private bool _filling;
+
+        public void WaitForCompute()
+        {
+            if (_filling) throw new InvalidOperationException("a fill began before the previous one was marked");
+            _filling = true;
+        }
+
+        public void Upload(nint destination, nint pinnedSource, long bytes)
+        {
+            if (!_filling) throw new InvalidOperationException("a copy was queued outside a fill: it would not wait for the compute reading its slot");
+            Buffer.MemoryCopy((void*)pinnedSource, (void*)destination, bytes, bytes);
+        }
+
+        public void Mark(int marker)
+        {
+            if (!_filling) throw new InvalidOperationException($"marker {marker} was set with no fill begun");
+            _filling = false;
+            _marked[marker] = true;
+        }
+
+        public void ComputeWaitsFor(int marker)
+        {
+            if (!_marked[marker] || _filling) throw new InvalidOperationException($"compute waits for marker {marker}, which no finished fill set");
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     private readonly struct Shape(LaunchShape shape)
     {
@@ -133,21 +179,27 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
         public readonly uint SharedBytes = (uint)shape.SharedBytes;
     }
 
-    /// <summary>"Device" memory: a host allocation the backend must not read directly (IsHostAccessible is false).</summary>
+    /// <summary>
+    /// "Device" memory: a host allocation the backend must not read directly (IsHostAccessible is false); or "pinned"
+    /// host memory, zero-filled as cuMemAllocHost's is by <see cref="PinnedHostAllocation"/>.
+    /// </summary>
     private sealed class EmulatedMemory : BackendMemory
     {
         private readonly MemoryReport _report;
         private readonly MemoryCategory _category;
 
-        public EmulatedMemory(long bytes, MemoryReport report, MemoryCategory category) : base(bytes)
+        public EmulatedMemory(long bytes, MemoryReport report, MemoryCategory category, bool hostAccessible) : base(bytes)
         {
             _report = report;
             _category = category;
-            SetHandle((nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), 256));
+            IsHostAccessible = hostAccessible;
+            nuint size = (nuint)Math.Max(bytes, 1);
+            SetHandle((nint)NativeMemory.AlignedAlloc(size, 256));
+            if (hostAccessible) NativeMemory.Clear((void*)handle, size);
             report.Add(category, bytes);
         }
 
-        public override bool IsHostAccessible => false;
+        public override bool IsHostAccessible { get; }
 
         protected override bool ReleaseHandle()
         {
