@@ -1,4 +1,3 @@
-using System.Text.Json;
 using MeZO.Engine;
 using MeZO.Engine.Tensors;
 using MeZO.Tests.Common;
@@ -21,13 +20,6 @@ namespace MeZO.Trainer.Tests.Training;
 [Category(TestSpeed.Slow)]
 public class DataParallelTests
 {
-    private static readonly string[] Stories =
-    [
-        "Lily saw a big red ball in the park.", "Tom and Sue played with a toy car.", "The sun was warm and the sky was blue.",
-        "Ben had a little dog named Max.", "Mom made a cake for the party.", "The bird sang a happy song in the tree.",
-        "Sam found a shiny rock by the river.", "The cat liked to sleep on the soft bed.", "Anna drew a picture of a flower.",
-    ];
-
     public static IEnumerable<TestCaseData> BundledCases()
     {
         yield return new TestCaseData(DistributeKind.Batch, null, Objective.Loss).SetName("bundled OPT, F32, the batch shared, loss");
@@ -53,12 +45,7 @@ public class DataParallelTests
     public void RanksTrainStories260KAsOneProcessDoes(string kind, Objective objective)
     {
         using var data = new TemporaryFolder();
-        string records = string.Concat(Stories.Select((story, i) => JsonSerializer.Serialize<object>(kind switch
-        {
-            "classification" => new { prompt = story + " It was", candidates = new[] { " sad", " happy" }, label = i % 2 },
-            "completion" => new { prompt = story[..story.LastIndexOf(' ')], completion = story[story.LastIndexOf(' ')..] + "\n" },
-            _ => new { text = story },
-        }) + "\n"));
+        string records = StoryRecords.Jsonl(kind, count: 9);
         data.Write("train.jsonl", records);
         data.Write("test.jsonl", records);
         var settings = new TrainSettings

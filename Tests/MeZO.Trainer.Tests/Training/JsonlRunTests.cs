@@ -1,8 +1,8 @@
-using System.Text.Json;
 using MeZO.Engine;
 using MeZO.Tests.Common;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
+using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
 using MeZO.Trainer.Training;
 using NUnit.Framework;
@@ -16,14 +16,6 @@ namespace MeZO.Trainer.Tests.Training;
 /// </summary>
 public class JsonlRunTests
 {
-    private static readonly string[] Stories =
-    [
-        "Lily saw a big red ball in the park.", "Tom and Sue played with a toy car.", "The sun was warm and the sky was blue.",
-        "Ben had a little dog named Max.", "Mom made a cake for the party.", "The bird sang a happy song in the tree.",
-        "Sam found a shiny rock by the river.", "The cat liked to sleep on the soft bed.", "Anna drew a picture of a flower.",
-        "The frog jumped into the cool pond.", "Tim ate an apple under the tree.", "The kids built a tall tower of blocks.",
-    ];
-
     public static IEnumerable<TestCaseData> Runs()
     {
         foreach (string kind in new[] { "classification", "completion", "text" })
@@ -35,12 +27,7 @@ public class JsonlRunTests
     public void AShortRunTrainsAndReportsTheKindsMetric(string kind, OptimizerKind optimizer)
     {
         using var folder = new TemporaryFolder();
-        string records = string.Concat(Stories.Select((story, i) => JsonSerializer.Serialize<object>(kind switch
-        {
-            "classification" => new { prompt = story + " It was", candidates = new[] { " sad", " happy" }, label = i % 2 },
-            "completion" => new { prompt = story[..story.LastIndexOf(' ')], completion = story[story.LastIndexOf(' ')..] + "\n" },
-            _ => new { text = story },
-        }) + "\n"));
+        string records = StoryRecords.Jsonl(kind);
         folder.Write("train.jsonl", records);
         folder.Write("test.jsonl", records);
         string run = Path.Combine(folder.Path, "run");
@@ -79,8 +66,8 @@ public class JsonlRunTests
     public void TextHasNoAnswersForDemonstrations()
     {
         using var folder = new TemporaryFolder();
-        folder.Write("train.jsonl", string.Concat(Stories.Select(text => JsonSerializer.Serialize(new { text }) + "\n")));
-        folder.Write("test.jsonl", string.Concat(Stories.Select(text => JsonSerializer.Serialize(new { text }) + "\n")));
+        folder.Write("train.jsonl", StoryRecords.Jsonl("text"));
+        folder.Write("test.jsonl", StoryRecords.Jsonl("text"));
         var error = Assert.Throws<InvalidInputException>(() => TrainingSession.Open(new SessionOptions
         {
             Model = SharedData.Path("models/stories260K"), Task = "jsonl", Data = folder.Path, TestExamples = 2, Demonstrations = 1,
@@ -92,7 +79,7 @@ public class JsonlRunTests
     public void AccuracyIsNoObjectiveForText()
     {
         using var folder = new TemporaryFolder();
-        folder.Write("train.jsonl", string.Concat(Stories.Select(text => JsonSerializer.Serialize(new { text }) + "\n")));
+        folder.Write("train.jsonl", StoryRecords.Jsonl("text"));
         var settings = new TrainSettings
         {
             Model = SharedData.Path("models/stories260K"), Task = "jsonl", Data = folder.Path, TrainExamples = 4, EvalExamples = 0, TestExamples = 0, Steps = 1,

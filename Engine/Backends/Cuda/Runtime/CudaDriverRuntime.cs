@@ -111,7 +111,7 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     }
 
     public BackendMemory AllocatePinnedHost(long bytes, MemoryReport report, MemoryCategory category) =>
-        new PinnedHostAllocation(_context, bytes, report, category);
+        new CudaMemory(_context, bytes, report, category, pinnedHost: true);
 
     public ITransferQueue OpenTransferQueue(int markers)
     {

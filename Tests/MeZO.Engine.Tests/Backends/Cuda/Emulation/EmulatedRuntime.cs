@@ -181,7 +181,7 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
 
     /// <summary>
     /// "Device" memory: a host allocation the backend must not read directly (IsHostAccessible is false); or "pinned"
-    /// host memory, zero-filled as cuMemAllocHost's is by <see cref="PinnedHostAllocation"/>.
+    /// host memory, zero-filled as CudaMemory zero-fills cuMemAllocHost's.
     /// </summary>
     private sealed class EmulatedMemory : BackendMemory
     {
