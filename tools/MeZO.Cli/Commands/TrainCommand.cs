@@ -134,7 +134,7 @@ public sealed class TrainCommand : MezoCommand
         [nameof(TrainSettings.BatchSize)] = "--batch-size", [nameof(TrainSettings.MicroBatchSize)] = "--micro-batch-size",
         [nameof(TrainSettings.LearningRate)] = "--lr", [nameof(TrainSettings.Schedule)] = "--lr-schedule",
         [nameof(TrainSettings.Eps)] = "--eps", [nameof(TrainSettings.WeightDecay)] = "--weight-decay",
-        [nameof(TrainSettings.Samples)] = "--samples", [nameof(TrainSettings.Seed)] = "--seed",
+        [nameof(TrainSettings.Samples)] = "--samples", [nameof(TrainSettings.Distribute)] = "--distribute", [nameof(TrainSettings.Seed)] = "--seed",
         [nameof(TrainSettings.EvalEvery)] = "--eval-every", [nameof(TrainSettings.CheckpointEvery)] = "--checkpoint-every",
         [nameof(TrainSettings.LogEvery)] = "--log-every", [nameof(TrainSettings.Trainable)] = "--trainable",
         [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.Storage)] = "--dtype",
