@@ -31,16 +31,22 @@ public sealed class MezoStep(TrainableSet trainable, double eps, double weightDe
     /// <summary>The −ε twin of a +ε perturbation.</summary>
     public static WeightPerturbation Minus(WeightPerturbation plus) => plus with { Scale = -plus.Scale };
 
-    /// <summary>θ ← round(θ(1 − ηλ) − ηgz) on every trainable tensor; λ = 0 on biases and norm weights.</summary>
+    /// <summary>
+    /// θ ← round(θ(1 − ηλ) − ηgz) on every trainable tensor; λ = 0 on biases and norm weights. A streamed model's layer
+    /// tensors take it later, just before the layer's next copy to the device or before anything else reads the host
+    /// weights (<see cref="Models.Streaming.PendingUpdates"/>): the same call on the same bits, overlapped with the next
+    /// forward pass. An overflow then surfaces there, through <paramref name="overflow"/> all the same.
+    /// </summary>
     /// <param name="learningRate">η, already divided by the number of samples</param>
-    public void Update(ulong seed, double learningRate, double projectedGradient)
+    /// <param name="overflow">the error an update past a 16-bit dtype's range becomes, wherever it runs (null: the OverflowException)</param>
+    public void Update(ulong seed, double learningRate, double projectedGradient, Func<OverflowException, Exception>? overflow = null)
     {
         var decayed = UpdateFactors.For(learningRate, WeightDecay, projectedGradient);
         var plain = UpdateFactors.For(learningRate, 0, projectedGradient);
         foreach (var t in Trainable.Tensors)
         {
-            var tensor = t.Parameter.Tensor;
-            tensor.Backend.MezoUpdate(tensor, new TensorNoise(seed, t.FirstIndex), t.TakesWeightDecay ? decayed : plain);
+            var update = new TensorUpdate(t.Parameter.Tensor, new TensorNoise(seed, t.FirstIndex), t.TakesWeightDecay ? decayed : plain, overflow);
+            if (Trainable.Pending?.Defer(update) != true) update.Run();
         }
     }
 }

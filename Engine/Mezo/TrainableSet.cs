@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using MeZO.Engine.Models;
+using MeZO.Engine.Models.Streaming;
 
 namespace MeZO.Engine.Mezo;
 
@@ -14,15 +15,19 @@ public sealed class TrainableSet
 {
     private readonly Dictionary<Tensor, TrainableTensor> _byTensor;
 
-    private TrainableSet(IReadOnlyList<TrainableTensor> tensors)
+    private TrainableSet(IReadOnlyList<TrainableTensor> tensors, PendingUpdates? pending)
     {
         Tensors = tensors;
+        Pending = pending;
         ElementCount = tensors.Sum(t => t.Parameter.Tensor.ElementCount);
         _byTensor = tensors.ToDictionary<TrainableTensor, Tensor>(t => t.Parameter.Tensor, ReferenceEqualityComparer.Instance);
     }
 
     public IReadOnlyList<TrainableTensor> Tensors { get; }
     public long ElementCount { get; }
+
+    /// <summary>Where the updates of a streamed model's layer tensors wait for the layer's next copy; null when none are streamed.</summary>
+    internal PendingUpdates? Pending { get; }
 
     /// <summary>
     /// The entry of a tensor the forward pass reads, or null when it is frozen. By reference: a tied LM head is the
@@ -55,7 +60,7 @@ public sealed class TrainableSet
         }
         if (chosen.Count == 0)
             throw new InvalidInputException($"--trainable '{nameFilter}' matches no parameter of the model");
-        return new TrainableSet(chosen);
+        return new TrainableSet(chosen, weights.Pending);
     }
 
     /// <summary>
@@ -76,7 +81,7 @@ public sealed class TrainableSet
             chosen.Add(new TrainableTensor(p, index, TakesWeightDecay: true));
             index += (ulong)p.Tensor.ElementCount;
         }
-        return new TrainableSet(chosen);
+        return new TrainableSet(chosen, null);
     }
 
     private static bool Matches(Regex regex, string name)

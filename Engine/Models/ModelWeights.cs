@@ -1,5 +1,6 @@
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tensors;
 
 namespace MeZO.Engine.Models;
@@ -8,7 +9,8 @@ namespace MeZO.Engine.Models;
 /// A model's parameters on one backend, carved out of a single allocation (one number to print, one free), fetched
 /// by Hugging Face name with the shapes config.json implies. Parameters keep the checkpoint's dtype unless a storage
 /// dtype is asked for. Streamed (<see cref="Streaming.LayerStreaming"/>), the decoder layers' parameters are a second
-/// allocation on the host backend and the rest stays on the compute backend.
+/// allocation on the host backend and the rest stays on the compute backend, and their MeZO updates wait in
+/// <see cref="Pending"/> for each layer's next copy.
 /// </summary>
 public sealed class ModelWeights : IDisposable
 {
@@ -37,6 +39,7 @@ public sealed class ModelWeights : IDisposable
         FinalNormBias = spec.FinalNorm ? Find(n.Global(n.FinalNorm!) + ".bias") : null;
         LmHead = spec.TiedLmHead ? TokenEmbedding : Get(n.LmHead + ".weight");
         Layers = Enumerable.Range(0, spec.NumLayers).Select(LoadLayer).ToArray();
+        if (layerArena is not null) Pending = new PendingUpdates(Layers);
         Parameters = byName.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new NamedTensor(p.Key, p.Value)).ToArray();
     }
 
@@ -55,6 +58,9 @@ public sealed class ModelWeights : IDisposable
     public Tensor? FinalNormBias { get; }    // (C)
     public Tensor LmHead { get; }            // (V, E); the token embedding when tied
     public IReadOnlyList<LayerWeights> Layers { get; }
+
+    /// <summary>A streamed model's layer updates not yet applied to the host weights; null when resident.</summary>
+    internal PendingUpdates? Pending { get; }
 
     /// <summary>Every parameter once, in ordinal name order: the order in which MeZO's z stream is laid out (DESIGN §3).</summary>
     public IReadOnlyList<NamedTensor> Parameters { get; }
@@ -213,6 +219,7 @@ public sealed class ModelWeights : IDisposable
     /// <summary><see cref="Save(string, IEnumerable{string})"/> in chunks of at most <paramref name="chunkBytes"/>.</summary>
     internal void Save(string directory, IEnumerable<string> extraFiles, int chunkBytes)
     {
+        ApplyPendingUpdates();
         using var staging = new StagingBuffer(chunkBytes);
         var tensors = CheckpointNames.Select(name =>
         {
@@ -231,6 +238,8 @@ public sealed class ModelWeights : IDisposable
     /// <summary><see cref="Restore(string)"/> in chunks of at most <paramref name="chunkBytes"/>.</summary>
     internal void Restore(string directory, int chunkBytes)
     {
+        // Applied first, so none lands later on the restored weights.
+        ApplyPendingUpdates();
         using var reader = CheckpointReader.Open(directory);
         using var staging = new StagingBuffer(chunkBytes);
         foreach (var p in Parameters)
@@ -243,8 +252,15 @@ public sealed class ModelWeights : IDisposable
         }
     }
 
+    /// <summary>
+    /// Brings a streamed model's host weights up to date: its layers' MeZO updates wait for the layer's next copy to the
+    /// device, so call this before reading them other than through a forward pass. Save and Restore call it.
+    /// </summary>
+    public void ApplyPendingUpdates() => Pending?.ApplyAll();
+
     public void Dispose()
     {
+        Pending?.Abandon();
         _layerArena?.Dispose();
         _arena.Dispose();
     }

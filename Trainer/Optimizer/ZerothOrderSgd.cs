@@ -75,17 +75,11 @@ public sealed class ZerothOrderSgd(TrainableSet trainable, double eps, double we
     /// <summary>
     /// Applies a recorded sample exactly as the step did: the same update pass, so the result is bit-identical. The
     /// trajectory holds a sample before its update is tried, so the update that stopped a run is replayed too, and
-    /// stops a resume or a replay the same way.
+    /// stops a resume or a replay the same way. An update past a 16-bit dtype's range is a
+    /// <see cref="WeightOverflowException"/> naming the record's step wherever it surfaces: here, or, for a streamed
+    /// model's layers, whose updates land just before their next copy, in the next forward pass or before the weights
+    /// are saved.
     /// </summary>
-    public void Replay(StepRecord r)
-    {
-        try
-        {
-            _step.Update(r.Seed, r.LearningRate, r.ProjectedGradient);
-        }
-        catch (OverflowException e)
-        {
-            throw new WeightOverflowException(r.Step, e);
-        }
-    }
+    public void Replay(StepRecord r) =>
+        _step.Update(r.Seed, r.LearningRate, r.ProjectedGradient, overflow => new WeightOverflowException(r.Step, overflow));
 }

@@ -12,6 +12,8 @@ namespace MeZO.Engine.Models.Streaming;
 /// Every forward call copies each layer once: MeZO's ±ε streams run each layer in lockstep, so one copy serves both,
 /// and the host copy (which the update writes) is always the one read. A slot tensor stands for its host tensor:
 /// <see cref="HomeOf"/> maps it back, so the perturbation finds the same z and LoRA the same module.
+/// The last step's updates of a layer (<see cref="PendingUpdates"/>) land on its host copy just before that copy is
+/// read: layer l + 2's on a worker thread while layer l computes and layer l + 1 is copied.
 /// </summary>
 internal sealed class StreamedLayers : IDisposable
 {
@@ -22,6 +24,7 @@ internal sealed class StreamedLayers : IDisposable
     private readonly string _directory;                  // names the model in a budget error
     private readonly ILayerTransfers _transfers;
     private readonly IReadOnlyList<LayerWeights> _host;
+    private readonly PendingUpdates _pending;
     private readonly Tensor[] _slots;                    // 2 × (SlotBytes) on the device
     private readonly LayerWeights[] _onDevice;           // layer l's tensors as views into slot l mod 2
     private readonly (Tensor Host, Tensor Device)[][] _copies; // per layer: what one copy moves
@@ -37,6 +40,7 @@ internal sealed class StreamedLayers : IDisposable
         _directory = directory;
         _transfers = device is IStreamingDevice streaming ? streaming.OpenTransfers(2) : new SynchronousTransfers(device);
         _host = weights.Layers;
+        _pending = weights.Pending!; // made with the layers' host arena
         Budget = budget;
         var offsets = _host.Select(layer =>
         {
@@ -101,6 +105,8 @@ internal sealed class StreamedLayers : IDisposable
     {
         Load(l);
         if (l + 1 < _host.Count) Load(l + 1);
+        // Layer l + 2's copy is issued by the next call: its update has this layer's compute to run in.
+        if (l + 2 < _host.Count) _pending.ApplyInBackground(l + 2);
         _transfers.AwaitFill(l % 2);
         return _onDevice[l];
     }
@@ -128,6 +134,8 @@ internal sealed class StreamedLayers : IDisposable
     {
         int slot = l % 2;
         if (_resident[slot] == l) return;
+        // The copy reads the host weights: they must hold the last step's update first.
+        _pending.Apply(l);
         _transfers.BeginFill(slot);
         foreach (var (host, device) in _copies[l]) _transfers.Upload(host, device);
         _transfers.EndFill(slot);

@@ -1,6 +1,9 @@
 using MeZO.Engine;
+using MeZO.Engine.Distributed;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tensors;
+using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Support;
 using MeZO.Trainer.Tests.Tasks;
@@ -13,7 +16,8 @@ namespace MeZO.Trainer.Tests.Training;
 /// `--max-device-memory` (issue 14, ZO2's streaming): with the CPU backend as the "device" and a budget below the
 /// model's weights, the decoder layers stay on a host backend and are copied in as each runs. A streamed run must end
 /// bit for bit where the resident one ends, in every storage dtype and with adapters, and the device must never hold
-/// more than the budget.
+/// more than the budget. The layers' updates wait for their next copy, and a checkpoint, best/, a resume and an
+/// overflow's error see them all the same.
 /// </summary>
 public class StreamingRunTests
 {
@@ -72,6 +76,96 @@ public class StreamingRunTests
         Assert.That((streamedResult.ValidationBefore, streamedResult.ValidationBest, streamedResult.TestBefore, streamedResult.Test),
             Is.EqualTo((residentResult.ValidationBefore, residentResult.ValidationBest, residentResult.TestBefore, residentResult.Test)),
             "evaluation streamed gives the resident evaluation's metrics");
+    }
+
+    [TestCase(DType.BF16)]
+    [TestCase(DType.F32)]
+    public void AStreamedRunMatchesTheResidentOneAtEveryCheckpointValidationAndResume(DType storage)
+    {
+        // The layers' updates wait for their next copy: every checkpoint, best/ and the resume's restore must see them
+        // applied. Two samples a step (two updates per tensor, in order) with weight decay, a validation every step.
+        var settings = Settings(storage, null) with { Steps = 5, Samples = 2, WeightDecay = 0.1, EvalEvery = 1, CheckpointEvery = 2 };
+        string[] runs = ["resident", "streamed"];
+        var results = new List<TrainResult>();
+        foreach (string name in runs)
+        {
+            string run = Path.Combine(_folder.Path, $"{name}-checkpoints-{storage}");
+            var runSettings = name == "streamed" ? settings with { MaxDeviceMemory = long.MaxValue } : settings;
+            results.Add(new TrainingRun(runSettings, run, resume: false, TextWriter.Null, new CheckpointSnapshots(run, run + "-snapshots")).Run());
+            results.Add(new TrainingRun(runSettings with { Steps = 7 }, run, resume: true, TextWriter.Null).Run());
+        }
+
+        Assert.That((results[2].ValidationBest, results[2].BestStep, results[3].ValidationBest, results[3].Test),
+            Is.EqualTo((results[0].ValidationBest, results[0].BestStep, results[1].ValidationBest, results[1].Test)));
+        string Resident(string part) => Path.Combine(_folder.Path, $"resident-checkpoints-{storage}{part}");
+        string Streamed(string part) => Path.Combine(_folder.Path, $"streamed-checkpoints-{storage}{part}");
+        var files = Directory.GetFiles(Resident("-snapshots"), "*.safetensors", SearchOption.AllDirectories)
+            .Concat(Directory.GetFiles(Resident(""), "*.safetensors", SearchOption.AllDirectories)).ToArray();
+        Assert.That(files.Select(f => Path.GetRelativePath(_folder.Path, f)), Has.Some.Contains("at-3").And.Some.Contains("best"),
+            "the checkpoint of step 2 as step 3 found it, and best/");
+        foreach (string file in files)
+            Assert.That(File.ReadAllBytes(file.Replace(Resident(""), Streamed(""))), Is.EqualTo(File.ReadAllBytes(file)), file);
+        Assert.That(File.ReadAllText(Streamed("/trajectory.jsonl")), Is.EqualTo(File.ReadAllText(Resident("/trajectory.jsonl"))));
+    }
+
+    [Test]
+    public void AnOverflowingLayerUpdateStopsTheStreamedRunNamingItsStepAndKeepsTheLastCheckpoint()
+    {
+        // Only layer tensors train, so every update waits for its layer's next copy. Steps 0 and 1 have g = 0 (the
+        // weights stay as loaded); step 2's g = 1e39 carries bf16 weights past 3.39e38 when its updates land, in step
+        // 3's first forward pass, after the checkpoint of step 2.
+        var settings = Settings(DType.BF16, null) with
+        {
+            Steps = 4, Samples = 1, LearningRate = 1, WeightDecay = 0, EvalEvery = 0, CheckpointEvery = 2, Trainable = @"layers\.",
+            MaxDeviceMemory = long.MaxValue,
+        };
+        var run = new RunFolder(Path.Combine(_folder.Path, "overflow"));
+        Directory.CreateDirectory(run.Directory);
+        using var session = TrainingSession.Open(settings);
+        using var loop = new StepLoop(session, settings);
+        var objective = loop.Objective;
+        int calls = 0;
+        loop.Objective = (batch, plus) =>
+        {
+            var losses = objective(batch, plus); // the forward passes, which apply the waiting updates
+            return calls++ < 2 ? new LossPair(losses.Plus, losses.Plus) : new LossPair(1e37, -1e37);
+        };
+        using (var recorder = new RunRecorder(run, settings, session, loop, null, TextWriter.Null, null, SingleProcess.Instance))
+            Assert.That(() => loop.Run(0, settings.Steps, recorder), Throws.InstanceOf<WeightOverflowException>()
+                .With.Property(nameof(WeightOverflowException.Step)).EqualTo(2)
+                .And.Message.Match(@"^at step 2 the MeZO update of 'model\.decoder\.layers\.\d+\.[a-z0-9_.]+' overflows"));
+        Assert.That(calls, Is.EqualTo(3), "it surfaced in step 3's first forward pass, before step 3 was recorded");
+        Assert.That(TrajectoryLog.Read(run.Trajectory).Records.Select(r => r.Step), Is.EqualTo(new long[] { 0, 1, 2 }));
+        Assert.That(RunState.Read(run.Checkpoint).CompletedSteps, Is.EqualTo(2));
+        using var backend = new Engine.Backends.Cpu.CpuBackend();
+        using (var loaded = Transformer.Load(_model, backend, DType.BF16))
+        using (var saved = Transformer.Load(run.Checkpoint, backend))
+            Assert.That(saved.Weights.Parameters.Select(p => Bytes(p.Tensor)), Is.EqualTo(loaded.Weights.Parameters.Select(p => Bytes(p.Tensor))),
+                "the checkpoint holds the weights of step 2: the loaded ones");
+    }
+
+    private static byte[] Bytes(Engine.Tensors.Tensor t)
+    {
+        var bytes = new byte[t.ByteCount];
+        t.Backend.Download(t, 0, bytes);
+        return bytes;
+    }
+
+    /// <summary>Copies a run's checkpoint as each step finds it, before the next one replaces it.</summary>
+    private sealed class CheckpointSnapshots(string run, string into) : IProgressSink
+    {
+        public void Report(long step, long totalSteps, double loss, double examplesPerSecond)
+        {
+            string checkpoint = Path.Combine(run, "checkpoint");
+            if (!Directory.Exists(checkpoint)) return;
+            string copy = Path.Combine(into, $"at-{step}");
+            Directory.CreateDirectory(copy);
+            foreach (string file in Directory.GetFiles(checkpoint, "*.safetensors")) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        }
+
+        public void Done()
+        {
+        }
     }
 
     [Test]

@@ -1,7 +1,9 @@
 using MeZO.Engine.Backends.Cpu;
+using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tensors;
+using MeZO.Engine.Tests.Checkpoints;
 using MeZO.Engine.Tests.Reference;
 using NUnit.Framework;
 
@@ -11,6 +13,7 @@ namespace MeZO.Engine.Tests.Models.Streaming;
 /// Streaming (<see cref="LayerStreaming"/>) with a CPU backend as the "device" and another as the host: MeZO steps and
 /// an evaluation give the resident model's bits — losses, g, scores and stored weights — in every storage dtype and on
 /// every tiny architecture, and the device never holds more than the budget, which is below what the resident model holds.
+/// A step's updates of the layers wait on the host until each layer's next copy (or a save), and then give the same bits.
 /// </summary>
 public sealed class StreamedModelTests
 {
@@ -37,6 +40,71 @@ public sealed class StreamedModelTests
         Assert.That(streamed.DevicePeak, Is.LessThanOrEqualTo(budget));
         Assert.That(streamed.ResultBits, Is.EqualTo(resident.ResultBits), "losses, g and the evaluation's log-probabilities");
         Assert.That(streamed.Weights, Is.EqualTo(resident.Weights), "stored weights after the updates");
+    }
+
+    [Test]
+    public void AStepsLayerUpdatesWaitForTheLayersNextCopyAndThenGiveTheResidentBits()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied, FourLayers);
+        using var residentDevice = new CpuBackend();
+        using var device = new CpuBackend();
+        using var host = new CpuBackend();
+        using var resident = Transformer.Load(checkpoint.Folder, residentDevice, DType.BF16);
+        using var model = Transformer.Load(checkpoint.Folder, device, DType.BF16, streaming: new LayerStreaming(host, long.MaxValue));
+        var residentStep = new MezoStep(TrainableSet.Select(resident.Weights, null), eps: 1e-2, weightDecay: 0.1);
+        var step = new MezoStep(TrainableSet.Select(model.Weights, null), eps: 1e-2, weightDecay: 0.1);
+        var layer = model.Weights.Layers[2].Up;
+        byte[] layerBefore = Bytes(layer), embeddingBefore = Bytes(model.Weights.TokenEmbedding);
+
+        // Two samples of one step (n-SPSA): two updates per tensor, applied in sample order.
+        foreach (var (seed, g) in new[] { (5ul, 0.5), (6ul, -0.25) })
+        {
+            residentStep.Update(seed, learningRate: 5e-2, g);
+            step.Update(seed, learningRate: 5e-2, g);
+        }
+
+        int layerTensors = model.Weights.Layers.Sum(l => l.Tensors.Count());
+        Assert.That(model.Weights.Pending!.Count, Is.EqualTo(2 * layerTensors), "every layer tensor's two updates wait");
+        Assert.That(Bytes(layer), Is.EqualTo(layerBefore), "the layer's host copy still holds θ_t");
+        Assert.That(Bytes(model.Weights.TokenEmbedding), Is.Not.EqualTo(embeddingBefore).And.EqualTo(Bytes(resident.Weights.TokenEmbedding)),
+            "a tensor resident on the device updates at once");
+
+        var batch = TokenBatch.Pack([[1, 5, 9, 2]], PaddingSide.Left);
+        int[] rows = [batch.Row(0, 0), batch.Row(0, 1), batch.Row(0, 2)], targets = [5, 9, 2];
+        var scores = new float[rows.Length];
+        using (var ws = model.CreateWorkspace(batch.BatchSize, batch.Length)) model.ScoreTokens(ws, batch, rows, targets, scores);
+
+        Assert.That(model.Weights.Pending.Count, Is.Zero, "the forward pass applied each layer's updates before copying it");
+        Assert.That(model.Weights.Layers.SelectMany(l => l.Tensors).Select(Bytes), Is.EqualTo(resident.Weights.Layers.SelectMany(l => l.Tensors).Select(Bytes)));
+    }
+
+    [Test]
+    public void SavingAStreamedModelAppliesItsPendingUpdatesFirst()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPreLayerNorm, FourLayers);
+        using var residentDevice = new CpuBackend();
+        using var device = new CpuBackend();
+        using var host = new CpuBackend();
+        using var resident = Transformer.Load(checkpoint.Folder, residentDevice, DType.F16);
+        using var model = Transformer.Load(checkpoint.Folder, device, DType.F16, streaming: new LayerStreaming(host, long.MaxValue));
+        new MezoStep(TrainableSet.Select(resident.Weights, null), eps: 1e-2, weightDecay: 0.1).Update(9, learningRate: 5e-2, 0.75);
+        new MezoStep(TrainableSet.Select(model.Weights, null), eps: 1e-2, weightDecay: 0.1).Update(9, learningRate: 5e-2, 0.75);
+        using var folder = new ScratchFolder();
+        string saved = Path.Combine(folder.Path, "streamed"), savedResident = Path.Combine(folder.Path, "resident");
+
+        resident.Weights.Save(savedResident, []);
+        model.Weights.Save(saved, []);
+
+        Assert.That(model.Weights.Pending!.Count, Is.Zero);
+        Assert.That(File.ReadAllBytes(Path.Combine(saved, "model.safetensors")),
+            Is.EqualTo(File.ReadAllBytes(Path.Combine(savedResident, "model.safetensors"))));
+    }
+
+    private static byte[] Bytes(Tensor t)
+    {
+        var bytes = new byte[t.ByteCount];
+        t.Backend.Download(t, 0, bytes);
+        return bytes;
     }
 
     [Test]
