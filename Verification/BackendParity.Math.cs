@@ -50,25 +50,32 @@ public static partial class BackendParity
 
     private static IEnumerable<ParityCase> LinearCases(MatmulPrecision precision)
     {
-        var shapes = new (int M, int K, int N, bool Transposed, DType Weight, DType? Bias)[]
+        // One-sided: positive operands whose 13 low significand bits, the ones TF32 drops, are all set, so every
+        // product of a truncating TF32 product is short by nearly 2·2^-10 in the same direction and nothing cancels.
+        var shapes = new (int M, int K, int N, bool Transposed, DType Weight, DType? Bias, bool OneSided)[]
         {
-            (1, 1, 3, false, DType.F32, null),
-            (3, 17, 5, false, DType.BF16, DType.BF16),
-            (17, 129, 65, true, DType.F32, DType.F32),
-            (129, 3, 17, false, DType.F16, DType.F16),
-            (5, 64, 64, true, DType.BF16, null),
-            (33, 100, 130, false, DType.BF16, DType.F32),
-            (70, 200, 3, true, DType.F16, null),
+            (1, 1, 3, false, DType.F32, null, false),
+            (3, 17, 5, false, DType.BF16, DType.BF16, false),
+            (17, 129, 65, true, DType.F32, DType.F32, false),
+            (129, 3, 17, false, DType.F16, DType.F16, false),
+            (5, 64, 64, true, DType.BF16, null, false),
+            (33, 100, 130, false, DType.BF16, DType.F32, false),
+            (70, 200, 3, true, DType.F16, null, false),
+            (4, 96, 8, false, DType.F32, null, true),
         };
-        foreach (var (m, k, n, transposed, weightType, biasType) in shapes)
+        foreach (var (m, k, n, transposed, weightType, biasType, oneSided) in shapes)
         {
-            string name = $"({m}, {k})·{(transposed ? $"({k}, {n})" : $"({n}, {k})ᵀ")} {weightType}{(biasType is { } bt ? $" + {bt} bias" : "")}";
+            string name = $"({m}, {k})·{(transposed ? $"({k}, {n})" : $"({n}, {k})ᵀ")} {weightType}{(biasType is { } bt ? $" + {bt} bias" : "")}" +
+                          (oneSided ? ", one-sided TF32 truncation" : "");
             yield return new ParityCase("Linear", name, (reference, candidate) =>
             {
                 var random = new ParityRandom(m * 1000 + k * 10 + n);
-                using var x = TensorPair.Floats(reference, candidate, random.Normal((long)m * k), DType.F32, "x", m, k);
+                float[] Values(long count, double scale) => oneSided
+                    ? random.Ints(count, -2, 2).Select(e => (float)Math.ScaleB(1 + 0x1FFF * Math.Pow(2, -23), e)).ToArray()
+                    : random.Normal(count, scale);
+                using var x = TensorPair.Floats(reference, candidate, Values((long)m * k, 1), DType.F32, "x", m, k);
                 int[] weightShape = transposed ? [k, n] : [n, k];
-                using var weight = TensorPair.Floats(reference, candidate, random.Normal((long)n * k, 0.1), weightType, "weight", weightShape);
+                using var weight = TensorPair.Floats(reference, candidate, Values((long)n * k, 0.1), weightType, "weight", weightShape);
                 using var bias = biasType is { } b16 ? TensorPair.Floats(reference, candidate, random.Normal(n), b16, "bias", n) : null;
                 using var output = TensorPair.Floats(reference, candidate, new float[m * n], DType.F32, "output", m, n);
                 foreach (var b in new[] { reference, candidate }) b.Linear(x.On(b), weight.On(b), transposed, bias?.On(b), output.On(b));
@@ -95,14 +102,15 @@ public static partial class BackendParity
     /// <summary>
     /// Relative rounding of the product's inputs in the candidate's arithmetic: none in float32; with 16-bit weights
     /// x is rounded to their type (unit roundoff 2^-8 for bf16's 8-bit significand, 2^-11 for f16); float32 weights
-    /// use TF32 tensor cores, which round both operands to 11 bits (2·2^-11).
+    /// use TF32 tensor cores, which keep 11 significand bits of both operands: PTX's mma drops the other 13 (truncation,
+    /// under one TF32 ulp, 2^-10, each) where cuBLAS may round to nearest (half that), so 2·2^-10 for the product.
     /// </summary>
     private static double LinearInputRounding(MatmulPrecision precision, DType weightType) =>
         precision == MatmulPrecision.Float32 ? 0 : weightType switch
         {
             DType.BF16 => Math.Pow(2, -8),
             DType.F16 => Math.Pow(2, -11),
-            _ => 2 * Math.Pow(2, -11),
+            _ => 2 * Math.Pow(2, -10),
         };
 
     private static IEnumerable<ParityCase> RopeCases()

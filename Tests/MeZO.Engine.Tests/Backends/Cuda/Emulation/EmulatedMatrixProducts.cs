@@ -7,7 +7,8 @@ namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
 /// <summary>
 /// cuBLASLt's side of the Linear op on the host: a call is read as CublasLtProducts hands it to cuBLASLt (the
 /// column-major product of <see cref="ColumnMajorProduct"/>, operands of the call's types, a bias of the output's type,
-/// float32, added per row of D) and computed in double. With it, CudaLinear's cuBLASLt path (x rounded into scratch,
+/// float32, added per row of D) and computed in double, after a TF32 call's float32 operands are cut to TF32 as the
+/// hardware may cut them. With it, CudaLinear's cuBLASLt path (x rounded into scratch,
 /// the bias widened, the call's fields, the fallback to a kernel for a refused shape) runs against the CPU backend
 /// where no GPU exists. <paramref name="supports"/> plays the heuristic: a call it refuses must never reach Linear.
 /// </summary>
@@ -32,6 +33,7 @@ internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> suppo
         var product = ColumnMajorProduct.Of(call.M, call.N, call.K, call.Transposed);
         var bias = (float*)call.Bias;
         var d = (float*)call.Output;
+        bool tf32 = call.Compute == CublasComputeType.Compute32FFastTF32;
         for (long j = 0; j < product.D.Columns; j++)
             for (long i = 0; i < product.D.Rows; i++)
             {
@@ -39,20 +41,27 @@ internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> suppo
                 for (long l = 0; l < call.K; l++)
                 {
                     long a = product.TransposeA ? l + i * product.A.LeadingDimension : i + l * product.A.LeadingDimension;
-                    sum += (double)Load(call.W, call.WType, a) * Load(call.X, call.XType, l + j * product.B.LeadingDimension);
+                    sum += (double)Load(call.W, call.WType, a, tf32) * Load(call.X, call.XType, l + j * product.B.LeadingDimension, tf32);
                 }
                 d[i + j * product.D.LeadingDimension] = (float)(sum + (bias is null ? 0 : bias[i]));
             }
         Computed++;
     }
 
-    private static float Load(nint address, CudaDataType type, long index) => type switch
+    private static float Load(nint address, CudaDataType type, long index, bool tf32) => type switch
     {
-        CudaDataType.R32F => ((float*)address)[index],
+        CudaDataType.R32F => tf32 ? TensorFloat32(((float*)address)[index]) : ((float*)address)[index],
         CudaDataType.R16F => ScalarConversions.HalfToSingle(((ushort*)address)[index]),
         CudaDataType.R16BF => ScalarConversions.BFloat16ToSingle(((ushort*)address)[index]),
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a cuBLASLt operand type the engine uses"),
     };
+
+    /// <summary>
+    /// A float32 operand as TF32 tensor cores read it: the low 13 of its 23 significand bits dropped (PTX ISA, mma with
+    /// .tf32 operands: the lower 13 bits are ignored). cuBLAS may round to nearest instead; truncation is the larger
+    /// error (below one TF32 ulp, 2^-10 relative, against half of it), so the emulation takes it.
+    /// </summary>
+    private static float TensorFloat32(float value) => BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(value) & ~0x1FFF);
 
     public void Dispose()
     {
