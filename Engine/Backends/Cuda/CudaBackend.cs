@@ -43,7 +43,7 @@ public sealed partial class CudaBackend : IBackend
     {
         options ??= CudaBackendOptions.FromEnvironment();
         var memory = new MemoryReport();
-        var runtime = CudaDriverRuntime.Open(options.Device, options.UseCublasLt,
+        var runtime = CudaDriverRuntime.Open(options.OrdinalAmong, options.UseCublasLt,
             options.KernelCacheDirectory ?? KernelCache.DefaultDirectory(), memory);
         try
         {

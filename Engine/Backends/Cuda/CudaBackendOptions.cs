@@ -31,6 +31,16 @@ public sealed record CudaBackendOptions
     /// <summary>Device ordinal, as CUDA numbers them (after CUDA_VISIBLE_DEVICES).</summary>
     public int Device { get; init; }
 
+    /// <summary>
+    /// <see cref="Device"/> is this MPI rank's place among the ranks of its node (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK),
+    /// taken modulo the devices the node has: the ranks of a data-parallel job spread over a node's GPUs instead of
+    /// all opening the first.
+    /// </summary>
+    public bool DeviceFromLocalRank { get; init; }
+
+    /// <summary>The ordinal to open on a machine with <paramref name="count"/> devices.</summary>
+    public int OrdinalAmong(int count) => DeviceFromLocalRank && count > 0 ? Device % count : Device;
+
     public MatmulPrecision Precision { get; init; } = MatmulPrecision.Mixed;
 
     public NoiseArithmetic Noise { get; init; } = NoiseArithmetic.Exact;
@@ -42,12 +52,15 @@ public sealed record CudaBackendOptions
     public string? KernelCacheDirectory { get; init; }
 
     /// <summary>
-    /// MEZO_CUDA_DEVICE (ordinal), MEZO_CUDA_MATMUL (cublaslt | kernels), MEZO_CUDA_PRECISION (mixed | f32),
+    /// MEZO_CUDA_DEVICE (ordinal; without it, under mpirun, the rank's place on its node), MEZO_CUDA_MATMUL (cublaslt | kernels), MEZO_CUDA_PRECISION (mixed | f32),
     /// MEZO_CUDA_NOISE (exact | fast), MEZO_KERNEL_CACHE (folder). An unknown value is an error naming the variable.
     /// </summary>
     public static CudaBackendOptions FromEnvironment()
     {
         var options = new CudaBackendOptions();
+        if (Read("MEZO_CUDA_DEVICE") is null && int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out int localRank)
+            && localRank >= 0)
+            options = options with { Device = localRank, DeviceFromLocalRank = true };
         if (Read("MEZO_CUDA_DEVICE") is { } device)
             options = options with
             {

@@ -53,10 +53,11 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
     public IMatrixProducts? MatrixProducts => _matrixProducts;
 
     /// <summary>
-    /// Opens device <paramref name="ordinal"/>. Everything that can be missing (driver library, a GPU, NVRTC, an NVRTC
+    /// Opens the device <paramref name="ordinalAmong"/> picks. Everything that can be missing (driver library, a GPU, NVRTC, an NVRTC
     /// that knows the GPU) is checked first and reported as one line naming what is missing.
     /// </summary>
-    public static CudaDriverRuntime Open(int ordinal, bool useCublasLt, string cacheDirectory, MemoryReport report)
+    /// <param name="ordinalAmong">the device to open, given how many the driver sees</param>
+    public static CudaDriverRuntime Open(Func<int, int> ordinalAmong, bool useCublasLt, string cacheDirectory, MemoryReport report)
     {
         var driver = CudaLibraries.Probe(CudaLibrary.Driver);
         if (!driver.Found)
@@ -68,6 +69,7 @@ internal sealed unsafe class CudaDriverRuntime : IDeviceRuntime
                                             $"({CudaDriver.ErrorDescription(init)}); use --backend cpu");
         CudaException.ThrowIfFailed(CudaDriver.cuDeviceGetCount(out int count));
         if (count == 0) throw new InvalidInputException("--backend cuda: no CUDA device: the driver sees no GPU; use --backend cpu");
+        int ordinal = ordinalAmong(count);
         if (ordinal < 0 || ordinal >= count)
             throw new InvalidInputException($"--backend cuda: device {ordinal} does not exist (this machine has {count})");
         CudaException.ThrowIfFailed(CudaDriver.cuDriverGetVersion(out int driverVersion));

@@ -56,6 +56,26 @@ public class CudaBackendCreateTests
         }
     }
 
+    [TestCase(null, 5, true, 1, TestName = "under mpirun, rank 5 of its node opens device 5 mod 4")]
+    [TestCase(null, 2, true, 2, TestName = "under mpirun, rank 2 of its node opens device 2")]
+    [TestCase("3", 5, false, 3, TestName = "MEZO_CUDA_DEVICE outranks the rank's place")]
+    public void RanksOfANodeSpreadOverItsDevices(string? device, int localRank, bool fromLocalRank, int opened)
+    {
+        var variables = new Dictionary<string, string?> { ["MEZO_CUDA_DEVICE"] = device, ["OMPI_COMM_WORLD_LOCAL_RANK"] = $"{localRank}" };
+        var saved = variables.Keys.ToDictionary(v => v, Environment.GetEnvironmentVariable);
+        try
+        {
+            foreach (var (name, value) in variables) Environment.SetEnvironmentVariable(name, value);
+            var options = CudaBackendOptions.FromEnvironment();
+            Assert.That(options.DeviceFromLocalRank, Is.EqualTo(fromLocalRank));
+            Assert.That(options.OrdinalAmong(4), Is.EqualTo(opened), "on a node with four devices");
+        }
+        finally
+        {
+            foreach (var (name, value) in saved) Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
     [Test]
     public void SettingsComeFromTheEnvironment()
     {
