@@ -59,7 +59,7 @@ internal sealed class ModelOptions
     /// <summary>The folder --model and --revision name, or null when --model is not given.</summary>
     public string? Directory(ParseResult result) => Resolve(result.GetValue(Model), result.GetValue(Revision));
 
-    public static Option<string?> BackendOption(string description = "where the model runs (default cpu)") =>
+    public static Option<string?> BackendOption(string description = "where the model runs (default cpu; cuda reads MEZO_CUDA_DEVICE, MEZO_CUDA_MATMUL cublaslt|kernels, MEZO_CUDA_PRECISION mixed|f32, MEZO_CUDA_NOISE exact|fast)") =>
         OptionKinds.Word("--backend", description, "cpu", "cuda");
 
     public static Option<DType?> DtypeOption(string description = "weight storage dtype (default: the checkpoint's)") =>
