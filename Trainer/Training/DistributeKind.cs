@@ -6,7 +6,7 @@ namespace MeZO.Trainer.Training;
 [JsonConverter(typeof(JsonStringEnumConverter<DistributeKind>))]
 public enum DistributeKind
 {
-    /// <summary>Each rank scores a contiguous share of the batch's sequences; the ranks gather the per-sequence sums.</summary>
+    /// <summary>Each rank runs a contiguous share of the step's forward calls (micro-batches); the ranks gather the per-sequence sums.</summary>
     Batch,
 
     /// <summary>Each rank evaluates some of the step's n samples on the whole batch; the ranks gather each sample's (L+, L−).</summary>

@@ -47,7 +47,7 @@ public sealed record TrainSettings : SessionOptions
     public bool GradientCheckpointing { get; init; }
 
     /// <summary>
-    /// What the ranks of a data-parallel job (mpirun) share out in a MeZO step: the batch's examples, or the step's
+    /// What the ranks of a data-parallel job (mpirun) share out in a MeZO step: the batch's forward calls, or the step's
     /// samples. Either way every rank computes the same g and update as one process would, so this is bookkeeping.
     /// </summary>
     public DistributeKind Distribute { get; init; } = DistributeKind.Batch;

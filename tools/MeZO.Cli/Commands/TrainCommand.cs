@@ -87,7 +87,8 @@ public sealed class TrainCommand : MezoCommand
             _ => null,
         });
     private readonly Option<DistributeKind?> _distribute = OptionKinds.Choice<DistributeKind>("--distribute",
-        "under mpirun (-np N), what the ranks share out in each MeZO step: the batch's examples (default), or the --samples " +
+        "under mpirun (-np N), what the ranks share out in each MeZO step: the batch's forward calls, a micro-batch each (default; " +
+        "a new run's micro-batch is then ⌈batch / N⌉), or the --samples " +
         "(each rank evaluates some of them on the whole batch); either way the steps are those of one process, bit for bit",
         ["batch", "samples"], text => text switch
         {
@@ -181,7 +182,7 @@ public sealed class TrainCommand : MezoCommand
 
     private static string DescribeShare(DistributeKind distribute) => distribute == DistributeKind.Samples
         ? "evaluating its share of each step's samples on the whole batch"
-        : "scoring its share of each batch and of every evaluation";
+        : "running its share of each batch's forward calls and of every evaluation";
 
     private TrainResult Train(TrainSettings settings, string outDirectory, bool resume, TextWriter log, IProgressSink? progress, ICommunicator ranks)
     {
