@@ -196,15 +196,15 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
         var (records, ends) = File.Exists(_run.Trajectory) ? TrajectoryLog.ReadLines(_run.Trajectory) : ([], []);
         int first = records.Count(r => r.Step < checkpointStep);
         var replayed = records.Skip(first).ToArray();
+        // A first-order run writes no trajectory: its steps are taken again from the checkpoint.
+        if (replayed.Length > 0 && _loop.ZerothOrder is null)
+            throw new InvalidInputException($"{_run.Trajectory}: a first-order run has no trajectory, yet this one holds MeZO's records");
         long step = checkpointStep;
         int sample = 0;
         foreach (var r in replayed)
         {
             if (r.Step != step || r.Sample != sample)
                 throw new InvalidInputException($"{_run.Trajectory}: expected step {step} sample {sample}, found step {r.Step} sample {r.Sample}");
-            // A first-order run writes no trajectory: its steps are taken again from the checkpoint.
-            if (_loop.ZerothOrder is null)
-                throw new InvalidInputException($"{_run.Trajectory}: a first-order run has no trajectory, yet this one holds MeZO's records");
             if (++sample == _settings.Samples) (step, sample) = (step + 1, 0);
         }
         int dropped = sample;

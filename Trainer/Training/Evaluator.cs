@@ -54,13 +54,11 @@ public sealed class Evaluator(Transformer model, ModelTokenizer tokenizer, TaskE
         if (encoder.Task.Kind == TaskKind.LanguageModeling)
         {
             // Per token over the whole split, as perplexity is defined on a corpus: a long text weighs more than a short one.
+            static int Scored(IEnumerable<EncodedExample> texts) => texts.Sum(e => e.Candidates[0].ScoredTokens);
             double logLikelihood = 0;
-            long tokens = 0;
-            foreach (var (chunk, values) in PerChunk(chunks, chunk => [scorer.TeacherForcedLoss(chunk) * chunk.Sum(e => e.Candidates[0].ScoredTokens)], Done))
-            {
+            foreach (var (_, values) in PerChunk(chunks, chunk => [scorer.TeacherForcedLoss(chunk) * Scored(chunk)], Done))
                 logLikelihood -= values[0];
-                tokens += chunk.Sum(e => e.Candidates[0].ScoredTokens);
-            }
+            long tokens = Scored(examples);
             if (!double.IsFinite(logLikelihood))
                 throw new NonFiniteForwardException(model.Directory, "the texts' log-likelihood");
             return new EvalResult(Metric, logLikelihood / tokens, null, examples.Count);

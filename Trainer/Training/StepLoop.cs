@@ -10,8 +10,8 @@ namespace MeZO.Trainer.Training;
 /// trainer run. Step t trains on the batch <see cref="BatchSchedule"/> draws for t, at the rate the schedule gives t:
 /// with MeZO, with the seeds ZO-SGD derives from (run seed, t); with backprop (<see cref="TrainSettings.FirstOrder"/>),
 /// with the batch's exact gradient. A step is a function of (settings, t) and the weights alone, which is what makes a
-/// run resumable and extensible, and a MeZO run replayable. In a data-parallel job (the session's scorer shared over
-/// ranks) every rank runs this loop in step with the others and computes the same steps as one process would.
+/// run resumable and extensible, and a MeZO run replayable. In a data-parallel job (the session's ranks) every rank
+/// runs this loop in step with the others and computes the same steps as one process would.
 /// </summary>
 public sealed class StepLoop : IDisposable
 {
@@ -43,7 +43,7 @@ public sealed class StepLoop : IDisposable
             return;
         }
         if (ranks.Size > 1)
-            throw new InvalidInputException($"--optimizer {settings.Optimizer.ToString().ToLowerInvariant()} runs in one process: the " +
+            throw new InvalidInputException($"--optimizer {FirstOrderOptimizer.Spelling(settings.Optimizer)} runs in one process: the " +
                                             $"{ranks.Size} ranks of this job would have to exchange gradients, and only MeZO's steps, " +
                                             "which exchange losses, are spread over ranks");
         FirstOrderSetup.Check(session, settings, Trainable);

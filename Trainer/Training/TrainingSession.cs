@@ -63,7 +63,7 @@ public sealed class TrainingSession : IDisposable
     public IReadOnlyDictionary<string, string> DataFiles { get; }
 
     /// <param name="working">told ("loading", bytes read, bytes in all) as the model's weights load</param>
-    /// <param name="ranks">the processes of a data-parallel job, which share every forward call's sequences (one by default)</param>
+    /// <param name="ranks">the processes of a data-parallel job, which share out the forward calls of training and evaluation (one by default)</param>
     public static TrainingSession Open(SessionOptions options, Action<string, long, long>? working = null, ICommunicator? ranks = null)
     {
         var task = TaskRegistry.Get(options.Task);

@@ -2,11 +2,12 @@ using System.CommandLine;
 using System.CommandLine.Invocation;
 using MeZO.Cli;
 using MeZO.Engine;
+using MeZO.Engine.Distributed.Mpi;
 
 // Exit codes: 0 success, 1 a user error (one line on stderr), 2 an internal error.
 // Open MPI gives its ranks a pseudo-terminal for stdout, and .NET then writes the terminal's keypad escape into it
 // (mpirun's output, a --json document included): a rank's stdout is a log, not a terminal, so no terminfo is used.
-if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is not null) Environment.SetEnvironmentVariable("TERM", "dumb");
+if (MpiCommunicator.LaunchedByOpenMpi) Environment.SetEnvironmentVariable("TERM", "dumb");
 var root = MezoRoot.Create();
 // `mezo help [COMMAND]` as well as `mezo [COMMAND] --help`.
 if (args is ["help", .. var rest]) args = [.. rest, "--help"];

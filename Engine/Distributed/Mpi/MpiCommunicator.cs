@@ -25,6 +25,11 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public int Rank { get; }
     public int Size { get; }
 
+    /// <summary>Whether Open MPI's launcher started this process (it sets the job's size in the environment).</summary>
+    public static bool LaunchedByOpenMpi => Environment.GetEnvironmentVariable(OpenMpiSizeVariable) is not null;
+
+    private const string OpenMpiSizeVariable = "OMPI_COMM_WORLD_SIZE";
+
     /// <summary>Bytes this rank has sent and received in collectives: what the job costs the network.</summary>
     public long BytesExchanged { get; private set; }
 
@@ -35,7 +40,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// </summary>
     public static ICommunicator ForThisProcess()
     {
-        string? openMpiSize = Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE");
+        string? openMpiSize = Environment.GetEnvironmentVariable(OpenMpiSizeVariable);
         if (openMpiSize is null)
         {
             if (Environment.GetEnvironmentVariable("PMI_SIZE") is { } size && size != "1")
