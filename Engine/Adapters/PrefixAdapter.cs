@@ -108,9 +108,9 @@ public sealed class PrefixAdapter : IAdapter
             for (int l = 0; l < adapter.Layers; l++)
             {
                 // The cache (1, P, KVH, D) is (P, W) row-major: row t goes to columns [start, start + W) of row t.
-                model.Backend.Download<float>(views.KeyCache![l], layer);
+                HostValues.Read(views.KeyCache![l], layer);
                 Scatter(layer, host, p, w, columns, adapter.KeyColumn(l));
-                model.Backend.Download<float>(views.ValueCache![l], layer);
+                HostValues.Read(views.ValueCache![l], layer);
                 Scatter(layer, host, p, w, columns, adapter.KeyColumn(l) + w);
             }
             adapter.Upload(host);

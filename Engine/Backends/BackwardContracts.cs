@@ -46,6 +46,7 @@ internal static class BackwardContracts
     {
         const string op = nameof(IBackwardOps.LinearBackward);
         int n = OpContracts.Product(backend, op, x, weight, weightTransposed, outputGrad);
+        ShapeChecks.Type(x, DType.F32, op); // backprop runs in float32 activations (Gradients refuses 16-bit compute)
         if (inputGrad is not null)
         {
             ShapeChecks.Owned(backend, op, inputGrad);
@@ -93,11 +94,18 @@ internal static class BackwardContracts
         ShapeChecks.SameShape(logits, logitsGrad, op);
     }
 
-    public static void SliceColumns(IBackend backend, Tensor outputGrad, int start, Tensor inputGrad) =>
+    public static void SliceColumns(IBackend backend, Tensor outputGrad, int start, Tensor inputGrad)
+    {
         OpContracts.ColumnSlice(backend, nameof(IBackwardOps.SliceColumnsBackward), inputGrad, start, outputGrad);
+        ShapeChecks.Type(inputGrad, DType.F32, nameof(IBackwardOps.SliceColumnsBackward));
+        ShapeChecks.Type(outputGrad, DType.F32, nameof(IBackwardOps.SliceColumnsBackward));
+    }
 
-    public static void GatherRows(IBackend backend, Tensor outputGrad, Tensor rows, Tensor inputGrad) =>
+    public static void GatherRows(IBackend backend, Tensor outputGrad, Tensor rows, Tensor inputGrad)
+    {
         OpContracts.RowGather(backend, nameof(IBackwardOps.GatherRowsBackward), inputGrad, rows, outputGrad);
+        ShapeChecks.Type(inputGrad, DType.F32, nameof(IBackwardOps.GatherRowsBackward));
+    }
 
     /// <summary>Element-wise backward ops: float32 tensors of as many elements as the first.</summary>
     private static void SameFloat32(string op, params ReadOnlySpan<Tensor> tensors)
@@ -129,13 +137,16 @@ internal static class BackwardContracts
         const string op = nameof(IBackwardOps.AttentionBackward);
         OpContracts.AttentionShapes(backend, op, q, keyCache, valueCache, keyMask, pastLength, output);
         ShapeChecks.Owned(backend, op, outputGrad, qGrad, keyGrad, valueGrad);
-        foreach (var t in (ReadOnlySpan<Tensor>)[outputGrad, qGrad, keyGrad, valueGrad]) ShapeChecks.Type(t, DType.F32, op);
+        foreach (var t in (ReadOnlySpan<Tensor>)[q, outputGrad, qGrad, keyGrad, valueGrad]) ShapeChecks.Type(t, DType.F32, op);
         ShapeChecks.SameShape(q, outputGrad, op);
         ShapeChecks.SameShape(q, qGrad, op);
         ShapeChecks.SameShape(keyCache, keyGrad, op);
         ShapeChecks.SameShape(keyCache, valueGrad, op);
     }
 
-    public static void Rope(IBackend backend, Tensor grad, Tensor positions, Tensor invFrequencies) =>
+    public static void Rope(IBackend backend, Tensor grad, Tensor positions, Tensor invFrequencies)
+    {
         OpContracts.Rotation(backend, nameof(IBackwardOps.RopeBackward), grad, positions, invFrequencies);
+        ShapeChecks.Type(grad, DType.F32, nameof(IBackwardOps.RopeBackward));
+    }
 }

@@ -14,10 +14,14 @@ public enum ActivationKind
 }
 
 /// <summary>
-/// The small set of operations a decoder-only transformer and the MeZO optimizer need. Activations are float32;
-/// weights may be F32, F16 or BF16. Shape vocabulary: B batch, T positions in this call, Tc cache capacity,
-/// C hidden width, H query heads, KVH key/value heads, D head width, V vocabulary, N = rows (usually B·T),
-/// S selected rows. Every op validates its shapes and throws <see cref="ArgumentException"/> naming the tensor.
+/// The small set of operations a decoder-only transformer and the MeZO optimizer need. Weights may be F32, F16 or BF16.
+/// Activations (every tensor an op reads or writes that is not a weight, an index, a mask or a float32 statistic) are
+/// F32, BF16 or F16, one dtype across an op's activations: the model's compute dtype. An op on 16-bit activations reads
+/// them exactly, computes in float32 as it would for float32 activations (statistics, accumulators and softmax in
+/// float32), and rounds each element it writes once, to nearest even: the rounding points are the op boundaries, on
+/// every backend, so backends differ only in how they order float32 arithmetic inside an op. Shape vocabulary: B batch,
+/// T positions in this call, Tc cache capacity, C hidden width, H query heads, KVH key/value heads, D head width,
+/// V vocabulary, N = rows (usually B·T), S selected rows. Every op validates its shapes and throws <see cref="ArgumentException"/> naming the tensor.
 /// </summary>
 public interface IBackend : IDisposable
 {
@@ -107,13 +111,16 @@ public interface IBackend : IDisposable
     /// </summary>
     void AddScaled(Tensor x, Tensor y, float scale);
 
-    /// <summary>output(N, W) = x[:, start : start + W]; x (N, C). Splits GPT-2's fused q/k/v projection.</summary>
+    /// <summary>
+    /// output(N, W) = x[:, start : start + W]; x (N, C). Splits GPT-2's fused q/k/v projection, and copies a prefix's
+    /// columns into keys and values: x and output may be of different float dtypes, a narrowed value rounded to nearest even.
+    /// </summary>
     void SliceColumns(Tensor x, int start, Tensor output);
 
     /// <summary>output(S, C) = x[rows[s]]; x (N, C), rows (S) I32.</summary>
     void GatherRows(Tensor x, Tensor rows, Tensor output);
 
-    /// <summary>output(S) = log softmax(logits[s])[targets[s]]; logits (S, V) F32, targets (S) I32.</summary>
+    /// <summary>output(S) F32 = log softmax(logits[s])[targets[s]]; logits (S, V) activations, targets (S) I32.</summary>
     void LogSoftmaxGather(Tensor logits, Tensor targets, Tensor output);
 
     /// <summary>

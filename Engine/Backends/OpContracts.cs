@@ -36,7 +36,7 @@ internal static class OpContracts
         ShapeChecks.Rank(table, 2, op);
         ShapeChecks.Float(table, op);
         ShapeChecks.Type(ids, DType.I32, op);
-        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Activations(op, output);
         ShapeChecks.Elements(output, ids.ElementCount * table.Shape[1], op);
     }
 
@@ -75,12 +75,12 @@ internal static class OpContracts
     public static void Rope(IBackend backend, Tensor x, Tensor positions, Tensor invFrequencies) =>
         Rotation(backend, nameof(IBackend.Rope), x, positions, invFrequencies);
 
-    /// <summary>Rope and its backward: x (B, T, heads, D) float32 rotated at positions (B, T) by at most D/2 frequencies.</summary>
+    /// <summary>Rope and its backward: x (B, T, heads, D) activations rotated at positions (B, T) by at most D/2 frequencies.</summary>
     internal static void Rotation(IBackend backend, string op, Tensor x, Tensor positions, Tensor invFrequencies)
     {
         ShapeChecks.Owned(backend, op, x, positions, invFrequencies);
         ShapeChecks.Rank(x, 4, op);
-        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Activations(op, x);
         ShapeChecks.Type(positions, DType.I32, op);
         ShapeChecks.Type(invFrequencies, DType.F32, op);
         ShapeChecks.Elements(positions, (long)x.Shape[0] * x.Shape[1], op);
@@ -93,7 +93,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.KvAppend);
         ShapeChecks.Owned(backend, op, keys, values, keyCache, valueCache);
-        Float32Rank4(op, keys, values, keyCache, valueCache);
+        ActivationsRank4(op, keys, values, keyCache, valueCache);
         ShapeChecks.SameShape(keys, values, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
         if (keys.Shape[0] != keyCache.Shape[0] || keys.Shape[2] != keyCache.Shape[2] || keys.Shape[3] != keyCache.Shape[3])
@@ -110,7 +110,7 @@ internal static class OpContracts
         int pastLength, Tensor output)
     {
         ShapeChecks.Owned(backend, op, q, keyCache, valueCache, keyMask, output);
-        Float32Rank4(op, q, keyCache, valueCache, output);
+        ActivationsRank4(op, q, keyCache, valueCache, output);
         ShapeChecks.SameShape(q, output, op);
         ShapeChecks.SameShape(keyCache, valueCache, op);
         ShapeChecks.Type(keyMask, DType.I32, op);
@@ -128,7 +128,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.Activation);
         ShapeChecks.Owned(backend, op, x);
-        ShapeChecks.Type(x, DType.F32, op);
+        ShapeChecks.Activations(op, x);
     }
 
     public static void SiluMul(IBackend backend, Tensor gate, Tensor up) =>
@@ -149,14 +149,13 @@ internal static class OpContracts
         RowGather(backend, nameof(IBackend.GatherRows), x, rows, output);
 
     /// <summary>
-    /// x (M, K) float32 against a float weight (N, K), or (K, N) when transposed, and a float32 (M, N): the shapes of
+    /// x (M, K) activations against a float weight (N, K), or (K, N) when transposed, and (M, N) activations of x's dtype: the shapes of
     /// Linear's product, and of its backward with the output's gradient in the output's place. Returns N.
     /// </summary>
     internal static int Product(IBackend backend, string op, Tensor x, Tensor weight, bool weightTransposed, Tensor output)
     {
         ShapeChecks.Owned(backend, op, x, weight, output);
-        ShapeChecks.Type(x, DType.F32, op);
-        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Activations(op, x, output);
         ShapeChecks.Rank(weight, 2, op);
         ShapeChecks.Float(weight, op);
         int k = x.Shape[-1];
@@ -169,24 +168,26 @@ internal static class OpContracts
         return n;
     }
 
-    /// <summary>A float32 (N, W) <paramref name="part"/> that is columns [start, start + W) of a float32 (N, C) <paramref name="whole"/>.</summary>
+    /// <summary>
+    /// An (N, W) <paramref name="part"/> that is columns [start, start + W) of an (N, C) <paramref name="whole"/>, each
+    /// of any float dtype (a float32 prefix is sliced into 16-bit keys).
+    /// </summary>
     internal static void ColumnSlice(IBackend backend, string op, Tensor whole, int start, Tensor part)
     {
         ShapeChecks.Owned(backend, op, whole, part);
-        ShapeChecks.Type(whole, DType.F32, op);
-        ShapeChecks.Type(part, DType.F32, op);
+        ShapeChecks.Float(whole, op);
+        ShapeChecks.Float(part, op);
         int width = part.Shape[-1];
         if (start < 0 || start + width > whole.Shape[-1])
             throw new ArgumentException($"{op}: columns [{start}, {start + width}) are outside '{whole.Name}' {whole.Shape}");
         ShapeChecks.Elements(part, whole.Shape.Rows * width, op);
     }
 
-    /// <summary>A float32 (S, C) <paramref name="gathered"/> of rows (S) I32 of a float32 (N, C) <paramref name="whole"/>.</summary>
+    /// <summary>An (S, C) <paramref name="gathered"/> of rows (S) I32 of an (N, C) <paramref name="whole"/> of its dtype.</summary>
     internal static void RowGather(IBackend backend, string op, Tensor whole, Tensor rows, Tensor gathered)
     {
         ShapeChecks.Owned(backend, op, whole, rows, gathered);
-        ShapeChecks.Type(whole, DType.F32, op);
-        ShapeChecks.Type(gathered, DType.F32, op);
+        ShapeChecks.Activations(op, whole, gathered);
         ShapeChecks.Type(rows, DType.I32, op);
         ShapeChecks.Elements(gathered, rows.ElementCount * whole.Shape[-1], op);
     }
@@ -195,7 +196,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.LogSoftmaxGather);
         ShapeChecks.Owned(backend, op, logits, targets, output);
-        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Activations(op, logits);
         ShapeChecks.Type(targets, DType.I32, op);
         ShapeChecks.Type(output, DType.F32, op);
         ShapeChecks.Elements(targets, logits.Shape.Rows, op);
@@ -206,7 +207,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.LogSoftmaxAccumulate);
         ShapeChecks.Owned(backend, op, logits, targets, state);
-        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Activations(op, logits);
         ShapeChecks.Type(targets, DType.I32, op);
         ShapeChecks.Type(state, DType.F32, op);
         ShapeChecks.Elements(targets, logits.Shape.Rows, op);
@@ -218,7 +219,7 @@ internal static class OpContracts
     {
         const string op = nameof(IBackend.Argmax);
         ShapeChecks.Owned(backend, op, logits, output);
-        ShapeChecks.Type(logits, DType.F32, op);
+        ShapeChecks.Activations(op, logits);
         ShapeChecks.Type(output, DType.I32, op);
         ShapeChecks.Elements(output, logits.Shape.Rows, op);
         if (logits.Shape.Rows > 0 && logits.Shape[-1] == 0)
@@ -264,22 +265,18 @@ internal static class OpContracts
                 $"{op}: bytes [{byteOffset}, {byteOffset + byteCount}) of '{t.Name}' split its {size}-byte {t.DType} elements; copy whole elements");
     }
 
-    /// <summary>KvAppend and Attention: (B, T, heads, D) float32 tensors. A span, not an array: these run in every layer.</summary>
-    private static void Float32Rank4(string op, params ReadOnlySpan<Tensor> tensors)
+    /// <summary>KvAppend and Attention: (B, T, heads, D) activations of one dtype. A span, not an array: these run in every layer.</summary>
+    private static void ActivationsRank4(string op, params ReadOnlySpan<Tensor> tensors)
     {
-        foreach (var t in tensors)
-        {
-            ShapeChecks.Rank(t, 4, op);
-            ShapeChecks.Type(t, DType.F32, op);
-        }
+        foreach (var t in tensors) ShapeChecks.Rank(t, 4, op);
+        ShapeChecks.Activations(op, tensors);
     }
 
-    /// <summary>SiluMul, Add and AddScaled: two float32 tensors of as many elements, the first updated in place.</summary>
+    /// <summary>SiluMul, Add and AddScaled: two activations of one dtype and as many elements, the first updated in place.</summary>
     private static void ElementwisePair(IBackend backend, string op, Tensor x, Tensor y)
     {
         ShapeChecks.Owned(backend, op, x, y);
-        ShapeChecks.Type(x, DType.F32, op);
-        ShapeChecks.Type(y, DType.F32, op);
+        ShapeChecks.Activations(op, x, y);
         ShapeChecks.Elements(y, x.ElementCount, op);
     }
 
@@ -290,11 +287,10 @@ internal static class OpContracts
         ShapeChecks.Float(weight, op);
     }
 
-    /// <summary>LayerNorm and RMSNorm: x and output (N, C) float32 of one shape, a float weight of C elements.</summary>
+    /// <summary>LayerNorm and RMSNorm: x and output (N, C) activations of one shape and dtype, a float weight of C elements.</summary>
     private static void Norm(string op, Tensor x, Tensor weight, Tensor output)
     {
-        ShapeChecks.Type(x, DType.F32, op);
-        ShapeChecks.Type(output, DType.F32, op);
+        ShapeChecks.Activations(op, x, output);
         ShapeChecks.Float(weight, op);
         ShapeChecks.SameShape(x, output, op);
         ShapeChecks.Elements(weight, x.Shape[-1], op);

@@ -23,6 +23,20 @@ internal static class ShapeChecks
             throw new ArgumentException($"{op}: '{t.Name}' must be a floating-point tensor, is {t.DType}");
     }
 
+    /// <summary>
+    /// Activations: F32, BF16 or F16, every tensor of the op in the first one's dtype (<see cref="IBackend"/> says how a
+    /// 16-bit activation is read and rounded).
+    /// </summary>
+    public static void Activations(string op, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            Float(t, op);
+            if (t.DType != tensors[0].DType)
+                throw new ArgumentException($"{op}: '{t.Name}' is {t.DType} but '{tensors[0].Name}' is {tensors[0].DType}: one op's activations share a dtype");
+        }
+    }
+
     public static void Dim(Tensor t, int axis, long expected, string op)
     {
         if (t.Shape[axis] != expected)

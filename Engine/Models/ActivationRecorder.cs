@@ -16,8 +16,7 @@ public sealed class ActivationRecorder : IForwardObserver
 
     public void Seen(string name, int layer, Tensor tensor)
     {
-        var values = new float[tensor.ElementCount];
-        tensor.Backend.Download<float>(tensor, values);
+        var values = HostValues.Read(tensor);
         int rows = tensor.Shape[0], width = (int)(tensor.ElementCount / rows);
         if (_indexOf.TryGetValue((name, layer), out int index))
         {

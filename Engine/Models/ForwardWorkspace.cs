@@ -21,7 +21,7 @@ public sealed class ForwardWorkspace : IDisposable
     private readonly Dictionary<(int Batch, int Length), ForwardViews> _views = [];
     private bool _disposed;
 
-    internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity,
+    internal ForwardWorkspace(ArchitectureSpec spec, IBackend backend, int maxBatch, int maxLength, int cacheCapacity, DType activations,
         bool lockstepPartner = false, AdapterSlots adapters = default)
     {
         if (maxBatch <= 0 || maxLength <= 0)
@@ -32,7 +32,8 @@ public sealed class ForwardWorkspace : IDisposable
         MaxLength = maxLength;
         CacheCapacity = cacheCapacity;
         Adapters = adapters;
-        _plan = WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, lockstepPartner, adapters);
+        Activations = activations;
+        _plan = WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, activations, lockstepPartner, adapters);
         _bytesByCategory = Enum.GetValues<MemoryCategory>().Select(_plan.BytesOf).ToArray();
         // One allocation for every buffer; its shape only sizes it (rows of one alignment unit), slots are carved out by
         // byte offset.
@@ -46,8 +47,9 @@ public sealed class ForwardWorkspace : IDisposable
     }
 
     /// <summary>Bytes a workspace of this size, with these adapters' buffers, would hold.</summary>
-    public static long EstimateBytes(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity = 0, AdapterSlots adapters = default) =>
-        WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, adapters: adapters).Bytes;
+    public static long EstimateBytes(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity = 0, AdapterSlots adapters = default,
+        DType activations = DType.F32) =>
+        WorkspacePlan.For(spec, maxBatch, maxLength, cacheCapacity, activations, adapters: adapters).Bytes;
 
     public ArchitectureSpec Spec { get; }
     public IBackend Backend { get; }
@@ -56,6 +58,8 @@ public sealed class ForwardWorkspace : IDisposable
     /// <summary>Positions the KV cache holds per sequence; 0 for a workspace without a cache (scoring, training).</summary>
     public int CacheCapacity { get; }
     public int LogitRows { get; }
+    /// <summary>The compute dtype of the activations, logits and KV cache (IBackend's rounding points).</summary>
+    public DType Activations { get; }
     /// <summary>The adapter buffers this workspace was made with: a model computes in it only with the same adapters.</summary>
     public AdapterSlots Adapters { get; }
 

@@ -31,13 +31,15 @@ public sealed record MemoryEstimate(long Weights, long Gradients, long Optimizer
 
     /// <param name="parameters">each parameter's element count and stored dtype</param>
     /// <param name="recomputeLayers">gradient checkpointing (backprop only)</param>
+    /// <param name="compute">MeZO's activation dtype (backprop computes in float32)</param>
     public static MemoryEstimate For(TrainingMethod method, ArchitectureSpec spec, IReadOnlyList<(long Elements, DType Type)> parameters,
-        int batch, int length, bool recomputeLayers = false)
+        int batch, int length, bool recomputeLayers = false, DType compute = DType.F32)
     {
         long weights = parameters.Sum(p => p.Elements * p.Type.SizeOf());
-        long evaluation = ForwardWorkspace.EstimateBytes(spec, batch, length);
         if (method == TrainingMethod.Mezo)
-            return new MemoryEstimate(weights, 0, 0, evaluation + WorkspacePlan.For(spec, batch, length, 0, lockstepPartner: true).Bytes);
+            return new MemoryEstimate(weights, 0, 0, ForwardWorkspace.EstimateBytes(spec, batch, length, activations: compute) +
+                WorkspacePlan.For(spec, batch, length, 0, compute, lockstepPartner: true).Bytes);
+        long evaluation = ForwardWorkspace.EstimateBytes(spec, batch, length);
         long count = parameters.Sum(p => p.Elements);
         long state = parameters.Sum(p => p.Elements * StateBytesPerWeight(method, p.Type));
         int pairs = batch * Math.Max(1, length - 1);

@@ -14,10 +14,11 @@ namespace MeZO.Engine.Models;
 /// </summary>
 public sealed class Transformer : IDisposable
 {
-    private Transformer(string directory, ModelWeights weights, long? deviceBudget)
+    private Transformer(string directory, ModelWeights weights, long? deviceBudget, DType compute)
     {
         Directory = directory;
         Weights = weights;
+        Compute = compute;
         if (deviceBudget is not { } budget) return;
         _streamed = new StreamedLayers(weights, weights.Backend, budget, directory);
         try
@@ -42,6 +43,12 @@ public sealed class Transformer : IDisposable
 
     public string Directory { get; }
     public ModelWeights Weights { get; }
+
+    /// <summary>
+    /// The dtype of the activations, logits and KV cache of every workspace (<see cref="IBackend"/>'s rounding points):
+    /// F32, or BF16/F16 with float32 arithmetic inside each op.
+    /// </summary>
+    public DType Compute { get; }
     public ArchitectureSpec Spec => Weights.Spec;
     public IBackend Backend => Weights.Backend;
 
@@ -66,16 +73,19 @@ public sealed class Transformer : IDisposable
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
     /// <param name="progress">told (bytes read, bytes in all) of the weights as they load</param>
     /// <param name="streaming">keeps the decoder layers on a host backend and streams them through <paramref name="backend"/>, or null</param>
+    /// <param name="compute">the activations' dtype (<see cref="Compute"/>); float32 when null</param>
     /// <exception cref="InvalidInputException">the resident part of a streamed model and its two layer slots exceed the budget.</exception>
     public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null, Action<long, long>? progress = null,
-        LayerStreaming? streaming = null)
+        LayerStreaming? streaming = null, DType? compute = null)
     {
+        if (compute is { } c && !c.IsFloatingPoint())
+            throw new ArgumentException($"the compute dtype must be F32, BF16 or F16, not {c}", nameof(compute));
         var spec = ModelConfigReader.Read(modelDirectory);
         using var reader = CheckpointReader.Open(modelDirectory);
         var weights = ModelWeights.Load(reader, spec, backend, storage, progress, streaming?.Host);
         try
         {
-            return new Transformer(Path.GetFullPath(modelDirectory), weights, streaming?.DeviceBudget);
+            return new Transformer(Path.GetFullPath(modelDirectory), weights, streaming?.DeviceBudget, compute ?? DType.F32);
         }
         catch
         {
@@ -111,14 +121,15 @@ public sealed class Transformer : IDisposable
     /// <summary>Scratch for up to <paramref name="maxBatch"/> sequences of <paramref name="maxLength"/> new tokens per call.</summary>
     /// <exception cref="InvalidInputException">a streamed model's device budget cannot hold it.</exception>
     public ForwardWorkspace CreateWorkspace(int maxBatch, int maxLength, int cacheCapacity = 0) =>
-        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity, adapters: Adapters));
+        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity, Compute, adapters: Adapters));
 
     /// <summary>
     /// The −ε stream's workspace for <see cref="ScoreTokensLockstep"/>, beside a <see cref="CreateWorkspace"/> one of
     /// the same size: its own activations, but no logits buffer (the LM head of a lockstep pass splits the other's).
     /// </summary>
     public ForwardWorkspace CreateLockstepWorkspace(int maxBatch, int maxLength) =>
-        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, lockstepPartner: true, adapters: Adapters));
+        WithinBudget(new ForwardWorkspace(Spec, Backend, maxBatch, maxLength, cacheCapacity: 0, Compute, lockstepPartner: true,
+            adapters: Adapters));
 
     private ForwardWorkspace WithinBudget(ForwardWorkspace ws)
     {
@@ -221,7 +232,7 @@ public sealed class Transformer : IDisposable
             int count = Math.Min(ws.LogitRows, rows.Length - start);
             LmHead(one, start, count, ws.Logits, ws.LogitRows);
             if (ws.Observer is { } observer) observer.Seen("logits", -1, LogitsOf(ws.Logits, 0, ws.LogitRows, count));
-            Backend.Download(LogitsOf(ws.Logits, 0, ws.LogitRows, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
+            HostValues.Read(LogitsOf(ws.Logits, 0, ws.LogitRows, count), logits.Slice(start * Spec.VocabSize, count * Spec.VocabSize));
         }
     }
 

@@ -39,9 +39,14 @@ internal sealed class WorkspacePlan
     /// one-row buffer of its own, so the second stream costs its activations and no second logits buffer
     /// </param>
     /// <param name="adapters">the buffers the attached adapters need</param>
-    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, bool lockstepPartner = false,
-        AdapterSlots adapters = default)
+    /// <param name="activations">
+    /// the compute dtype: of every activation, the logits and the KV cache; the log-softmax statistics, scored results and
+    /// perturbed copies of weights stay float32
+    /// </param>
+    public static WorkspacePlan For(ArchitectureSpec spec, int maxBatch, int maxLength, int cacheCapacity, DType activations,
+        bool lockstepPartner = false, AdapterSlots adapters = default)
     {
+        if (!activations.IsFloatingPoint()) throw new ArgumentException($"activations must be F32, BF16 or F16, not {activations}", nameof(activations));
         int c = spec.HiddenSize, f = spec.IntermediateSize, e = spec.WordEmbeddingSize;
         const MemoryCategory A = MemoryCategory.Activations, W = MemoryCategory.Workspace;
         var slots = new List<WorkspaceSlot>();
@@ -53,17 +58,17 @@ internal sealed class WorkspacePlan
             offset += slot.Extent;
         }
 
-        Add("hidden", DType.F32, A, (b, t) => [b * t, c]);       // residual stream
-        Add("normed", DType.F32, A, (b, t) => [b * t, c]);
-        Add("block_output", DType.F32, A, (b, t) => [b * t, c]); // attention or MLP output before the residual add
-        Add("q", DType.F32, A, (b, t) => [b * t, spec.QueryWidth]);
-        Add("k", DType.F32, A, (b, t) => [b * t, spec.KvWidth]);
-        Add("v", DType.F32, A, (b, t) => [b * t, spec.KvWidth]);
-        Add("attention", DType.F32, A, (b, t) => [b * t, spec.QueryWidth]);
-        if (spec.FusedQkv) Add("qkv", DType.F32, A, (b, t) => [b * t, 3 * c]);
-        Add("mlp", DType.F32, A, (b, t) => [b * t, f]);
-        if (spec.Mlp == MlpKind.Gated) Add("mlp_up", DType.F32, A, (b, t) => [b * t, f]);
-        if (spec.HasEmbeddingProjection) Add("word_embeddings", DType.F32, A, (b, t) => [b * t, e]);
+        Add("hidden", activations, A, (b, t) => [b * t, c]);       // residual stream
+        Add("normed", activations, A, (b, t) => [b * t, c]);
+        Add("block_output", activations, A, (b, t) => [b * t, c]); // attention or MLP output before the residual add
+        Add("q", activations, A, (b, t) => [b * t, spec.QueryWidth]);
+        Add("k", activations, A, (b, t) => [b * t, spec.KvWidth]);
+        Add("v", activations, A, (b, t) => [b * t, spec.KvWidth]);
+        Add("attention", activations, A, (b, t) => [b * t, spec.QueryWidth]);
+        if (spec.FusedQkv) Add("qkv", activations, A, (b, t) => [b * t, 3 * c]);
+        Add("mlp", activations, A, (b, t) => [b * t, f]);
+        if (spec.Mlp == MlpKind.Gated) Add("mlp_up", activations, A, (b, t) => [b * t, f]);
+        if (spec.HasEmbeddingProjection) Add("word_embeddings", activations, A, (b, t) => [b * t, e]);
         Add("ids", DType.I32, A, (b, t) => [b * t]);
         Add("positions", DType.I32, A, (b, t) => [b, t]);
         // Keys a query may attend: the cache's positions when generating, else a prefix's P slots and the call's own.
@@ -72,12 +77,12 @@ internal sealed class WorkspacePlan
         // The scored rows: gathered, then through the LM head, at most N of them per call.
         Add("rows", DType.I32, A, (b, t) => [b * t]);
         Add("targets", DType.I32, A, (b, t) => [b * t]);
-        Add("picked", DType.F32, A, (b, t) => [b * t, e]);
+        Add("picked", activations, A, (b, t) => [b * t, e]);
         // The LM head runs over at most this many rows at a time, so a 50k-word vocabulary costs a bounded buffer; at
         // least two, so a lockstep pass can give each stream half.
         int n = maxBatch * maxLength;
         int logitRows = lockstepPartner ? 1 : (int)Math.Clamp(8_388_608L / spec.VocabSize, Math.Min(2, n), n);
-        Add("logits", DType.F32, W, (_, _) => [logitRows, spec.VocabSize]);
+        Add("logits", activations, W, (_, _) => [logitRows, spec.VocabSize]);
         Add("row_results", DType.F32, A, (b, t) => [b * t]);
         Add("row_softmax_state", DType.F32, A, (b, t) => [b * t, 3]); // max, Σ exp, target logit
         Add("row_argmax", DType.I32, A, (b, t) => [b * t]);
@@ -89,8 +94,8 @@ internal sealed class WorkspacePlan
         if (adapters.LoraRank > 0)
         {
             // A LoRA bypass, (x·Aᵀ) then its product with Bᵀ, before it is added to the projection's output.
-            Add("lora_hidden", DType.F32, A, (b, t) => [b * t, adapters.LoraRank]);
-            Add("lora_output", DType.F32, A, (b, t) => [b * t, adapters.LoraOutputWidth]);
+            Add("lora_hidden", activations, A, (b, t) => [b * t, adapters.LoraRank]);
+            Add("lora_output", activations, A, (b, t) => [b * t, adapters.LoraOutputWidth]);
         }
         if (prefix > 0)
         {
@@ -98,16 +103,16 @@ internal sealed class WorkspacePlan
             // P + T slots; with a cache, the prefix sits in the cache's first P slots instead.
             if (cacheCapacity == 0)
             {
-                Add("prefix_keys", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
-                Add("prefix_values", DType.F32, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+                Add("prefix_keys", activations, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
+                Add("prefix_values", activations, A, (b, t) => [b, prefix + t, spec.NumKvHeads, spec.HeadDim]);
             }
             // Under a MeZO perturbation the whole prefix is read as θ + scale·z from here, made once per forward call.
             Add("perturbed_prefix", DType.F32, W, (_, _) => [prefix, checked(spec.NumLayers * 2 * spec.KvWidth)]);
         }
         for (int l = 0; cacheCapacity > 0 && l < spec.NumLayers; l++)
         {
-            Add(KeyCache(l), DType.F32, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
-            Add(ValueCache(l), DType.F32, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
+            Add(KeyCache(l), activations, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
+            Add(ValueCache(l), activations, A, (b, _) => [b, cacheCapacity, spec.NumKvHeads, spec.HeadDim]);
         }
         return new WorkspacePlan(slots);
     }

@@ -11,17 +11,24 @@ public static class HostValues
     public static float[] Read(Tensor t)
     {
         var values = new float[t.ElementCount];
+        Read(t, values);
+        return values;
+    }
+
+    /// <summary>A tensor's values widened to float32 into <paramref name="values"/>, which holds exactly its elements.</summary>
+    public static void Read(Tensor t, Span<float> values)
+    {
         switch (t.DType)
         {
             case DType.F32:
-                t.Backend.Download<float>(t, values);
-                return values;
+                t.Backend.Download(t, values);
+                return;
             case DType.F16 or DType.BF16:
                 var bits = new ushort[t.ElementCount];
                 t.Backend.Download<ushort>(t, bits);
                 for (int i = 0; i < bits.Length; i++)
                     values[i] = t.DType == DType.F16 ? ScalarConversions.HalfToSingle(bits[i]) : ScalarConversions.BFloat16ToSingle(bits[i]);
-                return values;
+                return;
             default:
                 throw new ArgumentException($"'{t.Name}' is {t.DType}, not a float tensor");
         }

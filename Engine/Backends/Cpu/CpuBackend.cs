@@ -7,7 +7,8 @@ using MeZO.Engine.Tensors;
 namespace MeZO.Engine.Backends.Cpu;
 
 /// <summary>
-/// The reference backend: float32 compute over weights of any float dtype, SIMD and all cores. Every other backend
+/// The reference backend: float32 compute over weights of any float dtype, SIMD and all cores; 16-bit activations are
+/// widened and rounded at the op boundaries (<see cref="CpuActivationStaging"/>). Every other backend
 /// is tested against it. Each op validates its arguments through <see cref="OpContracts"/> (the backward ops through
 /// <see cref="BackwardContracts"/>), then runs in the per-op classes beside this file and in Backward/.
 /// </summary>
@@ -75,35 +76,45 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
-        CpuRows.Embedding(table, ids, output, accumulate);
+        using var staged = new CpuActivationStaging();
+        CpuRows.Embedding(table, ids, accumulate ? staged.ReadWrite(output) : staged.Write(output), accumulate);
+        staged.Complete();
     }
 
     public void LayerNorm(Tensor x, Tensor weight, Tensor? bias, float eps, Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.LayerNorm(this, x, weight, bias, output);
-        CpuNorms.LayerNorm(x, weight, bias, eps, output);
+        using var staged = new CpuActivationStaging();
+        CpuNorms.LayerNorm(staged.Read(x), weight, bias, eps, staged.Write(output));
+        staged.Complete();
     }
 
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.RmsNorm(this, x, weight, output);
-        CpuNorms.RmsNorm(x, weight, eps, output);
+        using var staged = new CpuActivationStaging();
+        CpuNorms.RmsNorm(staged.Read(x), weight, eps, staged.Write(output));
+        staged.Complete();
     }
 
     public void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.Linear(this, x, weight, weightTransposed, bias, output);
-        CpuMatMul.Linear(x, weight, weightTransposed, bias, output);
+        using var staged = new CpuActivationStaging();
+        CpuMatMul.Linear(staged.Read(x), weight, weightTransposed, bias, staged.Write(output));
+        staged.Complete();
     }
 
     public void Rope(Tensor x, Tensor positions, Tensor invFrequencies)
     {
         ThrowIfDisposed();
         OpContracts.Rope(this, x, positions, invFrequencies);
-        CpuRope.Apply(x, positions, invFrequencies);
+        using var staged = new CpuActivationStaging();
+        CpuRope.Apply(staged.ReadWrite(x), positions, invFrequencies);
+        staged.Complete();
     }
 
     public void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
@@ -118,35 +129,46 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
-        CpuAttention.Causal(q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
+        using var staged = new CpuActivationStaging();
+        CpuAttention.Causal(staged.Read(q), staged.Read(keyCache), staged.Read(valueCache), keyMask, pastLength, scale, window,
+            staged.Write(output));
+        staged.Complete();
     }
 
     public void Activation(ActivationKind kind, Tensor x)
     {
         ThrowIfDisposed();
         OpContracts.Activation(this, x);
-        CpuElementwise.Activation(kind, x);
+        using var staged = new CpuActivationStaging();
+        CpuElementwise.Activation(kind, staged.ReadWrite(x));
+        staged.Complete();
     }
 
     public void SiluMul(Tensor gate, Tensor up)
     {
         ThrowIfDisposed();
         OpContracts.SiluMul(this, gate, up);
-        CpuElementwise.SiluMul(gate, up);
+        using var staged = new CpuActivationStaging();
+        CpuElementwise.SiluMul(staged.ReadWrite(gate), staged.Read(up));
+        staged.Complete();
     }
 
     public void Add(Tensor x, Tensor y)
     {
         ThrowIfDisposed();
         OpContracts.Add(this, x, y);
-        CpuElementwise.Add(x, y);
+        using var staged = new CpuActivationStaging();
+        CpuElementwise.Add(staged.ReadWrite(x), staged.Read(y));
+        staged.Complete();
     }
 
     public void AddScaled(Tensor x, Tensor y, float scale)
     {
         ThrowIfDisposed();
         OpContracts.AddScaled(this, x, y, scale);
-        CpuElementwise.AddScaled(x, y, scale);
+        using var staged = new CpuActivationStaging();
+        CpuElementwise.AddScaled(staged.ReadWrite(x), staged.Read(y), scale);
+        staged.Complete();
     }
 
     public void SliceColumns(Tensor x, int start, Tensor output)
@@ -167,21 +189,24 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxGather(this, logits, targets, output);
-        CpuLogits.LogSoftmaxGather(logits, targets, output);
+        using var staged = new CpuActivationStaging();
+        CpuLogits.LogSoftmaxGather(staged.Read(logits), targets, output);
     }
 
     public void LogSoftmaxAccumulate(Tensor logits, Tensor targets, int firstColumn, Tensor state)
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
-        CpuLogits.LogSoftmaxAccumulate(logits, targets, firstColumn, state);
+        using var staged = new CpuActivationStaging();
+        CpuLogits.LogSoftmaxAccumulate(staged.Read(logits), targets, firstColumn, state);
     }
 
     public void Argmax(Tensor logits, Tensor output)
     {
         ThrowIfDisposed();
         OpContracts.Argmax(this, logits, output);
-        CpuLogits.Argmax(logits, output);
+        using var staged = new CpuActivationStaging();
+        CpuLogits.Argmax(staged.Read(logits), output);
     }
 
     public void PerturbedCopy(Tensor weight, TensorNoise noise, float scale, Tensor destination)
@@ -196,7 +221,10 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
         CpuRows.CheckIds(table, ids);
-        CpuPerturbation.PerturbedEmbedding(table, noise, scale, ids, output, accumulate);
+        using var staged = new CpuActivationStaging();
+        CpuPerturbation.PerturbedEmbedding(table, noise, scale, ids, accumulate ? staged.ReadWrite(output) : staged.Write(output),
+            accumulate);
+        staged.Complete();
     }
 
     public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
@@ -204,7 +232,15 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     {
         ThrowIfDisposed();
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
-        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, inputs, biases, outputs);
+        using var staged = new CpuActivationStaging();
+        Span<Tensor> read = [inputs[0], inputs.Length > 1 ? inputs[1] : inputs[0]], written = [outputs[0], outputs.Length > 1 ? outputs[1] : outputs[0]];
+        for (int s = 0; s < inputs.Length; s++)
+        {
+            read[s] = staged.Read(inputs[s]);
+            written[s] = staged.Write(outputs[s]);
+        }
+        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length]);
+        staged.Complete();
     }
 
     public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors)

@@ -45,26 +45,53 @@ internal static unsafe class CpuRows
                 throw new ArgumentException($"Embedding: id {idp[n]} at position {n} is outside '{table.Name}' (vocabulary {vocab})");
     }
 
+    // Gather, SliceColumns and KvAppend copy elements of one dtype as they are: bytes, never rounded.
+
     public static void Gather(Tensor x, Tensor rows, Tensor output)
     {
-        int width = x.Shape[-1];
+        int rowBytes = x.Shape[-1] * x.DType.SizeOf();
         long available = x.Shape.Rows;
         int* rowp = (int*)rows.Address;
-        float* src = (float*)x.Address, dst = (float*)output.Address;
+        byte* src = (byte*)x.Address, dst = (byte*)output.Address;
         for (long s = 0; s < rows.ElementCount; s++)
         {
             if ((uint)rowp[s] >= (ulong)available)
                 throw new ArgumentException($"GatherRows: row {rowp[s]} is outside '{x.Name}' ({available} rows)");
-            new ReadOnlySpan<float>(src + (long)rowp[s] * width, width).CopyTo(new Span<float>(dst + s * width, width));
+            new ReadOnlySpan<byte>(src + (long)rowp[s] * rowBytes, rowBytes).CopyTo(new Span<byte>(dst + s * rowBytes, rowBytes));
         }
     }
 
     public static void SliceColumns(Tensor x, int start, Tensor output)
     {
-        int width = output.Shape[-1], stride = x.Shape[-1];
-        float* src = (float*)x.Address, dst = (float*)output.Address;
+        if (x.DType != output.DType)
+        {
+            ConvertColumns(x, start, output);
+            return;
+        }
+        int size = x.DType.SizeOf();
+        int widthBytes = output.Shape[-1] * size, strideBytes = x.Shape[-1] * size;
+        byte* src = (byte*)x.Address + (long)start * size, dst = (byte*)output.Address;
         for (long r = 0; r < output.Shape.Rows; r++)
-            new ReadOnlySpan<float>(src + r * stride + start, width).CopyTo(new Span<float>(dst + r * width, width));
+            new ReadOnlySpan<byte>(src + r * strideBytes, widthBytes).CopyTo(new Span<byte>(dst + r * widthBytes, widthBytes));
+    }
+
+    /// <summary>SliceColumns between dtypes: each value widened exactly, then rounded to nearest even when narrowed.</summary>
+    private static void ConvertColumns(Tensor x, int start, Tensor output)
+    {
+        int width = output.Shape[-1], stride = x.Shape[-1];
+        float[] row = System.Buffers.ArrayPool<float>.Shared.Rent(width);
+        try
+        {
+            for (long r = 0; r < output.Shape.Rows; r++)
+            {
+                CpuConvert.Load(x.Address, x.DType, r * stride + start, row.AsSpan(0, width));
+                CpuConvert.Store(row.AsSpan(0, width), output.Address, output.DType, r * width);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(row);
+        }
     }
 
     public static void KvAppend(Tensor keys, Tensor values, Tensor keyCache, Tensor valueCache, int pastLength)
@@ -77,10 +104,9 @@ internal static unsafe class CpuRows
     private static void Append(Tensor source, Tensor cache, int pastLength)
     {
         int batch = source.Shape[0], length = source.Shape[1], capacity = cache.Shape[1];
-        int rowWidth = source.Shape[2] * source.Shape[3];
-        float* s = (float*)source.Address, d = (float*)cache.Address;
+        long rowBytes = (long)source.Shape[2] * source.Shape[3] * source.DType.SizeOf();
+        byte* s = (byte*)source.Address, d = (byte*)cache.Address;
         for (int b = 0; b < batch; b++)
-            new ReadOnlySpan<float>(s + (long)b * length * rowWidth, length * rowWidth)
-                .CopyTo(new Span<float>(d + ((long)b * capacity + pastLength) * rowWidth, length * rowWidth));
+            Buffer.MemoryCopy(s + b * length * rowBytes, d + (b * capacity + pastLength) * rowBytes, length * rowBytes, length * rowBytes);
     }
 }

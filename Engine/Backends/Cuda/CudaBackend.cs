@@ -154,6 +154,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
+        Float32Activations(output);
         CudaRows.Embedding(this, table, ids, output, accumulate);
     }
 
@@ -161,6 +162,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LayerNorm(this, x, weight, bias, output);
+        Float32Activations(x);
         CudaNorms.LayerNorm(this, x, weight, bias, eps, output);
     }
 
@@ -168,6 +170,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.RmsNorm(this, x, weight, output);
+        Float32Activations(x);
         CudaNorms.RmsNorm(this, x, weight, eps, output);
     }
 
@@ -175,6 +178,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Linear(this, x, weight, weightTransposed, bias, output);
+        Float32Activations(x);
         CudaLinear.Run(this, x, weight, weightTransposed, bias, output);
     }
 
@@ -182,6 +186,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Rope(this, x, positions, invFrequencies);
+        Float32Activations(x);
         CudaRope.Apply(this, x, positions, invFrequencies);
     }
 
@@ -189,6 +194,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
+        Float32Activations(keys);
         CudaRows.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
     }
 
@@ -197,6 +203,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
+        Float32Activations(q);
         CudaAttention.Causal(this, q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
     }
 
@@ -204,6 +211,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Activation(this, x);
+        Float32Activations(x);
         CudaElementwise.Activation(this, kind, x);
     }
 
@@ -211,6 +219,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SiluMul(this, gate, up);
+        Float32Activations(gate);
         CudaElementwise.SiluMul(this, gate, up);
     }
 
@@ -218,6 +227,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Add(this, x, y);
+        Float32Activations(x);
         CudaElementwise.Add(this, x, y);
     }
 
@@ -225,6 +235,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.AddScaled(this, x, y, scale);
+        Float32Activations(x);
         CudaElementwise.AddScaled(this, x, y, scale);
     }
 
@@ -232,6 +243,8 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SliceColumns(this, x, start, output);
+        Float32Activations(x);
+        Float32Activations(output);
         CudaRows.SliceColumns(this, x, start, output);
     }
 
@@ -239,6 +252,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.GatherRows(this, x, rows, output);
+        Float32Activations(x);
         CudaRows.Gather(this, x, rows, output);
     }
 
@@ -246,6 +260,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxGather(this, logits, targets, output);
+        Float32Activations(logits);
         CudaLogits.LogSoftmaxGather(this, logits, targets, output);
     }
 
@@ -253,6 +268,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Argmax(this, logits, output);
+        Float32Activations(logits);
         CudaLogits.Argmax(this, logits, output);
     }
 
@@ -260,6 +276,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
+        Float32Activations(logits);
         CudaLogits.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
     }
 
@@ -274,6 +291,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
+        Float32Activations(output);
         CudaPerturbation.Embedding(this, table, noise, scale, ids, output, accumulate);
     }
 
@@ -282,6 +300,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
+        Float32Activations(inputs[0]);
         CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
     }
 
@@ -316,4 +335,11 @@ public sealed partial class CudaBackend : IBackend
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>The kernels read float32 activations until their 16-bit forms land (issue 15): refused, never misread.</summary>
+    private static void Float32Activations(Tensor t, [System.Runtime.CompilerServices.CallerMemberName] string op = "")
+    {
+        if (t.DType != DType.F32)
+            throw new NotSupportedException($"{op}: the CUDA backend does not yet compute in {t.DType} ('{t.Name}'); use --compute f32");
+    }
 }

@@ -66,6 +66,9 @@ public sealed class ModelGradient : IDisposable
         // Backprop reads each layer's weights again in the backward pass and keeps their gradients beside them: not streamed.
         if (model.StreamsLayers)
             throw new InvalidInputException("backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do");
+        // The backward ops and their kept activations are float32: a 16-bit forward would round where the backward does not.
+        if (model.Compute != DType.F32)
+            throw new InvalidInputException($"backprop computes in float32; this model was loaded with {model.Compute.ToString().ToLowerInvariant()} activations (--compute), which only MeZO's forward passes use");
         _model = model;
         _backend = model.Backend;
         _ops = ops;

@@ -18,16 +18,17 @@ public sealed class WorkspacePlanTests
     {
         foreach (var variant in TinyCheckpoints.AllVariants)
         {
-            yield return new TestCaseData(variant, 3, 7, 0, false).SetName($"{variant}, scoring");
-            yield return new TestCaseData(variant, 2, 5, 11, false).SetName($"{variant}, with a KV cache");
-            yield return new TestCaseData(variant, 3, 7, 0, true).SetName($"{variant}, lockstep partner");
+            yield return new TestCaseData(variant, 3, 7, 0, false, DType.F32).SetName($"{variant}, scoring");
+            yield return new TestCaseData(variant, 2, 5, 11, false, DType.F32).SetName($"{variant}, with a KV cache");
+            yield return new TestCaseData(variant, 3, 7, 0, true, DType.F32).SetName($"{variant}, lockstep partner");
+            yield return new TestCaseData(variant, 2, 5, 11, false, DType.BF16).SetName($"{variant}, bf16 activations with a KV cache");
         }
     }
 
     [TestCaseSource(nameof(Workspaces))]
-    public void SlotsAreAlignedAndDisjoint(TinyVariant variant, int batch, int length, int cache, bool partner)
+    public void SlotsAreAlignedAndDisjoint(TinyVariant variant, int batch, int length, int cache, bool partner, DType activations)
     {
-        var plan = WorkspacePlan.For(Spec(variant), batch, length, cache, partner);
+        var plan = WorkspacePlan.For(Spec(variant), batch, length, cache, activations, partner);
 
         long end = 0;
         foreach (var slot in plan.Slots.OrderBy(s => s.Offset))
@@ -42,14 +43,14 @@ public sealed class WorkspacePlanTests
     }
 
     [TestCaseSource(nameof(Workspaces))]
-    public void OneAllocationReportedBySlotCategory(TinyVariant variant, int batch, int length, int cache, bool partner)
+    public void OneAllocationReportedBySlotCategory(TinyVariant variant, int batch, int length, int cache, bool partner, DType activations)
     {
         var spec = Spec(variant);
-        var plan = WorkspacePlan.For(spec, batch, length, cache, partner);
+        var plan = WorkspacePlan.For(spec, batch, length, cache, activations, partner);
         using var cpu = new CpuBackend();
         var (backend, counter) = AllocationCounter.Wrap(cpu);
 
-        using (var ws = new ForwardWorkspace(spec, backend, batch, length, cache, partner))
+        using (var ws = new ForwardWorkspace(spec, backend, batch, length, cache, activations, partner))
         {
             Assert.That(counter.Allocations, Is.EqualTo(1));
             Assert.That(ws.Bytes, Is.EqualTo(plan.Bytes));
