@@ -30,6 +30,12 @@ public interface IBackend : IDisposable
     /// <summary>Bytes currently allocated, by category.</summary>
     MemoryReport Memory { get; }
 
+    /// <summary>
+    /// The compute dtype a model of <paramref name="weights"/> runs in when none is asked for: float32 unless the
+    /// backend gains from 16-bit activations (the CPU has no 16-bit arithmetic, so only conversions to lose).
+    /// </summary>
+    DType DefaultCompute(DType weights) => DType.F32;
+
     Tensor Allocate(TensorShape shape, DType dtype, MemoryCategory category, string name);
 
     /// <summary>

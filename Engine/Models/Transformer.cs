@@ -73,7 +73,7 @@ public sealed class Transformer : IDisposable
     /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder onto a backend.</summary>
     /// <param name="progress">told (bytes read, bytes in all) of the weights as they load</param>
     /// <param name="streaming">keeps the decoder layers on a host backend and streams them through <paramref name="backend"/>, or null</param>
-    /// <param name="compute">the activations' dtype (<see cref="Compute"/>); float32 when null</param>
+    /// <param name="compute">the activations' dtype (<see cref="Compute"/>); when null, the backend's default for the weights' dtype</param>
     /// <exception cref="InvalidInputException">the resident part of a streamed model and its two layer slots exceed the budget.</exception>
     public static Transformer Load(string modelDirectory, IBackend backend, DType? storage = null, Action<long, long>? progress = null,
         LayerStreaming? streaming = null, DType? compute = null)
@@ -85,7 +85,8 @@ public sealed class Transformer : IDisposable
         var weights = ModelWeights.Load(reader, spec, backend, storage, progress, streaming?.Host);
         try
         {
-            return new Transformer(Path.GetFullPath(modelDirectory), weights, streaming?.DeviceBudget, compute ?? DType.F32);
+            return new Transformer(Path.GetFullPath(modelDirectory), weights, streaming?.DeviceBudget,
+                compute ?? backend.DefaultCompute(weights.TokenEmbedding.DType));
         }
         catch
         {

@@ -21,13 +21,19 @@ public record SessionOptions
     /// <summary>Examples per forward call: the scorer is sized for this many examples' candidates.</summary>
     public int MicroBatchSize { get; init; } = 16;
     public string Backend { get; init; } = "cpu";
-    // These three and TrainSettings.Trainable are left out of run.json when null, and read back as null (the default).
+    // These four and TrainSettings.Trainable are left out of run.json when null, and read back as null (the default).
     // Null means "as the model has it" (its dtype, its positions) or "none" (no adapter, every weight): a resolved value
     // recorded in its place would differ from the null a resume without the option is given.
     /// <summary>Weight storage dtype (f32, f16, bf16); null keeps the checkpoint's. Named d_type in run.json.</summary>
     [JsonPropertyName("d_type")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DType? Storage { get; init; }
+    /// <summary>
+    /// The activations' dtype (f32, f16, bf16: `--compute`); null takes the backend's default for the weights' dtype
+    /// (float32 on the CPU, the weights' own on CUDA). A forward pass's rounding, so a training setting.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DType? Compute { get; init; }
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? MaxLength { get; init; }

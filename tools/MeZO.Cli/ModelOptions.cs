@@ -11,7 +11,7 @@ using MeZO.Trainer.Training;
 namespace MeZO.Cli;
 
 /// <summary>
-/// --model, --revision, --backend, --dtype and --adapter: each option defined once (the static factories), and the set
+/// --model, --revision, --backend, --dtype, --compute and --adapter: each option defined once (the static factories), and the set
 /// a model-loading command declares, with the loading they drive. A --model that is not a folder may be a Hugging Face
 /// Hub id, found in the local cache as transformers finds it offline (<see cref="HubCache"/>).
 /// </summary>
@@ -31,6 +31,7 @@ internal sealed class ModelOptions
         if (withAdapter) command.Add(Adapter = AdapterOption());
         command.Add(Backend = BackendOption());
         command.Add(Dtype = DtypeOption());
+        command.Add(Compute = ComputeOption());
     }
 
     public Option<string?> Model { get; }
@@ -38,6 +39,7 @@ internal sealed class ModelOptions
     public Option<string?>? Adapter { get; }
     public Option<string?> Backend { get; }
     public Option<DType?> Dtype { get; }
+    public Option<DType?> Compute { get; }
 
     public static Option<string?> ModelOption(string description, params string[] aliases) =>
         OptionKinds.Text("--model", "DIR", description + "; or a Hub id (org/name) already in the Hugging Face cache", aliases);
@@ -64,6 +66,11 @@ internal sealed class ModelOptions
 
     public static Option<DType?> DtypeOption(string description = "weight storage dtype (default: the checkpoint's)") =>
         OptionKinds.Choice<DType>("--dtype", description, ["f32", "f16", "bf16"], text => DTypeInfo.TryParseOption(text, out var type) ? type : null);
+
+    public static Option<DType?> ComputeOption() =>
+        OptionKinds.Choice<DType>("--compute", "the activations' dtype, float32 arithmetic inside each op (default: f32 on the cpu " +
+                                               "backend, the weights' dtype on cuda)", ["f32", "f16", "bf16"],
+            text => DTypeInfo.TryParseOption(text, out var type) ? type : null);
 
     /// <summary>`--max-device-memory BYTES`: streams the decoder layers from host memory when the model does not fit.</summary>
     public static Option<long?> MaxDeviceMemoryOption() =>
@@ -94,13 +101,13 @@ internal sealed class ModelOptions
         }
     }
 
-    /// <summary>Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype.</summary>
+    /// <summary>Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype, computing in --compute.</summary>
     public (IBackend Backend, Transformer Model) Load(ParseResult result, string directory)
     {
         var backend = BackendFactory.Create(result.GetValue(Backend));
         try
         {
-            return (backend, Transformer.Load(directory, backend, result.GetValue(Dtype)));
+            return (backend, Transformer.Load(directory, backend, result.GetValue(Dtype), compute: result.GetValue(Compute)));
         }
         catch
         {

@@ -16,16 +16,18 @@ namespace MeZO.Trainer.Tests.Training;
 [Category(TestSpeed.Slow)]
 public class ResumeTests
 {
-    [TestCase(null, TestName = "F32 (the checkpoint's dtype)")]
-    [TestCase(DType.BF16, TestName = "BF16 storage: stochastic rounding replays from the trajectory")]
-    [TestCase(DType.F16, TestName = "F16 storage: stochastic rounding replays from the trajectory")]
-    public void AResumedRunKeepsTheBestValidationOfTheUninterruptedRun(DType? dtype)
+    [TestCase(null, null, TestName = "F32 (the checkpoint's dtype)")]
+    [TestCase(DType.BF16, null, TestName = "BF16 storage: stochastic rounding replays from the trajectory")]
+    [TestCase(DType.F16, null, TestName = "F16 storage: stochastic rounding replays from the trajectory")]
+    [TestCase(DType.BF16, DType.BF16, TestName = "BF16 storage and activations: the compute dtype is a setting the resume keeps")]
+    public void AResumedRunKeepsTheBestValidationOfTheUninterruptedRun(DType? dtype, DType? compute)
     {
         using var folder = new TemporaryFolder();
         string reference = Path.Combine(folder.Path, "uninterrupted"), run = Path.Combine(folder.Path, "stopped");
         var settings = BundledRun.Small(steps: 16) with
         {
             EvalExamples = 32, Samples = 1, LearningRate = 5e-3, EvalEvery = 2, CheckpointEvery = 5, LogEvery = 1, Storage = dtype,
+            Compute = compute,
         };
         var uninterrupted = new TrainingRun(settings, reference, resume: false, TextWriter.Null).Run();
 
@@ -36,6 +38,7 @@ public class ResumeTests
         TestContext.Out.WriteLine($"best validation at step {uninterrupted.BestStep}; stopping at step {stopAt}");
         Assert.That(() => new TrainingRun(settings, run, resume: false, TextWriter.Null, new StopAt(stopAt)).Run(), Throws.InstanceOf<RunStopped>());
         var resumed = new TrainingRun(settings, run, resume: true, TextWriter.Null).Run();
+        Assert.That(RunManifest.Read(run).Settings.Compute, Is.EqualTo(compute), "run.json records --compute");
 
         Assert.That((resumed.BestStep, resumed.ValidationBest?.Value), Is.EqualTo((uninterrupted.BestStep, uninterrupted.ValidationBest?.Value)));
         Assert.That(RunState.Read(Path.Combine(run, "checkpoint")), Is.EqualTo(RunState.Read(Path.Combine(reference, "checkpoint"))));

@@ -50,7 +50,7 @@ public sealed class EvalCommand : MezoCommand
         {
             Model = _model.Directory(result) ?? Required(result, _model.Model), Task = Required(result, _task), Data = Required(result, _data), TestExamples = testExamples,
             Seed = result.GetValue(_seed) ?? 42, MicroBatchSize = batch, Backend = result.GetValue(_model.Backend) ?? "cpu",
-            Storage = result.GetValue(_model.Dtype), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
+            Storage = result.GetValue(_model.Dtype), Compute = result.GetValue(_model.Compute), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
             Adapter = result.GetValue(_model.Adapter!), MaxDeviceMemory = result.GetValue(_maxDeviceMemory),
         };
         // Under mpirun the ranks share the test split's chunks and rank 0 reports; MPI is done once the pass is.

@@ -105,6 +105,7 @@ public sealed class TrainCommand : MezoCommand
         "recompute each layer's activations in the backward pass instead of keeping them", "--gradient_checkpointing");
     private readonly Option<int?> _maxLength = CommonOptions.MaxLength("token budget per sequence (default: the model's positions)");
     private readonly Option<DType?> _dtype = ModelOptions.DtypeOption();
+    private readonly Option<DType?> _compute = ModelOptions.ComputeOption();
     private readonly Option<string?> _backend = ModelOptions.BackendOption();
     private readonly Option<long?> _maxDeviceMemory = ModelOptions.MaxDeviceMemoryOption();
 
@@ -117,7 +118,8 @@ public sealed class TrainCommand : MezoCommand
             _model, _revision, _task, _data, _out, _resume, _trainExamples, _evalExamples, _testExamples, _steps, _batchSize, _microBatchSize,
             _perDeviceBatchSize, _accumulationSteps, _lr, _schedule, _eps, _weightDecay, _samples, _distribute, _seed, _evalEvery,
             _checkpointEvery, _logEvery, _trainable, _peft, _loraR, _loraAlpha, _loraTargets, _prefixTokens, _objective,
-            _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _backend, _maxDeviceMemory,
+            _optimizer, _adamBeta1, _adamBeta2, _adamEpsilon, _maxGradNorm, _gradientCheckpointing, _maxLength, _dtype, _compute, _backend,
+            _maxDeviceMemory,
         ];
         foreach (var option in options) Add(option);
         Notes = "Hugging Face Trainer's spellings are accepted beside ours where they mean the same: --learning_rate, --max_steps, " +
@@ -139,6 +141,7 @@ public sealed class TrainCommand : MezoCommand
         [nameof(TrainSettings.EvalEvery)] = "--eval-every", [nameof(TrainSettings.CheckpointEvery)] = "--checkpoint-every",
         [nameof(TrainSettings.LogEvery)] = "--log-every", [nameof(TrainSettings.Trainable)] = "--trainable",
         [nameof(TrainSettings.Objective)] = "--objective", [nameof(TrainSettings.Storage)] = "--dtype",
+        [nameof(TrainSettings.Compute)] = "--compute",
         [nameof(TrainSettings.Backend)] = "--backend", [nameof(TrainSettings.MaxLength)] = "--max-length",
         [nameof(TrainSettings.Peft)] = "--peft", [nameof(TrainSettings.LoraRank)] = "--lora-r", [nameof(TrainSettings.LoraAlpha)] = "--lora-alpha",
         [nameof(TrainSettings.LoraTargets)] = "--lora-targets", [nameof(TrainSettings.PrefixTokens)] = "--prefix-tokens",
@@ -277,6 +280,7 @@ public sealed class TrainCommand : MezoCommand
             Objective = result.GetValue(_objective) ?? defaults.Objective,
             MaxLength = result.Has(_maxLength) ? result.GetValue(_maxLength) : defaults.MaxLength,
             Storage = result.Has(_dtype) ? result.GetValue(_dtype) : defaults.Storage,
+            Compute = result.Has(_compute) ? result.GetValue(_compute) : defaults.Compute,
             Backend = result.GetValue(_backend) ?? defaults.Backend,
             MaxDeviceMemory = result.GetValue(_maxDeviceMemory),
             Peft = peft,

@@ -15,7 +15,10 @@ namespace MeZO.Engine.Tests.Backends.Cuda;
 public class CudaOpCoverageTests
 {
     private static readonly string[] Infrastructure =
-        [nameof(IBackend.Allocate), nameof(IBackend.Upload), nameof(IBackend.Download), nameof(IBackend.Synchronize), nameof(IDisposable.Dispose)];
+    [
+        nameof(IBackend.Allocate), nameof(IBackend.Upload), nameof(IBackend.Download), nameof(IBackend.Synchronize),
+        nameof(IBackend.DefaultCompute), nameof(IDisposable.Dispose),
+    ];
 
     private static string[] Operations() =>
         typeof(IBackend).GetMethods().Concat(typeof(IBackwardOps).GetMethods()).Concat(typeof(IOptimizerOps).GetMethods())
