@@ -179,8 +179,12 @@ public sealed class VerifyCommand : MezoCommand
                 {
                     try
                     {
-                        Report(ModelParity.Logits(m, cpu, cuda));
-                        Report(ModelParity.MezoStep(m, cpu, cuda));
+                        // float32 activations, then the 16-bit forward pass against the CPU's rounding points.
+                        foreach (var compute in new[] { DType.F32, DType.BF16 })
+                        {
+                            Report(ModelParity.Logits(m, cpu, cuda, compute: compute));
+                            Report(ModelParity.MezoStep(m, cpu, cuda, compute: compute));
+                        }
                         foreach (var adapter in new[] { AdapterUnderTest.Lora, AdapterUnderTest.Prefix })
                         {
                             Report(ModelParity.Logits(m, cpu, cuda, adapter: adapter));

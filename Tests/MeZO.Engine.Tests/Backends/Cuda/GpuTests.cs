@@ -2,6 +2,7 @@ using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Models;
 using MeZO.Verification;
+using MeZO.Engine.Tensors;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Backends.Cuda;
@@ -72,6 +73,25 @@ public class GpuTests(MatmulPrecision precision, NoiseArithmetic noise, bool cub
     }
 
     private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
+
+    [TestCaseSource(nameof(TinyModelNames))]
+    public void TinyModelsInBf16ComputeMatchTheCpuRoundingPoints(string model)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-gpu-{model}-bf16-{Environment.ProcessId}");
+        try
+        {
+            var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
+            SyntheticCheckpoint.Write(folder, config, type, seed: 7);
+            var logits = ModelParity.Logits(folder, _cpu, _gpu, compute: DType.BF16);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            var step = ModelParity.MezoStep(folder, _cpu, _gpu, compute: DType.BF16);
+            Assert.That(step.Passed, Is.True, step.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
 
     [Test]
     public void GraphReplayEqualsRunningTheOpsDirectly() => AssertPassed(GpuOnlyChecks.GraphReplay(_gpu));
