@@ -94,7 +94,7 @@ internal static class MemoryBench
                     if (s > 0) allocated += GC.GetAllocatedBytesForCurrentThread() - before;
                 }
                 allocated /= steps;
-                if (row == Row.Mezo) estimate = MemoryEstimate.For(TrainingMethod.Mezo, spec, parameters, batchSize, length);
+                if (row == Row.Mezo) estimate = MemoryEstimate.For(TrainingMethod.Mezo, spec, parameters, batchSize, length, compute: model.Compute);
                 break;
             }
             default:

@@ -2,6 +2,7 @@ using MeZO.Tests.Common;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
+using MeZO.Engine.Tensors;
 using MeZO.Verification;
 using NUnit.Framework;
 
@@ -77,22 +78,50 @@ public class EmulatedParityTests(MatmulPrecision precision, NoiseArithmetic nois
     private static IEnumerable<string> TinyModelNames() => TinyModels.All.Select(m => m.Name);
 
     /// <summary>
-    /// The adapted passes `mezo verify --backend cuda` checks on a GPU, here on the emulation (LoRA and prefix have
-    /// fuller emulated tests of their own in Adapters/; this one runs the harness the GPU check uses).
+    /// The 16-bit forward pass (issue 15): the tiny models' logits, op by op, and one MeZO step with bf16 (and f16)
+    /// activations on both backends, so the emulated kernels meet the CPU's rounding points rather than its float32.
     /// </summary>
-    [TestCase("tiny-gpt2", AdapterUnderTest.Lora)]
-    [TestCase("tiny-llama", AdapterUnderTest.Prefix)]
-    public void AdaptedTinyModelsMatchTheCpuBackend(string model, AdapterUnderTest adapter)
+    [TestCaseSource(nameof(SixteenBitModels))]
+    public void TinyModelsInSixteenBitComputeMatchTheCpuRoundingPoints(string model, DType compute)
     {
-        string folder = Path.Combine(Path.GetTempPath(), $"mezo-emulated-{model}-{adapter}-{Environment.ProcessId}");
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-emulated-{model}-{compute}-{Environment.ProcessId}");
         try
         {
             var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
             Engine.Models.SyntheticCheckpoint.Write(folder, config, type, seed: 7);
-            var logits = ModelParity.Logits(folder, _cpu, _emulated, adapter: adapter);
+            var logits = ModelParity.Logits(folder, _cpu, _emulated, compute: compute);
+            Assert.That(logits.Passed, Is.True, logits.ToString());
+            var step = ModelParity.MezoStep(folder, _cpu, _emulated, compute: compute);
+            Assert.That(step.Passed, Is.True, step.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static IEnumerable<TestCaseData> SixteenBitModels() =>
+        TinyModels.All.Select(m => new TestCaseData(m.Name, DType.BF16)).Append(new TestCaseData("tiny-llama", DType.F16));
+
+    /// <summary>
+    /// The adapted passes `mezo verify --backend cuda` checks on a GPU, here on the emulation (LoRA and prefix have
+    /// fuller emulated tests of their own in Adapters/; this one runs the harness the GPU check uses).
+    /// </summary>
+    [TestCase("tiny-gpt2", AdapterUnderTest.Lora, DType.F32)]
+    [TestCase("tiny-llama", AdapterUnderTest.Prefix, DType.F32)]
+    [TestCase("tiny-gpt2", AdapterUnderTest.Lora, DType.BF16)]
+    [TestCase("tiny-llama", AdapterUnderTest.Prefix, DType.BF16)]
+    public void AdaptedTinyModelsMatchTheCpuBackend(string model, AdapterUnderTest adapter, DType compute)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"mezo-emulated-{model}-{adapter}-{compute}-{Environment.ProcessId}");
+        try
+        {
+            var (_, config, type) = TinyModels.All.Single(m => m.Name == model);
+            Engine.Models.SyntheticCheckpoint.Write(folder, config, type, seed: 7);
+            var logits = ModelParity.Logits(folder, _cpu, _emulated, adapter: adapter, compute: compute);
             Assert.That(logits.Passed, Is.True, logits.ToString());
             Assert.That(logits.Case, Does.Contain("with"), "the adapter was attached");
-            var step = ModelParity.MezoStep(folder, _cpu, _emulated, adapter: adapter);
+            var step = ModelParity.MezoStep(folder, _cpu, _emulated, adapter: adapter, compute: compute);
             Assert.That(step.Passed, Is.True, step.ToString());
         }
         finally
