@@ -102,8 +102,8 @@ internal static class KernelCosts
             long rows = c.GridX, n = rows * c.I32(3) * c.I32(4);
             return new(Rows(rows, c.I32(3) * c.I32(4)), n * F32 + rows * Index + c.I32(5) * F32, n * F32, 3.0 * n, ComputePipe.Fp32);
         });
-        // attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16, H, B):
-        // per query and visible key, q·k and p·v (2D each), plus the online softmax's few operations.
+        // attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16, H, B);
+        // shape B×T×H×D: per query and visible key, q·k and p·v (2D each), plus the online softmax's few operations.
         Add("mezo_attention", "pppppiiiiiiif", c =>
         {
             long batch = c.Shape.Grid.Z, length = c.I32(5), heads = c.I32(6), kvHeads = c.I32(7), d = c.I32(8);
@@ -111,7 +111,7 @@ internal static class KernelCosts
             long keys = past + length, visible = 0;
             for (long t = 0; t < length; t++) visible += window > 0 ? Math.Min(past + t + 1, window) : past + t + 1;
             long read = batch * length * heads * d * F32 + 2 * batch * keys * kvHeads * d * F32 + batch * keys * Index;
-            return new($"{batch}×{length} queries × {heads} heads × {d}, {keys} keys", read, batch * length * heads * d * F32,
+            return new($"{batch}×{length}×{heads}×{d}, {keys} keys", read, batch * length * heads * d * F32,
                 batch * heads * visible * (4.0 * d + 5), ComputePipe.Fp32);
         });
         // activation.cu (x, n) in place.

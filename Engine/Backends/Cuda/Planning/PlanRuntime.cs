@@ -63,9 +63,9 @@ internal sealed class PlanRuntime(GpuSpec gpu, bool cublasLt) : IDeviceRuntime
 
     public void Launch(DeviceKernel kernel, LaunchShape shape, ReadOnlySpan<KernelArgument> arguments)
     {
-        var call = new KernelCall(kernel.Name, shape, arguments.ToArray());
-        var addresses = arguments.ToArray().Where(a => a.Kind == KernelArgumentKind.Pointer).Select(a => (nint)a.Bits).ToArray();
-        _recorded.Add(new RecordedWork(kernel.Name, KernelCosts.Of(call), addresses));
+        var values = arguments.ToArray();
+        var addresses = values.Where(a => a.Kind == KernelArgumentKind.Pointer).Select(a => (nint)a.Bits).ToArray();
+        _recorded.Add(new RecordedWork(kernel.Name, KernelCosts.Of(new KernelCall(kernel.Name, shape, values)), addresses));
     }
 
     public void Synchronize()

@@ -92,6 +92,32 @@ public class CudaPlanTests
         Assert.That(sections.Sum(s => s.Sum(p => p.Cost.Flops)), Is.EqualTo(plan.Flops).Within(plan.Flops * 1e-12));
     }
 
+    /// <summary>
+    /// Unperturbed, 16-bit weights are multiplied as they are stored: x rounded to bf16 for cuBLASLt (convert.cu), or
+    /// gemm_mma.cu without it, both on the 16-bit tensor cores (a perturbed product multiplies a float32 W + εz instead).
+    /// </summary>
+    [TestCase(true, "cublasLt matmul")]
+    [TestCase(false, "mezo_gemm_mma_bf16")]
+    public void AForwardPassOfBf16WeightsMultipliesOnTheHalfTensorCores(bool cublasLt, string product)
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Mistral);
+        using var plan = CudaPlan.Create(GpuSpec.H100, new CudaBackendOptions { UseCublasLt = cublasLt });
+        using var model = Transformer.FromConfig(checkpoint.Folder, plan.Backend, DType.BF16);
+        using var ws = model.CreateWorkspace(1, Length);
+        var tokens = TokenBatch.Pack([Enumerable.Range(1, Length).ToArray()], PaddingSide.Right);
+        int[] rows = [.. Enumerable.Range(0, Length - 1)];
+        int[] targets = [.. Enumerable.Range(2, Length - 1)];
+
+        var forward = plan.Record(model, () => model.ScoreTokens(ws, tokens, rows, targets, new float[rows.Length]));
+
+        var products = forward.Launches.Where(l => l.Name == product).ToArray();
+        for (int l = 0; l < model.Spec.NumLayers; l++)
+            Assert.That(forward.InLayer(l).Count(p => p.Name == product), Is.EqualTo(ProductsPerLayer(model.Spec) / 2), "one stream");
+        Assert.That(forward.InLayer(PlannedLaunch.OutsideLayers).Count(p => p.Name == product), Is.GreaterThanOrEqualTo(1), "the LM head");
+        Assert.That(products.Select(p => p.Cost.Pipe).Distinct(), Is.EqualTo(new[] { ComputePipe.HalfTensor }));
+        Assert.That(forward.Launches.Any(l => l.Name == "mezo_convert"), Is.EqualTo(cublasLt));
+    }
+
     [Test]
     public void AModelFromItsConfigHasEveryParameterOfItsWeightPlan()
     {
