@@ -51,7 +51,8 @@ public sealed class BenchCommand : MezoCommand
     private readonly Option<int?> _seeds = OptionKinds.Int("--seeds", "N", "estimator: seeds 1…N (default 8)");
     private readonly Option<bool> _json = CommonOptions.Json("estimator and memory: machine-readable output");
     private readonly Option<bool> _plan = OptionKinds.Flag("--plan",
-        "step --backend cuda: record the step's launches without a GPU and print bytes, FLOPs and roofline time per launch, layer and step");
+        "step --backend cuda: record the step's launches without a GPU and print bytes, FLOPs and roofline time per launch, layer and " +
+        "step (weights in --dtype, else config.json's torch_dtype)");
     private readonly Option<string?> _gpu = OptionKinds.Word("--gpu", "--plan: the GPU whose data-sheet limits the roofline uses (default h100)",
         GpuSpec.All.Select(g => g.Key).ToArray());
     // Not bench options; declared so that giving them says why, rather than "unknown option".
