@@ -11,6 +11,8 @@
 #      checkpointing, engine bytes by category) beside PyTorch's SGD, AdamW and checkpointed AdamW peaks;
 #   5. streaming (issue 14) on OPT-13B: `mezo bench step --max-device-memory 12GiB`, the step with the 24 GiB of bf16
 #      weights resident beside the step with the layers in pinned host memory, copied in as each runs;
+#   6. beside each of our OPT step measurements, `mezo bench step --plan` for the same shape, batch, length, z arithmetic
+#      and GPU kind (from nvidia-smi's name): the step's roofline estimate, so the table shows measured / roofline;
 # and writes results.json and results.md (plus every phase's raw output) into OUTDIR.
 # Needs .gpu/ from tools/gpu-pack.sh (carry it), python3 with torch and transformers; no network, no dotnet.
 set -uo pipefail
@@ -100,6 +102,15 @@ export LD_LIBRARY_PATH="${wheel_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" # NV
     echo "MEZO_CUDA_LIBRARY_PATH=$MEZO_CUDA_LIBRARY_PATH"
 } > "$out/environment.txt"
 log "environment: $(head -3 "$out/environment.txt" | tr '\n' ' ')"
+
+# The GPU kind --plan takes its data-sheet limits from; another GPU gets no roofline column.
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+case "$gpu_name" in
+    *H200*) gpu_kind=h200 ;;
+    *H100*) gpu_kind=h100 ;;
+    *A100*) gpu_kind=a100 ;;
+    *) gpu_kind="" ;;
+esac
 
 # ---- 1. every op on the GPU against the CPU ----
 phase verify 240 60 "$work/mezo.sh" verify --backend cuda --json
@@ -262,11 +273,24 @@ skip() {
     echo "{\"phase\": \"$1\", \"status\": \"skipped\", \"reason\": \"$2\"}" > "$out/$1.status.json"
 }
 
+# The roofline of the step `mezo verify --bench` measures on a shape (`mezo bench step --plan`: config.json only, no
+# GPU used), under the name of the measurement it stands beside; extra arguments go before the command (env VAR=...).
+plan_ours() {
+    local name=$1 shape=$2; shift 2
+    if [ -z "$gpu_kind" ]; then
+        skip "plan-$name" "no data-sheet limits for '${gpu_name:-no GPU name}' (a100, h100, h200)"
+        return 0
+    fi
+    phase "plan-$name" 60 5 "$@" "$work/mezo.sh" bench step --backend cuda --plan --gpu "$gpu_kind" --model "$repo/samples/configs/$shape" \
+        --dtype bf16 --batch-size "$batch" --length "$length"
+}
+
 # Our engine on a shape: PyTorch writes a random bf16 checkpoint (as save_pretrained does: shards and an index), which
 # `mezo verify --bench` loads and times. The folder stays for the fast-z run at the end.
 bench_ours() {
     local shape=$1 need_save=$2 need_ours=$3 disk=$4
     local folder="$work/$shape" free
+    plan_ours "$shape" "$shape"
     free=$(df -P -B1 "$work" | awk 'NR == 2 { print $4 }')
     if [ "${free:-0}" -lt "$disk" ]; then
         skip "save-$shape" "$((free / 1000000000)) GB free on disk, the checkpoint needs $((disk / 1000000000)) GB"
@@ -306,6 +330,7 @@ else
     rm -rf "$work/opt-13b"
     bench_torch opt-13b mezo 60
     if [ -d "$work/opt-1.3b" ]; then
+        plan_ours fast-z-opt-1.3b opt-1.3b env MEZO_CUDA_NOISE=fast
         phase "mezo-fast-z-opt-1.3b" 120 40 env MEZO_CUDA_NOISE=fast "$work/mezo.sh" verify --bench "$work/opt-1.3b" --dtype bf16 \
             --batch "$batch" --length "$length" --steps "$steps" --json
     fi
@@ -314,7 +339,7 @@ fi
 
 # ---- results ----
 "${python:-python3}" - "$out" <<'PY' || log "results: could not be assembled (no python3?)"
-import glob, json, os, sys
+import glob, json, os, re, sys
 
 out = sys.argv[1]
 
@@ -325,6 +350,16 @@ def load(name):
             text = f.read().strip()
         return json.loads(text[text.index("{"):]) if text else None
     except (OSError, ValueError):
+        return None
+
+
+def roofline_seconds(name):
+    """The step's roofline time from `mezo bench step --plan`'s output, or None."""
+    try:
+        with open(os.path.join(out, name + ".out")) as f:
+            m = re.search(r"^roofline step time: ([0-9.]+) ms", f.read(), re.MULTILINE)
+        return float(m.group(1)) / 1e3 if m else None
+    except OSError:
         return None
 
 
@@ -350,29 +385,35 @@ if verify is not None:
 else:
     lines += [f"**mezo verify --backend cuda**: {status('verify')['status']} (see verify.err)", ""]
 
-lines += ["", "| shape | engine | forward tok/s | MeZO step (s) | step / 2 forwards | peak memory (GiB) | train / inference memory |",
-          "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+lines += ["", "| shape | engine | forward tok/s | MeZO step (s) | roofline step (s), an estimate | measured / roofline | step / 2 forwards | "
+          "peak memory (GiB) | train / inference memory |",
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 gib = 2 ** 30
 for shape in ("opt-1.3b", "opt-13b"):
     ours, fast, torch_mezo, adamw = load(f"mezo-{shape}"), load(f"mezo-fast-z-{shape}"), load(f"torch-mezo-{shape}"), load(f"torch-adamw-{shape}")
-    entry = {"mezo_engine": ours, "mezo_engine_fast_z": fast, "pytorch_mezo": torch_mezo, "pytorch_adamw": adamw, "ratios": {}}
-    for name, r in (("MeZO.Engine (exact z)", ours), ("MeZO.Engine (fast z)", fast)):
+    roofline, fast_roofline = roofline_seconds(f"plan-{shape}"), roofline_seconds(f"plan-fast-z-{shape}")
+    entry = {"mezo_engine": ours, "mezo_engine_fast_z": fast, "pytorch_mezo": torch_mezo, "pytorch_adamw": adamw,
+             "roofline_step_seconds": roofline, "roofline_step_seconds_fast_z": fast_roofline, "ratios": {}}
+    for name, r, limit in (("MeZO.Engine (exact z)", ours, roofline), ("MeZO.Engine (fast z)", fast, fast_roofline)):
         if r:
-            lines.append(f"| {shape} | {name} | {r['tokens_per_second']:.0f} | {r['step_seconds']:.3f} | {r['step_over_two_forwards']:.3f} | "
+            versus = f"{limit:.3f} | {r['step_seconds'] / limit:.2f}" if limit else " | "
+            lines.append(f"| {shape} | {name} | {r['tokens_per_second']:.0f} | {r['step_seconds']:.3f} | {versus} | {r['step_over_two_forwards']:.3f} | "
                          f"{r['training_peak_bytes'] / gib:.2f} | {r['training_over_inference_memory']:.3f} |")
     if torch_mezo and torch_mezo.get("status") == "ok":
         t = torch_mezo
-        lines.append(f"| {shape} | PyTorch MeZO (paper's step) | {t['tokens_per_second']:.0f} | {t['step_seconds']:.3f} | "
+        lines.append(f"| {shape} | PyTorch MeZO (paper's step) | {t['tokens_per_second']:.0f} | {t['step_seconds']:.3f} | | | "
                      f"{t['step_seconds'] / (2 * t['forward_seconds']):.3f} | {t['training_peak_bytes'] / gib:.2f} | "
                      f"{t['training_peak_bytes'] / t['inference_peak_bytes']:.3f} |")
     if adamw:
         if adamw.get("status") == "ok":
-            lines.append(f"| {shape} | PyTorch backprop + AdamW | | {adamw['step_seconds']:.3f} | | {adamw['training_peak_bytes'] / gib:.2f} | |")
+            lines.append(f"| {shape} | PyTorch backprop + AdamW | | {adamw['step_seconds']:.3f} | | | | {adamw['training_peak_bytes'] / gib:.2f} | |")
         else:
-            lines.append(f"| {shape} | PyTorch backprop + AdamW | {adamw.get('status')}: {adamw.get('detail', '')} | | | | |")
+            lines.append(f"| {shape} | PyTorch backprop + AdamW | {adamw.get('status')}: {adamw.get('detail', '')} | | | | | | |")
     ratios = entry["ratios"]
     if ours and torch_mezo and torch_mezo.get("status") == "ok":
         ratios["step_vs_pytorch_mezo"] = ours["step_seconds"] / torch_mezo["step_seconds"]
+    if ours and roofline:
+        ratios["step_vs_roofline"] = ours["step_seconds"] / roofline
     if ours:
         ratios["step_vs_two_forwards"] = ours["step_over_two_forwards"]
         ratios["training_vs_inference_memory"] = ours["training_over_inference_memory"]

@@ -199,6 +199,35 @@ public sealed class ModelWeights : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every parameter <paramref name="spec"/> expects, in <paramref name="storage"/>, carved out of one allocation as
+    /// <see cref="Load(CheckpointReader, ArchitectureSpec, IBackend, DType?, Action{long, long}?, IBackend?)"/> lays it
+    /// out, but with no checkpoint: the values are whatever the backend allocates (zeros). For what needs the layout
+    /// and not the values: a roofline plan of a model known only by its config.json.
+    /// </summary>
+    public static ModelWeights Allocate(ArchitectureSpec spec, IBackend backend, DType storage)
+    {
+        if (!storage.IsFloatingPoint()) throw new ArgumentException($"parameters must be F32, F16 or BF16, not {storage}", nameof(storage));
+        var plan = WeightPlan.For(spec);
+        var offsets = new long[plan.Count];
+        long offset = 0;
+        for (int i = 0; i < plan.Count; i++)
+        {
+            offsets[i] = offset;
+            offset += (plan[i].ElementCount * storage.SizeOf() + Alignment - 1) / Alignment * Alignment;
+        }
+        var arena = AllocateArena(backend, offset, "weights");
+        var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        for (int i = 0; i < plan.Count; i++)
+            byName.Add(plan[i].Name, arena.ViewBytes(offsets[i], new TensorShape(plan[i].Shape), storage, plan[i].Name));
+        var names = plan.Select(w => w.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+        var metadataOf = new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            [CheckpointReader.SingleFileName] = new Dictionary<string, string>(),
+        };
+        return new ModelWeights(spec, arena, null, byName, null, metadataOf, names);
+    }
+
     /// <summary>One allocation of at least <paramref name="bytes"/>; its shape only sizes it (rows of 4 KiB), tensors are carved out by byte offset.</summary>
     internal static Tensor AllocateArena(IBackend backend, long bytes, string name)
     {

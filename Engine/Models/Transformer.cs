@@ -96,6 +96,14 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
+    /// The model config.json describes, with every parameter allocated in <paramref name="storage"/> but none read
+    /// (<see cref="ModelWeights.Allocate"/>): no weights or tokenizer needed. Its outputs mean nothing; what it is for is
+    /// running the engine's code over a backend that only records what it is asked to do (a roofline plan).
+    /// </summary>
+    public static Transformer FromConfig(string modelDirectory, IBackend backend, DType storage) =>
+        new(Path.GetFullPath(modelDirectory), ModelWeights.Allocate(ModelConfigReader.Read(modelDirectory), backend, storage), deviceBudget: null);
+
+    /// <summary>
     /// The prefix (prefix tuning) every forward call reads as a KV cache of its P tokens before the real ones, or null.
     /// Workspaces carry the prefix's slots: create them after setting it. The model does not own it.
     /// </summary>

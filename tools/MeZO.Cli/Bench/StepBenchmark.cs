@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 
 namespace MeZO.Cli.Bench;
@@ -22,8 +21,7 @@ internal sealed record StepBenchmarkResult(string Model, long Parameters, long W
 }
 
 /// <summary>
-/// Times the work of MeZO training on a loaded model with a random full-length batch, through the same
-/// <see cref="MezoStep"/> and lockstep forward the trainer uses, so the time is the engine's. Rounds interleave two
+/// Times the work of MeZO training on a loaded model (<see cref="StepWorkload"/>), so the time is the engine's. Rounds interleave two
 /// forward passes, one step and one update pass, and each figure is a median over rounds: a machine that is busy
 /// for a while slows both sides of a round alike. Used by `mezo bench step`, `mezo verify --bench` and
 /// tools/gpu-check.sh; never by tests (tests do not time).
@@ -33,46 +31,10 @@ internal static class StepBenchmark
     public static StepBenchmarkResult Run(Transformer model, int batch, int length, int rounds, ulong seed = 1)
     {
         var backend = model.Backend;
-        var spec = model.Spec;
-        var random = new Random(batch * 7919 + length);
-        var sequences = new IReadOnlyList<int>[batch];
-        for (int b = 0; b < batch; b++)
-        {
-            var ids = new int[length];
-            for (int t = 0; t < length; t++) ids[t] = random.Next(0, spec.VocabSize);
-            sequences[b] = ids;
-        }
-        var tokens = TokenBatch.Pack(sequences, PaddingSide.Right);
-        var rows = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(0, length - 1).Select(t => tokens.Row(b, t))).ToArray();
-        var targets = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(1, length - 1).Select(t => tokens.Ids[b * length + t])).ToArray();
-        var logProbs = new float[rows.Length];
-        var minusLogProbs = new float[rows.Length];
-        using var ws = model.CreateWorkspace(batch, length);
-
-        double Loss()
-        {
-            model.ScoreTokens(ws, tokens, rows, targets, logProbs); // downloads, so the pass has finished
-            return -logProbs.Average();
-        }
-
-        // lr 0 keeps the weights as they are while every pass runs in full.
-        var step = new MezoStep(TrainableSet.Select(model.Weights, nameFilter: null), eps: 1e-3, weightDecay: 0);
-        Loss(); // warm-up: kernels compiled or loaded, workspaces sized
+        using var work = new StepWorkload(model, batch, length, seed);
+        work.Loss(); // warm-up: kernels compiled or loaded, workspaces sized
         long inferencePeak = backend.Memory.PeakTotal;
-        using var minusWs = model.CreateLockstepWorkspace(batch, length);
-        LossPair Losses(WeightPerturbation plus)
-        {
-            model.ScoreTokensLockstep(ws, minusWs, tokens, rows, targets, plus, logProbs, minusLogProbs);
-            return new LossPair(-logProbs.Average(), -minusLogProbs.Average());
-        }
-        void Step()
-        {
-            var (_, g) = step.Evaluate(seed, Losses);
-            step.Update(seed, learningRate: 0, g);
-            backend.Synchronize();
-            seed++;
-        }
-        Step(); // warm-up of the perturbed paths
+        work.Step(); // warm-up of the perturbed paths
 
         var forwards = new double[rounds];
         var steps = new double[rounds];
@@ -80,14 +42,10 @@ internal static class StepBenchmark
         var updates = new double[rounds];
         for (int r = 0; r < rounds; r++)
         {
-            forwards[r] = Timed(() => { Loss(); Loss(); }) / 2;
-            steps[r] = Timed(Step);
+            forwards[r] = Timed(() => { work.Loss(); work.Loss(); }) / 2;
+            steps[r] = Timed(work.Step);
             ratios[r] = steps[r] / (2 * forwards[r]);
-            updates[r] = Timed(() =>
-            {
-                step.Update(seed, learningRate: 0, projectedGradient: 0);
-                backend.Synchronize();
-            });
+            updates[r] = Timed(work.Update);
         }
         return new StepBenchmarkResult(Path.GetFileName(model.Directory), model.Weights.ParameterCount, model.Weights.Bytes, batch, length,
             rounds, Median(forwards), Median(steps), Median(ratios), Median(updates), inferencePeak, backend.Memory.PeakTotal);

@@ -20,9 +20,16 @@ internal sealed class SyntheticOpt125m : IDisposable
         }
         """;
 
-    public SyntheticOpt125m(DType dtype, TextWriter log)
+    /// <param name="configOnly">config.json alone, for what reads no weights (`bench step --plan`)</param>
+    public SyntheticOpt125m(DType dtype, TextWriter log, bool configOnly = false)
     {
         Directory = Path.Combine(Path.GetTempPath(), "mezo-bench-opt125m-" + Guid.NewGuid().ToString("N")[..12]);
+        if (configOnly)
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            File.WriteAllText(Path.Combine(Directory, "config.json"), Config);
+            return;
+        }
         log.WriteLine($"generating an OPT-125m-shaped {dtype} checkpoint in {Directory} ...");
         try
         {

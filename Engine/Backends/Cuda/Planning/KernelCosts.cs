@@ -1,0 +1,201 @@
+using MeZO.Engine.Backends.Cuda.Native;
+using MeZO.Engine.Backends.Cuda.Runtime;
+using MeZO.Engine.Tensors;
+
+namespace MeZO.Engine.Backends.Cuda.Planning;
+
+/// <summary>A kernel's cost entry: the parameter kinds it reads its arguments by, and its cost from one launch.</summary>
+/// <param name="Parameters">the launch's argument kinds as <see cref="KernelCall.Parameters"/> spells them</param>
+internal sealed record KernelCost(string Parameters, Func<KernelCall, WorkCost> Of);
+
+/// <summary>
+/// Bytes and FLOPs of every kernel a forward pass or a MeZO step launches, from the launch's own arguments (the
+/// positions are those the launchers in Cuda/Ops pass), and of a cuBLASLt product from its <see cref="MatmulCall"/>.
+/// Activations are float32 (weights any dtype, named by an argument or by the kernel). Traffic is compulsory traffic
+/// (<see cref="WorkCost"/>); FLOPs count a fused multiply-add as two, and elementwise transcendental functions as the
+/// handful of operations their fast paths cost: those kernels are bound by memory by a wide margin either way.
+/// A launch whose argument kinds differ from its entry's fails loudly (<see cref="Of"/>): a kernel whose parameters
+/// change must have its entry read again. A kernel without an entry fails too; KernelCostsTests lists every kernel a
+/// forward pass or MeZO step can launch, so a new one is caught before anything runs.
+/// </summary>
+internal static class KernelCosts
+{
+    private const int F32 = sizeof(float), Index = sizeof(int);
+
+    /// <summary>
+    /// z per element (Kernels/philox.cuh): exact Box–Muller is about 30 double operations per element (its own
+    /// header's count: the log and sincos polynomials, sqrt, the scaling), counted as 32 FLOPs on the FP64 pipe; the
+    /// fast variant the same count in float32. Philox's 32-bit integer products run on the integer pipe and are not counted.
+    /// </summary>
+    private const double NoiseFlops = 32;
+
+    public static IReadOnlyDictionary<string, KernelCost> ByKernel { get; } = Table();
+
+    /// <summary>The cost of a recorded launch; a kernel with no entry, or launched with other argument kinds, is an error.</summary>
+    public static WorkCost Of(KernelCall call)
+    {
+        if (!ByKernel.TryGetValue(call.Kernel, out var entry))
+            throw new InvalidOperationException(
+                $"{call.Kernel} has no cost entry: add one to Engine/Backends/Cuda/Planning/KernelCosts.cs (the plan cannot price it)");
+        if (entry.Parameters != call.Parameters)
+            throw new InvalidOperationException(
+                $"{call.Kernel} was launched with ({call.Parameters}) but its cost entry reads ({entry.Parameters}): " +
+                "its parameters changed; read its launcher again and update Engine/Backends/Cuda/Planning/KernelCosts.cs");
+        return entry.Of(call);
+    }
+
+    /// <summary>output(M, N) = x(M, K)·Wᵀ + bias on cuBLASLt: 2MNK FLOPs (+ MN for the bias) on the pipe the types select.</summary>
+    public static WorkCost Product(in MatmulCall c)
+    {
+        long m = c.M, n = c.N, k = c.K;
+        long read = m * k * Size(c.XType) + n * k * Size(c.WType) + (c.Bias != 0 ? n * F32 : 0);
+        var pipe = c.Compute == CublasComputeType.Compute32FFastTF32 ? ComputePipe.Tf32Tensor
+            : c.XType == CudaDataType.R32F ? ComputePipe.Fp32 : ComputePipe.HalfTensor;
+        string type = pipe switch { ComputePipe.Tf32Tensor => "tf32", ComputePipe.Fp32 => "fp32", _ => c.WType == CudaDataType.R16BF ? "bf16" : "f16" };
+        return new WorkCost($"{m}×{n}×{k} {type}", read, m * n * F32, 2.0 * m * n * k + (c.Bias != 0 ? m * n : 0), pipe);
+    }
+
+    private static long Size(CudaDataType type) => type == CudaDataType.R32F ? 4 : 2;
+
+    private static long Size(int dtype) => ((DType)dtype).SizeOf();
+
+    private static Dictionary<string, KernelCost> Table()
+    {
+        var table = new Dictionary<string, KernelCost>(StringComparer.Ordinal);
+        void Add(string kernel, string parameters, Func<KernelCall, WorkCost> of) => table.Add(kernel, new KernelCost(parameters, of));
+
+        // embedding.cu (table, dtype, ids, output, width, vocab, accumulate, fault): one block per id.
+        Add("mezo_embedding", "pippiiip", c =>
+        {
+            long rows = c.GridX, width = c.I32(4);
+            bool accumulate = c.I32(6) != 0;
+            return new(Rows(rows, width), rows * width * Size(c.I32(1)) + rows * Index + (accumulate ? rows * width * F32 : 0),
+                rows * width * F32, accumulate ? rows * width : 0, ComputePipe.Fp32);
+        });
+        // gather_rows.cu (x, rows, output, width, x rows, fault): one block per selected row.
+        Add("mezo_gather_rows", "pppiip", c =>
+        {
+            long rows = c.GridX, width = c.I32(3);
+            return new(Rows(rows, width), rows * width * F32 + rows * Index, rows * width * F32, 0, ComputePipe.Fp32);
+        });
+        // slice_columns.cu (x, output, x width, start, output width, count).
+        Add("mezo_slice_columns", "ppiiil", c => Copy(c.I64(5)));
+        // kv_append.cu (keys, values, key cache, value cache, T, capacity, width, past, count): keys and values both.
+        Add("mezo_kv_append", "ppppiiiil", c => Copy(2 * c.I64(8)));
+        // layernorm.cu (x, w, w dtype, bias, bias dtype or −1, eps, output, width): mean and variance (4 per element), then
+        // (x − μ)·rstd·w + b (4 per element).
+        Add("mezo_layernorm", "ppipifpi", c =>
+        {
+            long rows = c.GridX, width = c.I32(7);
+            long parameters = width * Size(c.I32(2)) + (c.I32(4) >= 0 ? width * Size(c.I32(4)) : 0);
+            return new(Rows(rows, width), rows * width * F32 + parameters, rows * width * F32, 8.0 * rows * width, ComputePipe.Fp32);
+        });
+        // rmsnorm.cu (x, w, w dtype, eps, output, width): the mean square (2 per element), x·rstd·w (2 per element).
+        Add("mezo_rmsnorm", "ppifpi", c =>
+        {
+            long rows = c.GridX, width = c.I32(5);
+            return new(Rows(rows, width), rows * width * F32 + width * Size(c.I32(2)), rows * width * F32, 4.0 * rows * width, ComputePipe.Fp32);
+        });
+        // rope.cu (x, positions, inverse frequencies, heads, head width, half) in place: a rotation, 3 per element.
+        Add("mezo_rope", "pppiii", c =>
+        {
+            long rows = c.GridX, n = rows * c.I32(3) * c.I32(4);
+            return new(Rows(rows, c.I32(3) * c.I32(4)), n * F32 + rows * Index + c.I32(5) * F32, n * F32, 3.0 * n, ComputePipe.Fp32);
+        });
+        // attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16, H, B);
+        // shape B×T×H×D: per query and visible key, q·k and p·v (2D each), plus the online softmax's few operations.
+        Add("mezo_attention", "pppppiiiiiiif", c =>
+        {
+            long batch = c.Shape.Grid.Z, length = c.I32(5), heads = c.I32(6), kvHeads = c.I32(7), d = c.I32(8);
+            int past = c.I32(10), window = c.I32(11);
+            long keys = past + length, visible = 0;
+            for (long t = 0; t < length; t++) visible += window > 0 ? Math.Min(past + t + 1, window) : past + t + 1;
+            long read = batch * length * heads * d * F32 + 2 * batch * keys * kvHeads * d * F32 + batch * keys * Index;
+            return new($"{batch}×{length}×{heads}×{d}, {keys} keys", read, batch * length * heads * d * F32,
+                batch * heads * visible * (4.0 * d + 5), ComputePipe.Fp32);
+        });
+        // activation.cu (x, n) in place.
+        Add("mezo_relu", "pl", c => InPlace(c.I64(1), 1));
+        Add("mezo_gelu_tanh", "pl", c => InPlace(c.I64(1), 10));
+        Add("mezo_gelu_erf", "pl", c => InPlace(c.I64(1), 10));
+        Add("mezo_silu", "pl", c => InPlace(c.I64(1), 5));
+        // silu_mul.cu (gate, up, n): gate ← silu(gate)·up.
+        Add("mezo_silu_mul", "ppl", c => Binary(c.I64(2), 6));
+        // add.cu (x, y, n) and (x, y, scale, n): x ← x + y, x ← x + scale·y.
+        Add("mezo_add", "ppl", c => Binary(c.I64(2), 1));
+        Add("mezo_add_scaled", "ppfl", c => Binary(c.I64(3), 2));
+        // log_softmax_gather.cu (logits, targets, output, vocab, fault): max, then Σ exp (3 per element).
+        Add("mezo_log_softmax_gather", "pppip", c =>
+        {
+            long rows = c.GridX, vocab = c.I32(3);
+            return new(Rows(rows, vocab), rows * vocab * F32 + rows * Index, rows * F32, 3.0 * rows * vocab, ComputePipe.Fp32);
+        });
+        // (logits slice, targets, state (rows, 3), width, first column): the running max and sum carried in the state.
+        Add("mezo_log_softmax_accumulate", "pppii", c =>
+        {
+            long rows = c.GridX, width = c.I32(3);
+            return new(Rows(rows, width), rows * width * F32 + rows * Index + rows * 3 * F32, rows * 3 * F32, 3.0 * rows * width, ComputePipe.Fp32);
+        });
+        // argmax.cu (logits, output, vocab).
+        Add("mezo_argmax", "ppi", c =>
+        {
+            long rows = c.GridX, vocab = c.I32(2);
+            return new(Rows(rows, vocab), rows * vocab * F32, rows * Index, rows * vocab, ComputePipe.Fp32);
+        });
+        // convert.cu (source, source dtype, destination, destination dtype, n).
+        Add("mezo_convert", "pipil", c =>
+        {
+            long n = c.I64(4);
+            return new(Count(n), n * Size(c.I32(1)), n * Size(c.I32(3)), 0, ComputePipe.Fp32);
+        });
+        // gemm_simt.cu and gemm_mma.cu (x, W, W dtype, transposed, bias, bias dtype or −1, output, M, N, K): float32 x
+        // and output, W read as stored.
+        foreach (var (kernel, pipe) in new[] { ("mezo_gemm_simt", ComputePipe.Fp32), ("mezo_gemm_mma_bf16", ComputePipe.HalfTensor),
+                     ("mezo_gemm_mma_f16", ComputePipe.HalfTensor) })
+            Add(kernel, "ppiipipiii", c =>
+            {
+                long m = c.I32(7), n = c.I32(8), k = c.I32(9);
+                bool bias = c.I32(5) >= 0;
+                return new($"{m}×{n}×{k}", m * k * F32 + n * k * Size(c.I32(2)) + (bias ? n * Size(c.I32(5)) : 0), m * n * F32,
+                    2.0 * m * n * k + (bias ? m * n : 0), pipe);
+            });
+
+        // perturbation.cu: z made per element (NoiseFlops), exact on FP64 or fast on FP32; the weight's dtype is in the name.
+        foreach (var (suffix, size) in new[] { ("f32", 4), ("f16", 2), ("bf16", 2) })
+            foreach (var (arithmetic, pipe) in new[] { ("exact", ComputePipe.Fp64), ("fast", ComputePipe.Fp32) })
+            {
+                // (W, destination, n, first index, seed, scale, vectorised): float32 W + scale·z.
+                Add($"mezo_perturbed_copy_{suffix}_{arithmetic}", "ppuuufi", c =>
+                {
+                    long n = (long)c.U64(2);
+                    return new(Count(n), n * size, n * F32, n * (NoiseFlops + 2), pipe);
+                });
+                // (W, n, first index, seed, decay, step, vectorised, subject, fault): W ← round(W·decay − step·z), in place.
+                Add($"mezo_update_{suffix}_{arithmetic}", "puuuffiip", c =>
+                {
+                    long n = (long)c.U64(1);
+                    return new(Count(n), n * size, n * size, n * (NoiseFlops + 3), pipe);
+                });
+            }
+        // (table, dtype, ids, output, width, vocab, first index, seed, scale, accumulate, fault): rows of θ + scale·z.
+        foreach (var (arithmetic, pipe) in new[] { ("exact", ComputePipe.Fp64), ("fast", ComputePipe.Fp32) })
+            Add($"mezo_perturbed_embedding_{arithmetic}", "pippiiuufip", c =>
+            {
+                long rows = c.GridX, width = c.I32(4), n = rows * width;
+                bool accumulate = c.I32(9) != 0;
+                return new(Rows(rows, width), n * Size(c.I32(1)) + rows * Index + (accumulate ? n * F32 : 0), n * F32,
+                    n * (NoiseFlops + 2 + (accumulate ? 1 : 0)), pipe);
+            });
+        return table;
+    }
+
+    private static string Rows(long rows, long width) => $"{rows} rows × {width}";
+
+    private static string Count(long n) => $"{n} elements";
+
+    private static WorkCost Copy(long n) => new(Count(n), n * F32, n * F32, 0, ComputePipe.Fp32);
+
+    private static WorkCost InPlace(long n, double flopsPerElement) => new(Count(n), n * F32, n * F32, flopsPerElement * n, ComputePipe.Fp32);
+
+    private static WorkCost Binary(long n, double flopsPerElement) => new(Count(n), 2 * n * F32, n * F32, flopsPerElement * n, ComputePipe.Fp32);
+}
