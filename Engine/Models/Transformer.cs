@@ -100,8 +100,9 @@ public sealed class Transformer : IDisposable
     /// (<see cref="ModelWeights.Allocate"/>): no weights or tokenizer needed. Its outputs mean nothing; what it is for is
     /// running the engine's code over a backend that only records what it is asked to do (a roofline plan).
     /// </summary>
-    public static Transformer FromConfig(string modelDirectory, IBackend backend, DType storage) =>
-        new(Path.GetFullPath(modelDirectory), ModelWeights.Allocate(ModelConfigReader.Read(modelDirectory), backend, storage), deviceBudget: null);
+    public static Transformer FromConfig(string modelDirectory, IBackend backend, DType storage, DType? compute = null) =>
+        new(Path.GetFullPath(modelDirectory), ModelWeights.Allocate(ModelConfigReader.Read(modelDirectory), backend, storage), deviceBudget: null,
+            compute ?? backend.DefaultCompute(storage));
 
     /// <summary>
     /// The prefix (prefix tuning) every forward call reads as a KV cache of its P tokens before the real ones, or null.
