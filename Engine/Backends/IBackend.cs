@@ -157,7 +157,10 @@ public interface IBackend : IDisposable
     /// <summary>
     /// <see cref="Linear"/> with a perturbed weight for one or two streams that share it (MeZO's lockstep +ε and −ε
     /// passes): outputs[s] = inputs[s]·(W + scales[s]·z)ᵀ + biases[s]. z is generated once for all streams; biases
-    /// are passed as the stream reads them (perturbed by the caller where trainable).
+    /// are passed as the stream reads them (perturbed by the caller where trainable). When the activations are in the
+    /// weight's own 16-bit dtype, each fl(w + fl(scale·z)) is rounded to nearest even in that dtype before the product:
+    /// a 16-bit model computing in 16 bits multiplies 16-bit operands, as the unperturbed product does (and as
+    /// PyTorch's MeZO does, perturbing its 16-bit weights in place), so a GPU runs both at the tensor cores' 16-bit rate.
     /// </summary>
     void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
         ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs);

@@ -247,6 +247,13 @@ internal static class OpContracts
             throw new ArgumentException($"{op}: the streams '{inputs[0].Name}' and '{inputs[1].Name}' must have as many rows");
     }
 
+    /// <summary>
+    /// The dtype a perturbed product rounds θ ± εz to before multiplying (IBackend.PerturbedLinear): the weight's own
+    /// when the activations are in that 16-bit dtype, else none (F32). Decided here once for every backend.
+    /// </summary>
+    public static DType PerturbedWeightRounding(Tensor weight, Tensor input) =>
+        weight.DType != DType.F32 && input.DType == weight.DType ? weight.DType : DType.F32;
+
     public static void MezoUpdate(IBackend backend, Tensor weight) => FloatWeight(backend, nameof(IBackend.MezoUpdate), weight);
 
     /// <summary>

@@ -239,7 +239,8 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
             read[s] = staged.Read(inputs[s]);
             written[s] = staged.Write(outputs[s]);
         }
-        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length]);
+        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length],
+            OpContracts.PerturbedWeightRounding(weight, inputs[0]));
         staged.Complete();
     }
 

@@ -27,6 +27,19 @@ internal static unsafe class CpuConvert
         }
     }
 
+    /// <summary>values[j] = (float)round(values[j]) to <paramref name="type"/>, in place: what storing and reading back would give.</summary>
+    public static void Round(Span<float> values, DType type)
+    {
+        const int Chunk = 256;
+        ushort* bits = stackalloc ushort[Chunk];
+        for (int start = 0; start < values.Length; start += Chunk)
+        {
+            var part = values.Slice(start, Math.Min(Chunk, values.Length - start));
+            Store(part, (nint)bits, type, 0);
+            Load((nint)bits, type, 0, part);
+        }
+    }
+
     /// <summary>dst[elementOffset + j] = round(src[j]) to the storage dtype.</summary>
     public static void Store(ReadOnlySpan<float> src, nint address, DType type, long elementOffset)
     {

@@ -50,8 +50,11 @@ internal static unsafe class CpuMatMul
     /// of one shape): always the packed product, which adds z to each weight panel as it packs it — even for few rows,
     /// where streaming would read the weight without a packing step to hide z's generation in.
     /// </summary>
+    /// <param name="rounding">
+    /// the dtype θ ± εz is rounded to before the product (the weight's, when the activations share it), or F32
+    /// </param>
     public static void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, DType rounding = DType.F32)
     {
         int k = inputs[0].Shape[-1];
         int n = outputs[0].Shape[-1];
@@ -67,7 +70,7 @@ internal static unsafe class CpuMatMul
         }
         if (k == 0) return;
         var w = new WeightMatrix((void*)weight.Address, weight.DType, weightTransposed, n, k);
-        PackedGemm.RunPerturbed(a, m, w, noise.Seed, noise.FirstIndex, scales, b, c, SimdLevels.Best);
+        PackedGemm.RunPerturbed(a, m, w, noise.Seed, noise.FirstIndex, scales, b, c, SimdLevels.Best, rounding);
     }
 
     /// <summary>A product over K = 0: each output row is the bias, or zeros.</summary>

@@ -57,6 +57,7 @@ internal sealed unsafe class PackedGemm
     private readonly float[] _scales = new float[MaxStreams];
     private int _streams;
     private bool _perturbed;
+    private DType _rounding;
     private ulong _seed, _firstIndex;
     private WeightMatrix _w;
     private int _m;
@@ -85,14 +86,16 @@ internal sealed unsafe class PackedGemm
 
     /// <summary>
     /// C_s = A_s·(B + scales[s]·z)ᵀ + bias_s for each stream s (one or two, all of m rows), where B's stored element j
-    /// has z(seed, firstIndex + j). Each perturbed element is fl(b + fl(scale·z)), the rule of every perturbed read.
+    /// has z(seed, firstIndex + j). Each perturbed element is fl(b + fl(scale·z)), the rule of every perturbed read, then
+    /// rounded to nearest even in <paramref name="rounding"/> unless that is F32 (a 16-bit model computing in 16 bits).
     /// </summary>
     public static void RunPerturbed(ReadOnlySpan<nint> a, int m, in WeightMatrix w, ulong seed, ulong firstIndex,
-        ReadOnlySpan<float> scales, ReadOnlySpan<nint> bias, ReadOnlySpan<nint> c, SimdLevel simd)
+        ReadOnlySpan<float> scales, ReadOnlySpan<nint> bias, ReadOnlySpan<nint> c, SimdLevel simd, DType rounding = DType.F32)
     {
         var job = t_job ??= new PackedGemm();
         job._streams = a.Length;
         job._perturbed = true;
+        job._rounding = rounding;
         job._seed = seed;
         job._firstIndex = firstIndex;
         for (int s = 0; s < a.Length; s++)
@@ -215,7 +218,11 @@ internal sealed unsafe class PackedGemm
                 WeightPacking.PackPanel<TFormat>(_w, n0, cols, k0, kc, panel, _simd, prefetchNext: p + 1 < pEnd);
                 PackNoise(n0, cols, k0, kc, noiseRows, noisePanel);
                 for (int s = 0; s < _streams; s++)
-                    CpuPerturbation.AddScaled(panel, _scales[s], noisePanel, perturbed + (s * panels + p - pStart) * PanelFloats, kc * Nr);
+                {
+                    float* streamPanel = perturbed + (s * panels + p - pStart) * PanelFloats;
+                    CpuPerturbation.AddScaled(panel, _scales[s], noisePanel, streamPanel, kc * Nr);
+                    if (_rounding != DType.F32) CpuConvert.Round(new Span<float>(streamPanel, kc * Nr), _rounding);
+                }
             }
             for (int mBlock = 0; mBlock < _mBlocks; mBlock++)
             {

@@ -212,6 +212,57 @@ public class CpuPerturbationTests
         }
     }
 
+    /// <summary>
+    /// With 16-bit activations the perturbed product multiplies θ ± εz rounded to the weight's dtype when the activations
+    /// share it (IBackend.PerturbedLinear), and the float32 θ ± εz otherwise: each equals, bit for bit, the plain product
+    /// of a weight holding exactly that (the rounding here is the test's own), written to the 16-bit output once.
+    /// </summary>
+    [TestCase(DType.BF16, DType.BF16, false, 700)]
+    [TestCase(DType.F16, DType.F16, true, 5)]
+    [TestCase(DType.F32, DType.BF16, false, 9)]
+    [TestCase(DType.BF16, DType.F16, false, 9)]
+    public void PerturbedLinearOnSixteenBitActivationsMultipliesTheWeightItsRuleNames(DType type, DType activations, bool transposed, int m)
+    {
+        const int k = 300, n = 70;
+        const ulong first = 5;
+        float[] scales = [3e-3f, -3e-3f];
+        bool rounds = type == activations;
+        using var backend = new CpuBackend();
+        int[] shape = transposed ? [k, n] : [n, k];
+        using var weight = backend.Allocate(new TensorShape(shape), type, MemoryCategory.Weights, "w");
+        Write(weight, InitialValues(n * k));
+        float[] stored = Read(weight);
+        var tensors = new List<Tensor>();
+        Tensor Make(string name, DType dtype, float[] values, params int[] dims)
+        {
+            var t = backend.Allocate(new TensorShape(dims), dtype, MemoryCategory.Activations, name);
+            tensors.Add(t);
+            Write(t, values);
+            return t;
+        }
+        try
+        {
+            var inputs = new[] { Make("x0", activations, InitialValues(m * k), m, k), Make("x1", activations, InitialValues(m * k + 1)[..(m * k)], m, k) };
+            var outputs = new[] { Make("y0", activations, new float[m * n], m, n), Make("y1", activations, new float[m * n], m, n) };
+            var bias = Make("b", DType.F32, InitialValues(n), n);
+            backend.PerturbedLinear(weight, transposed, new TensorNoise(Seed, first), scales, inputs, [bias, bias], outputs);
+
+            for (int s = 0; s < 2; s++)
+            {
+                float[] perturbed = stored.Select((w, j) => w + scales[s] * GaussianNoise.Z(Seed, first + (ulong)j)).ToArray();
+                if (rounds) perturbed = perturbed.Select(v => Tests.Reference.ReferenceRounding.Round(type, v)).ToArray();
+                var materialised = Make("m", rounds ? type : DType.F32, perturbed, shape);
+                var expected = Make("e", activations, new float[m * n], m, n);
+                backend.Linear(inputs[s], materialised, transposed, bias, expected);
+                AssertBitsEqual(Read(outputs[s]), Read(expected), activations);
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors) t.Dispose();
+        }
+    }
+
     [Test]
     public void PerturbedEmbeddingEqualsAPlainLoopOverTheGatheredRows()
     {
