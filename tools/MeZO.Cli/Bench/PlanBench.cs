@@ -12,11 +12,11 @@ namespace MeZO.Cli.Bench;
 /// </summary>
 internal static class PlanBench
 {
-    public static void Run(string modelDirectory, GpuSpec gpu, DType? storage, int batch, int length, TextWriter output)
+    public static void Run(string modelDirectory, GpuSpec gpu, DType? storage, DType? compute, int batch, int length, TextWriter output)
     {
         var dtype = storage ?? ConfigDtype(modelDirectory) ?? DType.F32;
         using var plan = CudaPlan.Create(gpu);
-        using var model = Transformer.FromConfig(modelDirectory, plan.Backend, dtype);
+        using var model = Transformer.FromConfig(modelDirectory, plan.Backend, dtype, compute);
         using var work = new StepWorkload(model, batch, length);
         // The benchmark's warm-up, so the step recorded is a steady-state one (workspaces made, nothing allocated).
         work.Loss();
@@ -38,7 +38,8 @@ internal static class PlanBench
         var gpu = plan.Gpu;
         output.WriteLine($"roofline ESTIMATE, not a measurement: one MeZO step as `mezo bench step --backend cuda` runs it, " +
                          $"{Path.GetFileName(model.Directory)}, {Units.Count(model.Weights.ParameterCount)} parameters " +
-                         $"({Units.Bytes(model.Weights.Bytes)} {dtype.ToString().ToLowerInvariant()}), batch {batch} × {length}, on an {gpu.Name} ({gpu.Limits})");
+                         $"({Units.Bytes(model.Weights.Bytes)} {dtype.ToString().ToLowerInvariant()}, {model.Compute.ToString().ToLowerInvariant()} " +
+                         $"activations), batch {batch} × {length}, on an {gpu.Name} ({gpu.Limits})");
         output.WriteLine("each launch takes max(bytes / bandwidth, FLOPs / its pipe's peak); the step, their sum (one stream; " +
                          "compulsory traffic, no launch gaps)");
 

@@ -11,11 +11,12 @@ namespace MeZO.Cli.Bench;
 /// </summary>
 internal static class StepBench
 {
-    public static void Run(string modelDirectory, string backendName, DType? storage, int batch, int length, int steps, TextWriter output)
+    public static void Run(string modelDirectory, string backendName, DType? storage, DType? compute, int batch, int length, int steps,
+        TextWriter output)
     {
         using var backend = BackendFactory.Create(backendName);
-        using var model = Transformer.Load(modelDirectory, backend, storage);
-        Write(StepBenchmark.Run(model, batch, length, steps), backend.Name, output);
+        using var model = Transformer.Load(modelDirectory, backend, storage, compute: compute);
+        Write(StepBenchmark.Run(model, batch, length, steps), $"{backend.Name}, {model.Compute.ToString().ToLowerInvariant()} activations", output);
     }
 
     /// <summary>The result as `mezo bench step` and `mezo verify --bench` print it; the targets are issue 4's.</summary>

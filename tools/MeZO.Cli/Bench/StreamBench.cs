@@ -16,14 +16,14 @@ namespace MeZO.Cli.Bench;
 /// </summary>
 internal static class StreamBench
 {
-    public static void Run(string modelDirectory, string backendName, DType? storage, int batch, int length, int rounds, long budget,
-        TextWriter output)
+    public static void Run(string modelDirectory, string backendName, DType? storage, DType? compute, int batch, int length, int rounds,
+        long budget, TextWriter output)
     {
         using var residentBackend = BackendFactory.Create(backendName);
         using var streamedBackend = BackendFactory.Create(backendName);
         using var host = BackendFactory.CreateStreamingHost(streamedBackend);
-        using var resident = Transformer.Load(modelDirectory, residentBackend, storage);
-        using var streamed = Transformer.Load(modelDirectory, streamedBackend, storage, streaming: new LayerStreaming(host, budget));
+        using var resident = Transformer.Load(modelDirectory, residentBackend, storage, compute: compute);
+        using var streamed = Transformer.Load(modelDirectory, streamedBackend, storage, streaming: new LayerStreaming(host, budget), compute: compute);
         using var residentStep = new TimedStep(resident, batch, length);
         using var streamedStep = new TimedStep(streamed, batch, length);
         residentStep.Run(); // warm-up: kernels, workspaces, the perturbed paths

@@ -43,6 +43,7 @@ public sealed class BenchCommand : MezoCommand
     private readonly Option<int?> _batchSize = CommonOptions.BatchSize("sequences per batch (default: the benchmark's, above)");
     private readonly Option<int?> _length = CommonOptions.Length("tokens per sequence (default: the benchmark's, above)");
     private readonly Option<DType?> _dtype = ModelOptions.DtypeOption("weight dtype of the generated checkpoint, or a --model converted on load (default f32)");
+    private readonly Option<DType?> _compute = ModelOptions.ComputeOption();
     private readonly Option<int?> _repeat = OptionKinds.Int("--repeat", "N", "forward: timed repetitions (default 5)");
     private readonly Option<int?> _steps = OptionKinds.Int("--steps", "N", "step: rounds (default 5); memory: steps per way to train (default 2)");
     private readonly Option<PeftKind?> _peft = PeftOption.Create("memory: also measure MeZO training this adapter");
@@ -62,14 +63,15 @@ public sealed class BenchCommand : MezoCommand
     public BenchCommand() : base("bench",
         "forward tokens/s and GFLOP/s against the machine's peak; a MeZO step vs two forwards; memory of MeZO vs backprop",
         "mezo bench forward [--model DIR] [--batch-size B] [--length T] [--dtype f32|bf16] [--repeat N]",
-        "mezo bench step    [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--backend cpu|cuda] [--max-device-memory BYTES]",
-        "mezo bench step --backend cuda --plan [--gpu a100|h100|h200] [--model DIR] [--batch-size B] [--length T] [--dtype f32|bf16]",
+        "mezo bench step    [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--compute f32|bf16] [--backend cpu|cuda] " +
+        "[--max-device-memory BYTES]",
+        "mezo bench step --backend cuda --plan [--gpu a100|h100|h200] [--model DIR] [--batch-size B] [--length T] [--dtype f32|bf16] [--compute f32|bf16]",
         "mezo bench memory  [--model DIR] [--batch-size B] [--length T] [--steps N] [--dtype f32|bf16] [--peft lora|prefix] [--backend cpu|cuda] [--json]",
         "mezo bench estimator [--model DIR] [--batch-size B] [--length T] [--seeds N] [--dtype f32|bf16] [--json]")
     {
         _what.CompletionSources.Add(Benchmarks);
         Add(_what);
-        Option[] options = [_model, _revision, _batchSize, _length, _dtype, _repeat, _steps, _peft, _backend, _maxDeviceMemory, _seeds, _json, _plan, _gpu,
+        Option[] options = [_model, _revision, _batchSize, _length, _dtype, _compute, _repeat, _steps, _peft, _backend, _maxDeviceMemory, _seeds, _json, _plan, _gpu,
             _task, _data];
         foreach (var option in options) Add(option);
         Notes = "Without --model, an OPT-125m-shaped checkpoint is generated for the run (forward, step, memory) and deleted afterwards.";
@@ -84,6 +86,7 @@ public sealed class BenchCommand : MezoCommand
         if (what != "forward" && result.Has(_repeat)) throw Error($"--repeat is for 'mezo bench forward', not bench {what}");
         if (what is not ("step" or "memory") && result.Has(_steps)) throw Error($"--steps is for 'mezo bench step' and 'memory', not bench {what}");
         if (what != "step" && result.Has(_maxDeviceMemory)) throw Error($"--max-device-memory is for 'mezo bench step', not bench {what}");
+        if (what != "step" && result.Has(_compute)) throw Error($"--compute is for 'mezo bench step', not bench {what}");
         if (what != "memory" && result.Has(_peft)) throw Error($"--peft is for 'mezo bench memory', not bench {what}");
         if (result.Has(_task) || result.Has(_data)) throw Error("--task and --data are not bench options: the benchmarks run on random tokens");
         bool plan = result.GetValue(_plan);
@@ -130,8 +133,8 @@ public sealed class BenchCommand : MezoCommand
         // The generated checkpoint is already in --dtype; a given model is converted to it on load.
         DType? storage = result.Has(_model) ? result.GetValue(_dtype) : null;
         if (result.GetValue(_maxDeviceMemory) is { } budget)
-            return model => StreamBench.Run(model, backend, storage, batch, length, steps, budget, output);
-        return model => StepBench.Run(model, backend, storage, batch, length, steps, output);
+            return model => StreamBench.Run(model, backend, storage, result.GetValue(_compute), batch, length, steps, budget, output);
+        return model => StepBench.Run(model, backend, storage, result.GetValue(_compute), batch, length, steps, output);
     }
 
     /// <summary>--plan: the CUDA backend's step recorded on a plan backend; nothing is timed, so nothing that times is taken.</summary>
@@ -142,7 +145,7 @@ public sealed class BenchCommand : MezoCommand
         if (result.Has(_maxDeviceMemory)) throw Error("--plan plans the resident step; --max-device-memory streams layers from host memory");
         var gpu = GpuSpec.Find(result.GetValue(_gpu) ?? "h100")!; // --gpu accepts only the keys of GpuSpec.All
         DType? storage = result.GetValue(_dtype);
-        return model => PlanBench.Run(model, gpu, storage, batch, length, output);
+        return model => PlanBench.Run(model, gpu, storage, result.GetValue(_compute), batch, length, output);
     }
 
     private Action<string> Estimator(ParseResult result, TextWriter output)
