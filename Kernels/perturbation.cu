@@ -53,6 +53,32 @@ MEZO_PERTURBATION_KERNELS(f32_fast, mezo_storage_f32, true)
 MEZO_PERTURBATION_KERNELS(f16_fast, mezo_storage_f16, true)
 MEZO_PERTURBATION_KERNELS(bf16_fast, mezo_storage_bf16, true)
 
+// The perturbed pair: a lockstep product's two 16-bit perturbed weights in one pass, so z is made once and each stream's
+// product multiplies 16-bit operands (IBackend.PerturbedLinear with activations in the weight's 16-bit dtype).
+template <class Storage, bool Fast>
+__device__ __forceinline__ void mezo_perturbed_pair_pass(const typename Storage::element* w, typename Storage::element* plus,
+                                                         typename Storage::element* minus, mezo_u64 n, mezo_u64 first,
+                                                         mezo_u64 seed, float scale_plus, float scale_minus, int vectorized)
+{
+    mezo_u64 first_block = first >> 2, blocks = mezo_block_count(first, n);
+    for (mezo_u64 t = (mezo_u64)blockIdx.x * blockDim.x + threadIdx.x; t < blocks; t += (mezo_u64)gridDim.x * blockDim.x)
+        mezo_perturbed_pair_block<Storage, Fast>(w, plus, minus, n, first, seed, first_block + t, scale_plus, scale_minus,
+                                                 vectorized != 0);
+}
+
+#define MEZO_PERTURBED_PAIR_KERNEL(suffix, Storage, Fast)                                                               \
+    MEZO_KERNEL void mezo_perturbed_pair_##suffix(const Storage::element* w, Storage::element* plus,                    \
+                                                  Storage::element* minus, mezo_u64 n, mezo_u64 first, mezo_u64 seed,   \
+                                                  float scale_plus, float scale_minus, int vectorized)                  \
+    {                                                                                                                   \
+        mezo_perturbed_pair_pass<Storage, Fast>(w, plus, minus, n, first, seed, scale_plus, scale_minus, vectorized);  \
+    }
+
+MEZO_PERTURBED_PAIR_KERNEL(f16_exact, mezo_storage_f16, false)
+MEZO_PERTURBED_PAIR_KERNEL(bf16_exact, mezo_storage_bf16, false)
+MEZO_PERTURBED_PAIR_KERNEL(f16_fast, mezo_storage_f16, true)
+MEZO_PERTURBED_PAIR_KERNEL(bf16_fast, mezo_storage_bf16, true)
+
 // The perturbed embedding: mezo_embedding's layout (one block per row n, an id outside the table a fault, the row left
 // untouched), its threads striding over the z-stream blocks of the gathered table row, whose global z indices start
 // at first + id·C. Only the gathered rows' z is generated.
@@ -105,5 +131,7 @@ MEZO_PERTURBED_EMBEDDING_KERNEL(fast, true)
 //    destination (n) float32. vectorized = 1 when, ((4 - first % 4) % 4) elements in, w is aligned to 4 elements' bytes
 //    (and, for the copy, destination to 16 bytes). decay = 1 - ηλ and step = ηg in float32 (UpdateFactors); subject
 //    numbers the tensor in the fault record (MEZO_FAULT_UPDATE_OVERFLOW).
+//  * mezo_perturbed_pair_*: as mezo_perturbed_copy_*, with plus and minus (n) of the weight's dtype (minus null for one
+//    stream); vectorized covers w, plus and minus.
 //  * mezo_perturbed_embedding_*: grid (N), block (whole warps, ≈ C/4 threads, at most 256); table (V, C) of
 //    table_dtype holding global z indices [first, first + V·C), ids (N) int32, output (N, C) float32.

@@ -55,6 +55,7 @@ struct mezo_storage_16
     static constexpr bool stochastic = true;
     static MEZO_METHOD float widen(element e) { return Format::to_float(e); }
     static MEZO_METHOD bool round(float v, mezo_u32 k, element* e) { return mezo_round_stochastic<Format>(v, k, e); }
+    static MEZO_METHOD element nearest(float v) { return Format::nearest(v); }
     static MEZO_METHOD void load4(const element* p, element e[4])
     {
         uint2 q = *(const uint2*)p;
@@ -116,6 +117,43 @@ MEZO_FN void mezo_perturbed_copy_block(const typename Storage::element* w, float
     {
         mezo_i64 i = i0 + l;
         if (i >= 0 && i < (mezo_i64)n) destination[i] = mezo_perturbed(Storage::widen(w[i]), scale, z[l]);
+    }
+}
+
+/// The two lockstep streams' perturbed 16-bit weights for the elements in z-stream block `block`, z made once for both:
+/// plus = nearest(fl(w + fl(scale_plus·z))) and minus likewise (IBackend.PerturbedLinear's rule when the activations are
+/// in the weight's 16-bit dtype), rounded to nearest even as CpuConvert.Round does. `minus` is null for one stream.
+/// `vectorized` as for mezo_perturbed_copy_block, for w and both destinations (all of the weight's dtype).
+template <class Storage, bool Fast>
+MEZO_FN void mezo_perturbed_pair_block(const typename Storage::element* w, typename Storage::element* plus,
+                                       typename Storage::element* minus, mezo_u64 n, mezo_u64 first, mezo_u64 seed,
+                                       mezo_u64 block, float scale_plus, float scale_minus, bool vectorized)
+{
+    float z[4];
+    mezo_noise_block<Fast>(seed, block, z);
+    mezo_i64 i0 = mezo_block_first_local(first, block);
+    typename Storage::element e[4], p[4], m[4];
+    bool whole = vectorized && i0 >= 0 && i0 + 4 <= (mezo_i64)n;
+    if (whole) Storage::load4(w + i0, e);
+    MEZO_UNROLL
+    for (int l = 0; l < 4; l++)
+    {
+        mezo_i64 i = i0 + l;
+        if (!whole && (i < 0 || i >= (mezo_i64)n)) continue;
+        if (!whole) e[l] = w[i];
+        float v = Storage::widen(e[l]);
+        p[l] = Storage::nearest(mezo_perturbed(v, scale_plus, z[l]));
+        m[l] = Storage::nearest(mezo_perturbed(v, scale_minus, z[l]));
+        if (!whole)
+        {
+            plus[i] = p[l];
+            if (minus) minus[i] = m[l];
+        }
+    }
+    if (whole)
+    {
+        Storage::store4(plus + i0, p);
+        if (minus) Storage::store4(minus + i0, m);
     }
 }
 

@@ -34,10 +34,12 @@ internal static class CudaPerturbation
     }
 
     /// <summary>
-    /// outputs[s] = inputs[s]·(W + scales[s]·z)ᵀ + biases[s]: W + scales[s]·z is written in float32 into the backend's
-    /// <see cref="CudaBackend.PerturbedWeight"/> scratch (the weight's size, reused by each stream in turn), which the
-    /// ordinary Linear path then multiplies. The copy rounds as the CPU's packing does, so only the products' own
-    /// arithmetic differs from the CPU's.
+    /// outputs[s] = inputs[s]·(W + scales[s]·z)ᵀ + biases[s]: W + scales[s]·z is written into the backend's
+    /// <see cref="CudaBackend.PerturbedWeight"/> scratch, which the ordinary Linear path then multiplies. With
+    /// activations in the weight's 16-bit dtype both streams' copies are written in that dtype by one pass (z made once;
+    /// the scratch holds the two, as many bytes as one float32 copy), so each product multiplies 16-bit operands at the
+    /// tensor cores' 16-bit rate; otherwise one float32 copy, reused by each stream in turn. Either copy rounds as the
+    /// CPU's packing does, so only the products' own arithmetic differs from the CPU's.
     /// </summary>
     public static void Linear(CudaBackend backend, Tensor weight, bool transposed, TensorNoise noise, ReadOnlySpan<float> scales,
         ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
@@ -47,6 +49,15 @@ internal static class CudaPerturbation
         {
             // K = 0: no weight to perturb; each output is its bias broadcast.
             for (int s = 0; s < inputs.Length; s++) CudaLinear.Run(backend, inputs[s], weight, transposed, biases[s], outputs[s]);
+            return;
+        }
+        if (OpContracts.PerturbedWeightRounding(weight, inputs[0]) != DType.F32)
+        {
+            bool two = inputs.Length > 1;
+            var (plus, minus) = backend.PerturbedWeight.Reserve(backend.Capturing, weight.ByteCount, two ? weight.ByteCount : 0);
+            Pair(backend, weight, noise, scales, plus, two ? minus : 0);
+            for (int s = 0; s < inputs.Length; s++)
+                CudaLinear.Run(backend, inputs[s], s == 0 ? plus : minus, weight.DType, transposed, biases[s], outputs[s]);
             return;
         }
         nint perturbed = backend.PerturbedWeight.Reserve(backend.Capturing, weight.ElementCount * sizeof(float), 0).First;
@@ -89,6 +100,26 @@ internal static class CudaPerturbation
                           Vectorized(destination, DType.F32, noise.FirstIndex);
         backend.Launch(KernelCatalog.Perturbation, CopyKernel(weight.DType, backend.Options.Noise), Shape(backend, noise.FirstIndex, n),
             Pointer(weight.Address), Pointer(destination), U64((ulong)n), U64(noise.FirstIndex), U64(noise.Seed), F32(scale),
+            I32(vectorized ? 1 : 0));
+    }
+
+    /// <summary>Both streams' 16-bit W ± scale·z (minus 0 for one stream), z made once: Kernels/perturbation.cu's pair kernel.</summary>
+    private static void Pair(CudaBackend backend, Tensor weight, TensorNoise noise, ReadOnlySpan<float> scales, nint plus, nint minus)
+    {
+        long n = weight.ElementCount;
+        bool vectorized = Vectorized(weight.Address, weight.DType, noise.FirstIndex) && Vectorized(plus, weight.DType, noise.FirstIndex) &&
+                          (minus == 0 || Vectorized(minus, weight.DType, noise.FirstIndex));
+        bool exact = backend.Options.Noise == NoiseArithmetic.Exact;
+        string kernel = (weight.DType, exact) switch
+        {
+            (DType.F16, true) => "mezo_perturbed_pair_f16_exact",
+            (DType.BF16, true) => "mezo_perturbed_pair_bf16_exact",
+            (DType.F16, false) => "mezo_perturbed_pair_f16_fast",
+            (DType.BF16, false) => "mezo_perturbed_pair_bf16_fast",
+            _ => throw new ArgumentException($"the perturbed pair is for F16 or BF16 weights, not {weight.DType}"),
+        };
+        backend.Launch(KernelCatalog.Perturbation, kernel, Shape(backend, noise.FirstIndex, n), Pointer(weight.Address), Pointer(plus),
+            Pointer(minus), U64((ulong)n), U64(noise.FirstIndex), U64(noise.Seed), F32(scales[0]), F32(scales.Length > 1 ? scales[1] : 0f),
             I32(vectorized ? 1 : 0));
     }
 

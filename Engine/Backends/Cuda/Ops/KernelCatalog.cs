@@ -29,7 +29,8 @@ internal static class KernelCatalog
     public static readonly KernelFile Perturbation = new("perturbation.cu",
         new[] { "f32_exact", "f16_exact", "bf16_exact", "f32_fast", "f16_fast", "bf16_fast" }
             .SelectMany(s => new[] { "mezo_perturbed_copy_" + s, "mezo_update_" + s })
-            .Concat(["mezo_perturbed_embedding_exact", "mezo_perturbed_embedding_fast"]).ToArray(),
+            .Concat(["mezo_perturbed_embedding_exact", "mezo_perturbed_embedding_fast"])
+            .Concat(new[] { "f16_exact", "bf16_exact", "f16_fast", "bf16_fast" }.Select(s => "mezo_perturbed_pair_" + s)).ToArray(),
         ["--fmad=false"]);
 
     // The backward ops (IBackwardOps); each file's CPU twin is the CPU backend's op of the same name.

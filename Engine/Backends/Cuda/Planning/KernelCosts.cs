@@ -170,6 +170,14 @@ internal static class KernelCosts
                     long n = (long)c.U64(2);
                     return new(Count(n), n * size, n * F32, n * (NoiseFlops + 2), pipe);
                 });
+                // (W, plus, minus, n, first index, seed, two scales, vectorised): both streams' 16-bit W ± scale·z, z made once.
+                if (size == 2)
+                    Add($"mezo_perturbed_pair_{suffix}_{arithmetic}", "pppuuuffi", c =>
+                    {
+                        long n = (long)c.U64(3);
+                        int streams = c.Pointer(2) == 0 ? 1 : 2;
+                        return new(Count(n), n * size, streams * n * size, n * (NoiseFlops + 2 * streams), pipe);
+                    });
                 // (W, n, first index, seed, decay, step, vectorised, subject, fault): W ← round(W·decay − step·z), in place.
                 Add($"mezo_update_{suffix}_{arithmetic}", "puuuffiip", c =>
                 {
