@@ -74,9 +74,10 @@ public interface IBackend : IDisposable
 
     /// <summary>
     /// output(M, N) = x(M, K)·Wᵀ + bias, with weight (N, K) as nn.Linear stores it, or (K, N) when
-    /// <paramref name="weightTransposed"/> (GPT-2's Conv1D). bias (N) is optional.
+    /// <paramref name="weightTransposed"/> (GPT-2's Conv1D). bias (N) is optional. <paramref name="epilogue"/>: an
+    /// activation and a residual add that follow in the same op (<see cref="LinearEpilogue"/>).
     /// </summary>
-    void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output);
+    void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output, LinearEpilogue epilogue = default);
 
     /// <summary>
     /// Rotary embedding in place on x (B, T, heads, D), rotating pairs (i, i + R/2) of the first R = 2·invFrequencies.Length
@@ -162,8 +163,9 @@ public interface IBackend : IDisposable
     /// a 16-bit model computing in 16 bits multiplies 16-bit operands, as the unperturbed product does (and as
     /// PyTorch's MeZO does, perturbing its 16-bit weights in place), so a GPU runs both at the tensor cores' 16-bit rate.
     /// </summary>
+    /// <param name="epilogues">none (empty), or one <see cref="LinearEpilogue"/> per stream</param>
     void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs);
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, ReadOnlySpan<LinearEpilogue> epilogues = default);
 
     /// <summary>
     /// MeZO's update in place: v = w·factors.Decay − factors.Step·z in float32 (no fused multiply-add); F32 stores v,

@@ -60,7 +60,8 @@ internal static class OpContracts
         Norm(op, x, weight, output);
     }
 
-    public static void Linear(IBackend backend, Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
+    public static void Linear(IBackend backend, Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output,
+        LinearEpilogue epilogue = default)
     {
         const string op = nameof(IBackend.Linear);
         int n = Product(backend, op, x, weight, weightTransposed, output);
@@ -70,6 +71,20 @@ internal static class OpContracts
             ShapeChecks.Float(bias, op);
             ShapeChecks.Elements(bias, n, op);
         }
+        Epilogue(backend, op, x, output, epilogue);
+    }
+
+    /// <summary>A residual of the output's shape and dtype, neither the output nor the input; an activation the enum names.</summary>
+    private static void Epilogue(IBackend backend, string op, Tensor x, Tensor output, LinearEpilogue epilogue)
+    {
+        if (epilogue.Activation is { } kind && !Enum.IsDefined(kind))
+            throw new ArgumentOutOfRangeException(nameof(epilogue), kind, $"{op}: no such activation");
+        if (epilogue.Residual is not { } residual) return;
+        ShapeChecks.Owned(backend, op, residual);
+        ShapeChecks.Activations(op, output, residual);
+        ShapeChecks.SameShape(output, residual, op);
+        if (ReferenceEquals(residual, output) || ReferenceEquals(residual, x))
+            throw new ArgumentException($"{op}: the residual '{residual.Name}' must be a tensor of its own, not the product's input or output");
     }
 
     public static void Rope(IBackend backend, Tensor x, Tensor positions, Tensor invFrequencies) =>
@@ -235,14 +250,16 @@ internal static class OpContracts
         ShapeChecks.Elements(destination, weight.ElementCount, op);
     }
 
-    /// <summary>One to two streams, each a valid <see cref="Linear"/> with the shared weight.</summary>
+    /// <summary>One to two streams, each a valid <see cref="Linear"/> with the shared weight (and its epilogue, if any).</summary>
     public static void PerturbedLinear(IBackend backend, Tensor weight, bool weightTransposed, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, ReadOnlySpan<LinearEpilogue> epilogues = default)
     {
         const string op = nameof(IBackend.PerturbedLinear);
-        if (inputs.Length is < 1 or > 2 || scales.Length != inputs.Length || biases.Length != inputs.Length || outputs.Length != inputs.Length)
-            throw new ArgumentException($"{op}: one or two streams, each with a scale, an input, a bias (or null) and an output");
-        for (int s = 0; s < inputs.Length; s++) Linear(backend, inputs[s], weight, weightTransposed, biases[s], outputs[s]);
+        if (inputs.Length is < 1 or > 2 || scales.Length != inputs.Length || biases.Length != inputs.Length || outputs.Length != inputs.Length ||
+            (epilogues.Length != 0 && epilogues.Length != inputs.Length))
+            throw new ArgumentException($"{op}: one or two streams, each with a scale, an input, a bias (or null) and an output (and an epilogue, or none for all)");
+        for (int s = 0; s < inputs.Length; s++)
+            Linear(backend, inputs[s], weight, weightTransposed, biases[s], outputs[s], epilogues.Length == 0 ? default : epilogues[s]);
         if (inputs.Length == 2 && inputs[1].Shape.Rows != inputs[0].Shape.Rows)
             throw new ArgumentException($"{op}: the streams '{inputs[0].Name}' and '{inputs[1].Name}' must have as many rows");
     }

@@ -380,10 +380,10 @@ public sealed class Transformer : IDisposable
                 Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Normed);
                 Seen(st, "attn_norm", l, st.Views.Normed);
             }
-            Attention(streams, l, layer, static v => v.Normed, pastLength);
+            bool attentionAdds = Attention(streams, l, layer, static v => v.Normed, pastLength);
             foreach (var st in streams)
             {
-                Backend.Add(st.Views.Hidden, st.Views.Output);
+                if (!attentionAdds) Backend.Add(st.Views.Hidden, st.Views.Output);
                 Seen(st, "attn_residual", l, st.Views.Hidden);
             }
             foreach (var st in streams)
@@ -391,28 +391,28 @@ public sealed class Transformer : IDisposable
                 Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Normed);
                 Seen(st, "ffn_norm", l, st.Views.Normed);
             }
-            Mlp(streams, l, layer, static v => v.Normed);
+            bool mlpAdds = Mlp(streams, l, layer, static v => v.Normed);
             foreach (var st in streams)
             {
-                Backend.Add(st.Views.Hidden, st.Views.Output);
+                if (!mlpAdds) Backend.Add(st.Views.Hidden, st.Views.Output);
                 Seen(st, "ffn_residual", l, st.Views.Hidden);
             }
         }
         else
         {
             // OPT-350m: the norm follows each residual add.
-            Attention(streams, l, layer, static v => v.Hidden, pastLength);
+            bool attentionAdds = Attention(streams, l, layer, static v => v.Hidden, pastLength);
             foreach (var st in streams)
             {
-                Backend.Add(st.Views.Hidden, st.Views.Output);
+                if (!attentionAdds) Backend.Add(st.Views.Hidden, st.Views.Output);
                 Seen(st, "attn_residual", l, st.Views.Hidden);
                 Norm(st, st.Views.Hidden, layer.AttentionNorm, layer.AttentionNormBias, st.Views.Hidden);
                 Seen(st, "attn_norm", l, st.Views.Hidden);
             }
-            Mlp(streams, l, layer, static v => v.Hidden);
+            bool mlpAdds = Mlp(streams, l, layer, static v => v.Hidden);
             foreach (var st in streams)
             {
-                Backend.Add(st.Views.Hidden, st.Views.Output);
+                if (!mlpAdds) Backend.Add(st.Views.Hidden, st.Views.Output);
                 Seen(st, "ffn_residual", l, st.Views.Hidden);
                 Norm(st, st.Views.Hidden, layer.MlpNorm, layer.MlpNormBias, st.Views.Hidden);
                 Seen(st, "ffn_norm", l, st.Views.Hidden);
@@ -437,7 +437,8 @@ public sealed class Transformer : IDisposable
         return result;
     }
 
-    private void Attention(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x, int pastLength)
+    /// <summary>The attention block into each stream's Output; true when its output projection also added it into Hidden.</summary>
+    private bool Attention(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x, int pastLength)
     {
         var s = Spec;
         if (layer.FusedQkv is not null)
@@ -501,11 +502,15 @@ public sealed class Transformer : IDisposable
                 v.AttentionHeads);
             Seen(st, "attn_context", l, v.AttentionOut);
         }
-        Linear(streams, static v => v.AttentionOut, layer.AttentionOutput, layer.AttentionOutputBias, static v => v.Output);
+        bool adds = Fuses(streams, layer.AttentionOutput);
+        Linear(streams, static v => v.AttentionOut, layer.AttentionOutput, layer.AttentionOutputBias, static v => v.Output,
+            residual: adds ? static v => v.Hidden : null);
         Seen(streams, "attn_out", l, static v => v.Output);
+        return adds;
     }
 
-    private void Mlp(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x)
+    /// <summary>The MLP block into each stream's Output; true when its down projection also added it into Hidden.</summary>
+    private bool Mlp(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x)
     {
         if (layer.Gate is not null)
         {
@@ -519,6 +524,11 @@ public sealed class Transformer : IDisposable
                 Seen(st, "ffn_act", l, st.Views.Mlp);
             }
         }
+        else if (Fuses(streams, layer.Up))
+        {
+            Linear(streams, x, layer.Up, layer.UpBias, static v => v.Mlp, activation: Spec.Activation);
+            Seen(streams, "ffn_act", l, static v => v.Mlp);
+        }
         else
         {
             Linear(streams, x, layer.Up, layer.UpBias, static v => v.Mlp);
@@ -529,8 +539,22 @@ public sealed class Transformer : IDisposable
                 Seen(st, "ffn_act", l, st.Views.Mlp);
             }
         }
-        Linear(streams, static v => v.Mlp, layer.Down, layer.DownBias, static v => v.Output);
+        bool adds = Fuses(streams, layer.Down);
+        Linear(streams, static v => v.Mlp, layer.Down, layer.DownBias, static v => v.Output, residual: adds ? static v => v.Hidden : null);
         Seen(streams, "ffn_out", l, static v => v.Output);
+        return adds;
+    }
+
+    /// <summary>
+    /// Whether a product may take its activation or residual add into its own op (<see cref="LinearEpilogue"/>, where a
+    /// GPU fuses them): not when an observer is to be shown the product's output, nor when a LoRA bypass adds into that
+    /// output after the product. Either way the pass computes the same; unfused, the intermediates exist to be shown.
+    /// </summary>
+    private bool Fuses(ReadOnlySpan<Stream> streams, Tensor weight)
+    {
+        foreach (var st in streams)
+            if (st.Views.Workspace.Observer is not null) return false;
+        return Lora?.Find(HomeOf(weight)) is null;
     }
 
     /// <summary>
@@ -539,8 +563,11 @@ public sealed class Transformer : IDisposable
     /// </summary>
     /// <param name="stored">how the weight is stored: the architecture's layout, or (the LM head) always nn.Linear's</param>
     /// <param name="slice">rows of an nn.Linear weight to multiply by instead of all of it (their z is the weight's at the same elements)</param>
+    /// <param name="activation">applied to the output in the same op (<see cref="LinearEpilogue"/>)</param>
+    /// <param name="residual">the residual stream the output is added into in the same op, whose output is then not read</param>
     private void Linear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, Tensor? bias,
-        Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture, WeightSlice? slice = null)
+        Func<ForwardViews, Tensor> output, WeightLayout stored = WeightLayout.Architecture, WeightSlice? slice = null,
+        ActivationKind? activation = null, Func<ForwardViews, Tensor>? residual = null)
     {
         bool t = stored == WeightLayout.Architecture && Spec.TransposedWeights;
         var noise = streams[0].Perturbation?.NoiseOf(HomeOf(weight));
@@ -552,19 +579,21 @@ public sealed class Transformer : IDisposable
         if (noise is null)
         {
             foreach (var st in streams)
-                Backend.Linear(input(st.Views), weight, t, Small(st, bias, st.Views.Workspace.PerturbedBias), output(st.Views));
+                Backend.Linear(input(st.Views), weight, t, Small(st, bias, st.Views.Workspace.PerturbedBias), output(st.Views),
+                    new LinearEpilogue(activation, residual?.Invoke(st.Views)));
         }
         else
-            PerturbedLinear(streams, input, weight, t, noise.Value, bias, output);
+            PerturbedLinear(streams, input, weight, t, noise.Value, bias, output, activation, residual);
         if (slice is null && Lora?.Find(HomeOf(weight)) is { } adapted) LoraBypass(streams, input, adapted, output);
     }
 
     private void PerturbedLinear(ReadOnlySpan<Stream> streams, Func<ForwardViews, Tensor> input, Tensor weight, bool t, TensorNoise noise,
-        Tensor? bias, Func<ForwardViews, Tensor> output)
+        Tensor? bias, Func<ForwardViews, Tensor> output, ActivationKind? activation, Func<ForwardViews, Tensor>? residual)
     {
         StreamPair<float> scales = default;
         StreamPair<Tensor> inputs = default, outputs = default;
         StreamPair<Tensor?> biases = default;
+        StreamPair<LinearEpilogue> epilogues = default;
         for (int i = 0; i < streams.Length; i++)
         {
             var st = streams[i];
@@ -572,9 +601,11 @@ public sealed class Transformer : IDisposable
             inputs[i] = input(st.Views);
             biases[i] = Small(st, bias, st.Views.Workspace.PerturbedBias);
             outputs[i] = output(st.Views);
+            epilogues[i] = new LinearEpilogue(activation, residual?.Invoke(st.Views));
         }
         int count = streams.Length;
-        Backend.PerturbedLinear(weight, t, noise, scales[..count], inputs[..count], biases[..count], outputs[..count]);
+        Backend.PerturbedLinear(weight, t, noise, scales[..count], inputs[..count], biases[..count], outputs[..count],
+            epilogues[0].IsNone ? default : epilogues[..count]);
     }
 
     /// <summary>

@@ -99,13 +99,17 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
         staged.Complete();
     }
 
-    public void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
+    /// <remarks>The CPU gains nothing from fusing an epilogue (the output is in cache), so it runs the reference, unfused.</remarks>
+    public void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output, LinearEpilogue epilogue = default)
     {
         ThrowIfDisposed();
-        OpContracts.Linear(this, x, weight, weightTransposed, bias, output);
-        using var staged = new CpuActivationStaging();
-        CpuMatMul.Linear(staged.Read(x), weight, weightTransposed, bias, staged.Write(output));
-        staged.Complete();
+        OpContracts.Linear(this, x, weight, weightTransposed, bias, output, epilogue);
+        using (var staged = new CpuActivationStaging())
+        {
+            CpuMatMul.Linear(staged.Read(x), weight, weightTransposed, bias, staged.Write(output));
+            staged.Complete();
+        }
+        epilogue.RunUnfused(this, output);
     }
 
     public void Rope(Tensor x, Tensor positions, Tensor invFrequencies)
@@ -228,20 +232,23 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
     }
 
     public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, ReadOnlySpan<LinearEpilogue> epilogues = default)
     {
         ThrowIfDisposed();
-        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
-        using var staged = new CpuActivationStaging();
-        Span<Tensor> read = [inputs[0], inputs.Length > 1 ? inputs[1] : inputs[0]], written = [outputs[0], outputs.Length > 1 ? outputs[1] : outputs[0]];
-        for (int s = 0; s < inputs.Length; s++)
+        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs, epilogues);
+        using (var staged = new CpuActivationStaging())
         {
-            read[s] = staged.Read(inputs[s]);
-            written[s] = staged.Write(outputs[s]);
+            Span<Tensor> read = [inputs[0], inputs.Length > 1 ? inputs[1] : inputs[0]], written = [outputs[0], outputs.Length > 1 ? outputs[1] : outputs[0]];
+            for (int s = 0; s < inputs.Length; s++)
+            {
+                read[s] = staged.Read(inputs[s]);
+                written[s] = staged.Write(outputs[s]);
+            }
+            CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length],
+                OpContracts.PerturbedWeightRounding(weight, inputs[0]));
+            staged.Complete();
         }
-        CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length],
-            OpContracts.PerturbedWeightRounding(weight, inputs[0]));
-        staged.Complete();
+        for (int s = 0; s < epilogues.Length; s++) epilogues[s].RunUnfused(this, outputs[s]);
     }
 
     public void MezoUpdate(Tensor weight, TensorNoise noise, UpdateFactors factors)

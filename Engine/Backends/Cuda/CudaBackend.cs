@@ -174,12 +174,13 @@ public sealed partial class CudaBackend : IBackend
         CudaNorms.RmsNorm(this, x, weight, eps, output);
     }
 
-    public void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output)
+    public void Linear(Tensor x, Tensor weight, bool weightTransposed, Tensor? bias, Tensor output, LinearEpilogue epilogue = default)
     {
         ThrowIfDisposed();
-        OpContracts.Linear(this, x, weight, weightTransposed, bias, output);
+        OpContracts.Linear(this, x, weight, weightTransposed, bias, output, epilogue);
         Float32Activations(x);
         CudaLinear.Run(this, x, weight, weightTransposed, bias, output);
+        epilogue.RunUnfused(this, output);
     }
 
     public void Rope(Tensor x, Tensor positions, Tensor invFrequencies)
@@ -296,12 +297,13 @@ public sealed partial class CudaBackend : IBackend
     }
 
     public void PerturbedLinear(Tensor weight, bool weightTransposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, ReadOnlySpan<LinearEpilogue> epilogues = default)
     {
         ThrowIfDisposed();
-        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
+        OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs, epilogues);
         Float32Activations(inputs[0]);
         CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
+        for (int s = 0; s < epilogues.Length; s++) epilogues[s].RunUnfused(this, outputs[s]);
     }
 
     /// <summary>A result beyond the dtype's range is found on the GPU and raised at the next synchronisation.</summary>

@@ -2,6 +2,7 @@ using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Mezo;
 using MeZO.Engine.Models;
 using MeZO.Engine.Tests.Reference;
+using MeZO.Engine.Tensors;
 using NUnit.Framework;
 
 namespace MeZO.Engine.Tests.Models;
@@ -52,13 +53,18 @@ public sealed class ForwardObserverTests
         Assert.That(recorder.Recorded[^1].Rows, Is.EqualTo(rows.Length), "logits at the asked rows");
     }
 
-    /// <summary>The hook only reads: logits with a recorder attached are the bits of a pass without one.</summary>
+    /// <summary>
+    /// The hook only reads: logits with a recorder attached are the bits of a pass without one. Unobserved, the pass
+    /// hands activations and residual adds to the products (LinearEpilogue), which the CPU runs as the separate ops an
+    /// observed pass runs: the same bits, in float32 and in 16-bit compute, for each MLP and norm layout.
+    /// </summary>
     [Test]
-    public void ObservingChangesNoBit()
+    public void ObservingChangesNoBit([Values(TinyVariant.Gpt2, TinyVariant.LlamaUntied, TinyVariant.OptPostLayerNorm)] TinyVariant variant,
+        [Values(DType.F32, DType.BF16)] DType compute)
     {
-        using var checkpoint = TinyCheckpoints.Create(TinyVariant.Gpt2);
+        using var checkpoint = TinyCheckpoints.Create(variant);
         using var cpu = new CpuBackend();
-        using var model = Transformer.Load(checkpoint.Folder, cpu);
+        using var model = Transformer.Load(checkpoint.Folder, cpu, compute: compute);
         var batch = TokenBatch.Pack([[3, 1, 4, 1, 5, 9]], PaddingSide.Right);
         int[] rows = [0, 1, 2, 3, 4, 5];
         float[] Logits(IForwardObserver? observer)
