@@ -1,0 +1,79 @@
+using MeZO.Engine.Backends.Cuda.Runtime;
+using MeZO.Engine.Tensors;
+using static MeZO.Engine.Backends.Cuda.Runtime.KernelArgument;
+
+namespace MeZO.Engine.Backends.Cuda.Ops;
+
+/// <summary>
+/// Causal attention for bf16/f16 activations on tensor cores (Kernels/flash_attention.cu): IBackend.Attention's
+/// semantics, blocks of 64 queries of one (batch, head), keys in tiles of 64, mma.sync m16n8k16 (compute capability 8.0).
+/// </summary>
+internal static class CudaFlashAttention
+{
+    /// <summary>The first GPUs with mma.sync m16n8k16 for bf16 (Ampere).</summary>
+    public const int MinComputeCapability = 80;
+
+    /// <summary>
+    /// Head dims the kernel takes: whole mma k-steps (multiples of 16), at most 256 (its float32 output tile of 16 × D
+    /// lives in registers), at least 64 (its rare non-finite-value pass reuses the key tile for a warp's weights).
+    /// </summary>
+    public const int MinHeadDim = 64, MaxHeadDim = 256;
+
+    /// <summary>A warp owns 16 query rows (one mma tile high); 64 keys a tile; shared rows padded by 8 elements.</summary>
+    private const int Warps = 4, QueriesPerBlock = 16 * Warps, KeysPerTile = 64, Pad = 8, Threads = Warps * 32;
+
+    /// <summary>flash_attention.cu's tiling, which it takes from here (NVRTC -D options).</summary>
+    public static IReadOnlyList<(string Name, int Value)> Defines { get; } =
+        [("FLASH_QUERIES", QueriesPerBlock), ("FLASH_WARPS", Warps), ("FLASH_KEYS", KeysPerTile), ("FLASH_PAD", Pad)];
+
+    /// <summary>Kernels by the head-dim bound their output tile is sized for.</summary>
+    private static readonly int[] DimBuckets = [64, 128, 256];
+
+    public static bool Supports(int headDim, DType type) =>
+        type is DType.BF16 or DType.F16 && headDim % 16 == 0 && headDim is >= MinHeadDim and <= MaxHeadDim;
+
+    /// <summary>
+    /// Dynamic shared memory of one block, 16-bit elements: queries (64, D + 8), keys (64, D + 8), values transposed
+    /// (D, 64 + 8); then int32 key flags (64), non-finite-value marks (64) and the tile's mark (1).
+    /// </summary>
+    public static int SharedBytes(int headDim) =>
+        sizeof(ushort) * ((QueriesPerBlock + KeysPerTile) * (headDim + Pad) + headDim * (KeysPerTile + Pad)) +
+        sizeof(int) * (2 * KeysPerTile + 1);
+
+    /// <summary>
+    /// q (B, T, H, D), caches (B, Tc, KVH, D), output (B, T, H, D), all one 16-bit dtype; keyMask (B, Tc) I32. The
+    /// shapes are IBackend.Attention's (checked by its contract); this checks what only this kernel needs.
+    /// </summary>
+    internal static void Run(CudaBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
+        float scale, int window, Tensor output)
+    {
+        int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
+        int computeCapability = backend.Runtime.ComputeCapability;
+        if (computeCapability < MinComputeCapability)
+            throw new NotSupportedException($"Attention: the tensor-core kernel for '{q.Name}' needs compute capability " +
+                                            $"{MinComputeCapability / 10}.0 (mma.sync m16n8k16); this GPU is {computeCapability / 10}.{computeCapability % 10}");
+        if (!Supports(headDim, q.DType))
+            throw new NotSupportedException($"Attention: the tensor-core kernel takes bf16 or f16 with a head width that is a " +
+                                            $"multiple of 16 in [{MinHeadDim}, {MaxHeadDim}]; '{q.Name}' is {q.DType} of width {headDim}");
+        foreach (var tensor in new[] { keyCache, valueCache, output })
+            if (tensor.DType != q.DType)
+                throw new ArgumentException($"Attention: '{tensor.Name}' is {tensor.DType} but '{q.Name}' is {q.DType}; the " +
+                                            "tensor-core kernel takes q, the caches and the output in one dtype");
+        foreach (var tensor in new[] { q, keyCache, valueCache, output })
+            if (tensor.Address % 16 != 0)
+                throw new NotSupportedException($"Attention: '{tensor.Name}' starts at an address that is not 16-byte aligned " +
+                                                "(a view at an odd offset); the tensor-core kernel loads rows 16 bytes at a time");
+        if (batch == 0 || length == 0 || heads == 0) return;
+        if (heads > LaunchShape.MaxGridYZ || batch > LaunchShape.MaxGridYZ)
+            throw new NotSupportedException($"Attention: {batch} sequences × {heads} heads of '{q.Name}' exceed the kernel's grid " +
+                                            $"({LaunchShape.MaxGridYZ} of each)");
+
+        int bucket = DimBuckets.First(d => d >= headDim);
+        var grid = new Dim3((uint)((length + QueriesPerBlock - 1) / QueriesPerBlock), (uint)heads, (uint)batch);
+        backend.Launch(KernelCatalog.FlashAttention, $"mezo_flash_attention_{bucket}",
+            new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
+            Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),
+            Pointer(output.Address), I32(length), I32(heads), I32(keyCache.Shape[2]), I32(headDim), I32(keyCache.Shape[1]),
+            I32(pastLength), I32(window), F32(scale), I32((int)q.DType));
+    }
+}
