@@ -42,15 +42,9 @@ static_assert(FLASH_PAD == 8, "the padding that spreads fragment loads over the 
 // dims: o[n] holds O[g][8n+2c..] and O[g+8][8n+2c..].
 // Shared memory, 16-bit elements: queries (FLASH_QUERIES, D + PAD) and keys (FLASH_KEYS, D + PAD) row-major, so a
 // B fragment of Kᵀ (b0 = K[8n+g][16k+2c..]) is one 32-bit load; values transposed, (D, FLASH_KEYS + PAD), so the B
-// fragment of V (b0 = V[16k+2c..][8n+g]) is one too. Rows padded by 8 elements: a row is then 4 banks (mod 32) away
-// from the next for D a multiple of 64, 12 or 20 for D = 80 or 96, and the eight rows g of a fragment load hit
-// distinct banks.
-
-/// Two adjacent 16-bit elements of a shared row as one fragment register (the lower index in the low half).
-__device__ __forceinline__ mezo_u32 mezo_flash_pair(const mezo_u16* p)
-{
-    return (mezo_u32)p[0] | ((mezo_u32)p[1] << 16);
-}
+// fragment of V (b0 = V[16k+2c..][8n+g]) is one too. Rows padded by 8 elements: for any D a multiple of 16 a row is then
+// an odd multiple of 4 words from the next, so the eight rows g of a fragment load start in distinct 4-bank groups and
+// the 32 lanes (g, c) hit 32 distinct banks.
 
 /// Rounds two float32 values to the input dtype (nearest even) and packs them, `low` in the low half.
 template <int Kind>
@@ -190,13 +184,13 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
             {
                 if (16 * k >= head_dim) break;
                 int d = 16 * k + 2 * c;
-                mezo_u32 a[4] = { mezo_flash_pair(query_rows + d), mezo_flash_pair(query_rows + 8 * row_stride + d),
-                                  mezo_flash_pair(query_rows + d + 8), mezo_flash_pair(query_rows + 8 * row_stride + d + 8) };
+                mezo_u32 a[4] = { mezo_pair(query_rows + d), mezo_pair(query_rows + 8 * row_stride + d),
+                                  mezo_pair(query_rows + d + 8), mezo_pair(query_rows + 8 * row_stride + d + 8) };
                 MEZO_UNROLL
                 for (int n = 0; n < FLASH_KEYS / 8; n++)
                 {
                     const mezo_u16* key_row = key_tile + (8 * n + g) * row_stride;
-                    mezo_u32 bk[2] = { mezo_flash_pair(key_row + d), mezo_flash_pair(key_row + d + 8) };
+                    mezo_u32 bk[2] = { mezo_pair(key_row + d), mezo_pair(key_row + d + 8) };
                     mezo_mma_16816<Kind>(s[n], a, bk);
                 }
             }
@@ -269,7 +263,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
                 {
                     if (8 * n >= head_dim) break;
                     const mezo_u16* value_row = value_tile + (8 * n + g) * value_stride + 16 * k + 2 * c;
-                    mezo_u32 bv[2] = { mezo_flash_pair(value_row), mezo_flash_pair(value_row + 8) };
+                    mezo_u32 bv[2] = { mezo_pair(value_row), mezo_pair(value_row + 8) };
                     mezo_mma_16816<Kind>(o[n], a, bv);
                 }
             }

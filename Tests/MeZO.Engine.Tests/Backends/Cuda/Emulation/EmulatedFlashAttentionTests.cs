@@ -123,6 +123,64 @@ public class EmulatedFlashAttentionTests
         Assert.That(expected.Count(float.IsNaN), Is.EqualTo(actual.Count(float.IsNaN)));
     }
 
+    /// <summary>
+    /// The stated numerics, bit for bit, where every step is observable: one query attending one tile of 64 keys whose
+    /// scores are the keys' first elements (q = e₀, scale 1: each product and sum exact) and whose values are one-hot
+    /// (V[j] = e_j, so output dim j is key j's weight alone). Then out_j = rne(rne16(p_j) · (1 / l)), with p_j =
+    /// exp(s_j − max s) in float32 and l summed as the kernel's threads do: lane c adds keys 8n + 2c, 8n + 2c + 1 for n
+    /// = 0..7, and the quad adds (l₀ + l₁) + (l₂ + l₃). Weights left unrounded would give other bits.
+    /// </summary>
+    [TestCase(DType.BF16)]
+    [TestCase(DType.F16)]
+    public void WeightsAreRoundedToTheDtypeForTheValueProduct(DType type)
+    {
+        const int keys = 64, headDim = 64;
+        var random = new Random(3);
+        var scores = Enumerable.Range(0, keys).Select(_ => ScalarConversions.RoundTo(type, (float)(random.NextDouble() * -8))).ToArray();
+        var problem = new Problem
+        {
+            Type = type, Batch = 1, Length = 1, Heads = 1, KvHeads = 1, HeadDim = headDim, Past = keys - 1, Capacity = keys,
+            Queries = Enumerable.Range(0, headDim).Select(d => d == 0 ? 1f : 0f).ToArray(),
+            Keys = Enumerable.Range(0, keys * headDim).Select(i => i % headDim == 0 ? scores[i / headDim] : 0f).ToArray(),
+            Values = Enumerable.Range(0, keys * headDim).Select(i => i % headDim == i / headDim ? 1f : 0f).ToArray(),
+            Mask = Enumerable.Repeat(1, keys).ToArray(),
+        };
+
+        float max = scores.Max();
+        var weights = scores.Select(x => MathF.Exp(x - max)).ToArray();
+        var lanes = new float[4];
+        for (int c = 0; c < 4; c++)
+            for (int n = 0; n < keys / 8; n++)
+            {
+                lanes[c] += weights[8 * n + 2 * c];
+                lanes[c] += weights[8 * n + 2 * c + 1];
+            }
+        float inverse = 1f / ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]));
+        var expected = weights.Select(p => ScalarConversions.RoundTo(type, ScalarConversions.RoundTo(type, p) * inverse)).ToArray();
+        var unrounded = weights.Select(p => ScalarConversions.RoundTo(type, p * inverse)).ToArray();
+
+        var actual = problem.Kernel(_emulated, scale: 1f, window: 0);
+
+        Assert.That(actual, Is.EqualTo(expected));
+        Assert.That(unrounded, Is.Not.EqualTo(expected), "the case tells rounded weights from unrounded ones");
+    }
+
+    /// <summary>Until the op contracts take 16-bit activations, CudaAttention's routing is reached only from here.</summary>
+    [Test]
+    public void CudaAttentionSends16BitTensorsToThisKernel()
+    {
+        var problem = Problem.Random(DType.F16, 2, 17, 2, 1, 64, 3, Padding.Left, seed: 9);
+        var direct = problem.Kernel(_emulated, 0.125f, 5);
+        var (q, k, v, mask, output) = problem.Upload(_emulated);
+        using (q) using (k) using (v) using (mask) using (output)
+        {
+            CudaAttention.Causal(_emulated, q, k, v, mask, problem.Past, 0.125f, 5, output);
+            var bits = new ushort[output.ElementCount];
+            _emulated.Download<ushort>(output, bits);
+            Assert.That(bits.Select(ScalarConversions.HalfToSingle), Is.EqualTo(direct));
+        }
+    }
+
     [Test]
     public void OnlyBf16AndF16OfWholeMmaStepsUpTo256AreSupported()
     {
