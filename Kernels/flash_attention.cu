@@ -17,21 +17,21 @@
 // the output one more; everything else is float32 and differs from the reference only in summation order.
 //
 // Tiling: a block serves FLASH_QUERIES consecutive queries of one (batch, head); each of its FLASH_WARPS warps owns 16
-// query rows, one mma tile high. Keys and values stream through shared memory in tiles of FLASH_KEYS. The block's
+// query rows, one mma tile high. Keys and values stream through shared memory in tiles of FLASH_KEYS, or of
+// FLASH_WIDE_KEYS for D above 128 (which keeps the block's shared memory within the 99 KiB of compute capability 8.6
+// and 8.9, and frees registers for the wider output tile). The block's
 // queries are staged once; their A fragments are re-read from shared memory at every key tile (holding them in
 // registers, next to a 16 × 256 float32 output tile, would spill at D = 256). With a window (window > 0) query i attends
 // keys j with i − j < window: the block starts its tiles at its first query's first key, so tiles before every window
-// are never loaded and a long sequence costs O(T·window); a warp skips the tiles past all of its rows' causal limits.
+// are never loaded and a long sequence costs O(T·window); a warp skips the tiles outside all of its rows' windows.
 //
 // A non-finite value in V would reach, through the mma's 0·NaN, every row of the tile, even rows that may not attend
 // its key. V is therefore staged with non-finite values replaced by zero, and in the (block-uniform, rare) tile that
 // had one, each row adds p·v for the attended keys' non-finite values afterwards: exactly the float32 result's NaN/inf.
 
-// FLASH_QUERIES, FLASH_WARPS, FLASH_KEYS and FLASH_PAD come from the launcher (CudaFlashAttention.Defines, passed as -D
-// options), which sizes the grid and the shared memory by the same numbers.
+// FLASH_QUERIES, FLASH_WARPS, FLASH_KEYS, FLASH_WIDE_KEYS and FLASH_PAD come from the launcher (CudaFlashAttention.Defines,
+// passed as -D options), which sizes the grid and the shared memory by the same numbers.
 static_assert(FLASH_QUERIES == 16 * FLASH_WARPS, "a warp owns 16 query rows, one mma tile high");
-static_assert(FLASH_KEYS % 16 == 0 && FLASH_KEYS <= 64, "whole k-steps of P·V; a lane's attend bits fit one 32-bit word");
-static_assert(FLASH_KEYS >= FLASH_QUERIES, "a key tile reaches into every warp's window (see the warp's skip below)");
 static_assert(FLASH_PAD == 8, "the padding that spreads fragment loads over the banks (see below)");
 
 // Fragment layout (mma.cuh), with g = lane / 4 and c = lane % 4. A warp's 16 rows of S for the 8 keys 8n..8n+7 are one
@@ -40,11 +40,11 @@ static_assert(FLASH_PAD == 8, "the padding that spreads fragment loads over the 
 // (a3): exactly s[2k][0..1], s[2k][2..3], s[2k+1][0..1], s[2k+1][2..3] of the same thread, so P never leaves registers
 // (it is packed two 16-bit weights a register, the lower key in the low half). The output tile is the same layout over
 // dims: o[n] holds O[g][8n+2c..] and O[g+8][8n+2c..].
-// Shared memory, 16-bit elements: queries (FLASH_QUERIES, D + PAD) and keys (FLASH_KEYS, D + PAD) row-major, so a
-// B fragment of Kᵀ (b0 = K[8n+g][16k+2c..]) is one 32-bit load; values transposed, (D, FLASH_KEYS + PAD), so the B
-// fragment of V (b0 = V[16k+2c..][8n+g]) is one too. Rows padded by 8 elements: for any D a multiple of 16 a row is then
-// an odd multiple of 4 words from the next, so the eight rows g of a fragment load start in distinct 4-bank groups and
-// the 32 lanes (g, c) hit 32 distinct banks.
+// Shared memory, 16-bit elements, with Keys the key tile's length: queries (FLASH_QUERIES, D + PAD) and keys
+// (Keys, D + PAD) row-major, so a B fragment of Kᵀ (b0 = K[8n+g][16k+2c..]) is one 32-bit load; values transposed,
+// (D, Keys + PAD), so the B fragment of V (b0 = V[16k+2c..][8n+g]) is one too. Rows padded by 8 elements: for any D a
+// multiple of 16 (and Keys one too) a row is then an odd multiple of 4 words from the next, so the eight rows g of a
+// fragment load start in distinct groups of 4 banks and its 32 lanes (g, c) hit 32 distinct banks.
 
 /// Rounds two float32 values to the input dtype (nearest even) and packs them, `low` in the low half.
 template <int Kind>
@@ -83,22 +83,24 @@ __device__ __forceinline__ mezo_u16 mezo_flash_element(const uint4& v, int e)
 }
 
 // MaxDim bounds the head dim (D ≤ MaxDim, a multiple of 16): it sizes the output tile held in registers, so each
-// launcher bucket (64, 128, 256) keeps only the registers it needs.
-template <int Kind, int MaxDim>
+// launcher bucket (64, 128, 256) keeps only the registers it needs. Keys is the bucket's key tile.
+template <int Kind, int MaxDim, int Keys>
 __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict__ q, const mezo_u16* __restrict__ key_cache,
                                                      const mezo_u16* __restrict__ value_cache, const int* __restrict__ key_mask,
                                                      mezo_u16* __restrict__ output, int length, int heads, int kv_heads,
                                                      int head_dim, int capacity, int past, int window, float scale)
 {
-    const int row_stride = head_dim + FLASH_PAD, value_stride = FLASH_KEYS + FLASH_PAD;
+    static_assert(Keys % 16 == 0 && Keys <= 64, "whole k-steps of P·V; a lane's attend bits fit one 32-bit word");
+    static_assert(FLASH_WARPS * 16 <= 64 + FLASH_PAD, "the rare pass's weights (16 rows a warp) fit the key tile at D = 64");
+    const int row_stride = head_dim + FLASH_PAD, value_stride = Keys + FLASH_PAD;
     MEZO_DYNAMIC_SHARED(uint4, shared); // declared in 16-byte words: the staging stores are 16 bytes wide
-    mezo_u16* query_tile = (mezo_u16*)shared;                                     // (FLASH_QUERIES, D + PAD)
-    mezo_u16* key_tile = query_tile + FLASH_QUERIES * row_stride;       // (FLASH_KEYS, D + PAD)
-    mezo_u16* value_tile = key_tile + FLASH_KEYS * row_stride;          // (D, FLASH_KEYS + PAD), transposed
-    int* key_ok = (int*)(value_tile + head_dim * value_stride);         // (FLASH_KEYS): inside the cache and unmasked
-    int* bad_key = key_ok + FLASH_KEYS;                                 // (FLASH_KEYS): key0 of the tile whose V row was non-finite
-    int* bad_tile = bad_key + FLASH_KEYS;                               // key0 of the last tile that held a non-finite V
-    // The rare pass's weights, (FLASH_WARPS, 16, FLASH_KEYS) 16-bit, reuse the key tile (the launcher asks D ≥ 64, so it fits).
+    mezo_u16* query_tile = (mezo_u16*)shared;                     // (FLASH_QUERIES, D + PAD)
+    mezo_u16* key_tile = query_tile + FLASH_QUERIES * row_stride; // (Keys, D + PAD)
+    mezo_u16* value_tile = key_tile + Keys * row_stride;          // (D, Keys + PAD), transposed
+    int* key_ok = (int*)(value_tile + head_dim * value_stride);   // (Keys): inside the cache and unmasked
+    int* bad_key = key_ok + Keys;                                 // (Keys): key0 of the tile whose V row was non-finite
+    int* bad_tile = bad_key + Keys;                               // key0 of the last tile that held a non-finite V
+    // The rare pass's weights, (FLASH_WARPS, 16, Keys) 16-bit, reuse the key tile (the launcher asks D ≥ 64).
     mezo_u16* weights = key_tile;
 
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -118,7 +120,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
         if (t < length) v = *(const uint4*)(q + (((mezo_i64)b * length + t) * heads + h) * head_dim + d);
         *(uint4*)(query_tile + r * row_stride + d) = v;
     }
-    if (threadIdx.x < FLASH_KEYS) bad_key[threadIdx.x] = -1;
+    if (threadIdx.x < Keys) bad_key[threadIdx.x] = -1;
     if (threadIdx.x == 0) *bad_tile = -1;
 
     // This warp's rows: the thread's two, t_low (g) and t_high (g + 8), and the warp's span [warp_first, warp_last].
@@ -131,10 +133,10 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
         MEZO_UNROLL
         for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
 
-    for (int key0 = key_begin; key0 < key_end; key0 += FLASH_KEYS)
+    for (int key0 = key_begin; key0 < key_end; key0 += Keys)
     {
         __syncthreads(); // the previous tile has been consumed (and, the first time, the queries and flags are in place)
-        for (int i = threadIdx.x; i < FLASH_KEYS * chunks; i += FLASH_WARPS * 32)
+        for (int i = threadIdx.x; i < Keys * chunks; i += FLASH_WARPS * 32)
         {
             int j = i / chunks, d = (i % chunks) * 8, key = key0 + j;
             uint4 k = { 0, 0, 0, 0 }, v = { 0, 0, 0, 0 };
@@ -158,24 +160,24 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
                 value_tile[(d + e) * value_stride + j] = x;
             }
         }
-        if (threadIdx.x < FLASH_KEYS)
+        if (threadIdx.x < Keys)
         {
             int key = key0 + threadIdx.x;
             key_ok[threadIdx.x] = key < key_end && key_mask[(mezo_i64)b * capacity + key] != 0;
         }
         __syncthreads();
 
-        // Uniform across the warp: whether any of its rows may attend a key of this tile. Only the causal end needs
-        // checking: the tiles start at the block's first window, and a tile is no shorter than the block's span of
-        // queries, so each tile reaches into every warp's window.
-        bool active = warp_first < length && key0 <= past + warp_last;
-        mezo_u32 packed[FLASH_KEYS / 8][2]; // P in the input dtype: rows g and g + 8 of keys 8n + 2c, 8n + 2c + 1
+        // Uniform across the warp: whether any of its rows may attend a key of this tile: not past the last row's
+        // causal limit, not before the first row's window.
+        bool active = warp_first < length && key0 <= past + warp_last &&
+                      (window <= 0 || key0 + Keys > past + warp_first - window + 1);
+        mezo_u32 packed[Keys / 8][2]; // P in the input dtype: rows g and g + 8 of keys 8n + 2c, 8n + 2c + 1
         mezo_u32 attends = 0;               // bit 4n + e: this thread's element s[n][e] is attended
         if (active)
         {
-            float s[FLASH_KEYS / 8][4];
+            float s[Keys / 8][4];
             MEZO_UNROLL
-            for (int n = 0; n < FLASH_KEYS / 8; n++)
+            for (int n = 0; n < Keys / 8; n++)
                 MEZO_UNROLL
                 for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
             const mezo_u16* query_rows = query_tile + (warp * 16 + g) * row_stride;
@@ -187,7 +189,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
                 mezo_u32 a[4] = { mezo_pair(query_rows + d), mezo_pair(query_rows + 8 * row_stride + d),
                                   mezo_pair(query_rows + d + 8), mezo_pair(query_rows + 8 * row_stride + d + 8) };
                 MEZO_UNROLL
-                for (int n = 0; n < FLASH_KEYS / 8; n++)
+                for (int n = 0; n < Keys / 8; n++)
                 {
                     const mezo_u16* key_row = key_tile + (8 * n + g) * row_stride;
                     mezo_u32 bk[2] = { mezo_pair(key_row + d), mezo_pair(key_row + d + 8) };
@@ -198,7 +200,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
             // Scale, mask, and each row's maximum over the tile; a row's four threads (one quad) share their findings.
             float tile_max[2] = { -MEZO_INFINITY, -MEZO_INFINITY };
             MEZO_UNROLL
-            for (int n = 0; n < FLASH_KEYS / 8; n++)
+            for (int n = 0; n < Keys / 8; n++)
                 MEZO_UNROLL
                 for (int e = 0; e < 4; e++)
                 {
@@ -235,7 +237,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
 
             float sum[2] = { 0.0f, 0.0f };
             MEZO_UNROLL
-            for (int n = 0; n < FLASH_KEYS / 8; n++)
+            for (int n = 0; n < Keys / 8; n++)
             {
                 float p[4];
                 MEZO_UNROLL
@@ -255,7 +257,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
                 for (int e = 0; e < 4; e++) o[n][e] *= rescale[e >> 1];
 
             MEZO_UNROLL
-            for (int k = 0; k < FLASH_KEYS / 16; k++)
+            for (int k = 0; k < Keys / 16; k++)
             {
                 mezo_u32 a[4] = { packed[2 * k][0], packed[2 * k][1], packed[2 * k + 1][0], packed[2 * k + 1][1] };
                 MEZO_UNROLL
@@ -276,27 +278,27 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
         if (*bad_tile == key0)
         {
             __syncthreads();
-            mezo_u16* mine = weights + warp * 16 * FLASH_KEYS;
+            mezo_u16* mine = weights + warp * 16 * Keys;
             if (active)
             {
                 MEZO_UNROLL
-                for (int n = 0; n < FLASH_KEYS / 8; n++)
+                for (int n = 0; n < Keys / 8; n++)
                     MEZO_UNROLL
                     for (int e = 0; e < 4; e++)
                     {
                         int j = 8 * n + 2 * c + (e & 1), row = g + 8 * (e >> 1);
                         mezo_u16 bits = (mezo_u16)(packed[n][e >> 1] >> (16 * (e & 1)));
-                        mine[row * FLASH_KEYS + j] = (attends >> (4 * n + e)) & 1u ? bits : (mezo_u16)0xFFFF;
+                        mine[row * Keys + j] = (attends >> (4 * n + e)) & 1u ? bits : (mezo_u16)0xFFFF;
                     }
             }
             __syncthreads();
             if (active)
             {
-                for (int j = 0; j < FLASH_KEYS; j++)
+                for (int j = 0; j < Keys; j++)
                 {
                     if (bad_key[j] != key0) continue;
-                    float p_low = mezo_flash_widen<Kind>(mine[g * FLASH_KEYS + j]);
-                    float p_high = mezo_flash_widen<Kind>(mine[(g + 8) * FLASH_KEYS + j]);
+                    float p_low = mezo_flash_widen<Kind>(mine[g * Keys + j]);
+                    float p_high = mezo_flash_widen<Kind>(mine[(g + 8) * Keys + j]);
                     const mezo_u16* v = value_cache + (((mezo_i64)b * capacity + key0 + j) * kv_heads + kvh) * head_dim;
                     MEZO_UNROLL
                     for (int n = 0; n < MaxDim / 8; n++)
@@ -339,27 +341,27 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
     }
 }
 
-#define MEZO_FLASH_ATTENTION_KERNEL(max_dim)                                                                                 \
+#define MEZO_FLASH_ATTENTION_KERNEL(max_dim, keys)                                                                                 \
     MEZO_KERNEL void __launch_bounds__(FLASH_WARPS * 32)                                                                    \
     mezo_flash_attention_##max_dim(const mezo_u16* q, const mezo_u16* key_cache, const mezo_u16* value_cache,               \
                                    const int* key_mask, mezo_u16* output, int length, int heads, int kv_heads,             \
                                    int head_dim, int capacity, int past, int window, float scale, int dtype)               \
     {                                                                                                                       \
         if (dtype == MEZO_BF16)                                                                                             \
-            mezo_flash_attention<MEZO_MMA_BF16, max_dim>(q, key_cache, value_cache, key_mask, output, length, heads,        \
+            mezo_flash_attention<MEZO_MMA_BF16, max_dim, keys>(q, key_cache, value_cache, key_mask, output, length, heads,        \
                                                          kv_heads, head_dim, capacity, past, window, scale);                \
         else                                                                                                                \
-            mezo_flash_attention<MEZO_MMA_F16, max_dim>(q, key_cache, value_cache, key_mask, output, length, heads,         \
+            mezo_flash_attention<MEZO_MMA_F16, max_dim, keys>(q, key_cache, value_cache, key_mask, output, length, heads,         \
                                                         kv_heads, head_dim, capacity, past, window, scale);                 \
     }
 
-MEZO_FLASH_ATTENTION_KERNEL(64)
-MEZO_FLASH_ATTENTION_KERNEL(128)
-MEZO_FLASH_ATTENTION_KERNEL(256)
+MEZO_FLASH_ATTENTION_KERNEL(64, FLASH_KEYS)
+MEZO_FLASH_ATTENTION_KERNEL(128, FLASH_KEYS)
+MEZO_FLASH_ATTENTION_KERNEL(256, FLASH_WIDE_KEYS)
 
 // Launch: mezo_flash_attention_<N> with N the smallest of 64, 128, 256 not below D; grid (ceil(T / FLASH_QUERIES), H, B),
-// block (FLASH_WARPS · 32), dynamic shared memory 2·((FLASH_QUERIES + FLASH_KEYS)·(D + 8) + D·(FLASH_KEYS + 8))
-// + 4·(2·FLASH_KEYS + 1) bytes (above 48 KiB the runtime raises the kernel's limit first).
+// block (FLASH_WARPS · 32), dynamic shared memory 2·((FLASH_QUERIES + K)·(D + 8) + D·(K + 8)) + 4·(2·K + 1) bytes
+// with K = FLASH_KEYS, or FLASH_WIDE_KEYS for N = 256 (above 48 KiB the runtime raises the kernel's limit first).
 // q, output (B, T, H, D) and caches (B, capacity, KVH, D) of dtype (MEZO_BF16 or MEZO_F16), 16-byte aligned; the caches
 // hold past + T valid positions; key_mask (B, capacity) int32; window ≤ 0 for none; 64 ≤ D ≤ 256 a multiple of 16; H a
 // multiple of KVH. Compute capability ≥ 8.0.

@@ -6,7 +6,8 @@ namespace MeZO.Engine.Backends.Cuda.Ops;
 
 /// <summary>
 /// Causal attention for bf16/f16 activations on tensor cores (Kernels/flash_attention.cu): IBackend.Attention's
-/// semantics, blocks of 64 queries of one (batch, head), keys in tiles of 64, mma.sync m16n8k16 (compute capability 8.0).
+/// semantics, blocks of 64 queries of one (batch, head), keys in tiles of 64 (32 above D = 128), mma.sync m16n8k16
+/// (compute capability 8.0).
 /// </summary>
 internal static class CudaFlashAttention
 {
@@ -19,26 +20,38 @@ internal static class CudaFlashAttention
     /// </summary>
     public const int MinHeadDim = 64, MaxHeadDim = 256;
 
-    /// <summary>A warp owns 16 query rows (one mma tile high); 64 keys a tile; shared rows padded by 8 elements.</summary>
-    private const int Warps = 4, QueriesPerBlock = 16 * Warps, KeysPerTile = 64, Pad = 8, Threads = Warps * 32;
+    /// <summary>A warp owns 16 query rows (one mma tile high); shared rows padded by 8 elements.</summary>
+    private const int Warps = 4, QueriesPerBlock = 16 * Warps, Pad = 8, Threads = Warps * 32;
+
+    /// <summary>
+    /// Keys a tile: 64, or 32 above D = 128, where 64 would take the block's shared memory past the 99 KiB of compute
+    /// capability 8.6 and 8.9 (105 KiB at D = 256; 71 KiB with 32) and S's registers are needed by the output tile.
+    /// </summary>
+    private const int KeysPerTile = 64, KeysPerWideTile = 32;
 
     /// <summary>flash_attention.cu's tiling, which it takes from here (NVRTC -D options).</summary>
     public static IReadOnlyList<(string Name, int Value)> Defines { get; } =
-        [("FLASH_QUERIES", QueriesPerBlock), ("FLASH_WARPS", Warps), ("FLASH_KEYS", KeysPerTile), ("FLASH_PAD", Pad)];
+    [
+        ("FLASH_QUERIES", QueriesPerBlock), ("FLASH_WARPS", Warps), ("FLASH_KEYS", KeysPerTile), ("FLASH_WIDE_KEYS", KeysPerWideTile),
+        ("FLASH_PAD", Pad),
+    ];
 
-    /// <summary>Kernels by the head-dim bound their output tile is sized for.</summary>
-    private static readonly int[] DimBuckets = [64, 128, 256];
+    /// <summary>The kernel for a head dim: the smallest output tile (64, 128 or 256 dims) that holds it, and its key tile.</summary>
+    private static (int MaxDim, int Keys) Kernel(int headDim) =>
+        headDim <= 64 ? (64, KeysPerTile) : headDim <= 128 ? (128, KeysPerTile) : (256, KeysPerWideTile);
 
     public static bool Supports(int headDim, DType type) =>
         type is DType.BF16 or DType.F16 && headDim % 16 == 0 && headDim is >= MinHeadDim and <= MaxHeadDim;
 
     /// <summary>
-    /// Dynamic shared memory of one block, 16-bit elements: queries (64, D + 8), keys (64, D + 8), values transposed
-    /// (D, 64 + 8); then int32 key flags (64), non-finite-value marks (64) and the tile's mark (1).
+    /// Dynamic shared memory of one block, 16-bit elements: queries (64, D + 8), keys (K, D + 8), values transposed
+    /// (D, K + 8); then int32 key flags (K), non-finite-value marks (K) and the tile's mark (1); K keys a tile.
     /// </summary>
-    public static int SharedBytes(int headDim) =>
-        sizeof(ushort) * ((QueriesPerBlock + KeysPerTile) * (headDim + Pad) + headDim * (KeysPerTile + Pad)) +
-        sizeof(int) * (2 * KeysPerTile + 1);
+    public static int SharedBytes(int headDim)
+    {
+        int keys = Kernel(headDim).Keys;
+        return sizeof(ushort) * ((QueriesPerBlock + keys) * (headDim + Pad) + headDim * (keys + Pad)) + sizeof(int) * (2 * keys + 1);
+    }
 
     /// <summary>
     /// q (B, T, H, D), caches (B, Tc, KVH, D), output (B, T, H, D), all one 16-bit dtype; keyMask (B, Tc) I32. The
@@ -68,9 +81,8 @@ internal static class CudaFlashAttention
             throw new NotSupportedException($"Attention: {batch} sequences × {heads} heads of '{q.Name}' exceed the kernel's grid " +
                                             $"({LaunchShape.MaxGridYZ} of each)");
 
-        int bucket = DimBuckets.First(d => d >= headDim);
         var grid = new Dim3((uint)((length + QueriesPerBlock - 1) / QueriesPerBlock), (uint)heads, (uint)batch);
-        backend.Launch(KernelCatalog.FlashAttention, $"mezo_flash_attention_{bucket}",
+        backend.Launch(KernelCatalog.FlashAttention, $"mezo_flash_attention_{Kernel(headDim).MaxDim}",
             new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
             Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),
             Pointer(output.Address), I32(length), I32(heads), I32(keyCache.Shape[2]), I32(headDim), I32(keyCache.Shape[1]),

@@ -71,6 +71,8 @@ public class EmulatedFlashAttentionTests
         (2, 70, 2, 1, 128, 5, 0, Padding.Right),
         (1, 17, 2, 1, 256, 0, 0, Padding.None),
         (1, 129, 1, 1, 256, 3, 0, Padding.None),
+        (1, 129, 1, 1, 256, 0, 5, Padding.None),
+        (2, 40, 2, 1, 192, 0, 0, Padding.Left),
     ];
 
     private static IEnumerable<TestCaseData> Cases() =>
@@ -190,6 +192,15 @@ public class EmulatedFlashAttentionTests
         Assert.That(CudaFlashAttention.Supports(72, DType.BF16), Is.False, "not a whole mma k-step");
         Assert.That(CudaFlashAttention.Supports(272, DType.BF16), Is.False, "above the register tile");
         Assert.That(CudaFlashAttention.Supports(32, DType.BF16), Is.False, "below the key tile's reuse");
+    }
+
+    /// <summary>Compute capability 8.6 and 8.9 give a block at most 99 KiB of shared memory (8.0: 163 KiB, 9.0: 227 KiB).</summary>
+    [Test]
+    public void EverySupportedHeadDimFitsTheSharedMemoryOfEveryTensorCoreGpu()
+    {
+        var supported = Enumerable.Range(1, 256).Where(d => CudaFlashAttention.Supports(d, DType.BF16)).ToArray();
+        Assert.That(supported, Has.Length.EqualTo(13));
+        Assert.That(supported.Select(d => (d, CudaFlashAttention.SharedBytes(d))).Where(x => x.Item2 > 99 * 1024), Is.Empty);
     }
 
     [Test]
