@@ -136,9 +136,12 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
     for (int key0 = key_begin; key0 < key_end; key0 += Keys)
     {
         __syncthreads(); // the previous tile has been consumed (and, the first time, the queries and flags are in place)
+        // Consecutive threads take consecutive keys at the same 8 dims: their transposed V stores then fall in distinct
+        // banks (threads at dims 8 apart would all hit one); each 32-byte sector of a row is still read whole, its two
+        // halves by threads Keys apart.
         for (int i = threadIdx.x; i < Keys * chunks; i += FLASH_WARPS * 32)
         {
-            int j = i / chunks, d = (i % chunks) * 8, key = key0 + j;
+            int j = i % Keys, d = (i / Keys) * 8, key = key0 + j;
             uint4 k = { 0, 0, 0, 0 }, v = { 0, 0, 0, 0 };
             if (key < key_end)
             {
