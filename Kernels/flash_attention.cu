@@ -175,7 +175,7 @@ __device__ __forceinline__ void mezo_flash_attention(const mezo_u16* __restrict_
         bool active = warp_first < length && key0 <= past + warp_last &&
                       (window <= 0 || key0 + Keys > past + warp_first - window + 1);
         mezo_u32 packed[Keys / 8][2]; // P in the input dtype: rows g and g + 8 of keys 8n + 2c, 8n + 2c + 1
-        mezo_u32 attends = 0;               // bit 4n + e: this thread's element s[n][e] is attended
+        mezo_u32 attends = 0;         // bit 4n + e: this thread's element s[n][e] is attended
         if (active)
         {
             float s[Keys / 8][4];
