@@ -20,12 +20,6 @@ MEZO_FN mezo_u16 mezo_mma_input(float v)
     return Kind == MEZO_MMA_BF16 ? mezo_float_to_bf16(v) : mezo_float_to_half(v);
 }
 
-/// Two adjacent 16-bit elements of a shared row as one fragment register (the lower index in the low half).
-__device__ __forceinline__ mezo_u32 mezo_pair(const mezo_u16* p)
-{
-    return (mezo_u32)p[0] | ((mezo_u32)p[1] << 16);
-}
-
 template <int Kind>
 __device__ __forceinline__ void mezo_gemm_mma(const float* __restrict__ x, const void* __restrict__ weight,
                                               int weight_dtype, int transposed, const void* __restrict__ bias,

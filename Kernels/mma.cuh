@@ -16,6 +16,12 @@
 void mezo_emulated_mma(int kind, float d[4], const mezo_u32 a[4], const mezo_u32 b[2]);
 #endif
 
+/// Two adjacent 16-bit elements of a shared row as one fragment register (the lower index in the low half).
+MEZO_FN mezo_u32 mezo_pair(const mezo_u16* p)
+{
+    return (mezo_u32)p[0] | ((mezo_u32)p[1] << 16);
+}
+
 template <int Kind>
 MEZO_FN void mezo_mma_16816(float d[4], const mezo_u32 a[4], const mezo_u32 b[2])
 {

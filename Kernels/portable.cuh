@@ -17,6 +17,7 @@
 // CUDA's built-in vector types, for the host build of the same code.
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(8) uint2 { unsigned int x, y; };
+struct alignas(16) uint4 { unsigned int x, y, z, w; };
 #endif
 
 typedef unsigned short mezo_u16;

@@ -1,11 +1,12 @@
 using MeZO.Engine.Backends.Cuda.Runtime;
+using MeZO.Engine.Tensors;
 using static MeZO.Engine.Backends.Cuda.Runtime.KernelArgument;
 
 namespace MeZO.Engine.Backends.Cuda.Ops;
 
 /// <summary>
 /// Causal attention with a padding mask and an optional sliding window (Kernels/attention.cu): blocks of 16 queries of
-/// one (batch, head).
+/// one (batch, head). 16-bit activations go to the tensor-core kernel (CudaFlashAttention).
 /// </summary>
 internal static class CudaAttention
 {
@@ -28,6 +29,11 @@ internal static class CudaAttention
     public static void Causal(CudaBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
         float scale, int window, Tensor output)
     {
+        if (q.DType != DType.F32)
+        {
+            CudaFlashAttention.Run(backend, q, keyCache, valueCache, keyMask, pastLength, scale, window, output); // 16-bit activations
+            return;
+        }
         int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
         if (batch == 0 || length == 0 || heads == 0) return;
         if (headDim > MaxHeadDim)

@@ -11,6 +11,9 @@ internal static class KernelCatalog
     public static readonly KernelFile Rope = new("rope.cu", ["mezo_rope"], []);
     public static readonly KernelFile KvAppend = new("kv_append.cu", ["mezo_kv_append"], []);
     public static readonly KernelFile Attention = new("attention.cu", ["mezo_attention"], []) { Defines = CudaAttention.Defines };
+    /// <summary>Attention for bf16/f16 activations on tensor cores (compute capability 8.0); attention.cu serves float32.</summary>
+    public static readonly KernelFile FlashAttention = new("flash_attention.cu",
+        ["mezo_flash_attention_64", "mezo_flash_attention_128", "mezo_flash_attention_256"], []) { Defines = CudaFlashAttention.Defines };
     public static readonly KernelFile Activation = new("activation.cu", ["mezo_relu", "mezo_gelu_tanh", "mezo_gelu_erf", "mezo_silu"], []);
     public static readonly KernelFile SiluMul = new("silu_mul.cu", ["mezo_silu_mul"], []);
     /// <summary>No fused multiply-add: a scaled add must round as the CPU's fl(x + fl(scale·y)).</summary>
@@ -60,7 +63,7 @@ internal static class KernelCatalog
 
     public static IReadOnlyList<KernelFile> All { get; } =
     [
-        Embedding, LayerNorm, RmsNorm, Rope, KvAppend, Attention, Activation, SiluMul, Add, SliceColumns, GatherRows,
+        Embedding, LayerNorm, RmsNorm, Rope, KvAppend, Attention, FlashAttention, Activation, SiluMul, Add, SliceColumns, GatherRows,
         LogSoftmaxGather, Argmax, Convert, GemmSimt, GemmMma, Perturbation,
         RowsBackward, NormBackward, ColumnSums, Transpose, RopeBackward, AttentionBackward, ElementwiseBackward, LogSoftmaxGatherBackward,
         Optimizer,
@@ -80,7 +83,7 @@ internal static class KernelCatalog
             ["Linear"] = [GemmSimt, GemmMma, Convert],
             ["Rope"] = [Rope],
             ["KvAppend"] = [KvAppend],
-            ["Attention"] = [Attention],
+            ["Attention"] = [Attention, FlashAttention],
             ["Activation"] = [Activation],
             ["SiluMul"] = [SiluMul],
             ["Add"] = [Add],
