@@ -104,16 +104,10 @@ internal static class KernelCosts
         });
         // attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16, H, B);
         // shape B×T×H×D: per query and visible key, q·k and p·v (2D each), plus the online softmax's few operations.
-        Add("mezo_attention", "pppppiiiiiiif", c =>
-        {
-            long batch = c.Shape.Grid.Z, length = c.I32(5), heads = c.I32(6), kvHeads = c.I32(7), d = c.I32(8);
-            int past = c.I32(10), window = c.I32(11);
-            long keys = past + length, visible = 0;
-            for (long t = 0; t < length; t++) visible += window > 0 ? Math.Min(past + t + 1, window) : past + t + 1;
-            long read = batch * length * heads * d * F32 + 2 * batch * keys * kvHeads * d * F32 + batch * keys * Index;
-            return new($"{batch}×{length}×{heads}×{d}, {keys} keys", read, batch * length * heads * d * F32,
-                batch * heads * visible * (4.0 * d + 5), ComputePipe.Fp32);
-        });
+        Add("mezo_attention", "pppppiiiiiiif", c => Attention(c, F32, ComputePipe.Fp32));
+        // flash_attention.cu, the same arguments and a dtype: 16-bit q, caches and output, QKᵀ and PV on the tensor cores.
+        foreach (int maxDim in new[] { 64, 128, 256 })
+            Add($"mezo_flash_attention_{maxDim}", "pppppiiiiiiifi", c => Attention(c, Size(c.I32(13)), ComputePipe.HalfTensor));
         // activation.cu (x, n) in place.
         Add("mezo_relu", "pl", c => InPlace(c.I64(1), 1));
         Add("mezo_gelu_tanh", "pl", c => InPlace(c.I64(1), 10));
@@ -195,6 +189,21 @@ internal static class KernelCosts
                     n * (NoiseFlops + 2 + (accumulate ? 1 : 0)), pipe);
             });
         return table;
+    }
+
+    /// <summary>
+    /// Causal attention over a (B, T, H, D) call with elements of <paramref name="size"/> bytes, grid (…, H, B): per query
+    /// and visible key, q·k and p·v (2D FLOPs each) plus the online softmax's few operations.
+    /// </summary>
+    private static WorkCost Attention(KernelCall c, long size, ComputePipe pipe)
+    {
+        long batch = c.Shape.Grid.Z, length = c.I32(5), heads = c.I32(6), kvHeads = c.I32(7), d = c.I32(8);
+        int past = c.I32(10), window = c.I32(11);
+        long keys = past + length, visible = 0;
+        for (long t = 0; t < length; t++) visible += window > 0 ? Math.Min(past + t + 1, window) : past + t + 1;
+        long read = batch * length * heads * d * size + 2 * batch * keys * kvHeads * d * size + batch * keys * Index;
+        return new($"{batch}×{length}×{heads}×{d}, {keys} keys", read, batch * length * heads * d * size,
+            batch * heads * visible * (4.0 * d + 5), pipe);
     }
 
     private static string Rows(long rows, long width) => $"{rows} rows × {width}";
