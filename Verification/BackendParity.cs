@@ -23,7 +23,7 @@ public static partial class BackendParity
     /// <summary>Every case, with tolerances for a candidate of these settings (case names do not depend on them).</summary>
     public static IReadOnlyList<ParityCase> Cases(CudaBackendOptions settings)
     {
-        return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. RopeCases(), .. AttentionCases(),
+        return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. SixteenBitLinearCases(settings), .. RopeCases(), .. AttentionCases(),
             .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise, settings.Precision),
             .. BackwardCases(settings.Precision), .. OptimizerCases()];
     }

@@ -178,7 +178,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Linear(this, x, weight, weightTransposed, bias, output);
-        Float32Activations(x);
         CudaLinear.Run(this, x, weight, weightTransposed, bias, output);
     }
 
@@ -300,7 +299,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs);
-        Float32Activations(inputs[0]);
         CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
     }
 

@@ -37,7 +37,9 @@ internal static class CudaPerturbation
     /// outputs[s] = inputs[s]·(W + scales[s]·z)ᵀ + biases[s]: W + scales[s]·z is written in float32 into the backend's
     /// <see cref="CudaBackend.PerturbedWeight"/> scratch (the weight's size, reused by each stream in turn), which the
     /// ordinary Linear path then multiplies. The copy rounds as the CPU's packing does, so only the products' own
-    /// arithmetic differs from the CPU's.
+    /// arithmetic differs from the CPU's. The copy stays float32 under 16-bit activations too: rounded to bf16, a
+    /// perturbation of 1e-3 would vanish into the weight's own rounding. Such a product (16-bit x and output, float32 W)
+    /// runs on the SIMT kernel, which reads both exactly.
     /// </summary>
     public static void Linear(CudaBackend backend, Tensor weight, bool transposed, TensorNoise noise, ReadOnlySpan<float> scales,
         ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
