@@ -4,9 +4,11 @@
 
 // The linear layer where cuBLASLt is absent, and the reference cuBLASLt's 16-bit path is checked against. Inputs are
 // rounded to bf16 (or f16 for f16 weights) as they are staged into shared memory, so no converted copy of x or W is
-// ever stored. Blocks of 64×64 outputs, four warps of 32×32 (2×4 mma tiles of 16×8), K in slices of 32; shared rows
-// padded by 8 elements so the fragment loads of the eight row groups fall in different banks. W is (N, K) as
-// nn.Linear stores it, or (K, N) when transposed. Compute capability 8.0 or newer (mma.m16n8k16).
+// ever stored; 16-bit x of the weights' type passes through that rounding unchanged. x and the output share the
+// activation dtype (x_dtype): a 16-bit output is rounded once, from the float32 accumulator plus bias, as it is
+// stored. Blocks of 64×64 outputs, four warps of 32×32 (2×4 mma tiles of 16×8), K in slices of 32; shared rows padded
+// by 8 elements so the fragment loads of the eight row groups fall in different banks. W is (N, K) as nn.Linear
+// stores it, or (K, N) when transposed. Compute capability 8.0 or newer (mma.m16n8k16).
 
 // MMA_TILE and MMA_THREADS come from the launcher (CudaLinear.MmaDefines, passed as -D options), which sizes the grid
 // by the same tile; the warp layout below is written for them.
@@ -21,9 +23,9 @@ MEZO_FN mezo_u16 mezo_mma_input(float v)
 }
 
 template <int Kind>
-__device__ __forceinline__ void mezo_gemm_mma(const float* __restrict__ x, const void* __restrict__ weight,
+__device__ __forceinline__ void mezo_gemm_mma(const void* __restrict__ x, int x_dtype, const void* __restrict__ weight,
                                               int weight_dtype, int transposed, const void* __restrict__ bias,
-                                              int bias_dtype, float* __restrict__ output, int m, int n, int k)
+                                              int bias_dtype, void* __restrict__ output, int m, int n, int k)
 {
     __shared__ mezo_u16 x_tile[MMA_TILE][MMA_K + MMA_PAD]; // (rows of x, k)
     __shared__ mezo_u16 w_tile[MMA_TILE][MMA_K + MMA_PAD]; // (columns of the output, k)
@@ -46,7 +48,7 @@ __device__ __forceinline__ void mezo_gemm_mma(const float* __restrict__ x, const
         {
             int r = e / MMA_K, kk = e % MMA_K;
             int row = row0 + r, col = col0 + r, kg = k0 + kk;
-            float xv = row < m && kg < k ? x[(mezo_i64)row * k + kg] : 0.0f;
+            float xv = row < m && kg < k ? mezo_load(x, x_dtype, (mezo_i64)row * k + kg) : 0.0f;
             mezo_i64 wi = transposed ? (mezo_i64)kg * n + col : (mezo_i64)col * k + kg;
             float wv = col < n && kg < k ? mezo_load(weight, weight_dtype, wi) : 0.0f;
             x_tile[r][kk] = mezo_mma_input<Kind>(xv);
@@ -92,23 +94,23 @@ __device__ __forceinline__ void mezo_gemm_mma(const float* __restrict__ x, const
                 int col = col0 + warp_col + j * 8 + 2 * c + (e & 1);
                 if (row >= m || col >= n) continue;
                 float b = bias_dtype == MEZO_NO_TENSOR ? 0.0f : mezo_load(bias, bias_dtype, col);
-                output[(mezo_i64)row * n + col] = acc[i][j][e] + b;
+                mezo_store(output, x_dtype, (mezo_i64)row * n + col, acc[i][j][e] + b);
             }
 }
 
 MEZO_KERNEL void __launch_bounds__(MMA_THREADS)
-mezo_gemm_mma_bf16(const float* x, const void* weight, int weight_dtype, int transposed, const void* bias,
-                   int bias_dtype, float* output, int m, int n, int k)
+mezo_gemm_mma_bf16(const void* x, int x_dtype, const void* weight, int weight_dtype, int transposed,
+                   const void* bias, int bias_dtype, void* output, int m, int n, int k)
 {
-    mezo_gemm_mma<MEZO_MMA_BF16>(x, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
+    mezo_gemm_mma<MEZO_MMA_BF16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
 }
 
 MEZO_KERNEL void __launch_bounds__(MMA_THREADS)
-mezo_gemm_mma_f16(const float* x, const void* weight, int weight_dtype, int transposed, const void* bias,
-                  int bias_dtype, float* output, int m, int n, int k)
+mezo_gemm_mma_f16(const void* x, int x_dtype, const void* weight, int weight_dtype, int transposed,
+                  const void* bias, int bias_dtype, void* output, int m, int n, int k)
 {
-    mezo_gemm_mma<MEZO_MMA_F16>(x, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
+    mezo_gemm_mma<MEZO_MMA_F16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
 }
 
-// Launch: grid (ceil(N / 64), ceil(M / 64)), block (128); x (M, K) float32; weight (N, K) or (K, N) when transposed,
-// of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) float32. Compute capability ≥ 8.0.
+// Launch: grid (ceil(N / 64), ceil(M / 64)), block (128); x (M, K) of x_dtype; weight (N, K) or (K, N) when
+// transposed, of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) of x_dtype. Compute capability ≥ 8.0.

@@ -23,9 +23,9 @@ public static partial class BackendParity
     /// <summary>Every case, with tolerances for a candidate of these settings (case names do not depend on them).</summary>
     public static IReadOnlyList<ParityCase> Cases(CudaBackendOptions settings)
     {
-        return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. EpilogueCases(settings.Precision), .. RopeCases(), .. AttentionCases(),
-            .. ElementwiseCases(), .. LogitCases(), .. PerturbationCases(settings.Noise, settings.Precision),
-            .. BackwardCases(settings.Precision), .. OptimizerCases()];
+        return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. SixteenBitLinearCases(settings),
+            .. EpilogueCases(settings.Precision), .. RopeCases(), .. AttentionCases(), .. ElementwiseCases(), .. LogitCases(),
+            .. PerturbationCases(settings.Noise, settings.Precision), .. BackwardCases(settings.Precision), .. OptimizerCases()];
     }
 
     /// <summary>Runs every case, reporting each as it finishes; an exception in a case is a failed result, not an abort.</summary>

@@ -178,7 +178,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Linear(this, x, weight, weightTransposed, bias, output, epilogue);
-        Float32Activations(x);
         CudaLinear.Run(this, x, weight, weightTransposed, bias, output);
         epilogue.RunUnfused(this, output);
     }
@@ -301,7 +300,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs, epilogues);
-        Float32Activations(inputs[0]);
         CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
         for (int s = 0; s < epilogues.Length; s++) epilogues[s].RunUnfused(this, outputs[s]);
     }

@@ -46,9 +46,13 @@ internal enum MatmulDescAttribute
     TransB = 4,
     Epilogue = 7,
     BiasPointer = 8,
+    BiasDataType = 26,
 }
 
-/// <summary>cublasLtEpilogue_t: DEFAULT = 1, BIAS = 4 (add a bias vector of D's type per row of D).</summary>
+/// <summary>
+/// cublasLtEpilogue_t: DEFAULT = 1, BIAS = 4 (add a bias vector per row of D, to the accumulator before D's rounding; of
+/// D's type unless <see cref="MatmulDescAttribute.BiasDataType"/> names another).
+/// </summary>
 internal enum CublasLtEpilogue
 {
     Default = 1,

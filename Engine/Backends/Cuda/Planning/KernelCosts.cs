@@ -48,11 +48,11 @@ internal static class KernelCosts
     public static WorkCost Product(in MatmulCall c)
     {
         long m = c.M, n = c.N, k = c.K;
-        long read = m * k * Size(c.XType) + n * k * Size(c.WType) + (c.Bias != 0 ? n * F32 : 0);
+        long read = m * k * Size(c.XType) + n * k * Size(c.WType) + (c.Bias != 0 ? n * Size(c.BiasType) : 0);
         var pipe = c.Compute == CublasComputeType.Compute32FFastTF32 ? ComputePipe.Tf32Tensor
             : c.XType == CudaDataType.R32F ? ComputePipe.Fp32 : ComputePipe.HalfTensor;
         string type = pipe switch { ComputePipe.Tf32Tensor => "tf32", ComputePipe.Fp32 => "fp32", _ => c.WType == CudaDataType.R16BF ? "bf16" : "f16" };
-        return new WorkCost($"{m}×{n}×{k} {type}", read, m * n * F32, 2.0 * m * n * k + (c.Bias != 0 ? m * n : 0), pipe);
+        return new WorkCost($"{m}×{n}×{k} {type}", read, m * n * Size(c.OutputType), 2.0 * m * n * k + (c.Bias != 0 ? m * n : 0), pipe);
     }
 
     private static long Size(CudaDataType type) => type == CudaDataType.R32F ? 4 : 2;
@@ -142,15 +142,15 @@ internal static class KernelCosts
             long n = c.I64(4);
             return new(Count(n), n * Size(c.I32(1)), n * Size(c.I32(3)), 0, ComputePipe.Fp32);
         });
-        // gemm_simt.cu and gemm_mma.cu (x, W, W dtype, transposed, bias, bias dtype or −1, output, M, N, K): float32 x
-        // and output, W read as stored.
+        // gemm_simt.cu and gemm_mma.cu (x, x and output dtype, W, W dtype, transposed, bias, bias dtype or −1, output, M, N,
+        // K): every operand read as stored, the output written in x's dtype.
         foreach (var (kernel, pipe) in new[] { ("mezo_gemm_simt", ComputePipe.Fp32), ("mezo_gemm_mma_bf16", ComputePipe.HalfTensor),
                      ("mezo_gemm_mma_f16", ComputePipe.HalfTensor) })
-            Add(kernel, "ppiipipiii", c =>
+            Add(kernel, "pipiipipiii", c =>
             {
-                long m = c.I32(7), n = c.I32(8), k = c.I32(9);
-                bool bias = c.I32(5) >= 0;
-                return new($"{m}×{n}×{k}", m * k * F32 + n * k * Size(c.I32(2)) + (bias ? n * Size(c.I32(5)) : 0), m * n * F32,
+                long m = c.I32(8), n = c.I32(9), k = c.I32(10), activation = Size(c.I32(1));
+                bool bias = c.I32(6) >= 0;
+                return new($"{m}×{n}×{k}", m * k * activation + n * k * Size(c.I32(3)) + (bias ? n * Size(c.I32(6)) : 0), m * n * activation,
                     2.0 * m * n * k + (bias ? m * n : 0), pipe);
             });
 

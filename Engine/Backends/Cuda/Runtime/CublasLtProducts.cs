@@ -88,8 +88,9 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
 
     private Plan? PlanFor(in MatmulCall call)
     {
-        var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.Transposed, call.Bias != 0, call.Compute,
-            Alignment(call.X), Alignment(call.W), Alignment(call.Output), call.Bias == 0 ? 256 : Alignment(call.Bias));
+        var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.OutputType, call.Transposed,
+            call.Bias == 0 ? null : call.BiasType, call.Compute, Alignment(call.X), Alignment(call.W), Alignment(call.Output),
+            call.Bias == 0 ? 256 : Alignment(call.Bias));
         if (_plans.TryGetValue(key, out var plan)) return plan;
         _context.MakeCurrent();
         return _plans[key] = Plan.TryCreate(_handle, key, call.Bias, WorkspaceBytes);
@@ -106,8 +107,10 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
         _handle.Dispose();
     }
 
-    private readonly record struct PlanKey(int M, int N, int K, CudaDataType XType, CudaDataType WType, bool Transposed, bool Bias,
-        CublasComputeType Compute, int XAlignment, int WAlignment, int OutputAlignment, int BiasAlignment);
+    /// <summary><see cref="BiasType"/> null: no bias.</summary>
+    private readonly record struct PlanKey(int M, int N, int K, CudaDataType XType, CudaDataType WType, CudaDataType OutputType,
+        bool Transposed, CudaDataType? BiasType, CublasComputeType Compute, int XAlignment, int WAlignment, int OutputAlignment,
+        int BiasAlignment);
 
     /// <summary>The descriptors and chosen algorithm for one shape.</summary>
     private sealed class Plan : IDisposable
@@ -141,18 +144,29 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
                 var operation = Add(CublasLtDescriptorHandle.Matmul(key.Compute));
                 var transA = layout.TransposeA ? CublasOperation.Transpose : CublasOperation.None;
                 var transB = CublasOperation.None;
-                var epilogue = key.Bias ? CublasLtEpilogue.Bias : CublasLtEpilogue.Default;
+                var epilogue = key.BiasType is null ? CublasLtEpilogue.Default : CublasLtEpilogue.Bias;
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransA, &transA, sizeof(int)));
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransB, &transB, sizeof(int)));
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.Epilogue, &epilogue, sizeof(int)));
                 // The heuristic takes the bias alignment from the bias pointer (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER);
                 // left at its NULL default it would assume any alignment and may pick a kernel this key's biases cannot feed.
-                if (key.Bias)
+                if (key.BiasType is { } biasType)
+                {
                     CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.BiasPointer,
                         &bias, (nuint)sizeof(nint)));
+                    // Unset, the bias is read as D's type; a float32 bias under a 16-bit D (a perturbed bias in scratch,
+                    // a float32 checkpoint's bias) is named, so the epilogue adds it to the float32 accumulator as it is:
+                    // rounded to D's type first, the output would be rounded twice.
+                    if (biasType != key.OutputType)
+                    {
+                        int type = (int)biasType;
+                        CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw,
+                            MatmulDescAttribute.BiasDataType, &type, sizeof(int)));
+                    }
+                }
                 var a = Add(Layout(key.WType, layout.A));
                 var b = Add(Layout(key.XType, layout.B));
-                var d = Add(Layout(CudaDataType.R32F, layout.D));
+                var d = Add(Layout(key.OutputType, layout.D));
 
                 using var preference = CublasLtDescriptorHandle.Preference();
                 ulong workspace = (ulong)workspaceBytes;
@@ -180,7 +194,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
                     return null;
                 }
                 CudaException.ThrowIfFailed(status, $"cublasLtMatmulAlgoGetHeuristic(({key.M} × {key.K})·({key.N} × {key.K})ᵀ, " +
-                                                    $"{key.XType}/{key.WType}, {key.Compute})");
+                                                    $"{key.XType}/{key.WType} → {key.OutputType}, {key.Compute})");
                 return new Plan(operation, a, b, d, result.Algo);
             }
             catch

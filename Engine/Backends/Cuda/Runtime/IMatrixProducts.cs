@@ -4,10 +4,12 @@ namespace MeZO.Engine.Backends.Cuda.Runtime;
 
 /// <summary>
 /// output(M, N) = x(M, K)·Wᵀ + bias with every matrix row-major: W is (N, K) as nn.Linear stores it, or (K, N) when
-/// <see cref="Transposed"/>; bias (N) is float32 or absent (0); output is float32.
+/// <see cref="Transposed"/>; bias (N) is of <see cref="BiasType"/> (the output's type, or float32 under a 16-bit output)
+/// or absent (0). The product is accumulated in float32 and the bias added to it before the one rounding to
+/// <see cref="OutputType"/>.
 /// </summary>
 internal readonly record struct MatmulCall(int M, int N, int K, nint X, CudaDataType XType, nint W, CudaDataType WType,
-    bool Transposed, nint Bias, nint Output, CublasComputeType Compute);
+    bool Transposed, nint Bias, CudaDataType BiasType, nint Output, CudaDataType OutputType, CublasComputeType Compute);
 
 /// <summary>A matrix-product library (cuBLASLt) behind the Linear op.</summary>
 internal interface IMatrixProducts : IDisposable

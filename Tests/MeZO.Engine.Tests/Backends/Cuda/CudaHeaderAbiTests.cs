@@ -120,6 +120,7 @@ public class CudaHeaderAbiTests
         (MatmulDescAttribute.TransB, "CUBLASLT_MATMUL_DESC_TRANSB"),
         (MatmulDescAttribute.Epilogue, "CUBLASLT_MATMUL_DESC_EPILOGUE"),
         (MatmulDescAttribute.BiasPointer, "CUBLASLT_MATMUL_DESC_BIAS_POINTER"),
+        (MatmulDescAttribute.BiasDataType, "CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE"),
         (CublasLtEpilogue.Default, "CUBLASLT_EPILOGUE_DEFAULT"),
         (CublasLtEpilogue.Bias, "CUBLASLT_EPILOGUE_BIAS"),
         (MatmulPreferenceAttribute.MaxWorkspaceBytes, "CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES"),

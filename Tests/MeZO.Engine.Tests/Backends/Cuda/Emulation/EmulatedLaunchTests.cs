@@ -61,6 +61,41 @@ public class EmulatedLaunchTests
         Assert.That((products.Computed, products.Refused), Is.EqualTo((1, 1)), "K = 8 on cuBLASLt, K = 3 refused and run on a kernel");
     }
 
+    /// <summary>
+    /// A bf16 Linear reaches cuBLASLt as bf16 x, W and output with the float32 bias named as such (no conversion
+    /// kernel); a shape cuBLASLt refuses runs on the tensor-core kernel, and a float32 (LoRA) weight on the SIMT kernel.
+    /// </summary>
+    [Test]
+    public void ABf16LinearConvertsNothing()
+    {
+        var products = new EmulatedMatrixProducts(call => call.K >= 4);
+        var runtime = new EmulatedRuntime(90, products);
+        using var gpu = new CudaBackend(runtime, new CudaBackendOptions(), new MemoryReport());
+        foreach (var (k, weightType, kernel) in new[] { (8, DType.BF16, null), (3, DType.BF16, "mezo_gemm_mma_bf16"), (8, DType.F32, "mezo_gemm_simt") })
+        {
+            // Small integers: every product, sum and bias add is exact in float32 and the results exact in bf16.
+            const int m = 3, n = 5;
+            float[] x = Integers(m * k, 1), w = Integers(n * k, 2), b = Integers(n, 3);
+            using var xs = Upload(gpu, x, DType.BF16, m, k);
+            using var ws = Upload(gpu, w, weightType, n, k);
+            using var bs = Upload(gpu, b, DType.F32, n);
+            using var output = gpu.Allocate(new TensorShape(m, n), DType.BF16, MemoryCategory.Activations, "output");
+            runtime.Launched.Clear();
+            int computed = products.Computed;
+            gpu.Linear(xs, ws, weightTransposed: false, bs, output);
+            Assert.That(runtime.Launched, Is.EqualTo(kernel is null ? Array.Empty<string>() : new[] { kernel }), $"K = {k}, {weightType} W");
+            Assert.That(products.Computed - computed, Is.EqualTo(kernel is null ? 1 : 0));
+            var actual = HostValues.Read(output);
+            for (int r = 0; r < m; r++)
+                for (int c = 0; c < n; c++)
+                {
+                    float expected = b[c];
+                    for (int t = 0; t < k; t++) expected += x[r * k + t] * w[c * k + t];
+                    Assert.That(actual[r * n + c], Is.EqualTo(expected), $"K = {k}, {weightType} W, output ({r}, {c})");
+                }
+        }
+    }
+
     private static float[] Integers(int count, int seed)
     {
         var random = new Random(seed);

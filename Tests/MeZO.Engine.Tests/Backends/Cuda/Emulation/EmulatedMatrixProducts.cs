@@ -6,11 +6,13 @@ namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
 
 /// <summary>
 /// cuBLASLt's side of the Linear op on the host: a call is read as CublasLtProducts hands it to cuBLASLt (the
-/// column-major product of <see cref="ColumnMajorProduct"/>, operands of the call's types, a bias of the output's type,
-/// float32, added per row of D) and computed in double, after a TF32 call's float32 operands are cut to TF32 as the
-/// hardware may cut them. With it, CudaLinear's cuBLASLt path (x rounded into scratch,
-/// the bias widened, the call's fields, the fallback to a kernel for a refused shape) runs against the CPU backend
-/// where no GPU exists. <paramref name="supports"/> plays the heuristic: a call it refuses must never reach Linear.
+/// column-major product of <see cref="ColumnMajorProduct"/>, operands of the call's types, a bias of its own type added
+/// per row of D) and computed after a TF32 call's float32 operands are cut to TF32 as the hardware may cut them. A
+/// float32 D is summed in double; a 16-bit D as cuBLASLt's CUBLAS_COMPUTE_32F computes it: float32 accumulation, the
+/// bias added to the accumulator in float32, one rounding to nearest even into D's type, which is the CPU backend's
+/// arithmetic up to the order of the float32 sums. With it, CudaLinear's cuBLASLt paths (x rounded into scratch, the
+/// bias widened, the call's fields, the fallback to a kernel for a refused shape) run against the CPU backend where
+/// no GPU exists. <paramref name="supports"/> plays the heuristic: a call it refuses must never reach Linear.
 /// </summary>
 internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> supports) : IMatrixProducts
 {
@@ -31,19 +33,29 @@ internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> suppo
     {
         if (!supports(call)) throw new InvalidOperationException($"cuBLASLt would have no algorithm for {call}");
         var product = ColumnMajorProduct.Of(call.M, call.N, call.K, call.Transposed);
-        var bias = (float*)call.Bias;
-        var d = (float*)call.Output;
         bool tf32 = call.Compute == CublasComputeType.Compute32FFastTF32;
         for (long j = 0; j < product.D.Columns; j++)
             for (long i = 0; i < product.D.Rows; i++)
             {
-                double sum = 0;
-                for (long l = 0; l < call.K; l++)
+                long a(long l) => product.TransposeA ? l + i * product.A.LeadingDimension : i + l * product.A.LeadingDimension;
+                long b(long l) => l + j * product.B.LeadingDimension;
+                float bias = call.Bias == 0 ? 0 : Load(call.Bias, call.BiasType, i, tf32: false);
+                long d = i + j * product.D.LeadingDimension;
+                if (call.OutputType == CudaDataType.R32F)
                 {
-                    long a = product.TransposeA ? l + i * product.A.LeadingDimension : i + l * product.A.LeadingDimension;
-                    sum += (double)Load(call.W, call.WType, a, tf32) * Load(call.X, call.XType, l + j * product.B.LeadingDimension, tf32);
+                    double sum = 0;
+                    for (long l = 0; l < call.K; l++) sum += (double)Load(call.W, call.WType, a(l), tf32) * Load(call.X, call.XType, b(l), tf32);
+                    ((float*)call.Output)[d] = (float)(sum + bias);
                 }
-                d[i + j * product.D.LeadingDimension] = (float)(sum + (bias is null ? 0 : bias[i]));
+                else
+                {
+                    float sum = 0;
+                    for (long l = 0; l < call.K; l++) sum = MathF.FusedMultiplyAdd(Load(call.W, call.WType, a(l), tf32), Load(call.X, call.XType, b(l), tf32), sum);
+                    float value = sum + bias;
+                    ((ushort*)call.Output)[d] = call.OutputType == CudaDataType.R16BF
+                        ? ScalarConversions.SingleToBFloat16(value)
+                        : ScalarConversions.SingleToHalf(value);
+                }
             }
         Computed++;
     }

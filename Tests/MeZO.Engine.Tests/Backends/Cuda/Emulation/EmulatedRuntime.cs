@@ -44,6 +44,9 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
     private readonly nint _library = Library;
     private readonly Dictionary<string, string> _signatures = [];
 
+    /// <summary>The kernels launched so far, by name, in order: which path an op took, and that no conversion ran.</summary>
+    public List<string> Launched { get; } = [];
+
     public string Description => $"host emulation of the CUDA kernels (g++, sm_{computeCapability} paths)";
     public int ComputeCapability => computeCapability;
     public int MultiprocessorCount => 1;
@@ -82,6 +85,7 @@ internal sealed unsafe class EmulatedRuntime(int computeCapability, IMatrixProdu
         string parameters = Signature(kernel.Name), given = string.Concat(arguments.ToArray().Select(a => Letter(a.Kind)));
         if (given != parameters)
             throw new InvalidOperationException($"{kernel} takes ({Describe(parameters)}) but was launched with ({Describe(given)})");
+        Launched.Add(kernel.Name);
         var native = new Shape(shape);
         var pointers = stackalloc void*[arguments.Length];
         fixed (KernelArgument* values = arguments)

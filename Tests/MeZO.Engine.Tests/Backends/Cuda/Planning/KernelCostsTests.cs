@@ -42,21 +42,22 @@ public class KernelCostsTests
     public void ACublasLtProductIsTwoMnkFlopsAndReadsEachOperandOnce()
     {
         const int m = 96, n = 40, k = 24;
-        var cost = KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R16BF, 2, CudaDataType.R16BF, false, 3, 4,
-            CublasComputeType.Compute32F));
+        var cost = KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R16BF, 2, CudaDataType.R16BF, false, 3, CudaDataType.R32F, 4,
+            CudaDataType.R16BF, CublasComputeType.Compute32F));
 
         Assert.That(cost.Flops, Is.EqualTo(2.0 * m * n * k + m * n)); // the bias epilogue adds one per output
         Assert.That(cost.BytesRead, Is.EqualTo((m * k + n * k) * 2 + n * 4));
-        Assert.That(cost.BytesWritten, Is.EqualTo(m * n * 4));
+        Assert.That(cost.BytesWritten, Is.EqualTo(m * n * 2), "a bf16 output is written in bf16");
         Assert.That(cost.Pipe, Is.EqualTo(ComputePipe.HalfTensor));
 
-        var tf32 = KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R32F, 2, CudaDataType.R32F, false, 0, 4,
-            CublasComputeType.Compute32FFastTF32));
+        var tf32 = KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R32F, 2, CudaDataType.R32F, false, 0, CudaDataType.R32F, 4,
+            CudaDataType.R32F, CublasComputeType.Compute32FFastTF32));
+        Assert.That(tf32.BytesWritten, Is.EqualTo(m * n * 4));
         Assert.That(tf32.Flops, Is.EqualTo(2.0 * m * n * k));
         Assert.That(tf32.BytesRead, Is.EqualTo((m * k + n * k) * 4));
         Assert.That(tf32.Pipe, Is.EqualTo(ComputePipe.Tf32Tensor));
-        Assert.That(KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R32F, 2, CudaDataType.R32F, false, 0, 4,
-            CublasComputeType.Compute32F)).Pipe, Is.EqualTo(ComputePipe.Fp32));
+        Assert.That(KernelCosts.Product(new MatmulCall(m, n, k, 1, CudaDataType.R32F, 2, CudaDataType.R32F, false, 0, CudaDataType.R32F, 4,
+            CudaDataType.R32F, CublasComputeType.Compute32F)).Pipe, Is.EqualTo(ComputePipe.Fp32));
     }
 
     [Test]
@@ -65,13 +66,22 @@ public class KernelCostsTests
         const int m = 70, n = 33, k = 17;
         var cost = KernelCosts.Of(new KernelCall("mezo_gemm_mma_bf16", new LaunchShape(new Dim3(1), new Dim3(128)),
         [
-            Pointer(1), Pointer(2), I32((int)DType.BF16), I32(0), Pointer(0), I32(CudaNorms.NoTensor), Pointer(3), I32(m), I32(n), I32(k),
+            Pointer(1), I32((int)DType.F32), Pointer(2), I32((int)DType.BF16), I32(0), Pointer(0), I32(CudaNorms.NoTensor), Pointer(3),
+            I32(m), I32(n), I32(k),
         ]));
 
         Assert.That(cost.Flops, Is.EqualTo(2.0 * m * n * k));
         Assert.That(cost.BytesRead, Is.EqualTo(m * k * 4 + n * k * 2)); // float32 x, bf16 W
         Assert.That(cost.BytesWritten, Is.EqualTo(m * n * 4));
         Assert.That(cost.Pipe, Is.EqualTo(ComputePipe.HalfTensor));
+
+        var sixteen = KernelCosts.Of(new KernelCall("mezo_gemm_mma_bf16", new LaunchShape(new Dim3(1), new Dim3(128)),
+        [
+            Pointer(1), I32((int)DType.BF16), Pointer(2), I32((int)DType.BF16), I32(0), Pointer(0), I32(CudaNorms.NoTensor), Pointer(3),
+            I32(m), I32(n), I32(k),
+        ]));
+        Assert.That(sixteen.BytesRead, Is.EqualTo(m * k * 2 + n * k * 2), "bf16 activations are read in bf16");
+        Assert.That(sixteen.BytesWritten, Is.EqualTo(m * n * 2));
     }
 
     [Test]
