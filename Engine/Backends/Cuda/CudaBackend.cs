@@ -154,7 +154,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
-        Float32Activations(output);
         CudaRows.Embedding(this, table, ids, output, accumulate);
     }
 
@@ -162,7 +161,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LayerNorm(this, x, weight, bias, output);
-        Float32Activations(x);
         CudaNorms.LayerNorm(this, x, weight, bias, eps, output);
     }
 
@@ -170,7 +168,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.RmsNorm(this, x, weight, output);
-        Float32Activations(x);
         CudaNorms.RmsNorm(this, x, weight, eps, output);
     }
 
@@ -186,7 +183,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Rope(this, x, positions, invFrequencies);
-        Float32Activations(x);
         CudaRope.Apply(this, x, positions, invFrequencies);
     }
 
@@ -194,7 +190,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
-        Float32Activations(keys);
         CudaRows.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
     }
 
@@ -203,7 +198,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
-        Float32Activations(q);
         CudaAttention.Causal(this, q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
     }
 
@@ -211,7 +205,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Activation(this, x);
-        Float32Activations(x);
         CudaElementwise.Activation(this, kind, x);
     }
 
@@ -219,7 +212,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SiluMul(this, gate, up);
-        Float32Activations(gate);
         CudaElementwise.SiluMul(this, gate, up);
     }
 
@@ -227,7 +219,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Add(this, x, y);
-        Float32Activations(x);
         CudaElementwise.Add(this, x, y);
     }
 
@@ -235,7 +226,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.AddScaled(this, x, y, scale);
-        Float32Activations(x);
         CudaElementwise.AddScaled(this, x, y, scale);
     }
 
@@ -243,8 +233,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SliceColumns(this, x, start, output);
-        Float32Activations(x);
-        Float32Activations(output);
         CudaRows.SliceColumns(this, x, start, output);
     }
 
@@ -252,7 +240,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.GatherRows(this, x, rows, output);
-        Float32Activations(x);
         CudaRows.Gather(this, x, rows, output);
     }
 
@@ -260,7 +247,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxGather(this, logits, targets, output);
-        Float32Activations(logits);
         CudaLogits.LogSoftmaxGather(this, logits, targets, output);
     }
 
@@ -268,7 +254,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Argmax(this, logits, output);
-        Float32Activations(logits);
         CudaLogits.Argmax(this, logits, output);
     }
 
@@ -276,7 +261,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
-        Float32Activations(logits);
         CudaLogits.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
     }
 
@@ -291,7 +275,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
-        Float32Activations(output);
         CudaPerturbation.Embedding(this, table, noise, scale, ids, output, accumulate);
     }
 

@@ -5,7 +5,7 @@ namespace MeZO.Engine.Backends.Cuda.Ops;
 
 /// <summary>
 /// Causal attention with a padding mask and an optional sliding window (Kernels/attention.cu): blocks of 16 queries of
-/// one (batch, head).
+/// one (batch, head), on float32 or 16-bit activations widened into float32 tiles, the output rounded once.
 /// </summary>
 internal static class CudaAttention
 {
@@ -37,7 +37,7 @@ internal static class CudaAttention
                                             $"({LaunchShape.MaxGridYZ} of each)");
         var grid = new Dim3((uint)((length + QueriesPerBlock - 1) / QueriesPerBlock), (uint)heads, (uint)batch);
         backend.Launch(KernelCatalog.Attention, "mezo_attention", new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
-            Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),
+            Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), I32((int)q.DType), Pointer(keyMask.Address),
             Pointer(output.Address), I32(length), I32(heads), I32(keyCache.Shape[2]), I32(headDim), I32(keyCache.Shape[1]),
             I32(pastLength), I32(window), F32(scale));
     }
