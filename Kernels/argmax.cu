@@ -1,5 +1,6 @@
 // argmax.cu — output[s] = argmax over the vocabulary of logits[s], the lowest index on ties; -1 for a row that holds
-// a NaN or ±inf, as the CPU backend gives (a broken row has no meaningful argmax, and the caller reports it).
+// a NaN or ±inf, as the CPU backend gives (a broken row has no meaningful argmax, and the caller reports it). Logits
+// are float32 or 16-bit (dtype), compared as their exact float32 values.
 #include "device.cuh"
 
 // (value, index) pairs where a larger value wins and equal values go to the lower index; the index -1 marks a
@@ -15,11 +16,11 @@ __device__ __forceinline__ void mezo_better(float* best, int* best_index, float 
     }
 }
 
-MEZO_KERNEL void mezo_argmax(const float* __restrict__ logits, int* __restrict__ output, int vocab)
+MEZO_KERNEL void mezo_argmax(const void* __restrict__ logits, int dtype, int* __restrict__ output, int vocab)
 {
     __shared__ float shared_best[32];
     __shared__ int shared_index[32];
-    const float* row = logits + (mezo_i64)blockIdx.x * vocab;
+    mezo_floats row = mezo_floats_at(logits, dtype, (mezo_i64)blockIdx.x * vocab);
     float best = -MEZO_INFINITY;
     int best_index = 0x7FFFFFFF;
     for (int v = threadIdx.x; v < vocab; v += blockDim.x)
@@ -47,4 +48,4 @@ MEZO_KERNEL void mezo_argmax(const float* __restrict__ logits, int* __restrict__
     }
 }
 
-// Launch: grid (S), block (256); logits (S, V) float32 with V ≥ 1, output (S) int32.
+// Launch: grid (S), block (256); logits (S, V) of dtype with V ≥ 1, output (S) int32.

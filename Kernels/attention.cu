@@ -12,7 +12,10 @@
 // With a sliding window (window > 0) query position i attends keys j with i − j < window: a block starts its key
 // tiles at its first query's first key, so tiles entirely before every window are never loaded and a long sequence
 // costs O(T·window) rather than O(T²); a query skips, warp-uniformly, the tiles entirely before its own window.
-// Where bf16 activations arrive, this is the kernel that moves to mma tiles; the tiling and the online softmax stay.
+// q, the caches and the output are float32 or 16-bit (dtype): 16-bit elements are widened exactly as they enter the
+// float32 tiles, everything after is the float32 computation, and each output element is rounded once, to nearest
+// even. This is the general kernel, for every head width and both 16-bit types; a tensor-core kernel may serve the
+// 16-bit shapes it is built for.
 
 // ATTENTION_QUERIES, ATTENTION_WARPS, ATTENTION_KEYS and ATTENTION_MAX_HEAD_DIM come from the launcher
 // (CudaAttention.Defines, passed as -D options), which sizes the grid and the shared memory by the same numbers.
@@ -23,8 +26,8 @@ static_assert(ATTENTION_MAX_HEAD_DIM % 32 == 0, "a lane owns whole dims of an ou
 #define ATTENTION_DIMS_PER_LANE (ATTENTION_MAX_HEAD_DIM / 32)
 
 MEZO_KERNEL void __launch_bounds__(ATTENTION_WARPS * 32)
-mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache, const float* __restrict__ value_cache,
-               const int* __restrict__ key_mask, float* __restrict__ output, int length, int heads, int kv_heads,
+mezo_attention(const void* __restrict__ q, const void* __restrict__ key_cache, const void* __restrict__ value_cache,
+               int dtype, const int* __restrict__ key_mask, void* __restrict__ output, int length, int heads, int kv_heads,
                int head_dim, int capacity, int past, int window, float scale)
 {
     // Dynamic shared memory: keys (32, D + 1) padded so lanes reading different keys hit different banks,
@@ -46,7 +49,7 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
     for (int i = threadIdx.x; i < ATTENTION_QUERIES * head_dim; i += blockDim.x)
     {
         int t = first_query + i / head_dim, d = i % head_dim;
-        query_tile[i] = t < length ? q[(((mezo_i64)b * length + t) * heads + h) * head_dim + d] : 0.0f;
+        query_tile[i] = t < length ? mezo_load(q, dtype, (((mezo_i64)b * length + t) * heads + h) * head_dim + d) : 0.0f;
     }
 
     float running_max[ATTENTION_QUERIES_PER_WARP], denominator[ATTENTION_QUERIES_PER_WARP];
@@ -68,8 +71,8 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
             int j = i / head_dim, d = i % head_dim, key = key0 + j;
             bool inside = key < key_end;
             mezo_i64 source = (((mezo_i64)b * capacity + key) * kv_heads + kvh) * head_dim + d;
-            key_tile[j * (head_dim + 1) + d] = inside ? key_cache[source] : 0.0f;
-            value_tile[j * head_dim + d] = inside ? value_cache[source] : 0.0f;
+            key_tile[j * (head_dim + 1) + d] = inside ? mezo_load(key_cache, dtype, source) : 0.0f;
+            value_tile[j * head_dim + d] = inside ? mezo_load(value_cache, dtype, source) : 0.0f;
         }
         if (threadIdx.x < ATTENTION_KEYS)
         {
@@ -134,17 +137,17 @@ mezo_attention(const float* __restrict__ q, const float* __restrict__ key_cache,
         int t = first_query + warp * ATTENTION_QUERIES_PER_WARP + qq;
         if (t >= length) continue;
         float inverse = denominator[qq] == 0.0f ? 0.0f : 1.0f / denominator[qq]; // no key attended: zeros; NaN stays
-        float* out = output + (((mezo_i64)b * length + t) * heads + h) * head_dim;
+        mezo_i64 out = (((mezo_i64)b * length + t) * heads + h) * head_dim;
         MEZO_UNROLL
         for (int r = 0; r < ATTENTION_DIMS_PER_LANE; r++)
         {
             int d = lane + 32 * r;
-            if (d < head_dim) out[d] = acc[qq][r] * inverse;
+            if (d < head_dim) mezo_store(output, dtype, out + d, acc[qq][r] * inverse);
         }
     }
 }
 
 // Launch: grid (ceil(T / 16), H, B), block (128), dynamic shared memory
 // 4·(32·(D + 1) + 32·D + 16·D + 32) bytes (above 48 KiB the launcher raises the kernel's limit first).
-// q, output (B, T, H, D); caches (B, capacity, KVH, D) holding past + T valid positions; key_mask (B, capacity) int32;
-// window ≤ 0 for none; D ≤ 256, H a multiple of KVH.
+// q, output (B, T, H, D) and caches (B, capacity, KVH, D) of dtype, the caches holding past + T valid positions;
+// key_mask (B, capacity) int32; window ≤ 0 for none; D ≤ 256, H a multiple of KVH.

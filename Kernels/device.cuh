@@ -55,6 +55,36 @@ __device__ __forceinline__ void mezo_store(void* p, int dtype, mezo_i64 i, float
     }
 }
 
+/// Bytes of one element of a float storage dtype.
+__device__ __forceinline__ int mezo_dtype_bytes(int dtype)
+{
+    return dtype == MEZO_F32 ? 4 : 2;
+}
+
+/// A read-only view of a float tensor of any storage dtype, indexed like a float array (each element widened exactly):
+/// the statistics helpers that norm.cuh and the softmax share take either this or a plain float pointer.
+struct mezo_floats
+{
+    const void* data;
+    int dtype;
+
+    __device__ __forceinline__ float operator[](mezo_i64 i) const { return mezo_load(data, dtype, i); }
+};
+
+/// The view of elements [offset, ...) of a float tensor of storage dtype `dtype`.
+__device__ __forceinline__ mezo_floats mezo_floats_at(const void* p, int dtype, mezo_i64 offset)
+{
+    return {(const char*)p + offset * mezo_dtype_bytes(dtype), dtype};
+}
+
+/// Copies element j of `from` into element i of `to`, both of `bytes` (4 or 2) bytes each: a copy moves the bits
+/// (NaN payloads included), it never widens or rounds.
+__device__ __forceinline__ void mezo_copy_element(void* to, mezo_i64 i, const void* from, mezo_i64 j, int bytes)
+{
+    if (bytes == 4) ((mezo_u32*)to)[i] = ((const mezo_u32*)from)[j];
+    else ((mezo_u16*)to)[i] = ((const mezo_u16*)from)[j];
+}
+
 /// Records the first fault of a run of ops; later ones are dropped (the first is the one to fix).
 __device__ __forceinline__ void mezo_report_fault(int* fault, int code, int position, int value, int limit)
 {

@@ -1,4 +1,6 @@
 // log_softmax_gather.cu — log softmax(logits[s])[targets[s]]: in one pass over the vocabulary, or slice by slice.
+// Logits are float32 or 16-bit (dtype), read exactly where they lie (never copied into float32 logits); the statistics,
+// the state and the results are float32.
 #include "device.cuh"
 
 // One block per row. Each thread walks its share of the vocabulary keeping a running (max, sum of exp(x - max)),
@@ -15,7 +17,7 @@ __device__ __forceinline__ void mezo_merge_softmax(float* max_a, float* sum_a, f
 }
 
 /// The row's (max, Σ exp(x − max)) over its `width` values, merged across the block; valid in thread 0.
-__device__ __forceinline__ void mezo_block_softmax_stats(const float* row, int width, float* max_out, float* sum_out)
+__device__ __forceinline__ void mezo_block_softmax_stats(mezo_floats row, int width, float* max_out, float* sum_out)
 {
     __shared__ float shared_max[32], shared_sum[32];
     float m = -MEZO_INFINITY, sum = 0.0f;
@@ -51,7 +53,7 @@ __device__ __forceinline__ void mezo_block_softmax_stats(const float* row, int w
     *sum_out = sum;
 }
 
-MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const int* __restrict__ targets,
+MEZO_KERNEL void mezo_log_softmax_gather(const void* __restrict__ logits, int dtype, const int* __restrict__ targets,
                                          float* __restrict__ output, int vocab, int* fault)
 {
     int s = blockIdx.x;
@@ -61,7 +63,7 @@ MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const
         if (threadIdx.x == 0) mezo_report_fault(fault, MEZO_FAULT_TARGET, s, target, vocab);
         return;
     }
-    const float* row = logits + (mezo_i64)s * vocab;
+    mezo_floats row = mezo_floats_at(logits, dtype, (mezo_i64)s * vocab);
     float m, sum;
     mezo_block_softmax_stats(row, vocab, &m, &sum);
     if (threadIdx.x == 0) output[s] = (float)((double)(row[target] - m) - log((double)sum));
@@ -69,11 +71,11 @@ MEZO_KERNEL void mezo_log_softmax_gather(const float* __restrict__ logits, const
 
 // One vocabulary slice of a log-softmax (IBackend.LogSoftmaxAccumulate): the slice's (max, sum) merged into the row's
 // running state (max, Σ exp(x − max), target logit), the target's logit taken where it falls inside the slice.
-MEZO_KERNEL void mezo_log_softmax_accumulate(const float* __restrict__ logits, const int* __restrict__ targets,
+MEZO_KERNEL void mezo_log_softmax_accumulate(const void* __restrict__ logits, int dtype, const int* __restrict__ targets,
                                              float* __restrict__ state, int width, int first_column)
 {
     int s = blockIdx.x;
-    const float* row = logits + (mezo_i64)s * width;
+    mezo_floats row = mezo_floats_at(logits, dtype, (mezo_i64)s * width);
     float m, sum;
     mezo_block_softmax_stats(row, width, &m, &sum);
     if (threadIdx.x != 0) return;
@@ -86,5 +88,5 @@ MEZO_KERNEL void mezo_log_softmax_accumulate(const float* __restrict__ logits, c
     if (column >= 0 && column < width) st[2] = row[column];
 }
 
-// Launch (both): grid (S), block (256). gather: logits (S, V) float32, targets (S) int32, output (S) float32.
-// accumulate: logits (S, W) float32 holding columns [first_column, first_column + W), targets (S) int32, state (S, 3).
+// Launch (both): grid (S), block (256). gather: logits (S, V) of dtype, targets (S) int32, output (S) float32.
+// accumulate: logits (S, W) of dtype holding columns [first_column, first_column + W), targets (S) int32, state (S, 3).

@@ -1,12 +1,13 @@
 // norm.cuh — a row's normalisation statistics, which layernorm.cu and rmsnorm.cu normalise with and norm_backward.cu
-// recomputes: one definition, so the backward differentiates the very statistics the forward used.
+// recomputes: one definition, so the backward differentiates the very statistics the forward used. A row is a float
+// pointer or a mezo_floats view of 16-bit activations (widened exactly): the statistics are float32 either way.
 #pragma once
 #include "device.cuh"
 
 // LayerNorm: mean and 1/sqrt(var + eps) of a row, in two passes (which the row, in L1/L2, makes cheap), as PyTorch
 // and the CPU backend do: no cancellation on rows with a large mean. Every thread of the block gets both.
-__device__ __forceinline__ void mezo_layernorm_stats(const float* __restrict__ row, int width, float eps, float* scratch,
-                                                     float* mean, float* rstd)
+template <class Row>
+__device__ __forceinline__ void mezo_layernorm_stats(Row row, int width, float eps, float* scratch, float* mean, float* rstd)
 {
     float sum = 0.0f;
     for (int c = threadIdx.x; c < width; c += blockDim.x) sum += row[c];
@@ -22,7 +23,8 @@ __device__ __forceinline__ void mezo_layernorm_stats(const float* __restrict__ r
 }
 
 // RMSNorm: 1/sqrt(mean(x²) + eps) of a row, to every thread of the block.
-__device__ __forceinline__ float mezo_rmsnorm_rstd(const float* __restrict__ row, int width, float eps, float* scratch)
+template <class Row>
+__device__ __forceinline__ float mezo_rmsnorm_rstd(Row row, int width, float eps, float* scratch)
 {
     float squares = 0.0f;
     for (int c = threadIdx.x; c < width; c += blockDim.x) squares = fmaf(row[c], row[c], squares);

@@ -81,19 +81,20 @@ MEZO_PERTURBED_PAIR_KERNEL(bf16_fast, mezo_storage_bf16, true)
 
 // The perturbed embedding: mezo_embedding's layout (one block per row n, an id outside the table a fault, the row left
 // untouched), its threads striding over the z-stream blocks of the gathered table row, whose global z indices start
-// at first + id·C. Only the gathered rows' z is generated.
+// at first + id·C. Only the gathered rows' z is generated. The output may be float32 or 16-bit: each value (and the
+// sum of +=) is computed in float32 and rounded once when stored.
 template <bool Fast>
 __device__ __forceinline__ void mezo_perturbed_embedding_row(const void* __restrict__ table, int table_dtype,
-                                                             const int* __restrict__ ids, float* __restrict__ output,
-                                                             int width, int vocab, mezo_u64 first, mezo_u64 seed,
-                                                             float scale, int accumulate, int* fault)
+                                                             const int* __restrict__ ids, void* __restrict__ output,
+                                                             int output_dtype, int width, int vocab, mezo_u64 first,
+                                                             mezo_u64 seed, float scale, int accumulate, int* fault)
 {
     int n = blockIdx.x;
     int id = mezo_embedding_id(ids, n, vocab, fault);
     if (id < 0) return;
     mezo_i64 source = (mezo_i64)id * width;
     mezo_u64 row_first = first + (mezo_u64)source;
-    float* out = output + (mezo_i64)n * width;
+    mezo_i64 target = (mezo_i64)n * width;
     mezo_u64 blocks = mezo_block_count(row_first, (mezo_u64)width);
     for (mezo_u64 t = threadIdx.x; t < blocks; t += blockDim.x)
     {
@@ -107,19 +108,20 @@ __device__ __forceinline__ void mezo_perturbed_embedding_row(const void* __restr
             mezo_i64 c = c0 + l;
             if (c < 0 || c >= width) continue;
             float value = mezo_perturbed(mezo_load(table, table_dtype, source + c), scale, z[l]);
-            out[c] = accumulate ? out[c] + value : value;
+            if (accumulate) value += mezo_load(output, output_dtype, target + c);
+            mezo_store(output, output_dtype, target + c, value);
         }
     }
 }
 
-#define MEZO_PERTURBED_EMBEDDING_KERNEL(suffix, Fast)                                                                   \
-    MEZO_KERNEL void mezo_perturbed_embedding_##suffix(const void* __restrict__ table, int table_dtype,                 \
-                                                       const int* __restrict__ ids, float* __restrict__ output,         \
-                                                       int width, int vocab, mezo_u64 first, mezo_u64 seed,             \
-                                                       float scale, int accumulate, int* fault)                         \
-    {                                                                                                                   \
-        mezo_perturbed_embedding_row<Fast>(table, table_dtype, ids, output, width, vocab, first, seed, scale,           \
-                                           accumulate, fault);                                                          \
+#define MEZO_PERTURBED_EMBEDDING_KERNEL(suffix, Fast)                                                                \
+    MEZO_KERNEL void mezo_perturbed_embedding_##suffix(const void* __restrict__ table, int table_dtype,              \
+                                                       const int* __restrict__ ids, void* __restrict__ output,       \
+                                                       int output_dtype, int width, int vocab, mezo_u64 first,       \
+                                                       mezo_u64 seed, float scale, int accumulate, int* fault)       \
+    {                                                                                                                \
+        mezo_perturbed_embedding_row<Fast>(table, table_dtype, ids, output, output_dtype, width, vocab, first, seed, \
+                                           scale, accumulate, fault);                                                \
     }
 
 MEZO_PERTURBED_EMBEDDING_KERNEL(exact, false)
@@ -134,4 +136,4 @@ MEZO_PERTURBED_EMBEDDING_KERNEL(fast, true)
 //  * mezo_perturbed_pair_*: as mezo_perturbed_copy_*, with plus and minus (n) of the weight's dtype (minus null for one
 //    stream); vectorized covers w, plus and minus.
 //  * mezo_perturbed_embedding_*: grid (N), block (whole warps, ≈ C/4 threads, at most 256); table (V, C) of
-//    table_dtype holding global z indices [first, first + V·C), ids (N) int32, output (N, C) float32.
+//    table_dtype holding global z indices [first, first + V·C), ids (N) int32, output (N, C) of output_dtype.

@@ -55,30 +55,38 @@ public static partial class BackendParity
                 foreach (var b in new[] { reference, candidate })
                     b.Attention(qPair.On(b), keyCache.On(b), valueCache.On(b), maskPair.On(b), past, scale, window, output.On(b));
 
-                // Scores are float32 dot products of D terms in another order: each differs by at most
-                // 2·D·2^-24·scale·Σ|q||k|, an absolute error that exp turns into the same relative error of the softmax
-                // weights; every tile's rescaling adds a few ulps. The output is a convex combination of value rows,
-                // so its error is that relative error times max|v|. Taken over every causal key and every tile, which
-                // bounds a windowed query's fewer ones too.
-                double scoreMagnitude = 0;
-                int group = heads / kvHeads;
-                for (int b = 0; b < batch; b++)
-                    for (int t = 0; t < length; t++)
-                        for (int h = 0; h < heads; h++)
-                            for (int j = 0; j <= past + t; j++)
-                            {
-                                double sum = 0;
-                                for (int d = 0; d < headDim; d++)
-                                    sum += Math.Abs(q[((b * length + t) * heads + h) * headDim + d]) *
-                                           Math.Abs(keys[((b * capacity + j) * kvHeads + h / group) * headDim + d]);
-                                scoreMagnitude = Math.Max(scoreMagnitude, scale * sum);
-                            }
-                double maxValue = values.Max(v => Math.Abs(v));
-                int tiles = (past + length + 31) / 32;
-                double tolerance = (2.0 * headDim * F32Unit * scoreMagnitude + 4.0 * (tiles + 4) * F32Unit) * maxValue;
+                double tolerance = AttentionFloat32Bound(q, keys, values, batch, length, heads, kvHeads, headDim, capacity, past, scale);
                 return Compare("Attention", name, HostValues.Read(output.Reference), HostValues.Read(output.Candidate), _ => tolerance);
             });
         }
+    }
+
+    /// <summary>
+    /// How far two float32 attentions of the same inputs (q (B, T, H, D), caches (B, capacity, KVH, D)) may differ.
+    /// Scores are float32 dot products of D terms in another order: each differs by at most 2·D·2^-24·scale·Σ|q||k|, an
+    /// absolute error that exp turns into the same relative error of the softmax weights; every tile's rescaling adds a
+    /// few ulps. The output is a convex combination of value rows, so its error is that relative error times max|v|.
+    /// Taken over every causal key and every tile, which bounds a windowed query's fewer ones too.
+    /// </summary>
+    private static double AttentionFloat32Bound(float[] q, float[] keys, float[] values, int batch, int length, int heads,
+        int kvHeads, int headDim, int capacity, int past, float scale)
+    {
+        double scoreMagnitude = 0;
+        int group = heads / kvHeads;
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < length; t++)
+                for (int h = 0; h < heads; h++)
+                    for (int j = 0; j <= past + t; j++)
+                    {
+                        double sum = 0;
+                        for (int d = 0; d < headDim; d++)
+                            sum += Math.Abs(q[((b * length + t) * heads + h) * headDim + d]) *
+                                   Math.Abs(keys[((b * capacity + j) * kvHeads + h / group) * headDim + d]);
+                        scoreMagnitude = Math.Max(scoreMagnitude, scale * sum);
+                    }
+        double maxValue = values.Max(v => Math.Abs(v));
+        int tiles = (past + length + 31) / 32;
+        return (2.0 * headDim * F32Unit * scoreMagnitude + 4.0 * (tiles + 4) * F32Unit) * maxValue;
     }
 
     /// <summary>

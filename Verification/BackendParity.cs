@@ -25,7 +25,8 @@ public static partial class BackendParity
     {
         return [.. RowCases(), .. NormCases(), .. LinearCases(settings.Precision), .. SixteenBitLinearCases(settings),
             .. EpilogueCases(settings.Precision), .. RopeCases(), .. AttentionCases(), .. ElementwiseCases(), .. LogitCases(),
-            .. PerturbationCases(settings.Noise, settings.Precision), .. BackwardCases(settings.Precision), .. OptimizerCases()];
+            .. PerturbationCases(settings.Noise, settings.Precision), .. BackwardCases(settings.Precision), .. OptimizerCases(),
+            .. SixteenBitCases(settings.Noise)];
     }
 
     /// <summary>Runs every case, reporting each as it finishes; an exception in a case is a failed result, not an abort.</summary>

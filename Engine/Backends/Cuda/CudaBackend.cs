@@ -65,6 +65,9 @@ public sealed partial class CudaBackend : IBackend
 
     public MemoryReport Memory { get; }
 
+    /// <summary>A 16-bit model computes in its own dtype: half the activation bytes, products at the 16-bit tensor-core rate.</summary>
+    public DType DefaultCompute(DType weights) => weights;
+
     /// <summary>Free and total device memory as the driver reports it (every process included).</summary>
     public DeviceMemoryInfo DeviceMemory => _runtime.MemoryInfo();
 
@@ -154,7 +157,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
-        Float32Activations(output);
         CudaRows.Embedding(this, table, ids, output, accumulate);
     }
 
@@ -162,7 +164,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LayerNorm(this, x, weight, bias, output);
-        Float32Activations(x);
         CudaNorms.LayerNorm(this, x, weight, bias, eps, output);
     }
 
@@ -170,7 +171,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.RmsNorm(this, x, weight, output);
-        Float32Activations(x);
         CudaNorms.RmsNorm(this, x, weight, eps, output);
     }
 
@@ -186,7 +186,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Rope(this, x, positions, invFrequencies);
-        Float32Activations(x);
         CudaRope.Apply(this, x, positions, invFrequencies);
     }
 
@@ -194,7 +193,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
-        Float32Activations(keys);
         CudaRows.KvAppend(this, keys, values, keyCache, valueCache, pastLength);
     }
 
@@ -203,7 +201,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Attention(this, q, keyCache, valueCache, keyMask, pastLength, output);
-        Float32Activations(q);
         CudaAttention.Causal(this, q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
     }
 
@@ -211,7 +208,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Activation(this, x);
-        Float32Activations(x);
         CudaElementwise.Activation(this, kind, x);
     }
 
@@ -219,7 +215,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SiluMul(this, gate, up);
-        Float32Activations(gate);
         CudaElementwise.SiluMul(this, gate, up);
     }
 
@@ -227,7 +222,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Add(this, x, y);
-        Float32Activations(x);
         CudaElementwise.Add(this, x, y);
     }
 
@@ -235,7 +229,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.AddScaled(this, x, y, scale);
-        Float32Activations(x);
         CudaElementwise.AddScaled(this, x, y, scale);
     }
 
@@ -243,8 +236,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.SliceColumns(this, x, start, output);
-        Float32Activations(x);
-        Float32Activations(output);
         CudaRows.SliceColumns(this, x, start, output);
     }
 
@@ -252,7 +243,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.GatherRows(this, x, rows, output);
-        Float32Activations(x);
         CudaRows.Gather(this, x, rows, output);
     }
 
@@ -260,7 +250,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxGather(this, logits, targets, output);
-        Float32Activations(logits);
         CudaLogits.LogSoftmaxGather(this, logits, targets, output);
     }
 
@@ -268,7 +257,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Argmax(this, logits, output);
-        Float32Activations(logits);
         CudaLogits.Argmax(this, logits, output);
     }
 
@@ -276,7 +264,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
-        Float32Activations(logits);
         CudaLogits.LogSoftmaxAccumulate(this, logits, targets, firstColumn, state);
     }
 
@@ -291,7 +278,6 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Embedding(this, table, ids, output);
-        Float32Activations(output);
         CudaPerturbation.Embedding(this, table, noise, scale, ids, output, accumulate);
     }
 
@@ -335,11 +321,4 @@ public sealed partial class CudaBackend : IBackend
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
-
-    /// <summary>The kernels read float32 activations until their 16-bit forms land (issue 15): refused, never misread.</summary>
-    private static void Float32Activations(Tensor t, [System.Runtime.CompilerServices.CallerMemberName] string op = "")
-    {
-        if (t.DType != DType.F32)
-            throw new NotSupportedException($"{op}: the CUDA backend does not yet compute in {t.DType} ('{t.Name}'); use --compute f32");
-    }
 }

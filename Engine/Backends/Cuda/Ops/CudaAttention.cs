@@ -6,7 +6,8 @@ namespace MeZO.Engine.Backends.Cuda.Ops;
 
 /// <summary>
 /// Causal attention with a padding mask and an optional sliding window (Kernels/attention.cu): blocks of 16 queries of
-/// one (batch, head). 16-bit activations go to the tensor-core kernel (CudaFlashAttention).
+/// one (batch, head), on float32 or 16-bit activations widened into float32 tiles, the output rounded once. 16-bit
+/// activations go to the tensor-core kernel (CudaFlashAttention) where it serves the head width and the device.
 /// </summary>
 internal static class CudaAttention
 {
@@ -29,9 +30,9 @@ internal static class CudaAttention
     public static void Causal(CudaBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor keyMask, int pastLength,
         float scale, int window, Tensor output)
     {
-        if (q.DType != DType.F32)
+        if (q.DType != DType.F32 && CudaFlashAttention.Serves(backend, q, keyCache, valueCache, output))
         {
-            CudaFlashAttention.Run(backend, q, keyCache, valueCache, keyMask, pastLength, scale, window, output); // 16-bit activations
+            CudaFlashAttention.Run(backend, q, keyCache, valueCache, keyMask, pastLength, scale, window, output);
             return;
         }
         int batch = q.Shape[0], length = q.Shape[1], heads = q.Shape[2], headDim = q.Shape[3];
@@ -43,7 +44,7 @@ internal static class CudaAttention
                                             $"({LaunchShape.MaxGridYZ} of each)");
         var grid = new Dim3((uint)((length + QueriesPerBlock - 1) / QueriesPerBlock), (uint)heads, (uint)batch);
         backend.Launch(KernelCatalog.Attention, "mezo_attention", new LaunchShape(grid, new Dim3(Threads), SharedBytes(headDim)),
-            Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), Pointer(keyMask.Address),
+            Pointer(q.Address), Pointer(keyCache.Address), Pointer(valueCache.Address), I32((int)q.DType), Pointer(keyMask.Address),
             Pointer(output.Address), I32(length), I32(heads), I32(keyCache.Shape[2]), I32(headDim), I32(keyCache.Shape[1]),
             I32(pastLength), I32(window), F32(scale));
     }

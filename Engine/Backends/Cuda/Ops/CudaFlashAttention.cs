@@ -44,6 +44,14 @@ internal static class CudaFlashAttention
         type is DType.BF16 or DType.F16 && headDim % 16 == 0 && headDim is >= MinHeadDim and <= MaxHeadDim;
 
     /// <summary>
+    /// Whether this kernel can take the call on this device: its dtype and head width, compute capability 8.0, and every
+    /// tensor 16-byte aligned. Where it cannot, CudaAttention runs Kernels/attention.cu, which computes the same.
+    /// </summary>
+    public static bool Serves(CudaBackend backend, Tensor q, Tensor keyCache, Tensor valueCache, Tensor output) =>
+        backend.Runtime.ComputeCapability >= MinComputeCapability && Supports(q.Shape[3], q.DType) &&
+        q.Address % 16 == 0 && keyCache.Address % 16 == 0 && valueCache.Address % 16 == 0 && output.Address % 16 == 0;
+
+    /// <summary>
     /// Dynamic shared memory of one block, 16-bit elements: queries (64, D + 8), keys (K, D + 8), values transposed
     /// (D, K + 8); then int32 key flags (K), non-finite-value marks (K) and the tile's mark (1); K keys a tile.
     /// </summary>

@@ -83,7 +83,7 @@ internal static class CudaLinearBackward
             CudaLinear.Run(backend, transposed, product, count, columns, (int)m, a.Name, b.Address, DType.F32, transposed: true);
             long elements = (long)count * columns;
             backend.Launch(KernelCatalog.Add, "mezo_add", LaunchShape.Striding(elements),
-                Pointer(grad.Address + (nint)((long)r0 * columns * sizeof(float))), Pointer(product), I64(elements));
+                Pointer(grad.Address + (nint)((long)r0 * columns * sizeof(float))), Pointer(product), I32((int)DType.F32), I64(elements));
         }
     }
 }

@@ -28,8 +28,8 @@ internal static class CudaPerturbation
         string kernel = backend.Options.Noise == NoiseArithmetic.Exact ? "mezo_perturbed_embedding_exact" : "mezo_perturbed_embedding_fast";
         // A row of C elements touches at most C/4 + 2 Philox blocks, one thread each.
         backend.Launch(KernelCatalog.Perturbation, kernel, LaunchShape.PerRow(rows, width / 4 + 2),
-            Pointer(table.Address), I32((int)table.DType), Pointer(ids.Address), Pointer(output.Address), I32(width),
-            I32(table.Shape[0]), U64(noise.FirstIndex), U64(noise.Seed), F32(scale), I32(accumulate ? 1 : 0),
+            Pointer(table.Address), I32((int)table.DType), Pointer(ids.Address), Pointer(output.Address), I32((int)output.DType),
+            I32(width), I32(table.Shape[0]), U64(noise.FirstIndex), U64(noise.Seed), F32(scale), I32(accumulate ? 1 : 0),
             Pointer(backend.FaultAddress));
     }
 

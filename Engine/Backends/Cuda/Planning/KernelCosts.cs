@@ -64,77 +64,90 @@ internal static class KernelCosts
         var table = new Dictionary<string, KernelCost>(StringComparer.Ordinal);
         void Add(string kernel, string parameters, Func<KernelCall, WorkCost> of) => table.Add(kernel, new KernelCost(parameters, of));
 
-        // embedding.cu (table, dtype, ids, output, width, vocab, accumulate, fault): one block per id.
-        Add("mezo_embedding", "pippiiip", c =>
+        // Activations are read and written in their own dtype (an int argument, or a byte size for plain copies); what the
+        // kernels compute stays float32.
+
+        // embedding.cu (table, dtype, ids, output, output dtype, width, vocab, accumulate, fault): one block per id.
+        Add("mezo_embedding", "pippiiiip", c =>
+        {
+            long rows = c.GridX, width = c.I32(5), size = Size(c.I32(4));
+            bool accumulate = c.I32(7) != 0;
+            return new(Rows(rows, width), rows * width * Size(c.I32(1)) + rows * Index + (accumulate ? rows * width * size : 0),
+                rows * width * size, accumulate ? rows * width : 0, ComputePipe.Fp32);
+        });
+        // gather_rows.cu (x, rows, output, element bytes, width, x rows, fault): one block per selected row.
+        Add("mezo_gather_rows", "pppiiip", c =>
+        {
+            long rows = c.GridX, width = c.I32(4), size = c.I32(3);
+            return new(Rows(rows, width), rows * width * size + rows * Index, rows * width * size, 0, ComputePipe.Fp32);
+        });
+        // slice_columns.cu (x, x dtype, output, output dtype, x width, start, output width, count).
+        Add("mezo_slice_columns", "pipiiiil", c =>
+        {
+            long n = c.I64(7);
+            return new(Count(n), n * Size(c.I32(1)), n * Size(c.I32(3)), 0, ComputePipe.Fp32);
+        });
+        // kv_append.cu (keys, values, key cache, value cache, element bytes, T, capacity, width, past, count): keys and values.
+        Add("mezo_kv_append", "ppppiiiiil", c =>
+        {
+            long n = 2 * c.I64(9), size = c.I32(4);
+            return new(Count(n), n * size, n * size, 0, ComputePipe.Fp32);
+        });
+        // layernorm.cu (x, x dtype, w, w dtype, bias, bias dtype or −1, eps, output, width): mean and variance (4 per
+        // element), then (x − μ)·rstd·w + b (4 per element).
+        Add("mezo_layernorm", "pipipifpi", c =>
+        {
+            long rows = c.GridX, width = c.I32(8), size = Size(c.I32(1));
+            long parameters = width * Size(c.I32(3)) + (c.I32(5) >= 0 ? width * Size(c.I32(5)) : 0);
+            return new(Rows(rows, width), rows * width * size + parameters, rows * width * size, 8.0 * rows * width, ComputePipe.Fp32);
+        });
+        // rmsnorm.cu (x, x dtype, w, w dtype, eps, output, width): the mean square (2 per element), x·rstd·w (2 per element).
+        Add("mezo_rmsnorm", "pipifpi", c =>
+        {
+            long rows = c.GridX, width = c.I32(6), size = Size(c.I32(1));
+            return new(Rows(rows, width), rows * width * size + width * Size(c.I32(3)), rows * width * size, 4.0 * rows * width, ComputePipe.Fp32);
+        });
+        // rope.cu (x, dtype, positions, inverse frequencies, heads, head width, half) in place: a rotation, 3 per element.
+        Add("mezo_rope", "pippiii", c =>
+        {
+            long rows = c.GridX, n = rows * c.I32(4) * c.I32(5), size = Size(c.I32(1));
+            return new(Rows(rows, c.I32(4) * c.I32(5)), n * size + rows * Index + c.I32(6) * F32, n * size, 3.0 * n, ComputePipe.Fp32);
+        });
+        // attention.cu (q, keys, values, dtype, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16,
+        // H, B); 16-bit activations are widened into its float32 tiles.
+        Add("mezo_attention", "pppippiiiiiiif", c => Attention(c, Size(c.I32(3)), ComputePipe.Fp32, first: 6));
+        // flash_attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale, dtype): 16-bit
+        // q, caches and output, QKᵀ and PV on the tensor cores.
+        foreach (int maxDim in new[] { 64, 128, 256 })
+            Add($"mezo_flash_attention_{maxDim}", "pppppiiiiiiifi", c => Attention(c, Size(c.I32(13)), ComputePipe.HalfTensor, first: 5));
+        // activation.cu (x, dtype, n) in place.
+        Add("mezo_relu", "pil", c => InPlace(c.I64(2), Size(c.I32(1)), 1));
+        Add("mezo_gelu_tanh", "pil", c => InPlace(c.I64(2), Size(c.I32(1)), 10));
+        Add("mezo_gelu_erf", "pil", c => InPlace(c.I64(2), Size(c.I32(1)), 10));
+        Add("mezo_silu", "pil", c => InPlace(c.I64(2), Size(c.I32(1)), 5));
+        // silu_mul.cu (gate, up, dtype, n): gate ← silu(gate)·up.
+        Add("mezo_silu_mul", "ppil", c => Binary(c.I64(3), Size(c.I32(2)), 6));
+        // add.cu (x, y, dtype, n) and (x, y, dtype, scale, n): x ← x + y, x ← x + scale·y.
+        Add("mezo_add", "ppil", c => Binary(c.I64(3), Size(c.I32(2)), 1));
+        Add("mezo_add_scaled", "ppifl", c => Binary(c.I64(4), Size(c.I32(2)), 2));
+        // log_softmax_gather.cu (logits, dtype, targets, output, vocab, fault): max, then Σ exp (3 per element), float32 out.
+        Add("mezo_log_softmax_gather", "pippip", c =>
+        {
+            long rows = c.GridX, vocab = c.I32(4);
+            return new(Rows(rows, vocab), rows * vocab * Size(c.I32(1)) + rows * Index, rows * F32, 3.0 * rows * vocab, ComputePipe.Fp32);
+        });
+        // (logits slice, dtype, targets, state (rows, 3), width, first column): the running max and sum carried in the state.
+        Add("mezo_log_softmax_accumulate", "pippii", c =>
         {
             long rows = c.GridX, width = c.I32(4);
-            bool accumulate = c.I32(6) != 0;
-            return new(Rows(rows, width), rows * width * Size(c.I32(1)) + rows * Index + (accumulate ? rows * width * F32 : 0),
-                rows * width * F32, accumulate ? rows * width : 0, ComputePipe.Fp32);
+            return new(Rows(rows, width), rows * width * Size(c.I32(1)) + rows * Index + rows * 3 * F32, rows * 3 * F32, 3.0 * rows * width,
+                ComputePipe.Fp32);
         });
-        // gather_rows.cu (x, rows, output, width, x rows, fault): one block per selected row.
-        Add("mezo_gather_rows", "pppiip", c =>
-        {
-            long rows = c.GridX, width = c.I32(3);
-            return new(Rows(rows, width), rows * width * F32 + rows * Index, rows * width * F32, 0, ComputePipe.Fp32);
-        });
-        // slice_columns.cu (x, output, x width, start, output width, count).
-        Add("mezo_slice_columns", "ppiiil", c => Copy(c.I64(5)));
-        // kv_append.cu (keys, values, key cache, value cache, T, capacity, width, past, count): keys and values both.
-        Add("mezo_kv_append", "ppppiiiil", c => Copy(2 * c.I64(8)));
-        // layernorm.cu (x, w, w dtype, bias, bias dtype or −1, eps, output, width): mean and variance (4 per element), then
-        // (x − μ)·rstd·w + b (4 per element).
-        Add("mezo_layernorm", "ppipifpi", c =>
-        {
-            long rows = c.GridX, width = c.I32(7);
-            long parameters = width * Size(c.I32(2)) + (c.I32(4) >= 0 ? width * Size(c.I32(4)) : 0);
-            return new(Rows(rows, width), rows * width * F32 + parameters, rows * width * F32, 8.0 * rows * width, ComputePipe.Fp32);
-        });
-        // rmsnorm.cu (x, w, w dtype, eps, output, width): the mean square (2 per element), x·rstd·w (2 per element).
-        Add("mezo_rmsnorm", "ppifpi", c =>
-        {
-            long rows = c.GridX, width = c.I32(5);
-            return new(Rows(rows, width), rows * width * F32 + width * Size(c.I32(2)), rows * width * F32, 4.0 * rows * width, ComputePipe.Fp32);
-        });
-        // rope.cu (x, positions, inverse frequencies, heads, head width, half) in place: a rotation, 3 per element.
-        Add("mezo_rope", "pppiii", c =>
-        {
-            long rows = c.GridX, n = rows * c.I32(3) * c.I32(4);
-            return new(Rows(rows, c.I32(3) * c.I32(4)), n * F32 + rows * Index + c.I32(5) * F32, n * F32, 3.0 * n, ComputePipe.Fp32);
-        });
-        // attention.cu (q, keys, values, key mask, output, T, H, KVH, D, capacity, past, window, scale), grid (T/16, H, B);
-        // shape B×T×H×D: per query and visible key, q·k and p·v (2D each), plus the online softmax's few operations.
-        Add("mezo_attention", "pppppiiiiiiif", c => Attention(c, F32, ComputePipe.Fp32));
-        // flash_attention.cu, the same arguments and a dtype: 16-bit q, caches and output, QKᵀ and PV on the tensor cores.
-        foreach (int maxDim in new[] { 64, 128, 256 })
-            Add($"mezo_flash_attention_{maxDim}", "pppppiiiiiiifi", c => Attention(c, Size(c.I32(13)), ComputePipe.HalfTensor));
-        // activation.cu (x, n) in place.
-        Add("mezo_relu", "pl", c => InPlace(c.I64(1), 1));
-        Add("mezo_gelu_tanh", "pl", c => InPlace(c.I64(1), 10));
-        Add("mezo_gelu_erf", "pl", c => InPlace(c.I64(1), 10));
-        Add("mezo_silu", "pl", c => InPlace(c.I64(1), 5));
-        // silu_mul.cu (gate, up, n): gate ← silu(gate)·up.
-        Add("mezo_silu_mul", "ppl", c => Binary(c.I64(2), 6));
-        // add.cu (x, y, n) and (x, y, scale, n): x ← x + y, x ← x + scale·y.
-        Add("mezo_add", "ppl", c => Binary(c.I64(2), 1));
-        Add("mezo_add_scaled", "ppfl", c => Binary(c.I64(3), 2));
-        // log_softmax_gather.cu (logits, targets, output, vocab, fault): max, then Σ exp (3 per element).
-        Add("mezo_log_softmax_gather", "pppip", c =>
+        // argmax.cu (logits, dtype, output, vocab).
+        Add("mezo_argmax", "pipi", c =>
         {
             long rows = c.GridX, vocab = c.I32(3);
-            return new(Rows(rows, vocab), rows * vocab * F32 + rows * Index, rows * F32, 3.0 * rows * vocab, ComputePipe.Fp32);
-        });
-        // (logits slice, targets, state (rows, 3), width, first column): the running max and sum carried in the state.
-        Add("mezo_log_softmax_accumulate", "pppii", c =>
-        {
-            long rows = c.GridX, width = c.I32(3);
-            return new(Rows(rows, width), rows * width * F32 + rows * Index + rows * 3 * F32, rows * 3 * F32, 3.0 * rows * width, ComputePipe.Fp32);
-        });
-        // argmax.cu (logits, output, vocab).
-        Add("mezo_argmax", "ppi", c =>
-        {
-            long rows = c.GridX, vocab = c.I32(2);
-            return new(Rows(rows, vocab), rows * vocab * F32, rows * Index, rows * vocab, ComputePipe.Fp32);
+            return new(Rows(rows, vocab), rows * vocab * Size(c.I32(1)), rows * Index, rows * vocab, ComputePipe.Fp32);
         });
         // convert.cu (source, source dtype, destination, destination dtype, n).
         Add("mezo_convert", "pipil", c =>
@@ -179,13 +192,13 @@ internal static class KernelCosts
                     return new(Count(n), n * size, n * size, n * (NoiseFlops + 3), pipe);
                 });
             }
-        // (table, dtype, ids, output, width, vocab, first index, seed, scale, accumulate, fault): rows of θ + scale·z.
+        // (table, dtype, ids, output, output dtype, width, vocab, first index, seed, scale, accumulate, fault): rows of θ + scale·z.
         foreach (var (arithmetic, pipe) in new[] { ("exact", ComputePipe.Fp64), ("fast", ComputePipe.Fp32) })
-            Add($"mezo_perturbed_embedding_{arithmetic}", "pippiiuufip", c =>
+            Add($"mezo_perturbed_embedding_{arithmetic}", "pippiiiuufip", c =>
             {
-                long rows = c.GridX, width = c.I32(4), n = rows * width;
-                bool accumulate = c.I32(9) != 0;
-                return new(Rows(rows, width), n * Size(c.I32(1)) + rows * Index + (accumulate ? n * F32 : 0), n * F32,
+                long rows = c.GridX, width = c.I32(5), n = rows * width, size = Size(c.I32(4));
+                bool accumulate = c.I32(10) != 0;
+                return new(Rows(rows, width), n * Size(c.I32(1)) + rows * Index + (accumulate ? n * size : 0), n * size,
                     n * (NoiseFlops + 2 + (accumulate ? 1 : 0)), pipe);
             });
         return table;
@@ -195,10 +208,11 @@ internal static class KernelCosts
     /// Causal attention over a (B, T, H, D) call with elements of <paramref name="size"/> bytes, grid (…, H, B): per query
     /// and visible key, q·k and p·v (2D FLOPs each) plus the online softmax's few operations.
     /// </summary>
-    private static WorkCost Attention(KernelCall c, long size, ComputePipe pipe)
+    /// <param name="first">the argument index of T, which H, KVH, D, capacity, past and window follow</param>
+    private static WorkCost Attention(KernelCall c, long size, ComputePipe pipe, int first)
     {
-        long batch = c.Shape.Grid.Z, length = c.I32(5), heads = c.I32(6), kvHeads = c.I32(7), d = c.I32(8);
-        int past = c.I32(10), window = c.I32(11);
+        long batch = c.Shape.Grid.Z, length = c.I32(first), heads = c.I32(first + 1), kvHeads = c.I32(first + 2), d = c.I32(first + 3);
+        int past = c.I32(first + 5), window = c.I32(first + 6);
         long keys = past + length, visible = 0;
         for (long t = 0; t < length; t++) visible += window > 0 ? Math.Min(past + t + 1, window) : past + t + 1;
         long read = batch * length * heads * d * size + 2 * batch * keys * kvHeads * d * size + batch * keys * Index;
@@ -210,9 +224,9 @@ internal static class KernelCosts
 
     private static string Count(long n) => $"{n} elements";
 
-    private static WorkCost Copy(long n) => new(Count(n), n * F32, n * F32, 0, ComputePipe.Fp32);
+    private static WorkCost InPlace(long n, long size, double flopsPerElement) =>
+        new(Count(n), n * size, n * size, flopsPerElement * n, ComputePipe.Fp32);
 
-    private static WorkCost InPlace(long n, double flopsPerElement) => new(Count(n), n * F32, n * F32, flopsPerElement * n, ComputePipe.Fp32);
-
-    private static WorkCost Binary(long n, double flopsPerElement) => new(Count(n), 2 * n * F32, n * F32, flopsPerElement * n, ComputePipe.Fp32);
+    private static WorkCost Binary(long n, long size, double flopsPerElement) =>
+        new(Count(n), 2 * n * size, n * size, flopsPerElement * n, ComputePipe.Fp32);
 }

@@ -22,14 +22,14 @@ public class EmulatedLaunchTests
         var report = new MemoryReport();
         using var x = runtime.Allocate(4 * sizeof(float), report, MemoryCategory.Activations);
         using var y = runtime.Allocate(4 * sizeof(float), report, MemoryCategory.Activations);
-        var add = runtime.Kernel(KernelCatalog.Add, "mezo_add"); // (float* x, const float* y, mezo_i64 n)
+        var add = runtime.Kernel(KernelCatalog.Add, "mezo_add"); // (void* x, const void* y, int dtype, mezo_i64 n)
         var shape = LaunchShape.Striding(4);
-        Assert.That(() => runtime.Launch(add, shape, [Pointer(x.DangerousGetHandle()), Pointer(y.DangerousGetHandle()), I32(4)]),
+        Assert.That(() => runtime.Launch(add, shape, [Pointer(x.DangerousGetHandle()), Pointer(y.DangerousGetHandle()), I64(4)]),
             Throws.InvalidOperationException.With.Message.EqualTo(
-                "add.cu:mezo_add takes (pointer, pointer, long long) but was launched with (pointer, pointer, int)"));
+                "add.cu:mezo_add takes (pointer, pointer, int, long long) but was launched with (pointer, pointer, long long)"));
         Assert.That(() => runtime.Launch(add, shape, [Pointer(x.DangerousGetHandle()), I64(4)]),
             Throws.InvalidOperationException.With.Message.Contains("launched with (pointer, long long)"));
-        Assert.That(() => runtime.Launch(add, shape, [Pointer(x.DangerousGetHandle()), Pointer(y.DangerousGetHandle()), I64(4)]),
+        Assert.That(() => runtime.Launch(add, shape, [Pointer(x.DangerousGetHandle()), Pointer(y.DangerousGetHandle()), I32(0), I64(4)]),
             Throws.Nothing);
     }
 

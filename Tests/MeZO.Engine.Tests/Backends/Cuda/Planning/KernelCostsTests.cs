@@ -89,10 +89,15 @@ public class KernelCostsTests
     {
         const int rows = 37, width = 200;
         var cost = KernelCosts.Of(new KernelCall("mezo_layernorm", LaunchShape.PerRow(rows, width),
-            [Pointer(1), Pointer(2), I32((int)DType.BF16), Pointer(3), I32((int)DType.F32), F32(1e-5f), Pointer(4), I32(width)]));
+            [Pointer(1), I32((int)DType.F32), Pointer(2), I32((int)DType.BF16), Pointer(3), I32((int)DType.F32), F32(1e-5f), Pointer(4), I32(width)]));
 
         Assert.That(cost.BytesRead, Is.EqualTo(rows * width * 4 + width * 2 + width * 4));
         Assert.That(cost.BytesWritten, Is.EqualTo(rows * width * 4));
+
+        var sixteen = KernelCosts.Of(new KernelCall("mezo_layernorm", LaunchShape.PerRow(rows, width),
+            [Pointer(1), I32((int)DType.BF16), Pointer(2), I32((int)DType.BF16), Pointer(3), I32((int)DType.F32), F32(1e-5f), Pointer(4), I32(width)]));
+        Assert.That(sixteen.BytesRead, Is.EqualTo(rows * width * 2 + width * 2 + width * 4), "bf16 activations are read in bf16");
+        Assert.That(sixteen.BytesWritten, Is.EqualTo(rows * width * 2));
     }
 
     [Test]
@@ -114,8 +119,8 @@ public class KernelCostsTests
         Assert.That(unknown!.Message, Does.Contain("mezo_not_a_kernel").And.Contain("KernelCosts.cs"));
 
         var changed = Assert.Throws<InvalidOperationException>(() =>
-            KernelCosts.Of(new KernelCall("mezo_add", LaunchShape.Striding(1), [Pointer(1), Pointer(2), I32(3), I64(1)])));
-        Assert.That(changed!.Message, Does.Contain("mezo_add").And.Contain("(ppil)").And.Contain("(ppl)"));
+            KernelCosts.Of(new KernelCall("mezo_add", LaunchShape.Striding(1), [Pointer(1), Pointer(2), I64(1)])));
+        Assert.That(changed!.Message, Does.Contain("mezo_add").And.Contain("(ppl)").And.Contain("(ppil)"));
     }
 
     [Test]
