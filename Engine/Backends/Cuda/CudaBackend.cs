@@ -178,8 +178,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.Linear(this, x, weight, weightTransposed, bias, output, epilogue);
-        CudaLinear.Run(this, x, weight, weightTransposed, bias, output);
-        epilogue.RunUnfused(this, output);
+        CudaLinear.Run(this, x, weight, weightTransposed, bias, output, epilogue);
     }
 
     public void Rope(Tensor x, Tensor positions, Tensor invFrequencies)
@@ -286,8 +285,7 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs, epilogues);
-        CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs);
-        for (int s = 0; s < epilogues.Length; s++) epilogues[s].RunUnfused(this, outputs[s]);
+        CudaPerturbation.Linear(this, weight, weightTransposed, noise, scales, inputs, biases, outputs, epilogues);
     }
 
     /// <summary>A result beyond the dtype's range is found on the GPU and raised at the next synchronisation.</summary>

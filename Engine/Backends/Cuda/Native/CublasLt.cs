@@ -51,12 +51,15 @@ internal enum MatmulDescAttribute
 
 /// <summary>
 /// cublasLtEpilogue_t: DEFAULT = 1, BIAS = 4 (add a bias vector per row of D, to the accumulator before D's rounding; of
-/// D's type unless <see cref="MatmulDescAttribute.BiasDataType"/> names another).
+/// D's type unless <see cref="MatmulDescAttribute.BiasDataType"/> names another), RELU = 2 and RELU_BIAS = 6 (bias, then
+/// max(0, ·), still before the rounding).
 /// </summary>
 internal enum CublasLtEpilogue
 {
     Default = 1,
+    Relu = 2,
     Bias = 4,
+    ReluBias = 6,
 }
 
 /// <summary>cublasLtMatmulPreferenceAttributes_t values the engine sets.</summary>

@@ -78,17 +78,47 @@ internal static class CudaLinear
         return computeCapability >= 80 ? LinearPath.TensorCoreKernel : LinearPath.SimtKernel;
     }
 
-    public static void Run(CudaBackend backend, Tensor x, Tensor weight, bool transposed, Tensor? bias, Tensor output) =>
-        Run(backend, x, weight.Address, weight.DType, transposed, bias, output);
+    public static void Run(CudaBackend backend, Tensor x, Tensor weight, bool transposed, Tensor? bias, Tensor output,
+        LinearEpilogue epilogue = default) =>
+        Run(backend, x, weight.Address, weight.DType, transposed, bias, output, epilogue);
 
     /// <summary>
-    /// As <see cref="Run(CudaBackend, Tensor, Tensor, bool, Tensor?, Tensor)"/> with the weight at a device address, laid
-    /// out as a tensor of <paramref name="weightType"/> of the shape the call implies: how a perturbed product multiplies
-    /// the float32 copy of W + scale·z it wrote into scratch.
+    /// As <see cref="Run(CudaBackend, Tensor, Tensor, bool, Tensor?, Tensor, LinearEpilogue)"/> with the weight at a device
+    /// address, laid out as a tensor of <paramref name="weightType"/> of the shape the call implies: how a perturbed product
+    /// multiplies the copy of W + scale·z it wrote into scratch. An epilogue cuBLASLt can take (a ReLU, or a residual add
+    /// as β = 1 into the residual itself) is fused into the product, its intermediate kept in float32; any other, or one
+    /// on a kernel path, runs after it as separate ops (LinearEpilogue.RunUnfused).
     /// </summary>
-    public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output) =>
+    public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output,
+        LinearEpilogue epilogue = default)
+    {
+        if (!epilogue.IsNone && Fused(backend, x, weight, weightType, transposed, bias, output, epilogue)) return;
         Run(backend, x.Address, x.DType, output.Address, x.Shape.Rows, output.Shape[-1], x.Shape[-1], x.Name, weight, weightType,
             transposed, bias);
+        epilogue.RunUnfused(backend, output);
+    }
+
+    /// <summary>
+    /// The epilogue in cuBLASLt's own: a ReLU alone (RELU_BIAS), or a residual alone (D = residual, β = 1, so the output is
+    /// never written). cuBLASLt's order, activation(x·Wᵀ + β·C + bias), matches only these two, and its GELU is not
+    /// documented as the tanh form GeluTanh is: the rest stay separate. False, with nothing queued, where the call does not
+    /// go to cuBLASLt.
+    /// </summary>
+    private static bool Fused(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output,
+        LinearEpilogue epilogue)
+    {
+        bool relu = epilogue is { Activation: ActivationKind.Relu, Residual: null };
+        bool accumulate = epilogue is { Activation: null, Residual: not null };
+        if (!relu && !accumulate) return false;
+        int k = x.Shape[-1];
+        var runtime = backend.Runtime;
+        var path = Choose(backend.Options.Precision, x.DType, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
+        if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel || x.Shape.Rows == 0 || output.Shape[-1] == 0) return false;
+        var destination = accumulate ? epilogue.Residual! : output;
+        var product = new Product(x.Address, x.DType, weight, weightType, transposed, bias, destination.Address, checked((int)x.Shape.Rows),
+            output.Shape[-1], k, relu, accumulate);
+        return Cublas(backend, path, product);
+    }
 
     /// <summary>
     /// output(M, N) = x(M, K)·Wᵀ + bias with x and output float32 row-major at device addresses: how LinearBackward
@@ -108,16 +138,19 @@ internal static class CudaLinear
         var runtime = backend.Runtime;
         var precision = backend.Options.Precision;
         var path = Choose(precision, activationType, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
-        var product = new Product(x, activationType, weight, weightType, transposed, bias, output, (int)m, n, k);
+        var product = new Product(x, activationType, weight, weightType, transposed, bias, output, (int)m, n, k, Relu: false, Accumulate: false);
         if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)
             Kernel(backend, path, product);
         else if (!Cublas(backend, path, product))
             Kernel(backend, Choose(precision, activationType, weightType, haveCublasLt: false, runtime.ComputeCapability, k), product);
     }
 
-    /// <summary>One call's operands: x and output (M, N) of <see cref="ActivationType"/>, W (N, K) or (K, N) when transposed.</summary>
+    /// <summary>
+    /// One call's operands: x and output (M, N) of <see cref="ActivationType"/>, W (N, K) or (K, N) when transposed; on
+    /// cuBLASLt, a fused ReLU or an accumulation into the output (<see cref="MatmulCall"/>).
+    /// </summary>
     private readonly record struct Product(nint X, DType ActivationType, nint Weight, DType WeightType, bool Transposed,
-        Tensor? Bias, nint Output, int M, int N, int K);
+        Tensor? Bias, nint Output, int M, int N, int K, bool Relu, bool Accumulate);
 
     private static void Kernel(CudaBackend backend, LinearPath path, in Product p)
     {
@@ -158,7 +191,8 @@ internal static class CudaLinear
         var compute = path == LinearPath.CublasLtTensorFloat32 ? CublasComputeType.Compute32FFastTF32 : CublasComputeType.Compute32F;
         var biasType = convertBias ? DType.F32 : p.Bias?.DType ?? p.ActivationType;
         var call = new MatmulCall(p.M, p.N, p.K, xAddress, DataType(convertX ? p.WeightType : p.ActivationType), p.Weight,
-            DataType(p.WeightType), p.Transposed, biasAddress, DataType(biasType), p.Output, DataType(p.ActivationType), compute);
+            DataType(p.WeightType), p.Transposed, biasAddress, DataType(biasType), p.Output, DataType(p.ActivationType), compute,
+            p.Relu, p.Accumulate);
         var products = backend.Runtime.MatrixProducts!;
         if (!products.Supports(call)) return false;
         if (convertX) Convert(backend, p.X, DType.F32, xAddress, p.WeightType, (long)p.M * p.K);

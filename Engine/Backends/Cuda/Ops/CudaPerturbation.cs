@@ -41,14 +41,15 @@ internal static class CudaPerturbation
     /// tensor cores' 16-bit rate; otherwise one float32 copy, reused by each stream in turn. Either copy rounds as the
     /// CPU's packing does, so only the products' own arithmetic differs from the CPU's.
     /// </summary>
+    /// <param name="epilogues">none, or each stream's (CudaLinear fuses what cuBLASLt can)</param>
     public static void Linear(CudaBackend backend, Tensor weight, bool transposed, TensorNoise noise, ReadOnlySpan<float> scales,
-        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs)
+        ReadOnlySpan<Tensor> inputs, ReadOnlySpan<Tensor?> biases, ReadOnlySpan<Tensor> outputs, ReadOnlySpan<LinearEpilogue> epilogues)
     {
         if (inputs[0].Shape.Rows == 0 || outputs[0].Shape[-1] == 0) return;
         if (weight.ElementCount == 0)
         {
             // K = 0: no weight to perturb; each output is its bias broadcast.
-            for (int s = 0; s < inputs.Length; s++) CudaLinear.Run(backend, inputs[s], weight, transposed, biases[s], outputs[s]);
+            for (int s = 0; s < inputs.Length; s++) CudaLinear.Run(backend, inputs[s], weight, transposed, biases[s], outputs[s], StreamEpilogue(epilogues, s));
             return;
         }
         if (OpContracts.PerturbedWeightRounding(weight, inputs[0]) != DType.F32)
@@ -57,16 +58,18 @@ internal static class CudaPerturbation
             var (plus, minus) = backend.PerturbedWeight.Reserve(backend.Capturing, weight.ByteCount, two ? weight.ByteCount : 0);
             Pair(backend, weight, noise, scales, plus, two ? minus : 0);
             for (int s = 0; s < inputs.Length; s++)
-                CudaLinear.Run(backend, inputs[s], s == 0 ? plus : minus, weight.DType, transposed, biases[s], outputs[s]);
+                CudaLinear.Run(backend, inputs[s], s == 0 ? plus : minus, weight.DType, transposed, biases[s], outputs[s], StreamEpilogue(epilogues, s));
             return;
         }
         nint perturbed = backend.PerturbedWeight.Reserve(backend.Capturing, weight.ElementCount * sizeof(float), 0).First;
         for (int s = 0; s < inputs.Length; s++)
         {
             Copy(backend, weight, noise, scales[s], perturbed);
-            CudaLinear.Run(backend, inputs[s], perturbed, DType.F32, transposed, biases[s], outputs[s]);
+            CudaLinear.Run(backend, inputs[s], perturbed, DType.F32, transposed, biases[s], outputs[s], StreamEpilogue(epilogues, s));
         }
     }
+
+    private static LinearEpilogue StreamEpilogue(ReadOnlySpan<LinearEpilogue> epilogues, int s) => epilogues.Length == 0 ? default : epilogues[s];
 
     /// <param name="subject">the weight's number in the backend's <see cref="FaultSubjects"/>: an overflow names it</param>
     public static void Update(CudaBackend backend, Tensor weight, TensorNoise noise, UpdateFactors factors, int subject)

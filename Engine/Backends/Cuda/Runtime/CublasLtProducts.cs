@@ -78,7 +78,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
             CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(plan.Operation.Raw, MatmulDescAttribute.BiasPointer,
                 &bias, (nuint)sizeof(nint)));
         }
-        float alpha = 1, beta = 0;
+        float alpha = 1, beta = call.Accumulate ? 1 : 0;
         var algo = plan.Algorithm;
         _context.MakeCurrent(); // cuBLASLt launches through the runtime API, which works in the calling thread's context
         CudaException.ThrowIfFailed(CublasLt.cublasLtMatmul(_handle.Raw, plan.Operation.Raw, &alpha, call.W, plan.A.Raw,
@@ -89,7 +89,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
     private Plan? PlanFor(in MatmulCall call)
     {
         var key = new PlanKey(call.M, call.N, call.K, call.XType, call.WType, call.OutputType, call.Transposed,
-            call.Bias == 0 ? null : call.BiasType, call.Compute, Alignment(call.X), Alignment(call.W), Alignment(call.Output),
+            call.Bias == 0 ? null : call.BiasType, call.Relu, call.Compute, Alignment(call.X), Alignment(call.W), Alignment(call.Output),
             call.Bias == 0 ? 256 : Alignment(call.Bias));
         if (_plans.TryGetValue(key, out var plan)) return plan;
         _context.MakeCurrent();
@@ -109,7 +109,7 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
 
     /// <summary><see cref="BiasType"/> null: no bias.</summary>
     private readonly record struct PlanKey(int M, int N, int K, CudaDataType XType, CudaDataType WType, CudaDataType OutputType,
-        bool Transposed, CudaDataType? BiasType, CublasComputeType Compute, int XAlignment, int WAlignment, int OutputAlignment,
+        bool Transposed, CudaDataType? BiasType, bool Relu, CublasComputeType Compute, int XAlignment, int WAlignment, int OutputAlignment,
         int BiasAlignment);
 
     /// <summary>The descriptors and chosen algorithm for one shape.</summary>
@@ -144,7 +144,13 @@ internal sealed unsafe class CublasLtProducts : IMatrixProducts
                 var operation = Add(CublasLtDescriptorHandle.Matmul(key.Compute));
                 var transA = layout.TransposeA ? CublasOperation.Transpose : CublasOperation.None;
                 var transB = CublasOperation.None;
-                var epilogue = key.BiasType is null ? CublasLtEpilogue.Default : CublasLtEpilogue.Bias;
+                var epilogue = (key.BiasType is null, key.Relu) switch
+                {
+                    (true, false) => CublasLtEpilogue.Default,
+                    (false, false) => CublasLtEpilogue.Bias,
+                    (true, true) => CublasLtEpilogue.Relu,
+                    (false, true) => CublasLtEpilogue.ReluBias,
+                };
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransA, &transA, sizeof(int)));
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.TransB, &transB, sizeof(int)));
                 CudaException.ThrowIfFailed(CublasLt.cublasLtMatmulDescSetAttribute(operation.Raw, MatmulDescAttribute.Epilogue, &epilogue, sizeof(int)));

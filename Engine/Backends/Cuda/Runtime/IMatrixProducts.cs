@@ -8,8 +8,11 @@ namespace MeZO.Engine.Backends.Cuda.Runtime;
 /// or absent (0). The product is accumulated in float32 and the bias added to it before the one rounding to
 /// <see cref="OutputType"/>.
 /// </summary>
+/// <param name="Relu">max(0, ·) on x·Wᵀ + bias before D's rounding (cuBLASLt's RELU epilogue: OPT's fc1 and its ReLU)</param>
+/// <param name="Accumulate">D += x·Wᵀ + bias (β = 1 with C = D: a residual add in the product)</param>
 internal readonly record struct MatmulCall(int M, int N, int K, nint X, CudaDataType XType, nint W, CudaDataType WType,
-    bool Transposed, nint Bias, CudaDataType BiasType, nint Output, CudaDataType OutputType, CublasComputeType Compute);
+    bool Transposed, nint Bias, CudaDataType BiasType, nint Output, CudaDataType OutputType, CublasComputeType Compute,
+    bool Relu = false, bool Accumulate = false);
 
 /// <summary>A matrix-product library (cuBLASLt) behind the Linear op.</summary>
 internal interface IMatrixProducts : IDisposable

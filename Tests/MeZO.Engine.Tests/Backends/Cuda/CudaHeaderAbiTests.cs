@@ -123,6 +123,8 @@ public class CudaHeaderAbiTests
         (MatmulDescAttribute.BiasDataType, "CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE"),
         (CublasLtEpilogue.Default, "CUBLASLT_EPILOGUE_DEFAULT"),
         (CublasLtEpilogue.Bias, "CUBLASLT_EPILOGUE_BIAS"),
+        (CublasLtEpilogue.Relu, "CUBLASLT_EPILOGUE_RELU"),
+        (CublasLtEpilogue.ReluBias, "CUBLASLT_EPILOGUE_RELU_BIAS"),
         (MatmulPreferenceAttribute.MaxWorkspaceBytes, "CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES"),
         (MatmulPreferenceAttribute.MinAlignmentABytes, "CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES"),
         (MatmulPreferenceAttribute.MinAlignmentBBytes, "CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES"),

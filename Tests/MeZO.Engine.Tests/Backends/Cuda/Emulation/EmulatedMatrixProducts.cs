@@ -10,7 +10,8 @@ namespace MeZO.Engine.Tests.Backends.Cuda.Emulation;
 /// per row of D) and computed after a TF32 call's float32 operands are cut to TF32 as the hardware may cut them. A
 /// float32 D is summed in double; a 16-bit D as cuBLASLt's CUBLAS_COMPUTE_32F computes it: float32 accumulation, the
 /// bias added to the accumulator in float32, one rounding to nearest even into D's type, which is the CPU backend's
-/// arithmetic up to the order of the float32 sums. With it, CudaLinear's cuBLASLt paths (x rounded into scratch, the
+/// arithmetic up to the order of the float32 sums. The RELU epilogue takes max(0, ·) of that sum, and an accumulating
+/// call (β = 1) adds D's own value to it, before the one rounding. With it, CudaLinear's cuBLASLt paths (x rounded into scratch, the
 /// bias widened, the call's fields, the fallback to a kernel for a refused shape) run against the CPU backend where
 /// no GPU exists. <paramref name="supports"/> plays the heuristic: a call it refuses must never reach Linear.
 /// </summary>
@@ -45,13 +46,18 @@ internal sealed unsafe class EmulatedMatrixProducts(Func<MatmulCall, bool> suppo
                 {
                     double sum = 0;
                     for (long l = 0; l < call.K; l++) sum += (double)Load(call.W, call.WType, a(l), tf32) * Load(call.X, call.XType, b(l), tf32);
-                    ((float*)call.Output)[d] = (float)(sum + bias);
+                    float value = (float)(sum + bias);
+                    if (call.Relu) value = MathF.Max(value, 0f);
+                    if (call.Accumulate) value += ((float*)call.Output)[d];
+                    ((float*)call.Output)[d] = value;
                 }
                 else
                 {
                     float sum = 0;
                     for (long l = 0; l < call.K; l++) sum = MathF.FusedMultiplyAdd(Load(call.W, call.WType, a(l), tf32), Load(call.X, call.XType, b(l), tf32), sum);
                     float value = sum + bias;
+                    if (call.Relu) value = MathF.Max(value, 0f);
+                    if (call.Accumulate) value += Load(call.Output, call.OutputType, d, tf32: false);
                     ((ushort*)call.Output)[d] = call.OutputType == CudaDataType.R16BF
                         ? ScalarConversions.SingleToBFloat16(value)
                         : ScalarConversions.SingleToHalf(value);

@@ -93,16 +93,19 @@ public class CudaPlanTests
     }
 
     /// <summary>
-    /// Unperturbed, 16-bit weights are multiplied as they are stored: x rounded to bf16 for cuBLASLt (convert.cu), or
-    /// gemm_mma.cu without it, both on the 16-bit tensor cores (a perturbed product multiplies a float32 W + εz instead).
+    /// Unperturbed, 16-bit weights are multiplied as they are stored, on the 16-bit tensor cores: in bf16 compute (the
+    /// CUDA default for bf16 weights) x is already bf16 and nothing is converted; in float32 compute x is rounded to bf16
+    /// for cuBLASLt (convert.cu), or read by gemm_mma.cu without it.
     /// </summary>
-    [TestCase(true, "cublasLt matmul")]
-    [TestCase(false, "mezo_gemm_mma_bf16")]
-    public void AForwardPassOfBf16WeightsMultipliesOnTheHalfTensorCores(bool cublasLt, string product)
+    [TestCase(true, "cublasLt matmul", DType.BF16)]
+    [TestCase(false, "mezo_gemm_mma_bf16", DType.BF16)]
+    [TestCase(true, "cublasLt matmul", DType.F32)]
+    [TestCase(false, "mezo_gemm_mma_bf16", DType.F32)]
+    public void AForwardPassOfBf16WeightsMultipliesOnTheHalfTensorCores(bool cublasLt, string product, DType compute)
     {
         using var checkpoint = TinyCheckpoints.Create(TinyVariant.Mistral);
         using var plan = CudaPlan.Create(GpuSpec.H100, new CudaBackendOptions { UseCublasLt = cublasLt });
-        using var model = Transformer.FromConfig(checkpoint.Folder, plan.Backend, DType.BF16);
+        using var model = Transformer.FromConfig(checkpoint.Folder, plan.Backend, DType.BF16, compute);
         using var ws = model.CreateWorkspace(1, Length);
         var tokens = TokenBatch.Pack([Enumerable.Range(1, Length).ToArray()], PaddingSide.Right);
         int[] rows = [.. Enumerable.Range(0, Length - 1)];
@@ -115,7 +118,32 @@ public class CudaPlanTests
             Assert.That(forward.InLayer(l).Count(p => p.Name == product), Is.EqualTo(ProductsPerLayer(model.Spec) / 2), "one stream");
         Assert.That(forward.InLayer(PlannedLaunch.OutsideLayers).Count(p => p.Name == product), Is.GreaterThanOrEqualTo(1), "the LM head");
         Assert.That(products.Select(p => p.Cost.Pipe).Distinct(), Is.EqualTo(new[] { ComputePipe.HalfTensor }));
-        Assert.That(forward.Launches.Any(l => l.Name == "mezo_convert"), Is.EqualTo(cublasLt));
+        Assert.That(forward.Launches.Any(l => l.Name == "mezo_convert"), Is.EqualTo(cublasLt && compute == DType.F32));
+    }
+
+    /// <summary>
+    /// An OPT layer's ReLU and both residual adds travel with their products (LinearEpilogue): on cuBLASLt they are fused
+    /// (RELU_BIAS, β = 1 into the residual) and no element-wise kernel runs for them; on the NVRTC kernels they run after.
+    /// </summary>
+    [TestCase(true, 0)]
+    [TestCase(false, 1)]
+    public void AnOptLayersReluAndResidualAddsFuseIntoCublasLt(bool cublasLt, int separateLaunchesPerLayer)
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.OptPreLayerNorm);
+        using var plan = CudaPlan.Create(GpuSpec.H100, new CudaBackendOptions { UseCublasLt = cublasLt });
+        using var model = Transformer.FromConfig(checkpoint.Folder, plan.Backend, DType.BF16);
+        using var ws = model.CreateWorkspace(1, Length);
+        var tokens = TokenBatch.Pack([Enumerable.Range(1, Length).ToArray()], PaddingSide.Right);
+        int[] rows = [.. Enumerable.Range(0, Length - 1)];
+        int[] targets = [.. Enumerable.Range(2, Length - 1)];
+
+        var forward = plan.Record(model, () => model.ScoreTokens(ws, tokens, rows, targets, new float[rows.Length]));
+
+        for (int l = 0; l < model.Spec.NumLayers; l++)
+        {
+            Assert.That(forward.InLayer(l).Count(p => p.Name == "mezo_relu"), Is.EqualTo(separateLaunchesPerLayer), $"layer {l}: ReLU");
+            Assert.That(forward.InLayer(l).Count(p => p.Name == "mezo_add"), Is.EqualTo(2 * separateLaunchesPerLayer), $"layer {l}: residual adds");
+        }
     }
 
     [Test]
