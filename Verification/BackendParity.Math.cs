@@ -219,10 +219,23 @@ public static partial class BackendParity
                 b => b.LogSoftmaxGather(logits.On(b), targets.On(b), output.On(b)));
         });
 
+        foreach (var c in LogSoftmaxAccumulateCases(DType.F32)) yield return c;
+        foreach (var c in ArgmaxCases(DType.F32)) yield return c;
+    }
+
+    /// <summary>
+    /// The vocabulary in chunks, the state carried between them, over logits of <paramref name="type"/>: read exactly, so
+    /// the float32 state's bounds hold for every dtype (the maximum and target logit are copies; the sum as
+    /// LogSoftmaxGather's, relative √V·2^-24 and the rescaling).
+    /// </summary>
+    private static IEnumerable<ParityCase> LogSoftmaxAccumulateCases(DType type)
+    {
         foreach (var (vocab, chunk) in new[] { (17, 5), (1000, 1000), (50272, 8192), (3, 1) })
-            yield return new ParityCase("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", (reference, candidate) =>
+        {
+            string name = $"{Prefix(type)}4 rows × {vocab} in chunks of {chunk}";
+            yield return new ParityCase("LogSoftmaxAccumulate", name, (reference, candidate) =>
             {
-                var random = new ParityRandom(vocab + chunk);
+                var random = new ParityRandom(vocab + chunk + (int)type);
                 var all = random.Normal(4L * vocab, 3);
                 using var targets = TensorPair.Ints(reference, candidate, random.Ints(4, 0, vocab), "targets", 4);
                 using var state = TensorPair.Floats(reference, candidate,
@@ -231,19 +244,27 @@ public static partial class BackendParity
                 {
                     int width = Math.Min(chunk, vocab - first);
                     var part = Enumerable.Range(0, 4).SelectMany(r => all.Skip(r * vocab + first).Take(width)).ToArray();
-                    using var logits = TensorPair.Floats(reference, candidate, part, DType.F32, "logits", 4, width);
+                    using var logits = TensorPair.Floats(reference, candidate, part, type, "logits", 4, width);
                     foreach (var b in new[] { reference, candidate }) b.LogSoftmaxAccumulate(logits.On(b), targets.On(b), first, state.On(b));
                 }
                 var expected = HostValues.Read(state.Reference);
-                // Maximum and target logit are copies (exact); the sum as LogSoftmaxGather's, relative √V·2^-24 and the rescaling.
-                return Compare("LogSoftmaxAccumulate", $"4 rows × {vocab} in chunks of {chunk}", expected, HostValues.Read(state.Candidate),
-                    i => i % 3 == 1 ? 2e-5 * Math.Abs(expected[i]) : 0);
+                return Compare("LogSoftmaxAccumulate", name, expected, HostValues.Read(state.Candidate), i => i % 3 == 1 ? 2e-5 * Math.Abs(expected[i]) : 0);
             });
+        }
+    }
 
+    /// <summary>
+    /// Rows with ties, −∞ and NaN over logits of <paramref name="type"/> (values rounded to 16 bits tie far more often
+    /// than float32 ones): the lowest index wins a tie, and a non-finite row gives −1.
+    /// </summary>
+    private static IEnumerable<ParityCase> ArgmaxCases(DType type)
+    {
         foreach (int vocab in new[] { 1, 17, 1000, 50272 })
-            yield return new ParityCase("Argmax", $"6 rows × {vocab} with ties, -inf and NaN", (reference, candidate) =>
+        {
+            string name = $"{Prefix(type)}6 rows × {vocab} with ties, -inf and NaN";
+            yield return new ParityCase("Argmax", name, (reference, candidate) =>
             {
-                var values = new ParityRandom(vocab + 5).Normal(6L * vocab);
+                var values = new ParityRandom(vocab + 5 + (int)type).Normal(6L * vocab);
                 if (vocab > 3)
                 {
                     values[vocab - 1] = values[2] = 100; // row 0: a tie, the lower index wins
@@ -252,10 +273,14 @@ public static partial class BackendParity
                     values[3 * vocab + 1] = float.NaN; // row 3: a later NaN → -1 too
                     values[4 * vocab + vocab / 2] = values[4 * vocab + vocab / 3] = 7; // row 4: tie in the middle
                 }
-                using var logits = TensorPair.Floats(reference, candidate, values, DType.F32, "logits", 6, vocab);
+                using var logits = TensorPair.Floats(reference, candidate, values, type, "logits", 6, vocab);
                 using var output = TensorPair.Ints(reference, candidate, new int[6], "output", 6);
                 foreach (var b in new[] { reference, candidate }) b.Argmax(logits.On(b), output.On(b));
-                return ExactInts("Argmax", $"6 rows × {vocab}", TensorPair.ReadInts(output.Reference), TensorPair.ReadInts(output.Candidate));
+                return ExactInts("Argmax", name, TensorPair.ReadInts(output.Reference), TensorPair.ReadInts(output.Candidate));
             });
+        }
     }
+
+    /// <summary>A case name's dtype, for the cases written once for every activation dtype; float32's names have none.</summary>
+    private static string Prefix(DType type) => type == DType.F32 ? "" : $"{type} ";
 }

@@ -121,51 +121,60 @@ public static partial class BackendParity
         {
             string name = $"({m}, {k})·{(transposed ? $"({k}, {n})" : $"({n}, {k})ᵀ")} {weightType}, {streams} stream{(streams > 1 ? "s" : "")}" +
                           (biasType == DType.F32 ? "" : $", {biasType} biases");
-            yield return new ParityCase("PerturbedLinear", name, (reference, candidate) =>
-            {
-                var random = new ParityRandom(m * 1000 + k * 10 + n + streams);
-                float[] scales = streams == 1 ? [0.05f] : [0.05f, -0.05f];
-                int[] weightShape = transposed ? [k, n] : [n, k];
-                using var weight = TensorPair.Floats(reference, candidate, random.Normal((long)n * k, 0.1), weightType, "weight", weightShape);
-                var xs = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, random.Normal((long)m * k), DType.F32, $"x{s}", m, k)).ToArray();
-                var biases = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, random.Normal(n), biasType, $"bias{s}", n)).ToArray();
-                var outputs = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, new float[m * n], DType.F32, $"out{s}", m, n)).ToArray();
-                try
-                {
-                    var noiseOf = new TensorNoise(Seed, 11);
-                    foreach (var b in new[] { reference, candidate })
-                        b.PerturbedLinear(weight.On(b), transposed, noiseOf, scales, xs.Select(x => x.On(b)).ToArray(),
-                            biases.Select(x => (Tensor?)x.On(b)).ToArray(), outputs.Select(x => x.On(b)).ToArray());
-                    // The perturbed weight, computed here independently as w + scale·z; then Linear's tolerance for a
-                    // float32 weight (the candidate may materialise θ + scale·z in float32 and multiply that).
-                    var ws = HostValues.Read(weight.Reference);
-                    var z = new float[ws.Length];
-                    GaussianNoise.Fill(Seed, 11, z);
-                    for (int s = 0; s < streams; s++)
-                    {
-                        var perturbed = ws.Select((w, i) => w + scales[s] * z[i]).ToArray();
-                        var x = HostValues.Read(xs[s].Reference);
-                        var bias = HostValues.Read(biases[s].Reference);
-                        var expected = HostValues.Read(outputs[s].Reference);
-                        var result = Compare("PerturbedLinear", name, expected, HostValues.Read(outputs[s].Candidate), i =>
-                        {
-                            int row = i / n, column = i % n;
-                            double magnitude = 0;
-                            for (int t = 0; t < k; t++)
-                                magnitude += Math.Abs(x[row * k + t]) * Math.Abs(perturbed[transposed ? t * n + column : column * k + t]);
-                            // As Linear (float32 sums both sides, the candidate's input rounding), plus z's error in the weight.
-                            return (LinearInputRounding(precision, DType.F32) + 2.0 * k * F32Unit + Math.Abs(scales[s]) * zError * 10)
-                                * magnitude + 2 * F32Unit * Math.Abs(bias[column]) + 1e-30;
-                        });
-                        if (!result.Passed) return result with { Case = $"{name}, stream {s}" };
-                    }
-                    return new ParityResult("PerturbedLinear", name, true, 0, 0, "");
-                }
-                finally
-                {
-                    foreach (var t in xs.Concat(biases).Concat(outputs)) t.Dispose();
-                }
-            });
+            // As Linear (float32 sums both sides, the candidate's input rounding), plus z's error in the weight.
+            yield return PerturbedLinearCase(name, m, k, n, transposed, weightType, DType.F32, streams, biasType, m * 1000 + k * 10 + n + streams,
+                (_, magnitude, bias, scale) => (LinearInputRounding(precision, DType.F32) + 2.0 * k * F32Unit + Math.Abs(scale) * zError * 10)
+                    * magnitude + 2 * F32Unit * Math.Abs(bias) + 1e-30);
         }
     }
+
+    /// <summary>
+    /// One PerturbedLinear case: x and the outputs of <paramref name="activations"/>, each stream's output against the
+    /// reference's within <paramref name="tolerance"/>(expected, Σ|x·w| over the perturbed weight w + scale·z computed here
+    /// independently, the bias, the stream's scale).
+    /// </summary>
+    private static ParityCase PerturbedLinearCase(string name, int m, int k, int n, bool transposed, DType weightType, DType activations,
+        int streams, DType biasType, int seed, Func<float, double, float, float, double> tolerance) =>
+        new("PerturbedLinear", name, (reference, candidate) =>
+        {
+            var random = new ParityRandom(seed);
+            float[] scales = streams == 1 ? [0.05f] : [0.05f, -0.05f];
+            int[] weightShape = transposed ? [k, n] : [n, k];
+            using var weight = TensorPair.Floats(reference, candidate, random.Normal((long)n * k, 0.1), weightType, "weight", weightShape);
+            var xs = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, random.Normal((long)m * k), activations, $"x{s}", m, k)).ToArray();
+            var biases = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, random.Normal(n), biasType, $"bias{s}", n)).ToArray();
+            var outputs = Enumerable.Range(0, streams).Select(s => TensorPair.Floats(reference, candidate, new float[m * n], activations, $"out{s}", m, n)).ToArray();
+            try
+            {
+                var noise = new TensorNoise(Seed, 11);
+                foreach (var b in new[] { reference, candidate })
+                    b.PerturbedLinear(weight.On(b), transposed, noise, scales, xs.Select(x => x.On(b)).ToArray(),
+                        biases.Select(x => (Tensor?)x.On(b)).ToArray(), outputs.Select(x => x.On(b)).ToArray());
+                var ws = HostValues.Read(weight.Reference);
+                var z = new float[ws.Length];
+                GaussianNoise.Fill(Seed, 11, z);
+                for (int s = 0; s < streams; s++)
+                {
+                    float scale = scales[s];
+                    var perturbed = ws.Select((w, i) => w + scale * z[i]).ToArray();
+                    var x = HostValues.Read(xs[s].Reference);
+                    var bias = HostValues.Read(biases[s].Reference);
+                    var expected = HostValues.Read(outputs[s].Reference);
+                    var result = Compare("PerturbedLinear", name, expected, HostValues.Read(outputs[s].Candidate), i =>
+                    {
+                        int row = i / n, column = i % n;
+                        double magnitude = 0;
+                        for (int t = 0; t < k; t++)
+                            magnitude += Math.Abs(x[row * k + t]) * Math.Abs(perturbed[transposed ? t * n + column : column * k + t]);
+                        return tolerance(expected[i], magnitude, bias[column], scale);
+                    });
+                    if (!result.Passed) return result with { Case = $"{name}, stream {s}" };
+                }
+                return new ParityResult("PerturbedLinear", name, true, 0, 0, "");
+            }
+            finally
+            {
+                foreach (var t in xs.Concat(biases).Concat(outputs)) t.Dispose();
+            }
+        });
 }

@@ -292,50 +292,8 @@ public static partial class BackendParity
             });
         }
 
-        foreach (var (vocab, chunk) in new[] { (17, 5), (1000, 1000), (50272, 8192), (3, 1) })
-        {
-            string name = $"{type} 4 rows × {vocab} in chunks of {chunk}";
-            yield return new ParityCase("LogSoftmaxAccumulate", name, (reference, candidate) =>
-            {
-                var random = new ParityRandom(vocab + chunk + 1);
-                var all = random.Normal(4L * vocab, 3);
-                using var targets = TensorPair.Ints(reference, candidate, random.Ints(4, 0, vocab), "targets", 4);
-                using var state = TensorPair.Floats(reference, candidate,
-                    Enumerable.Range(0, 4).SelectMany(_ => new[] { float.NegativeInfinity, 0f, float.NaN }).ToArray(), DType.F32, "state", 4, 3);
-                for (int first = 0; first < vocab; first += chunk)
-                {
-                    int width = Math.Min(chunk, vocab - first);
-                    var part = Enumerable.Range(0, 4).SelectMany(r => all.Skip(r * vocab + first).Take(width)).ToArray();
-                    using var logits = TensorPair.Floats(reference, candidate, part, type, "logits", 4, width);
-                    foreach (var b in new[] { reference, candidate }) b.LogSoftmaxAccumulate(logits.On(b), targets.On(b), first, state.On(b));
-                }
-                var expected = HostValues.Read(state.Reference);
-                // The float32 state of exactly read logits: the float32 case's bounds (max and target exact).
-                return Compare("LogSoftmaxAccumulate", name, expected, HostValues.Read(state.Candidate), i => i % 3 == 1 ? 2e-5 * Math.Abs(expected[i]) : 0);
-            });
-        }
-
-        foreach (int vocab in new[] { 1, 17, 1000, 50272 })
-        {
-            string name = $"{type} 6 rows × {vocab} with ties, -inf and NaN";
-            yield return new ParityCase("Argmax", name, (reference, candidate) =>
-            {
-                // Values rounded to 16 bits tie far more often than float32 ones: the lowest index must win each tie.
-                var values = new ParityRandom(vocab + 6).Normal(6L * vocab);
-                if (vocab > 3)
-                {
-                    values[vocab - 1] = values[2] = 100;
-                    Array.Fill(values, float.NegativeInfinity, vocab, vocab);
-                    values[2 * vocab] = float.NaN;
-                    values[3 * vocab + 1] = float.NaN;
-                    values[4 * vocab + vocab / 2] = values[4 * vocab + vocab / 3] = 7;
-                }
-                using var logits = TensorPair.Floats(reference, candidate, values, type, "logits", 6, vocab);
-                using var output = TensorPair.Ints(reference, candidate, new int[6], "output", 6);
-                foreach (var b in new[] { reference, candidate }) b.Argmax(logits.On(b), output.On(b));
-                return ExactInts("Argmax", name, TensorPair.ReadInts(output.Reference), TensorPair.ReadInts(output.Candidate));
-            });
-        }
+        foreach (var c in LogSoftmaxAccumulateCases(type)) yield return c;
+        foreach (var c in ArgmaxCases(type)) yield return c;
     }
 
     private static IEnumerable<ParityCase> SixteenBitPerturbedEmbeddingCases(DType type, NoiseArithmetic noise)
