@@ -11,6 +11,12 @@
 #define MEZO_BF16 2
 #define MEZO_NO_TENSOR (-1)
 
+// What a product kernel does with x·Wᵀ + bias before its one rounding (CudaLinear's ProductEpilogue): store it, take
+// its ReLU, or add it to what the output holds (a residual add).
+#define MEZO_EPILOGUE_NONE 0
+#define MEZO_EPILOGUE_RELU 1
+#define MEZO_EPILOGUE_ACCUMULATE 2
+
 // Codes of the fault record (MeZO.Engine.Backends.Cuda.DeviceFault): an op that finds a bad index in device data, or a result
 // it cannot store, cannot throw, so the first one records {code, position, value, limit} and the backend raises it at
 // the next synchronisation.
@@ -150,4 +156,12 @@ __device__ __forceinline__ float mezo_block_max(float v, float* scratch)
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     return mezo_warp_max(lane < warps ? scratch[lane] : -MEZO_INFINITY);
+}
+
+/// A product's float32 result after its epilogue, the value the kernel then rounds into output[i].
+MEZO_FN float mezo_product_epilogue(float value, int epilogue, const void* output, int dtype, mezo_i64 i)
+{
+    if (epilogue == MEZO_EPILOGUE_RELU) return mezo_max(value, 0.0f);
+    if (epilogue == MEZO_EPILOGUE_ACCUMULATE) return value + mezo_load(output, dtype, i);
+    return value;
 }

@@ -25,7 +25,7 @@ MEZO_FN mezo_u16 mezo_mma_input(float v)
 template <int Kind>
 __device__ __forceinline__ void mezo_gemm_mma(const void* __restrict__ x, int x_dtype, const void* __restrict__ weight,
                                               int weight_dtype, int transposed, const void* __restrict__ bias,
-                                              int bias_dtype, void* __restrict__ output, int m, int n, int k)
+                                              int bias_dtype, void* __restrict__ output, int m, int n, int k, int epilogue)
 {
     __shared__ mezo_u16 x_tile[MMA_TILE][MMA_K + MMA_PAD]; // (rows of x, k)
     __shared__ mezo_u16 w_tile[MMA_TILE][MMA_K + MMA_PAD]; // (columns of the output, k)
@@ -94,23 +94,25 @@ __device__ __forceinline__ void mezo_gemm_mma(const void* __restrict__ x, int x_
                 int col = col0 + warp_col + j * 8 + 2 * c + (e & 1);
                 if (row >= m || col >= n) continue;
                 float b = bias_dtype == MEZO_NO_TENSOR ? 0.0f : mezo_load(bias, bias_dtype, col);
-                mezo_store(output, x_dtype, (mezo_i64)row * n + col, acc[i][j][e] + b);
+                mezo_i64 at = (mezo_i64)row * n + col;
+                mezo_store(output, x_dtype, at, mezo_product_epilogue(acc[i][j][e] + b, epilogue, output, x_dtype, at));
             }
 }
 
 MEZO_KERNEL void __launch_bounds__(MMA_THREADS)
 mezo_gemm_mma_bf16(const void* x, int x_dtype, const void* weight, int weight_dtype, int transposed,
-                   const void* bias, int bias_dtype, void* output, int m, int n, int k)
+                   const void* bias, int bias_dtype, void* output, int m, int n, int k, int epilogue)
 {
-    mezo_gemm_mma<MEZO_MMA_BF16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
+    mezo_gemm_mma<MEZO_MMA_BF16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k, epilogue);
 }
 
 MEZO_KERNEL void __launch_bounds__(MMA_THREADS)
 mezo_gemm_mma_f16(const void* x, int x_dtype, const void* weight, int weight_dtype, int transposed,
-                  const void* bias, int bias_dtype, void* output, int m, int n, int k)
+                  const void* bias, int bias_dtype, void* output, int m, int n, int k, int epilogue)
 {
-    mezo_gemm_mma<MEZO_MMA_F16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k);
+    mezo_gemm_mma<MEZO_MMA_F16>(x, x_dtype, weight, weight_dtype, transposed, bias, bias_dtype, output, m, n, k, epilogue);
 }
 
 // Launch: grid (ceil(N / 64), ceil(M / 64)), block (128); x (M, K) of x_dtype; weight (N, K) or (K, N) when
-// transposed, of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) of x_dtype. Compute capability ≥ 8.0.
+// transposed, of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) of x_dtype; epilogue
+// MEZO_EPILOGUE_*. Compute capability ≥ 8.0.

@@ -16,7 +16,7 @@ static_assert(SIMT_TILE == 16 * 4 && SIMT_THREADS == 16 * 16, "16x16 threads of 
 
 MEZO_KERNEL void __launch_bounds__(SIMT_THREADS)
 mezo_gemm_simt(const void* __restrict__ x, int x_dtype, const void* __restrict__ weight, int weight_dtype, int transposed,
-               const void* __restrict__ bias, int bias_dtype, void* __restrict__ output, int m, int n, int k)
+               const void* __restrict__ bias, int bias_dtype, void* __restrict__ output, int m, int n, int k, int epilogue)
 {
     __shared__ float x_tile[SIMT_K][SIMT_TILE + 4];
     __shared__ float w_tile[SIMT_K][SIMT_TILE + 4];
@@ -67,10 +67,12 @@ mezo_gemm_simt(const void* __restrict__ x, int x_dtype, const void* __restrict__
             int col = col0 + tx * 4 + j;
             if (col >= n) continue;
             float b = bias_dtype == MEZO_NO_TENSOR ? 0.0f : mezo_load(bias, bias_dtype, col);
-            mezo_store(output, x_dtype, (mezo_i64)row * n + col, acc[i][j] + b);
+            mezo_i64 at = (mezo_i64)row * n + col;
+            mezo_store(output, x_dtype, at, mezo_product_epilogue(acc[i][j] + b, epilogue, output, x_dtype, at));
         }
     }
 }
 
 // Launch: grid (ceil(N / 64), ceil(M / 64)), block (256); x (M, K) of x_dtype, weight (N, K) or (K, N) when transposed,
-// of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) of x_dtype. M ≤ 65535·64.
+// of weight_dtype; bias (N) of bias_dtype or MEZO_NO_TENSOR; output (M, N) of x_dtype; epilogue MEZO_EPILOGUE_*.
+// M ≤ 65535·64.

@@ -45,6 +45,9 @@ internal enum LinearPath
 /// </summary>
 internal static class CudaLinear
 {
+    /// <summary>The kernels' epilogue codes (MEZO_EPILOGUE_* in device.cuh).</summary>
+    private const int EpilogueNone = 0, EpilogueRelu = 1, EpilogueAccumulate = 2;
+
     /// <summary>Both kernels compute 64×64 outputs per block: 256 threads of 4×4 (SIMT), or four warps of 32×32 (mma).</summary>
     private const int Tile = 64, SimtThreads = 256, MmaThreads = 128;
 
@@ -85,39 +88,21 @@ internal static class CudaLinear
     /// <summary>
     /// As <see cref="Run(CudaBackend, Tensor, Tensor, bool, Tensor?, Tensor, LinearEpilogue)"/> with the weight at a device
     /// address, laid out as a tensor of <paramref name="weightType"/> of the shape the call implies: how a perturbed product
-    /// multiplies the copy of W + scale·z it wrote into scratch. An epilogue cuBLASLt can take (a ReLU, or a residual add
-    /// as β = 1 into the residual itself) is fused into the product, its intermediate kept in float32; any other, or one
-    /// on a kernel path, runs after it as separate ops (LinearEpilogue.RunUnfused).
+    /// multiplies the copy of W + scale·z it wrote into scratch. A ReLU alone, or a residual add alone, is fused into the
+    /// product on every path (cuBLASLt's RELU_BIAS epilogue or β = 1 into the residual; the kernels' epilogue), its
+    /// intermediate kept in float32, and with a residual the output is never written. cuBLASLt's order,
+    /// activation(x·Wᵀ + β·C + bias), matches only these two, and its GELU is not documented as the tanh form GeluTanh
+    /// is, so any other epilogue runs after the product as separate ops (LinearEpilogue.RunUnfused).
     /// </summary>
     public static void Run(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output,
         LinearEpilogue epilogue = default)
     {
-        if (!epilogue.IsNone && Fused(backend, x, weight, weightType, transposed, bias, output, epilogue)) return;
-        Run(backend, x.Address, x.DType, output.Address, x.Shape.Rows, output.Shape[-1], x.Shape[-1], x.Name, weight, weightType,
-            transposed, bias);
-        epilogue.RunUnfused(backend, output);
-    }
-
-    /// <summary>
-    /// The epilogue in cuBLASLt's own: a ReLU alone (RELU_BIAS), or a residual alone (D = residual, β = 1, so the output is
-    /// never written). cuBLASLt's order, activation(x·Wᵀ + β·C + bias), matches only these two, and its GELU is not
-    /// documented as the tanh form GeluTanh is: the rest stay separate. False, with nothing queued, where the call does not
-    /// go to cuBLASLt.
-    /// </summary>
-    private static bool Fused(CudaBackend backend, Tensor x, nint weight, DType weightType, bool transposed, Tensor? bias, Tensor output,
-        LinearEpilogue epilogue)
-    {
         bool relu = epilogue is { Activation: ActivationKind.Relu, Residual: null };
         bool accumulate = epilogue is { Activation: null, Residual: not null };
-        if (!relu && !accumulate) return false;
-        int k = x.Shape[-1];
-        var runtime = backend.Runtime;
-        var path = Choose(backend.Options.Precision, x.DType, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
-        if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel || x.Shape.Rows == 0 || output.Shape[-1] == 0) return false;
         var destination = accumulate ? epilogue.Residual! : output;
-        var product = new Product(x.Address, x.DType, weight, weightType, transposed, bias, destination.Address, checked((int)x.Shape.Rows),
-            output.Shape[-1], k, relu, accumulate);
-        return Cublas(backend, path, product);
+        Run(backend, x.Address, x.DType, destination.Address, x.Shape.Rows, output.Shape[-1], x.Shape[-1], x.Name, weight, weightType,
+            transposed, bias, relu, accumulate);
+        if (!relu && !accumulate) epilogue.RunUnfused(backend, output);
     }
 
     /// <summary>
@@ -126,11 +111,13 @@ internal static class CudaLinear
     /// </summary>
     public static void Run(CudaBackend backend, nint x, nint output, long m, int n, int k, string name, nint weight, DType weightType,
         bool transposed, Tensor? bias = null) =>
-        Run(backend, x, DType.F32, output, m, n, k, name, weight, weightType, transposed, bias);
+        Run(backend, x, DType.F32, output, m, n, k, name, weight, weightType, transposed, bias, relu: false, accumulate: false);
 
     /// <param name="activationType">the dtype of x and of the output</param>
+    /// <param name="relu">max(0, ·) before the output's rounding</param>
+    /// <param name="accumulate">the product added to what the output holds, before its rounding</param>
     private static void Run(CudaBackend backend, nint x, DType activationType, nint output, long m, int n, int k, string name,
-        nint weight, DType weightType, bool transposed, Tensor? bias)
+        nint weight, DType weightType, bool transposed, Tensor? bias, bool relu, bool accumulate)
     {
         if (m == 0 || n == 0) return;
         if ((m + Tile - 1) / Tile > LaunchShape.MaxGridYZ)
@@ -138,7 +125,7 @@ internal static class CudaLinear
         var runtime = backend.Runtime;
         var precision = backend.Options.Precision;
         var path = Choose(precision, activationType, weightType, runtime.MatrixProducts is not null, runtime.ComputeCapability, k);
-        var product = new Product(x, activationType, weight, weightType, transposed, bias, output, (int)m, n, k, Relu: false, Accumulate: false);
+        var product = new Product(x, activationType, weight, weightType, transposed, bias, output, (int)m, n, k, relu, accumulate);
         if (path is LinearPath.SimtKernel or LinearPath.TensorCoreKernel)
             Kernel(backend, path, product);
         else if (!Cublas(backend, path, product))
@@ -147,7 +134,7 @@ internal static class CudaLinear
 
     /// <summary>
     /// One call's operands: x and output (M, N) of <see cref="ActivationType"/>, W (N, K) or (K, N) when transposed; on
-    /// cuBLASLt, a fused ReLU or an accumulation into the output (<see cref="MatmulCall"/>).
+    /// every path, a fused ReLU or an accumulation into the output (<see cref="MatmulCall"/>, the kernels' MEZO_EPILOGUE_*).
     /// </summary>
     private readonly record struct Product(nint X, DType ActivationType, nint Weight, DType WeightType, bool Transposed,
         Tensor? Bias, nint Output, int M, int N, int K, bool Relu, bool Accumulate);
@@ -166,7 +153,7 @@ internal static class CudaLinear
         backend.Launch(file, kernel, new LaunchShape(grid, new Dim3(threads)),
             Pointer(p.X), I32((int)p.ActivationType), Pointer(p.Weight), I32((int)p.WeightType), I32(p.Transposed ? 1 : 0),
             Pointer(p.Bias?.Address ?? 0), I32(p.Bias is null ? CudaNorms.NoTensor : (int)p.Bias.DType), Pointer(p.Output),
-            I32(p.M), I32(p.N), I32(p.K));
+            I32(p.M), I32(p.N), I32(p.K), I32(p.Relu ? EpilogueRelu : p.Accumulate ? EpilogueAccumulate : EpilogueNone));
     }
 
     /// <summary>

@@ -52,6 +52,7 @@ internal static class KernelCosts
         var pipe = c.Compute == CublasComputeType.Compute32FFastTF32 ? ComputePipe.Tf32Tensor
             : c.XType == CudaDataType.R32F ? ComputePipe.Fp32 : ComputePipe.HalfTensor;
         string type = pipe switch { ComputePipe.Tf32Tensor => "tf32", ComputePipe.Fp32 => "fp32", _ => c.WType == CudaDataType.R16BF ? "bf16" : "f16" };
+        if (c.Accumulate) read += m * n * Size(c.OutputType); // β = 1 reads C, the output itself
         return new WorkCost($"{m}×{n}×{k} {type}", read, m * n * Size(c.OutputType), 2.0 * m * n * k + (c.Bias != 0 ? m * n : 0), pipe);
     }
 
@@ -156,15 +157,15 @@ internal static class KernelCosts
             return new(Count(n), n * Size(c.I32(1)), n * Size(c.I32(3)), 0, ComputePipe.Fp32);
         });
         // gemm_simt.cu and gemm_mma.cu (x, x and output dtype, W, W dtype, transposed, bias, bias dtype or −1, output, M, N,
-        // K): every operand read as stored, the output written in x's dtype.
+        // K, epilogue): every operand read as stored, the output written in x's dtype (and read first when accumulating).
         foreach (var (kernel, pipe) in new[] { ("mezo_gemm_simt", ComputePipe.Fp32), ("mezo_gemm_mma_bf16", ComputePipe.HalfTensor),
                      ("mezo_gemm_mma_f16", ComputePipe.HalfTensor) })
-            Add(kernel, "pipiipipiii", c =>
+            Add(kernel, "pipiipipiiii", c =>
             {
                 long m = c.I32(8), n = c.I32(9), k = c.I32(10), activation = Size(c.I32(1));
-                bool bias = c.I32(6) >= 0;
-                return new($"{m}×{n}×{k}", m * k * activation + n * k * Size(c.I32(3)) + (bias ? n * Size(c.I32(6)) : 0), m * n * activation,
-                    2.0 * m * n * k + (bias ? m * n : 0), pipe);
+                bool bias = c.I32(6) >= 0, accumulate = c.I32(11) == 2;
+                return new($"{m}×{n}×{k}", m * k * activation + n * k * Size(c.I32(3)) + (bias ? n * Size(c.I32(6)) : 0) +
+                    (accumulate ? m * n * activation : 0), m * n * activation, 2.0 * m * n * k + (bias ? m * n : 0), pipe);
             });
 
         // perturbation.cu: z made per element (NoiseFlops), exact on FP64 or fast on FP32; the weight's dtype is in the name.

@@ -67,7 +67,7 @@ public class KernelCostsTests
         var cost = KernelCosts.Of(new KernelCall("mezo_gemm_mma_bf16", new LaunchShape(new Dim3(1), new Dim3(128)),
         [
             Pointer(1), I32((int)DType.F32), Pointer(2), I32((int)DType.BF16), I32(0), Pointer(0), I32(CudaNorms.NoTensor), Pointer(3),
-            I32(m), I32(n), I32(k),
+            I32(m), I32(n), I32(k), I32(0),
         ]));
 
         Assert.That(cost.Flops, Is.EqualTo(2.0 * m * n * k));
@@ -78,9 +78,9 @@ public class KernelCostsTests
         var sixteen = KernelCosts.Of(new KernelCall("mezo_gemm_mma_bf16", new LaunchShape(new Dim3(1), new Dim3(128)),
         [
             Pointer(1), I32((int)DType.BF16), Pointer(2), I32((int)DType.BF16), I32(0), Pointer(0), I32(CudaNorms.NoTensor), Pointer(3),
-            I32(m), I32(n), I32(k),
+            I32(m), I32(n), I32(k), I32(2),
         ]));
-        Assert.That(sixteen.BytesRead, Is.EqualTo(m * k * 2 + n * k * 2), "bf16 activations are read in bf16");
+        Assert.That(sixteen.BytesRead, Is.EqualTo(m * k * 2 + n * k * 2 + m * n * 2), "bf16 activations are read in bf16, the residual too");
         Assert.That(sixteen.BytesWritten, Is.EqualTo(m * n * 2));
     }
 
