@@ -437,7 +437,10 @@ public sealed class Transformer : IDisposable
         return result;
     }
 
-    /// <summary>The attention block into each stream's Output; true when its output projection also added it into Hidden.</summary>
+    /// <summary>
+    /// The attention block into each stream's Output, or, when this returns true, added into Hidden by its output
+    /// projection (Output is then unspecified).
+    /// </summary>
     private bool Attention(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x, int pastLength)
     {
         var s = Spec;
@@ -509,7 +512,10 @@ public sealed class Transformer : IDisposable
         return adds;
     }
 
-    /// <summary>The MLP block into each stream's Output; true when its down projection also added it into Hidden.</summary>
+    /// <summary>
+    /// The MLP block into each stream's Output, or, when this returns true, added into Hidden by its down projection
+    /// (Output is then unspecified).
+    /// </summary>
     private bool Mlp(ReadOnlySpan<Stream> streams, int l, LayerWeights layer, Func<ForwardViews, Tensor> x)
     {
         if (layer.Gate is not null)

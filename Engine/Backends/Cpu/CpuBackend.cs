@@ -238,13 +238,14 @@ public sealed class CpuBackend : IBackend, IBackwardOps, IOptimizerOps
         OpContracts.PerturbedLinear(this, weight, weightTransposed, scales, inputs, biases, outputs, epilogues);
         using (var staged = new CpuActivationStaging())
         {
-            Span<Tensor> read = [inputs[0], inputs.Length > 1 ? inputs[1] : inputs[0]], written = [outputs[0], outputs.Length > 1 ? outputs[1] : outputs[0]];
+            var read = new Tensor[inputs.Length];
+            var written = new Tensor[outputs.Length];
             for (int s = 0; s < inputs.Length; s++)
             {
                 read[s] = staged.Read(inputs[s]);
                 written[s] = staged.Write(outputs[s]);
             }
-            CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read[..inputs.Length], biases, written[..inputs.Length],
+            CpuMatMul.PerturbedLinear(weight, weightTransposed, noise, scales, read, biases, written,
                 OpContracts.PerturbedWeightRounding(weight, inputs[0]));
             staged.Complete();
         }
