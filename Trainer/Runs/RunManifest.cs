@@ -104,14 +104,25 @@ public sealed record RunManifest
     {
         string path = Path.Combine(runDirectory, FileName);
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: missing (is {runDirectory} a MeZO run folder?)");
+        RunManifest manifest;
         try
         {
-            return JsonSerializer.Deserialize<RunManifest>(File.ReadAllText(path), TrainSettings.Json)
-                   ?? throw new InvalidInputException($"{path}: empty");
+            manifest = JsonSerializer.Deserialize<RunManifest>(File.ReadAllText(path), TrainSettings.Json)
+                       ?? throw new InvalidInputException($"{path}: empty");
         }
         catch (JsonException e)
         {
             throw new InvalidInputException($"{path}: not a valid run manifest ({e.Message})");
         }
+        // Resume opens these folders; a blank or NUL-bearing path would otherwise fail inside Path.GetFullPath.
+        RequireFolderPath(path, "settings.model", manifest.Settings.Model);
+        RequireFolderPath(path, "settings.data", manifest.Settings.Data);
+        return manifest;
+    }
+
+    private static void RequireFolderPath(string manifestPath, string field, string value)
+    {
+        if (string.IsNullOrWhiteSpace(value) || value.Contains('\0'))
+            throw new InvalidInputException($"{manifestPath}: {field} is not a folder path ({JsonSerializer.Serialize(value)})");
     }
 }

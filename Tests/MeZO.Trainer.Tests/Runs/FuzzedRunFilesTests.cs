@@ -1,3 +1,4 @@
+using System.Text.Json;
 using MeZO.Engine;
 using MeZO.Trainer.Runs;
 using MeZO.Trainer.Tests.Tasks;
@@ -33,5 +34,28 @@ public sealed class FuzzedRunFilesTests
 
         var error = Assert.Throws<InvalidInputException>(() => RunManifest.Read(folder.Path))!;
         Assert.That(error.Message, Does.StartWith($"{path}: not a valid run manifest").And.Not.Contain('\n'));
+    }
+
+    [TestCase("model", "")]
+    [TestCase("data", "  ")]
+    [TestCase("model", "a\0b")]
+    public void ManifestWhoseFolderIsNoPathIsRejected(string key, string value)
+    {
+        // Resume made the recorded folders full paths, and Path.GetFullPath threw ArgumentException on these.
+        using var folder = new TemporaryFolder();
+        var settings = new Dictionary<string, string> { ["model"] = "m", ["task"] = "sst2", ["data"] = "d" };
+        settings[key] = value;
+        string path = folder.Write(RunManifest.FileName, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["settings"] = settings,
+            ["base_model"] = "m",
+            ["base_weights_sha256"] = new Dictionary<string, string>(),
+            ["engine_version"] = "0.1.0",
+            ["trainable_parameters"] = 1,
+            ["created"] = "2026-12-06T00:00:00+00:00",
+        }));
+
+        var error = Assert.Throws<InvalidInputException>(() => RunManifest.Read(folder.Path))!;
+        Assert.That(error.Message, Does.StartWith($"{path}: settings.{key} is not a folder path").And.Not.Contain('\n'));
     }
 }
