@@ -5,8 +5,8 @@ using NUnit.Framework;
 namespace MeZO.Cli.Tests;
 
 /// <summary>
-/// `mezo train --max-device-memory` on a real model (stories260K: GQA, rotary, gated MLP, tied head) under a budget below
-/// what it holds resident: the same model/ bytes as the resident run, the device's peak within the budget, and clear
+/// `mezo train`, `eval`, `score` and `generate` with `--max-device-memory` on a real model (stories260K: GQA, rotary, gated
+/// MLP, tied head) under a budget below what it holds resident: the same model/ bytes and outputs as the resident run, the device's peak within the budget, and clear
 /// errors for a size that is no size and a budget that cannot hold two layers.
 /// </summary>
 [Category(TestSpeed.Slow)]
@@ -63,6 +63,19 @@ public class StreamingCommandTests : BundledDefaultFixture
         Assert.That(b.RootElement.GetProperty("value").GetDouble(), Is.EqualTo(a.RootElement.GetProperty("value").GetDouble()));
         Assert.That(a.RootElement.GetProperty("peak_memory_bytes").GetInt64(), Is.GreaterThan(2500L << 10), "resident, it does not fit");
         Assert.That(b.RootElement.GetProperty("peak_memory_bytes").GetInt64(), Is.LessThanOrEqualTo(2500L << 10));
+    }
+
+    [TestCase("score", "--text", "Once upon a time, there was a little girl")]
+    [TestCase("generate", "--prompt", "Once upon a time", "--max-new-tokens", "12")]
+    public void StreamedScoringAndGenerationGiveTheResidentOutput(params string[] command)
+    {
+        string[] Run(params string[] more) => [.. command, "--model", SharedData.Path("models/stories260K"), "--json", .. more];
+        var resident = MezoProcess.Run(Run());
+        var streamed = MezoProcess.Run(Run("--max-device-memory", "2500KiB"));
+        Assert.That((resident.ExitCode, streamed.ExitCode), Is.EqualTo((0, 0)), resident.Error + streamed.Error);
+        Assert.That(streamed.Output, Is.EqualTo(resident.Output));
+        // The same output could come from an option that is never read: a budget that fits no layer proves it streams.
+        MezoProcess.AssertOneLineError(MezoProcess.Run(Run("--max-device-memory", "100000")), "--max-device-memory 0.10 MiB is too small for ");
     }
 
     [Test]

@@ -4,6 +4,7 @@ using MeZO.Engine.Adapters;
 using MeZO.Engine.Backends;
 using MeZO.Engine.Checkpoints;
 using MeZO.Engine.Models;
+using MeZO.Engine.Models.Streaming;
 using MeZO.Engine.Tensors;
 using MeZO.Engine.Tokenization;
 using MeZO.Trainer.Training;
@@ -11,7 +12,7 @@ using MeZO.Trainer.Training;
 namespace MeZO.Cli;
 
 /// <summary>
-/// --model, --revision, --backend, --dtype, --compute and --adapter: each option defined once (the static factories), and the set
+/// --model, --revision, --backend, --dtype, --compute, --adapter and --max-device-memory: each option defined once (the static factories), and the set
 /// a model-loading command declares, with the loading they drive. A --model that is not a folder may be a Hugging Face
 /// Hub id, found in the local cache as transformers finds it offline (<see cref="HubCache"/>).
 /// </summary>
@@ -21,8 +22,11 @@ internal sealed class ModelOptions
 
     private readonly MezoCommand _command;
 
-    /// <summary>Adds --model, then --adapter if <paramref name="withAdapter"/>, --backend and --dtype to <paramref name="command"/>.</summary>
-    public ModelOptions(MezoCommand command, bool withAdapter, string modelDescription = ModelFolder)
+    /// <summary>
+    /// Adds --model, --revision, then --adapter if <paramref name="withAdapter"/>, --backend, --dtype, --compute, and
+    /// --max-device-memory if <paramref name="withStreaming"/> to <paramref name="command"/>.
+    /// </summary>
+    public ModelOptions(MezoCommand command, bool withAdapter, string modelDescription = ModelFolder, bool withStreaming = false)
     {
         _command = command;
         Model = ModelOption(modelDescription);
@@ -32,6 +36,7 @@ internal sealed class ModelOptions
         command.Add(Backend = BackendOption());
         command.Add(Dtype = DtypeOption());
         command.Add(Compute = ComputeOption());
+        if (withStreaming) command.Add(MaxDeviceMemory = MaxDeviceMemoryOption());
     }
 
     public Option<string?> Model { get; }
@@ -40,6 +45,7 @@ internal sealed class ModelOptions
     public Option<string?> Backend { get; }
     public Option<DType?> Dtype { get; }
     public Option<DType?> Compute { get; }
+    public Option<long?>? MaxDeviceMemory { get; }
 
     public static Option<string?> ModelOption(string description, params string[] aliases) =>
         OptionKinds.Text("--model", "DIR", description + "; or a Hub id (org/name) already in the Hugging Face cache", aliases);
@@ -83,19 +89,29 @@ internal sealed class ModelOptions
         OptionKinds.Text("--adapter", "DIR", "a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) applied to the model " +
                                              "without merging: a run's model/ or best/ after --peft, or PEFT's own");
 
-    /// <summary>Loads the model named by --model on the backend named by --backend, with --adapter's adapter attached if given.</summary>
+    /// <summary>
+    /// Loads the model named by --model on the backend named by --backend, streaming its layers under --max-device-memory
+    /// if given, with --adapter's adapter attached if given.
+    /// </summary>
     public LoadedModel LoadWithAdapter(ParseResult result)
     {
         _command.Required(result, Model);
-        var (backend, model) = Load(result, Directory(result)!);
+        long? budget = MaxDeviceMemory is null ? null : result.GetValue(MaxDeviceMemory);
+        var backend = BackendFactory.Create(result.GetValue(Backend));
+        IBackend? host = null;
+        Transformer? model = null;
         try
         {
+            host = budget is null ? null : BackendFactory.CreateStreamingHost(backend);
+            model = Transformer.Load(Directory(result)!, backend, result.GetValue(Dtype),
+                streaming: host is null ? null : new LayerStreaming(host, budget!.Value), compute: result.GetValue(Compute));
             var adapter = Adapter is not null && result.GetValue(Adapter) is { } folder ? PeftSetup.Apply(model, folder) : null;
-            return new LoadedModel(backend, model, adapter);
+            return new LoadedModel(backend, host, model, adapter);
         }
         catch
         {
-            model.Dispose();
+            model?.Dispose();
+            host?.Dispose();
             backend.Dispose();
             throw;
         }
@@ -119,8 +135,11 @@ internal sealed class ModelOptions
     public static ModelTokenizer Tokenizer(Transformer model) => ModelTokenizer.Load(model.Directory, model.Spec);
 }
 
-/// <summary>A model on its backend, and the adapter applied to it if any; disposed in the order they depend on each other.</summary>
-internal sealed class LoadedModel(IBackend backend, Transformer model, IAdapter? adapter) : IDisposable
+/// <summary>
+/// A model on its backend (its layers on a host backend when streamed), and the adapter applied to it if any; disposed in
+/// the order they depend on each other.
+/// </summary>
+internal sealed class LoadedModel(IBackend backend, IBackend? host, Transformer model, IAdapter? adapter) : IDisposable
 {
     public IBackend Backend { get; } = backend;
     public Transformer Model { get; } = model;
@@ -130,6 +149,7 @@ internal sealed class LoadedModel(IBackend backend, Transformer model, IAdapter?
     {
         Model.Dispose();
         Adapter?.Dispose();
+        host?.Dispose();
         Backend.Dispose();
     }
 }

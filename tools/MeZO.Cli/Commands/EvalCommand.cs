@@ -20,7 +20,6 @@ public sealed class EvalCommand : MezoCommand
     private readonly Option<int?> _batchSize = CommonOptions.BatchSize("examples per forward call (default 16)", "--per_device_eval_batch_size");
     private readonly Option<ulong?> _seed = CommonOptions.Seed("sampling seed (default 42, as mezo train)");
     private readonly Option<int?> _maxLength = CommonOptions.MaxLength("token budget per sequence (default: the model's positions)");
-    private readonly Option<long?> _maxDeviceMemory = ModelOptions.MaxDeviceMemoryOption();
     private readonly Option<bool> _json = CommonOptions.Json(
         "print {\"task\", \"metric\", \"value\", \"exact_match\", \"perplexity\" (text), \"examples\", \"demonstrations\"}");
 
@@ -28,7 +27,7 @@ public sealed class EvalCommand : MezoCommand
         "mezo eval --model DIR --task NAME --data PATH [--test-examples N] [--demonstrations K] [--batch-size B] [--seed N]",
         "          [--adapter DIR] [--json] [--max-length N] [--dtype f32|f16|bf16] [--backend cpu|cuda]")
     {
-        _model = new ModelOptions(this, withAdapter: true, "Hugging Face model folder");
+        _model = new ModelOptions(this, withAdapter: true, "Hugging Face model folder", withStreaming: true);
         Add(_task);
         Add(_data);
         Add(_testExamples);
@@ -36,7 +35,6 @@ public sealed class EvalCommand : MezoCommand
         Add(_batchSize);
         Add(_seed);
         Add(_maxLength);
-        Add(_maxDeviceMemory);
         Add(_json);
     }
 
@@ -51,7 +49,7 @@ public sealed class EvalCommand : MezoCommand
             Model = _model.Directory(result) ?? Required(result, _model.Model), Task = Required(result, _task), Data = Required(result, _data), TestExamples = testExamples,
             Seed = result.GetValue(_seed) ?? 42, MicroBatchSize = batch, Backend = result.GetValue(_model.Backend) ?? "cpu",
             Storage = result.GetValue(_model.Dtype), Compute = result.GetValue(_model.Compute), MaxLength = result.GetValue(_maxLength), Demonstrations = demonstrations,
-            Adapter = result.GetValue(_model.Adapter!), MaxDeviceMemory = result.GetValue(_maxDeviceMemory),
+            Adapter = result.GetValue(_model.Adapter!), MaxDeviceMemory = result.GetValue(_model.MaxDeviceMemory!),
         };
         // Under mpirun the ranks share the test split's chunks and rank 0 reports; MPI is done once the pass is.
         var ranks = MpiJob.Join();

@@ -25,9 +25,9 @@ public sealed class GenerateCommand : MezoCommand
 
     public GenerateCommand() : base("generate", "continuation of a prompt, greedy or sampled",
         "mezo generate --model DIR (--prompt \"...\" | --ids 1,5,9) [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S] " +
-        "[--stop TEXT ...] [--adapter DIR] [--backend cpu|cuda] [--dtype ...] [--json]")
+        "[--stop TEXT ...] [--adapter DIR] [--backend cpu|cuda] [--dtype ...] [--max-device-memory BYTES] [--json]")
     {
-        _model = new ModelOptions(this, withAdapter: true);
+        _model = new ModelOptions(this, withAdapter: true, withStreaming: true);
         Add(_prompt);
         Add(_ids);
         Add(_maxNewTokens);

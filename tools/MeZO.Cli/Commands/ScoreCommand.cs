@@ -14,9 +14,9 @@ public sealed class ScoreCommand : MezoCommand
     private readonly Option<bool> _logits = OptionKinds.Flag("--logits", "with --json: also the logits after the last token (one per vocabulary entry)");
 
     public ScoreCommand() : base("score", "log-probability of each token of a sequence given the ones before it",
-        "mezo score --model DIR (--ids 5,17,200 | --text \"...\") [--adapter DIR] [--backend cpu|cuda] [--dtype f32|f16|bf16] [--json [--logits]]")
+        "mezo score --model DIR (--ids 5,17,200 | --text \"...\") [--adapter DIR] [--backend cpu|cuda] [--dtype f32|f16|bf16] [--max-device-memory BYTES] [--json [--logits]]")
     {
-        _model = new ModelOptions(this, withAdapter: true);
+        _model = new ModelOptions(this, withAdapter: true, withStreaming: true);
         _sequence = new SequenceOptions(this);
         Add(_json);
         Add(_logits);
