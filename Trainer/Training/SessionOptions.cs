@@ -34,6 +34,13 @@ public record SessionOptions
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DType? Compute { get; init; }
+
+    /// <summary>
+    /// The activations' dtype the session loads its model with: <see cref="Compute"/>, or, where that is null, what the
+    /// session needs whatever the backend's default (null: that default). Derived, so not in run.json.
+    /// </summary>
+    [JsonIgnore]
+    public virtual DType? ComputeToLoad => Compute;
     /// <summary>Token budget per sequence; null uses the model's positions.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? MaxLength { get; init; }

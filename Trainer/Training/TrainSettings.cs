@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MeZO.Engine.Models.Gradients;
+using MeZO.Engine.Tensors;
 using MeZO.Trainer.Optimizer;
 
 namespace MeZO.Trainer.Training;
@@ -54,6 +56,10 @@ public sealed record TrainSettings : SessionOptions
 
     [JsonIgnore]
     public bool FirstOrder => Optimizer != OptimizerKind.ZoSgd;
+
+    /// <summary>Backprop's float32 where no --compute is given: CUDA's default for a 16-bit model is its own dtype, which backprop refuses.</summary>
+    [JsonIgnore]
+    public override DType? ComputeToLoad => Compute ?? (FirstOrder ? ModelGradient.ActivationDType : null);
 
     public static readonly JsonSerializerOptions Json = new()
     {

@@ -86,7 +86,7 @@ public sealed class TrainingSession : IDisposable
             host = options.MaxDeviceMemory is null ? null : BackendFactory.CreateStreamingHost(backend);
             model = Transformer.Load(options.Model, backend, options.Storage,
                 working is null ? null : (done, total) => working("loading", done, total),
-                host is null ? null : new LayerStreaming(host, options.MaxDeviceMemory!.Value), options.Compute);
+                host is null ? null : new LayerStreaming(host, options.MaxDeviceMemory!.Value), options.ComputeToLoad);
             adapter = PeftSetup.Attach(model, options);
             tokenizer = ModelTokenizer.Load(options.Model, model.Spec);
             int context = TaskEncoder.ContextOf(model.Spec, options.MaxLength);

@@ -117,13 +117,16 @@ internal sealed class ModelOptions
         }
     }
 
-    /// <summary>Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype, computing in --compute.</summary>
-    public (IBackend Backend, Transformer Model) Load(ParseResult result, string directory)
+    /// <summary>
+    /// Loads the model in <paramref name="directory"/> on the backend named by --backend, in --dtype, computing in
+    /// --compute, or in <paramref name="defaultCompute"/> where it is not given (null: the backend's default).
+    /// </summary>
+    public (IBackend Backend, Transformer Model) Load(ParseResult result, string directory, DType? defaultCompute = null)
     {
         var backend = BackendFactory.Create(result.GetValue(Backend));
         try
         {
-            return (backend, Transformer.Load(directory, backend, result.GetValue(Dtype), compute: result.GetValue(Compute)));
+            return (backend, Transformer.Load(directory, backend, result.GetValue(Dtype), compute: result.GetValue(Compute) ?? defaultCompute));
         }
         catch
         {

@@ -17,6 +17,13 @@ namespace MeZO.Engine.Models.Gradients;
 /// </summary>
 public sealed class ModelGradient : IDisposable
 {
+    /// <summary>
+    /// The activations' dtype backprop needs (<see cref="Transformer.Compute"/>): its backward ops and the activations
+    /// they keep are float32. Whoever loads a model to backprop through asks for it where the user named none, since a
+    /// backend's default may be 16-bit (CUDA computes in a 16-bit model's own dtype).
+    /// </summary>
+    public const DType ActivationDType = DType.F32;
+
     private readonly Transformer _model;
     private readonly IBackend _backend;
     private readonly IBackwardOps _ops;
@@ -67,7 +74,7 @@ public sealed class ModelGradient : IDisposable
         if (model.StreamsLayers)
             throw new InvalidInputException("backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do");
         // The backward ops and their kept activations are float32: a 16-bit forward would round where the backward does not.
-        if (model.Compute != DType.F32)
+        if (model.Compute != ActivationDType)
             throw new InvalidInputException($"backprop computes in float32; this model was loaded with {model.Compute.ToString().ToLowerInvariant()} activations (--compute), which only MeZO's forward passes use");
         _model = model;
         _backend = model.Backend;

@@ -36,6 +36,29 @@ public class FirstOrderRunTests
             Is.Zero, "backprop's steps are not MeZO's records");
     }
 
+    [TestCase(OptimizerKind.ZoSgd, null, null)]
+    [TestCase(OptimizerKind.ZoSgd, DType.BF16, DType.BF16)]
+    [TestCase(OptimizerKind.AdamW, null, DType.F32)]
+    [TestCase(OptimizerKind.Sgd, null, DType.F32)]
+    [TestCase(OptimizerKind.Sgd, DType.F16, DType.F16)]
+    public void BackpropLoadsInFloat32UnlessTold(OptimizerKind optimizer, DType? compute, DType? loaded)
+    {
+        // Null leaves the backend's default, which is a 16-bit model's own dtype on CUDA: backprop would refuse it. An
+        // explicit 16-bit --compute is kept, so the user hears backprop's refusal rather than a silent change.
+        var settings = BundledRun.Small(1) with { Optimizer = optimizer, Compute = compute };
+        Assert.That(settings.ComputeToLoad, Is.EqualTo(loaded));
+
+        // Derived, so run.json does not record it: a resume derives it again from what was given.
+        using var folder = new TemporaryFolder();
+        new RunManifest
+        {
+            Settings = settings, BaseModel = "m", BaseWeightsSha256 = new Dictionary<string, string>(), EngineVersion = "0",
+            TrainableParameters = 1, Created = DateTimeOffset.UnixEpoch,
+        }.Write(folder.Path);
+        Assert.That(File.ReadAllText(Path.Combine(folder.Path, RunManifest.FileName)), Does.Not.Contain("to_load"));
+        Assert.That(RunManifest.Read(folder.Path).Settings.Compute, Is.EqualTo(compute));
+    }
+
     [TestCase(OptimizerKind.AdamW, null, TestName = "AdamW, float32 weights")]
     [TestCase(OptimizerKind.AdamW, DType.BF16, TestName = "AdamW, BF16 weights with float32 masters")]
     [TestCase(OptimizerKind.Sgd, DType.F16, TestName = "SGD, F16 weights with float32 masters")]

@@ -35,8 +35,8 @@ internal static class MemoryBench
         else WriteTable(model, batch, length, results, output);
     }
 
-    private sealed record Measured(Row Row, string ModelType, long Parameters, long Trained, long[] PeakByCategory, long PeakTotal,
-        long? PeakResident, MemoryEstimate? Estimate, long ManagedBytesPerStep)
+    private sealed record Measured(Row Row, string ModelType, long Parameters, long Trained, DType Compute, long[] PeakByCategory,
+        long PeakTotal, long? PeakResident, MemoryEstimate? Estimate, long ManagedBytesPerStep)
     {
         public long Peak(params MemoryCategory[] categories) => categories.Sum(c => PeakByCategory[(int)c]);
     }
@@ -46,7 +46,9 @@ internal static class MemoryBench
         GC.Collect();
         ProcessMemory.ResetPeakResident();
         using var backend = BackendFactory.Create(backendName);
-        using var model = Transformer.Load(directory, backend, storage);
+        // Backprop's rows compute in its float32 even where the backend's default for the weights is 16-bit (CUDA's).
+        bool backprop = row is not (Row.Evaluation or Row.Mezo or Row.MezoLora or Row.MezoPrefix);
+        using var model = Transformer.Load(directory, backend, storage, compute: backprop ? ModelGradient.ActivationDType : null);
         var spec = model.Spec;
         var random = new Random(7);
         var sequences = Enumerable.Range(0, batchSize)
@@ -117,7 +119,7 @@ internal static class MemoryBench
             }
         }
         var memory = backend.Memory;
-        return new Measured(row, spec.ModelType, parameters.Sum(p => p.ElementCount), trainable.ElementCount,
+        return new Measured(row, spec.ModelType, parameters.Sum(p => p.ElementCount), trainable.ElementCount, model.Compute,
             Enum.GetValues<MemoryCategory>().Select(memory.Peak).ToArray(), memory.PeakTotal, ProcessMemory.PeakResidentBytes(), estimate, allocated);
     }
 
@@ -140,14 +142,14 @@ internal static class MemoryBench
         var first = results[0];
         long evaluation = first.PeakTotal;
         output.WriteLine($"{first.ModelType}, {Units.Count(first.Parameters)} parameters, batch {batch} × {length} tokens, every token after the first scored:");
-        output.WriteLine($"  {"method",-34}{"weights",11}{"gradients",11}{"optimizer",11}{"activations",13}{"engine peak",13}{"× eval",8}" +
+        output.WriteLine($"  {"method",-34}{"compute",8}{"weights",11}{"gradients",11}{"optimizer",11}{"activations",13}{"engine peak",13}{"× eval",8}" +
                          $"{"RSS peak",11}{"estimate",11}{"est./meas.",11}");
         foreach (var r in results)
         {
             string rss = r.PeakResident is { } b ? Units.Bytes(b) : "n/a";
             string estimated = r.Estimate is { } e ? Units.Bytes(e.Total) : "";
             string ratio = r.Estimate is { } e2 ? $"{e2.Total / (double)r.PeakTotal:F3}" : "";
-            output.WriteLine($"  {Label(r.Row),-34}{Units.Bytes(r.Peak(MemoryCategory.Weights, MemoryCategory.Adapter)),11}" +
+            output.WriteLine($"  {Label(r.Row),-34}{r.Compute.ToString().ToLowerInvariant(),8}{Units.Bytes(r.Peak(MemoryCategory.Weights, MemoryCategory.Adapter)),11}" +
                              $"{Units.Bytes(r.Peak(MemoryCategory.Gradients)),11}{Units.Bytes(r.Peak(MemoryCategory.OptimizerState)),11}" +
                              $"{Units.Bytes(r.Peak(MemoryCategory.Activations, MemoryCategory.Workspace)),13}{Units.Bytes(r.PeakTotal),13}" +
                              $"{r.PeakTotal / (double)evaluation,8:F2}{rss,11}{estimated,11}{ratio,11}");
@@ -170,6 +172,7 @@ internal static class MemoryBench
             json.WriteStartObject();
             json.WriteString("method", Label(r.Row));
             json.WriteNumber("trained_parameters", r.Trained);
+            json.WriteString("compute", r.Compute.ToString().ToLowerInvariant());
             json.WriteNumber("weights", r.Peak(MemoryCategory.Weights, MemoryCategory.Adapter));
             json.WriteNumber("gradients", r.Peak(MemoryCategory.Gradients));
             json.WriteNumber("optimizer_state", r.Peak(MemoryCategory.OptimizerState));

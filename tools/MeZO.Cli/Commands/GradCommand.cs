@@ -34,7 +34,7 @@ public sealed class GradCommand : MezoCommand
         string path = Required(result, _out);
 
         Required(result, _model.Model);
-        var (backend, model) = _model.Load(result, _model.Directory(result)!);
+        var (backend, model) = _model.Load(result, _model.Directory(result)!, ModelGradient.ActivationDType);
         using var _ = backend;
         using var __ = model;
         if (backend is not IBackwardOps) throw Error($"the {backend.Name} backend has no backward pass; use --backend cpu");

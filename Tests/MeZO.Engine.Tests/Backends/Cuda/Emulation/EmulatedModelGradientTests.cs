@@ -1,7 +1,9 @@
 using MeZO.Engine.Backends;
+using MeZO.Engine.Backends.Cpu;
 using MeZO.Engine.Backends.Cuda;
 using MeZO.Engine.Models;
 using MeZO.Engine.Models.Gradients;
+using MeZO.Engine.Tensors;
 using MeZO.Engine.Tests.Models;
 using MeZO.Engine.Tests.Reference;
 using NUnit.Framework;
@@ -52,5 +54,32 @@ public sealed class EmulatedModelGradientTests
             GradientOracle.AssertDirectionalDerivative(checkpoint, gradients.Download, d, batch, rows, targets,
                 $"{checkpoint} {side} direction {direction} on the emulated GPU");
         }
+    }
+
+    /// <summary>
+    /// CUDA computes a 16-bit model in its own dtype by default, which backprop refuses; the trainer, `mezo grad` and
+    /// `mezo bench memory` load with <see cref="ModelGradient.ActivationDType"/> instead, and the gradient is then the CPU's.
+    /// </summary>
+    [Test]
+    public void ASixteenBitModelBackpropagatesOnCudaWhenLoadedWithBackpropsComputeDType()
+    {
+        using var checkpoint = TinyCheckpoints.Create(TinyVariant.LlamaUntied);
+        var batch = TokenBatch.Pack(ParityRuns.RandomSequences(checkpoint.VocabSize, seed: 23, Lengths), PaddingSide.Right);
+        var (rows, targets) = ModelGradientTests.NextTokenPairs(batch);
+        var weights = Enumerable.Repeat(-1f, rows.Length).ToArray();
+
+        using (var byDefault = Transformer.Load(checkpoint.Folder, _emulated, DType.BF16))
+        {
+            Assert.That(byDefault.Compute, Is.EqualTo(DType.BF16), "CUDA's default for bf16 weights");
+            var refused = Assert.Throws<InvalidInputException>(() => ModelGradient.Compute(byDefault, batch, rows, targets, weights));
+            Assert.That(refused!.Message, Does.Contain("backprop computes in float32"));
+        }
+
+        using var cpu = new CpuBackend();
+        using var onCpu = Transformer.Load(checkpoint.Folder, cpu, DType.BF16);
+        using var onCuda = Transformer.Load(checkpoint.Folder, _emulated, DType.BF16, compute: ModelGradient.ActivationDType);
+        using var expected = ModelGradient.Compute(onCpu, batch, rows, targets, weights);
+        using var actual = ModelGradient.Compute(onCuda, batch, rows, targets, weights);
+        Assert.That(actual.Objective, Is.EqualTo(expected.Objective).Within(ParityRuns.Tolerance(Math.Abs(expected.Objective))));
     }
 }
