@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using MeZO.Engine;
 using MeZO.Engine.Checkpoints;
+using MeZO.Engine.Tensors;
 using MeZO.Trainer.Training;
 
 namespace MeZO.Trainer.Runs;
@@ -24,6 +25,14 @@ public sealed record RunManifest
     /// <summary>The task data files read, by name in the data folder; null in run folders made before they were recorded.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, string>? DataFilesSha256 { get; init; }
+    /// <summary>
+    /// The activations' dtype the run computes in, as resolved when it began: settings.compute, or the backend's default
+    /// for the weights where that is null (the weights' own on CUDA, float32 on the CPU). A resume on another backend
+    /// keeps it; null in run folders made before it was recorded.
+    /// </summary>
+    [JsonPropertyName("activations")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DType? Activations { get; init; }
     public required string EngineVersion { get; init; }
     public required long TrainableParameters { get; init; }
     /// <summary>The processes the run started on (mpirun's -np; 1 without it, and in run folders made before it was recorded).</summary>

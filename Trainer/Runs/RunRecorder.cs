@@ -53,6 +53,7 @@ internal sealed class RunRecorder : IStepObserver, IDisposable
                 BaseWeightsSha256 = RunManifest.HashWeights(settings.Model),
                 BaseFilesSha256 = RunManifest.HashSideFiles(settings.Model),
                 DataFilesSha256 = session.DataFiles,
+                Activations = session.Model.Compute,
                 EngineVersion = RunManifest.EngineVersionString,
                 TrainableParameters = loop.Trainable.ElementCount,
                 WorldSize = ranks.Size,

@@ -38,7 +38,7 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         // Every rank has found the folder as it was before rank 0 writes into it.
         ranks.Barrier();
 
-        using var session = TrainingSession.Open(settings, progress is null ? null : progress.Working, ranks);
+        using var session = TrainingSession.Open(KeepingActivations(manifest), progress is null ? null : progress.Working, ranks);
         if (session.Train.Count == 0) throw new InvalidInputException($"{settings.Task}: no training examples after sampling");
         var notes = new List<string>(session.Notes);
         manifest?.RequireSameData(settings.Data, session.DataFiles, run.Manifest, notes);
@@ -60,6 +60,14 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
             throw new InvalidInputException($"{stopped.Message}; training stopped, {WhatIsKept(run)}", stopped);
         }
     }
+
+    /// <summary>
+    /// The settings to open the session with: these, except that a resumed run given no --compute computes in the dtype it
+    /// began in. Its backend's default may differ from this one's (CUDA's bf16 for a bf16 model against the CPU's float32),
+    /// and a switch would change every loss from here on without a word.
+    /// </summary>
+    private TrainSettings KeepingActivations(RunManifest? resumed) =>
+        resumed?.Activations is { } began && settings.Compute is null ? settings with { Compute = began } : settings;
 
     /// <summary>What a stopped run leaves to come back to: its last checkpoint, if it has one.</summary>
     private static string WhatIsKept(RunFolder run) =>

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using MeZO.Tests.Common;
 using MeZO.Engine.Tensors;
 using MeZO.Trainer.Runs;
@@ -47,5 +48,31 @@ public class ResumeTests
             Assert.That(BundledRun.Weights(Path.Combine(run, "best")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "best"))));
         Assert.That(resumed.Test?.Value, Is.EqualTo(uninterrupted.Test?.Value), "the test split is scored with the same (best) weights");
         Assert.That(BundledRun.Weights(Path.Combine(run, "model")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "model"))));
+    }
+
+    /// <summary>
+    /// A run begun on CUDA with no --compute computes a bf16 model in bf16 (that backend's default), and run.json records
+    /// its settings.compute as null. Resumed on the CPU, whose default is float32, it must keep computing in bf16. The
+    /// CUDA run is stood in for by a CPU run with --compute bf16 whose run.json then loses settings.compute.
+    /// </summary>
+    [Test]
+    public void AResumeOnABackendWithAnotherDefaultKeepsTheActivationsTheRunBeganIn()
+    {
+        using var folder = new TemporaryFolder();
+        string reference = Path.Combine(folder.Path, "uninterrupted"), run = Path.Combine(folder.Path, "stopped");
+        var began = BundledRun.Small(steps: 8) with { Samples = 1, LearningRate = 5e-3, CheckpointEvery = 3, Storage = DType.BF16, Compute = DType.BF16 };
+        new TrainingRun(began, reference, resume: false, TextWriter.Null).Run();
+        Assert.That(() => new TrainingRun(began, run, resume: false, TextWriter.Null, new StopAt(4)).Run(), Throws.InstanceOf<RunStopped>());
+
+        string manifestPath = Path.Combine(run, RunManifest.FileName);
+        var manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!;
+        Assert.That(manifest["activations"]?.GetValue<string>(), Is.EqualTo("bf16"), "run.json records the resolved dtype");
+        manifest["settings"]!.AsObject().Remove("compute");
+        File.WriteAllText(manifestPath, manifest.ToJsonString());
+        new TrainingRun(began with { Compute = null }, run, resume: true, TextWriter.Null).Run();
+
+        Assert.That(BundledRun.Weights(Path.Combine(run, "model")), Is.EqualTo(BundledRun.Weights(Path.Combine(reference, "model"))),
+            "resumed in bf16 activations, not the CPU's default float32");
+        Assert.That(RunManifest.Read(run).Settings.Compute, Is.Null, "run.json still holds what was given");
     }
 }
