@@ -126,7 +126,17 @@ public sealed record RunManifest
         // Resume opens these folders; a blank or NUL-bearing path would otherwise fail inside Path.GetFullPath.
         RequireFolderPath(path, "settings.model", manifest.Settings.Model);
         RequireFolderPath(path, "settings.data", manifest.Settings.Data);
+        // Token ids' dtypes are dtypes too, but no model computes in them or stores its weights in them.
+        RequireFloatingPoint(path, "settings.d_type", manifest.Settings.Storage);
+        RequireFloatingPoint(path, "settings.compute", manifest.Settings.Compute);
+        RequireFloatingPoint(path, "activations", manifest.Activations);
         return manifest;
+    }
+
+    private static void RequireFloatingPoint(string manifestPath, string field, DType? value)
+    {
+        if (value is { } type && !type.IsFloatingPoint())
+            throw new InvalidInputException($"{manifestPath}: {field} is {type.ToString().ToLowerInvariant()}, not a floating-point dtype (f32, f16, bf16)");
     }
 
     private static void RequireFolderPath(string manifestPath, string field, string value)

@@ -69,7 +69,8 @@ public sealed record TrainSettings : SessionOptions
         // A null where the type allows none (run.json's "settings": null) is a malformed file, not a null that resume
         // dereferences later.
         RespectNullableAnnotations = true,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        // Written as names only: an integer read back would be any value of the enum's type, defined or not.
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
     };
 
     /// <summary>

@@ -58,4 +58,24 @@ public sealed class FuzzedRunFilesTests
         var error = Assert.Throws<InvalidInputException>(() => RunManifest.Read(folder.Path))!;
         Assert.That(error.Message, Does.StartWith($"{path}: settings.{key} is not a folder path").And.Not.Contain('\n'));
     }
+
+    [TestCase("d_type", "\"i32\"", "settings.d_type is i32, not a floating-point dtype")]
+    [TestCase("compute", "\"i64\"", "settings.compute is i64, not a floating-point dtype")]
+    [TestCase("activations", "\"i32\"", "activations is i32, not a floating-point dtype")]
+    [TestCase("compute", "7", "not a valid run manifest")]
+    [TestCase("optimizer", "9", "not a valid run manifest")]
+    public void ManifestWithAnUnusableEnumValueIsRejected(string key, string json, string message)
+    {
+        // Resume would have handed these to the model loader, which threw ArgumentException (or used an undefined value).
+        using var folder = new TemporaryFolder();
+        string settings = key == "activations" ? "" : $", \"{key}\": {json}";
+        string activations = key == "activations" ? $"\"activations\": {json}, " : "";
+        string path = folder.Write(RunManifest.FileName,
+            $"{{\"settings\": {{\"model\": \"m\", \"task\": \"sst2\", \"data\": \"d\"{settings}}}, {activations}" +
+            "\"base_model\": \"m\", \"base_weights_sha256\": {}, \"engine_version\": \"0.1.0\", \"trainable_parameters\": 1, " +
+            "\"created\": \"2026-12-06T00:00:00+00:00\"}");
+
+        var error = Assert.Throws<InvalidInputException>(() => RunManifest.Read(folder.Path))!;
+        Assert.That(error.Message, Does.StartWith($"{path}: {message}").And.Not.Contain('\n'));
+    }
 }
