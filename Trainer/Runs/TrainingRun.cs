@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MeZO.Engine;
 using MeZO.Engine.Distributed;
+using MeZO.Engine.Models.Gradients;
 using MeZO.Trainer.Optimizer;
 using MeZO.Trainer.Training;
 
@@ -86,6 +87,9 @@ public sealed class TrainingRun(TrainSettings settings, string outDirectory, boo
         if (settings.WeightDecay < 0) throw new InvalidInputException("--weight-decay must not be negative");
         if (settings.EvalEvery < 0 || settings.CheckpointEvery < 0 || settings.LogEvery < 0)
             throw new InvalidInputException("--eval-every, --checkpoint-every and --log-every must not be negative (0: never)");
+        // Known from the settings alone, so refused before the lock makes the run folder.
+        if (settings.FirstOrder && ModelGradient.Refusal(settings.MaxDeviceMemory is not null, settings.ComputeToLoad!.Value) is { } refusal)
+            throw new InvalidInputException(refusal);
         if (File.Exists(run.Directory)) throw new InvalidInputException($"--out {run.Directory} is a file, not a run folder");
         // Checked before the lock, which would make the folder.
         if (resume && !run.HoldsRun) throw run.NoRunToResume();

@@ -24,6 +24,18 @@ public sealed class ModelGradient : IDisposable
     /// </summary>
     public const DType ActivationDType = DType.F32;
 
+    /// <summary>
+    /// Why a model loaded this way cannot be backpropagated through, or null when it can: asked by the constructor, and
+    /// by a training run before it makes its run folder.
+    /// </summary>
+    public static string? Refusal(bool streamsLayers, DType compute) =>
+        // Backprop reads each layer's weights again in the backward pass and keeps their gradients beside them: not streamed.
+        streamsLayers ? "backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do"
+        // The backward ops and their kept activations are float32: a 16-bit forward would round where the backward does not.
+        : compute != ActivationDType ? $"backprop computes in float32; this model was loaded with {compute.ToString().ToLowerInvariant()} " +
+                                       "activations (--compute), which only MeZO's forward passes use"
+        : null;
+
     private readonly Transformer _model;
     private readonly IBackend _backend;
     private readonly IBackwardOps _ops;
@@ -70,12 +82,7 @@ public sealed class ModelGradient : IDisposable
     {
         if (model.Backend is not IBackwardOps ops)
             throw new NotSupportedException($"gradients need a backend with backward ops (the CPU or CUDA one); {model.Backend.GetType().Name} has none yet");
-        // Backprop reads each layer's weights again in the backward pass and keeps their gradients beside them: not streamed.
-        if (model.StreamsLayers)
-            throw new InvalidInputException("backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do");
-        // The backward ops and their kept activations are float32: a 16-bit forward would round where the backward does not.
-        if (model.Compute != ActivationDType)
-            throw new InvalidInputException($"backprop computes in float32; this model was loaded with {model.Compute.ToString().ToLowerInvariant()} activations (--compute), which only MeZO's forward passes use");
+        if (Refusal(model.StreamsLayers, model.Compute) is { } refusal) throw new InvalidInputException(refusal);
         _model = model;
         _backend = model.Backend;
         _ops = ops;

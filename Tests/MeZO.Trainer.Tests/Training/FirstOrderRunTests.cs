@@ -126,6 +126,18 @@ public class FirstOrderRunTests
     }
 
     [Test]
+    public void WhatTheSettingsAloneRuleOutIsRefusedBeforeTheRunFolderIsMade()
+    {
+        using var folder = new TemporaryFolder();
+        string run = Path.Combine(folder.Path, "run");
+        string Refusal(TrainSettings s) =>
+            Assert.Throws<InvalidInputException>(() => new TrainingRun(s, run, false, TextWriter.Null).Run())!.Message;
+        Assert.That(Refusal(AdamW(1) with { MaxDeviceMemory = 1L << 20 }), Does.Contain("--max-device-memory"));
+        Assert.That(Refusal(AdamW(1) with { Compute = DType.BF16 }), Does.Contain("bf16 activations (--compute)"));
+        Assert.That(Directory.Exists(run), Is.False, "no folder holding only a .lock is left behind");
+    }
+
+    [Test]
     public void ReplayRefusesAFirstOrderRun()
     {
         using var folder = new TemporaryFolder();
