@@ -51,8 +51,7 @@ public static partial class BackendParity
                 return Compare("Linear", name, expected, HostValues.Read(result.Candidate), i =>
                 {
                     int row = i / n, column = i % n;
-                    double magnitude = 0;
-                    for (int t = 0; t < k; t++) magnitude += Math.Abs(xs[row * k + t]) * Math.Abs(ws[column * k + t]);
+                    double magnitude = Magnitude(xs, ws, transposed: false, row, column, k, n);
                     // The product's own bound (LinearCases), carried through an activation whose slope is at most 1.13
                     // (GELU's maximum; ReLU's and SiLU's are below), then the residual add's rounding of the sum.
                     double product = (inputRounding + 2.0 * k * F32Unit) * magnitude + 2 * F32Unit * Math.Abs(bs[column]);

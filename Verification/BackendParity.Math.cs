@@ -88,15 +88,22 @@ public static partial class BackendParity
                 return Compare("Linear", name, expected, HostValues.Read(output.Candidate), i =>
                 {
                     int row = i / n, column = i % n;
-                    double magnitude = 0;
-                    for (int t = 0; t < k; t++)
-                        magnitude += Math.Abs(xs[row * k + t]) * Math.Abs(ws[transposed ? t * n + column : column * k + t]);
+                    double magnitude = Magnitude(xs, ws, transposed, row, column, k, n);
                     // Both sides accumulate K products in float32 (error ≤ K·2^-24 of Σ|x·w| each); the candidate may
                     // also round its inputs first (see LinearInputRounding); the bias add rounds once more.
                     return (inputRounding + 2.0 * k * F32Unit) * magnitude + 2 * F32Unit * Math.Abs(bs[column]) + 1e-30;
                 });
             });
         }
+    }
+
+    /// <summary>Σ_t |x[row, t]·w[column, t]|: the scale of a product's float32 rounding errors.</summary>
+    private static double Magnitude(float[] x, float[] w, bool transposed, int row, int column, int k, int n)
+    {
+        double magnitude = 0;
+        for (int t = 0; t < k; t++)
+            magnitude += Math.Abs(x[row * k + t]) * Math.Abs(w[transposed ? t * n + column : column * k + t]);
+        return magnitude;
     }
 
     /// <summary>

@@ -7,20 +7,7 @@ public static partial class BackendParity
     /// <summary>Row copies are exact: the same bits must arrive (16-bit tables widen exactly).</summary>
     private static IEnumerable<ParityCase> RowCases()
     {
-        foreach (var type in FloatTypes)
-            foreach (var (vocab, width, rows) in new[] { (17, 1, 7), (17, 3, 5), (50, 129, 9) })
-                foreach (bool accumulate in new[] { false, true })
-                    yield return new ParityCase("Embedding", $"{type} table ({vocab}, {width}), {rows} ids{(accumulate ? ", +=" : "")}",
-                        (reference, candidate) =>
-                        {
-                            var random = new ParityRandom(vocab * 131 + width);
-                            using var table = TensorPair.Floats(reference, candidate, random.Normal((long)vocab * width), type, "table", vocab, width);
-                            using var ids = TensorPair.Ints(reference, candidate, random.Ints(rows, 0, vocab), "ids", rows);
-                            using var output = TensorPair.Floats(reference, candidate, random.Normal((long)rows * width), DType.F32, "output", rows, width);
-                            foreach (var b in new[] { reference, candidate }) b.Embedding(table.On(b), ids.On(b), output.On(b), accumulate);
-                            return Exact("Embedding", $"{type} ({vocab}, {width}) × {rows}{(accumulate ? " +=" : "")}",
-                                HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
-                        });
+        foreach (var c in EmbeddingCases(DType.F32)) yield return c;
 
         yield return new ParityCase("Embedding", "an id outside the table is an error", (reference, candidate) =>
         {
@@ -76,4 +63,30 @@ public static partial class BackendParity
                     HostValues.Read(valueCache.Reference), HostValues.Read(valueCache.Candidate));
             });
     }
+
+    /// <summary>
+    /// The embedding into an output of <paramref name="outputType"/>, from tables of every dtype: a copy into float32, and
+    /// into 16 bits the widened (or widened and summed) value rounded once. Exact either way.
+    /// </summary>
+    private static IEnumerable<ParityCase> EmbeddingCases(DType outputType)
+    {
+        foreach (var tableType in FloatTypes)
+            foreach (var (vocab, width, rows) in new[] { (17, 1, 7), (17, 3, 5), (50, 129, 9) })
+                foreach (bool accumulate in new[] { false, true })
+                {
+                    string name = $"{OutputPrefix(outputType)}{tableType} table ({vocab}, {width}), {rows} ids{(accumulate ? ", +=" : "")}";
+                    yield return new ParityCase("Embedding", name, (reference, candidate) =>
+                    {
+                        var random = new ParityRandom(vocab * 131 + width + (int)outputType);
+                        using var table = TensorPair.Floats(reference, candidate, random.Normal((long)vocab * width), tableType, "table", vocab, width);
+                        using var ids = TensorPair.Ints(reference, candidate, random.Ints(rows, 0, vocab), "ids", rows);
+                        using var output = TensorPair.Floats(reference, candidate, random.Normal((long)rows * width), outputType, "output", rows, width);
+                        foreach (var b in new[] { reference, candidate }) b.Embedding(table.On(b), ids.On(b), output.On(b), accumulate);
+                        return Exact("Embedding", name, HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
+                    });
+                }
+    }
+
+    /// <summary>"BF16 output, " before a case's name where the output is 16-bit; nothing for float32.</summary>
+    private static string OutputPrefix(DType outputType) => outputType == DType.F32 ? "" : $"{outputType} output, ";
 }

@@ -23,28 +23,14 @@ public static partial class BackendParity
         foreach (var type in SixteenBitTypes)
             foreach (var c in SixteenBitRowCases(type).Concat(SixteenBitNormCases(type)).Concat(SixteenBitRopeCases(type))
                          .Concat(SixteenBitAttentionCases(type)).Concat(SixteenBitElementwiseCases(type))
-                         .Concat(SixteenBitLogitCases(type)).Concat(SixteenBitPerturbedEmbeddingCases(type, noise)))
+                         .Concat(SixteenBitLogitCases(type)).Concat(PerturbedEmbeddingCases(type, NoiseTolerance(noise))))
                 yield return c;
     }
 
     /// <summary>Copies and the embedding's single rounding of a widened (or widened and summed) value: exact.</summary>
     private static IEnumerable<ParityCase> SixteenBitRowCases(DType type)
     {
-        foreach (var tableType in FloatTypes)
-            foreach (var (vocab, width, rows) in new[] { (17, 1, 7), (17, 3, 5), (50, 129, 9) })
-                foreach (bool accumulate in new[] { false, true })
-                {
-                    string name = $"{type} output, {tableType} table ({vocab}, {width}), {rows} ids{(accumulate ? ", +=" : "")}";
-                    yield return new ParityCase("Embedding", name, (reference, candidate) =>
-                    {
-                        var random = new ParityRandom(vocab * 131 + width + 7);
-                        using var table = TensorPair.Floats(reference, candidate, random.Normal((long)vocab * width), tableType, "table", vocab, width);
-                        using var ids = TensorPair.Ints(reference, candidate, random.Ints(rows, 0, vocab), "ids", rows);
-                        using var output = TensorPair.Floats(reference, candidate, random.Normal((long)rows * width), type, "output", rows, width);
-                        foreach (var b in new[] { reference, candidate }) b.Embedding(table.On(b), ids.On(b), output.On(b), accumulate);
-                        return Exact("Embedding", name, HostValues.Read(output.Reference), HostValues.Read(output.Candidate));
-                    });
-                }
+        foreach (var c in EmbeddingCases(type)) yield return c;
 
         // Same-dtype slices copy bits; between dtypes each value is widened exactly and rounded once to nearest even,
         // which both backends do bit for bit (numeric.cuh is ScalarConversions' twin): a prefix's float32 columns sliced
@@ -294,31 +280,5 @@ public static partial class BackendParity
 
         foreach (var c in LogSoftmaxAccumulateCases(type)) yield return c;
         foreach (var c in ArgmaxCases(type)) yield return c;
-    }
-
-    private static IEnumerable<ParityCase> SixteenBitPerturbedEmbeddingCases(DType type, NoiseArithmetic noise)
-    {
-        double zError = NoiseTolerance(noise);
-        foreach (var tableType in FloatTypes)
-            foreach (var (vocab, width, rows) in new[] { (17, 3, 5), (50, 129, 9) })
-                foreach (bool accumulate in new[] { false, true })
-                {
-                    string name = $"{type} output, {tableType} table ({vocab}, {width}), {rows} ids{(accumulate ? ", +=" : "")}";
-                    yield return new ParityCase("PerturbedEmbedding", name, (reference, candidate) =>
-                    {
-                        var random = new ParityRandom(vocab * 131 + width + 9);
-                        using var table = TensorPair.Floats(reference, candidate, random.Normal((long)vocab * width), tableType, "table", vocab, width);
-                        using var ids = TensorPair.Ints(reference, candidate, random.Ints(rows, 0, vocab), "ids", rows);
-                        using var output = TensorPair.Floats(reference, candidate, random.Normal((long)rows * width), type, "output", rows, width);
-                        const float scale = 1e-2f;
-                        foreach (var b in new[] { reference, candidate })
-                            b.PerturbedEmbedding(table.On(b), new TensorNoise(Seed, 5), scale, ids.On(b), output.On(b), accumulate);
-                        var expected = HostValues.Read(output.Reference);
-                        // Exact z: the same float32 value rounded once, the same bits. Fast z moves it by scale·zError,
-                        // which may flip its 16-bit rounding.
-                        return Compare("PerturbedEmbedding", name, expected, HostValues.Read(output.Candidate),
-                            i => zError == 0 ? 0 : scale * zError + Ulp(type, expected[i]));
-                    });
-                }
     }
 }

@@ -96,15 +96,6 @@ public static partial class BackendParity
             }
     }
 
-    /// <summary>Σ_t |x[row, t]·w[column, t]|: the scale of a product's float32 rounding errors.</summary>
-    private static double Magnitude(float[] x, float[] w, bool transposed, int row, int column, int k, int n)
-    {
-        double magnitude = 0;
-        for (int t = 0; t < k; t++)
-            magnitude += Math.Abs(x[row * k + t]) * Math.Abs(w[transposed ? t * n + column : column * k + t]);
-        return magnitude;
-    }
-
     /// <summary>
     /// A 16-bit output is the float32 x·wᵀ + b rounded once. Both sides read the 16-bit inputs exactly and accumulate K
     /// products in float32, in different orders (SIMD lanes against tensor-core or tile order): each sum is within
