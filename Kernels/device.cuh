@@ -11,7 +11,7 @@
 #define MEZO_BF16 2
 #define MEZO_NO_TENSOR (-1)
 
-// What a product kernel does with x·Wᵀ + bias before its one rounding (CudaLinear's ProductEpilogue): store it, take
+// What a product kernel does with x·Wᵀ + bias before its one rounding (CudaLinear's Epilogue* codes): store it, take
 // its ReLU, or add it to what the output holds (a residual add).
 #define MEZO_EPILOGUE_NONE 0
 #define MEZO_EPILOGUE_RELU 1

@@ -46,7 +46,7 @@ internal enum LinearPath
 internal static class CudaLinear
 {
     /// <summary>The kernels' epilogue codes (MEZO_EPILOGUE_* in device.cuh).</summary>
-    private const int EpilogueNone = 0, EpilogueRelu = 1, EpilogueAccumulate = 2;
+    internal const int EpilogueNone = 0, EpilogueRelu = 1, EpilogueAccumulate = 2;
 
     /// <summary>Both kernels compute 64×64 outputs per block: 256 threads of 4×4 (SIMT), or four warps of 32×32 (mma).</summary>
     private const int Tile = 64, SimtThreads = 256, MmaThreads = 128;

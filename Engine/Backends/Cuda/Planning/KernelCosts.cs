@@ -1,4 +1,5 @@
 using MeZO.Engine.Backends.Cuda.Native;
+using MeZO.Engine.Backends.Cuda.Ops;
 using MeZO.Engine.Backends.Cuda.Runtime;
 using MeZO.Engine.Tensors;
 
@@ -163,7 +164,7 @@ internal static class KernelCosts
             Add(kernel, "pipiipipiiii", c =>
             {
                 long m = c.I32(8), n = c.I32(9), k = c.I32(10), activation = Size(c.I32(1));
-                bool bias = c.I32(6) >= 0, accumulate = c.I32(11) == 2;
+                bool bias = c.I32(6) >= 0, accumulate = c.I32(11) == CudaLinear.EpilogueAccumulate;
                 return new($"{m}×{n}×{k}", m * k * activation + n * k * Size(c.I32(3)) + (bias ? n * Size(c.I32(6)) : 0) +
                     (accumulate ? m * n * activation : 0), m * n * activation, 2.0 * m * n * k + (bias ? m * n : 0), pipe);
             });
