@@ -32,8 +32,8 @@ public sealed class ModelGradient : IDisposable
         // Backprop reads each layer's weights again in the backward pass and keeps their gradients beside them: not streamed.
         streamsLayers ? "backprop needs the whole model on the device; --max-device-memory streams it, which only MeZO's forward passes do"
         // The backward ops and their kept activations are float32: a 16-bit forward would round where the backward does not.
-        : compute != ActivationDType ? $"backprop computes in float32; this model was loaded with {compute.ToString().ToLowerInvariant()} " +
-                                       "activations (--compute), which only MeZO's forward passes use"
+        : compute != ActivationDType ? $"backprop computes in float32; {compute.ToString().ToLowerInvariant()} activations (--compute) " +
+                                       "are for MeZO's forward passes only"
         : null;
 
     private readonly Transformer _model;
